@@ -1,0 +1,27 @@
+# refund-recon: `make run` and `make test` work on a fresh clone (they create the venv).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test validate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## run the nightly job on data/sample into out/recon.duckdb
+	$(BIN)/refund-recon run --input data/sample --db out/recon.duckdb \
+		--as-of 2026-03-31 --config data/sample/refund-recon.toml
+
+validate: $(STAMP)  ## check data/sample without writing anything
+	$(BIN)/refund-recon validate --input data/sample --as-of 2026-03-31 \
+		--config data/sample/refund-recon.toml
+
+test: $(STAMP)  ## the whole test suite (what CI runs)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -1,0 +1,94 @@
+"""Command line: `refund-recon run` and `refund-recon validate` (SPEC section 7).
+
+Exit codes: 0 success (flags found is success); 1 input rejected or run failed, nothing
+written; 2 usage error (bad option or config value).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import ConfigError, Settings, load_settings
+from .loading import StructuralError
+from .pipeline import default_as_of, run
+from .publish import PublishError
+from .summary import summary_lines
+from .validation import TooManyBadRows
+
+INPUT_PROBLEMS = (StructuralError, TooManyBadRows, PublishError)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="refund-recon")
+def main() -> None:
+    """Check every TRTC monthly-package refund against the refund policy.
+
+    Reads one night's exports (purchases, usage, refunds, account_status as CSV,
+    CSV.gz or Parquet), quarantines bad rows, flags every refund that broke a rule
+    and writes the verdicts to a DuckDB warehouse.
+    """
+
+
+def _common_options(command):
+    command = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                           help="TOML settings file; every key is optional (see README).")(command)
+    command = click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+                           help="Business date YYYY-MM-DD the run sees up to, in billing time "
+                                "(default: yesterday in the billing time zone).")(command)
+    command = click.option("--input", "input_dir", required=True,
+                           type=click.Path(file_okay=False, path_type=Path),
+                           help="Folder holding the night's exports.")(command)
+    return command
+
+
+@main.command("run")
+@_common_options
+@click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse to write.")
+def run_command(input_dir: Path, as_of, config_path: Path | None, db_path: Path) -> None:
+    """Load, validate, flag and publish one night into the warehouse."""
+    settings = _settings(config_path)
+    result = _run(settings, input_dir, _as_of(as_of, settings), db_path)
+    for line in summary_lines(result):
+        click.echo(line)
+    click.echo(f"  warehouse: {db_path}")
+
+
+@main.command("validate")
+@_common_options
+def validate_command(input_dir: Path, as_of, config_path: Path | None) -> None:
+    """Check the exports and show what would be quarantined and flagged; write nothing."""
+    settings = _settings(config_path)
+    result = _run(settings, input_dir, _as_of(as_of, settings), None)
+    for line in summary_lines(result):
+        click.echo(line)
+    errors = result.con.execute(
+        "SELECT source, line, \"column\", message FROM quarantine ORDER BY source, line LIMIT 20"
+    ).fetchall()
+    if errors:
+        click.echo("  first quarantined rows:")
+        for source, line, column, message in errors:
+            click.echo(f"    {source} line {line} [{column}]: {message}")
+
+
+def _settings(config_path: Path | None) -> Settings:
+    try:
+        return load_settings(config_path)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _as_of(value, settings: Settings) -> date:
+    return value.date() if value is not None else default_as_of(settings)
+
+
+def _run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None):
+    try:
+        return run(settings, input_dir, as_of, db_path)
+    except INPUT_PROBLEMS as error:
+        click.echo(f"refund-recon: {error}", err=True)
+        raise SystemExit(1) from None

@@ -1,0 +1,126 @@
+"""The nightly run, one stage after another: load -> validate -> rules -> publish.
+
+Every stage works in a private in-memory DuckDB (spilling to the configured temp directory);
+only `publish` touches the warehouse. A run that stops early, for any reason, writes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as clock, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from . import __version__
+from .config import Settings
+from .loading import LoadedExport, find_exports, load_export
+from .publish import publish
+from .rules import evaluate
+from .sqlfiles import read_sql
+from .validation import FileCounts, enforce_bad_row_limit, validate
+
+
+@dataclass
+class RunResult:
+    """What a run did, for the summary and the tests."""
+
+    run_id: str
+    as_of: date
+    files: dict[str, FileCounts]
+    con: duckdb.DuckDBPyConnection
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def default_as_of(settings: Settings) -> date:
+    """Yesterday in the billing time zone (SPEC section 3)."""
+    return datetime.now(ZoneInfo(settings.billing_time_zone)).date() - timedelta(days=1)
+
+
+def run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None) -> RunResult:
+    """Check one night's exports; publish to `db_path` unless it is None (validate only).
+
+    Raises StructuralError, TooManyBadRows or PublishError; nothing is written then.
+    """
+    started_at = datetime.now(timezone.utc)
+    run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    con = _connect(settings, run_id, as_of)
+    result = RunResult(run_id, as_of, {}, con)
+    with _stage(result, "load"):
+        exports = find_exports(input_dir)
+        loaded = {stem: load_export(con, file) for stem, file in exports.items()}
+    with _stage(result, "validate"):
+        result.files = validate(con, loaded, settings.validation_batch_rows)
+        enforce_bad_row_limit(result.files, settings.max_bad_row_fraction)
+        _record_inputs(con, loaded, result.files)
+    with _stage(result, "rules"):
+        evaluate(con)
+    if db_path is not None:
+        with _stage(result, "publish"):
+            con.execute("SET VARIABLE run_started_at = ?", [started_at])
+            con.execute("SET VARIABLE run_finished_at = ?", [datetime.now(timezone.utc)])
+            con.execute(read_sql("outputs/run_record.sql"))
+            publish(con, db_path)
+    return result
+
+
+def _connect(settings: Settings, run_id: str, as_of: date) -> duckdb.DuckDBPyConnection:
+    """A private DuckDB with the run's settings, parameters and macros."""
+    config = {"preserve_insertion_order": True}
+    if settings.duckdb_threads:
+        config["threads"] = settings.duckdb_threads
+    if settings.duckdb_memory_limit:
+        config["memory_limit"] = settings.duckdb_memory_limit
+    if settings.duckdb_temp_directory:
+        config["temp_directory"] = settings.duckdb_temp_directory
+    con = duckdb.connect(":memory:", config=config)
+    zone = ZoneInfo(settings.billing_time_zone)
+    as_of_end = datetime.combine(as_of + timedelta(days=1), clock(0), tzinfo=zone)
+    con.execute("SET TimeZone = ?", [settings.billing_time_zone])
+    variables = {
+        "run_id": run_id,
+        "as_of": as_of,
+        "as_of_end": as_of_end,
+        "billing_tz": settings.billing_time_zone,
+        "refund_window_days": settings.refund_window_days,
+        "disqualifying_reasons": list(settings.disqualifying_suspension_reasons),
+        "config_hash": settings.fingerprint(),
+        "code_version": __version__,
+    }
+    for name, value in variables.items():
+        con.execute(f"SET VARIABLE {name} = ?", [value])
+    con.execute(read_sql("staging/macros.sql"))
+    con.execute(read_sql("staging/quarantine.sql"))
+    con.execute(read_sql("outputs/abuse_tables.sql"))
+    return con
+
+
+def _record_inputs(con, loaded: dict[str, LoadedExport], counts: dict[str, FileCounts]) -> None:
+    """`run_inputs` and `validation_errors`: what came in, and what was turned away."""
+    con.execute(read_sql("staging/run_inputs.sql"))
+    con.executemany(
+        "INSERT INTO run_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (stem, str(item.file.path.name), item.file.format, item.file.sha256, item.file.size_bytes,
+             list(item.extra_columns), counts[stem].rows_read, counts[stem].rows_after_as_of,
+             counts[stem].rows_in, counts[stem].rows_loaded, counts[stem].rows_quarantined)
+            for stem, item in loaded.items()
+        ],
+    )
+    con.execute(read_sql("outputs/validation_errors.sql"))
+
+
+class _stage:
+    """Time a stage into `result.stage_seconds`."""
+
+    def __init__(self, result: RunResult, name: str):
+        self.result, self.name = result, name
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc_info):
+        self.result.stage_seconds[self.name] = time.perf_counter() - self.started

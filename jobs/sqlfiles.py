@@ -1,0 +1,20 @@
+"""Where the SQL lives: `sql/` at the repository root, or `jobs/sql/` inside the wheel."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+SQL_DIR = next(path for path in (_PACKAGE / "sql", _PACKAGE.parent / "sql") if path.is_dir())
+
+
+@cache
+def read_sql(relative: str) -> str:
+    """The text of `sql/<relative>`."""
+    return (SQL_DIR / relative).read_text(encoding="utf-8")
+
+
+def sql_files(folder: str) -> list[Path]:
+    """The .sql files of `sql/<folder>`, in name order."""
+    return sorted((SQL_DIR / folder).glob("*.sql"))

@@ -1,0 +1,215 @@
+"""Validation: decide for every row the run can see whether it is loaded or quarantined.
+
+Three layers, each writing its failures to the `quarantine` table:
+1. types: values the loader could not parse (`typed_<stem>._bad_types`);
+2. rows: each export's Pandera schema, run over bounded Arrow batches so the usage export
+   never sits in pandas whole;
+3. across rows: duplicate keys (first in file order wins) and the cross rules in
+   `sql/validation/`, run in name order so that a row depending on a quarantined row is
+   quarantined with that reason.
+What passes becomes the tables `purchases`, `usage`, `refunds` and `account_status`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow
+
+from .loading import LoadedExport
+from .schemas import ARROW_TYPES, EXPORTS, Export
+from .sqlfiles import read_sql, sql_files
+
+KIND_WORDS = {
+    "int": "a whole number",
+    "money": "an amount with at most 2 decimals",
+    "minutes": "a number with at most 6 decimals",
+    "timestamp": "an ISO 8601 timestamp",
+}
+
+
+class TooManyBadRows(Exception):
+    """A file's quarantined share is over `max_bad_row_fraction`."""
+
+
+@dataclass(frozen=True)
+class FileCounts:
+    """Row accounting for one export: rows_in = rows_loaded + rows_quarantined."""
+
+    source: str
+    rows_read: int
+    rows_after_as_of: int
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+
+
+def validate(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport], batch_rows: int) -> dict[str, FileCounts]:
+    """Quarantine every bad visible row and build the loaded tables; return per-file counts."""
+    for export in EXPORTS.values():
+        _create_views(con, export)
+        _quarantine_type_errors(con, export)
+        _check_rows(con, export, batch_rows)
+        _quarantine_duplicate_keys(con, export)
+    for path in sql_files("validation"):
+        con.execute(path.read_text(encoding="utf-8"))
+    con.execute(read_sql("staging/quarantine_cleanup.sql"))
+    for export in EXPORTS.values():
+        _create_loaded_table(con, export)
+    return {stem: _counts(con, loaded[stem]) for stem in EXPORTS}
+
+
+def enforce_bad_row_limit(counts: dict[str, FileCounts], max_bad_row_fraction: float) -> None:
+    """Raise TooManyBadRows naming the first file over the limit."""
+    for count in counts.values():
+        if count.rows_in and count.rows_quarantined / count.rows_in > max_bad_row_fraction:
+            raise TooManyBadRows(
+                f"{count.source}: {count.rows_quarantined} of {count.rows_in} rows quarantined "
+                f"({count.rows_quarantined / count.rows_in:.2%}), over max_bad_row_fraction "
+                f"{max_bad_row_fraction:.2%}; nothing was written"
+            )
+
+
+def _create_views(con, export: Export) -> None:
+    """`visible_<stem>`: rows the run can see (SPEC section 3); `passing_<stem>`: not yet quarantined."""
+    stem = export.stem
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW visible_{stem} AS SELECT * FROM typed_{stem} "
+        f"WHERE {_visible(export, _AS_OF_END)}"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW passing_{stem} AS SELECT * FROM visible_{stem} "
+        f"WHERE _line NOT IN (SELECT line FROM quarantine WHERE source = '{stem}')"
+    )
+
+
+_AS_OF_END = "getvariable('as_of_end')"
+
+
+def _visible(export: Export, as_of_end: str = "?") -> str:
+    """SQL: the row is known by the end of as_of, or has no valid moment (and is judged)."""
+    return f"({export.visible_by} IS NULL OR {export.visible_by} < {as_of_end})"
+
+
+def _quarantine_type_errors(con, export: Export) -> None:
+    rows = con.execute(
+        f"SELECT _line, bad.column, bad.value FROM "
+        f"(SELECT _line, unnest(_bad_types) AS bad FROM visible_{export.stem} WHERE len(_bad_types) > 0)"
+    ).fetchall()
+    errors = [
+        (export.stem, line, column, "type", value,
+         f"{column} must be {KIND_WORDS[export.columns[column]]}, got {value!r}")
+        for line, column, value in rows
+    ]
+    _insert(con, errors)
+
+
+def _check_rows(con, export: Export, batch_rows: int) -> None:
+    """Run the export's Pandera schema over Arrow batches of at most `batch_rows` rows."""
+    arrow_schema = pyarrow.schema(
+        [("_line", pyarrow.int64())] + [(name, ARROW_TYPES[kind]) for name, kind in export.columns.items()]
+    )
+    columns = ", ".join(arrow_schema.names)
+    # A second cursor streams the rows while this one records failures; it shares the
+    # database, not this connection's variables, so the visibility cut-off is passed in.
+    as_of_end = con.execute("SELECT getvariable('as_of_end')").fetchone()[0]
+    reader = con.cursor().sql(
+        f"SELECT {columns} FROM typed_{export.stem} WHERE {_visible(export)}", params=[as_of_end]
+    ).to_arrow_reader(batch_rows)
+    for batch in reader:
+        table = pyarrow.Table.from_batches([batch]).cast(arrow_schema)
+        frame = table.to_pandas(types_mapper=pd.ArrowDtype).set_index("_line")
+        try:
+            export.row_schema.validate(frame, lazy=True)
+        except pa.errors.SchemaErrors as failed:
+            _insert(con, _row_errors(export, failed.failure_cases))
+
+
+def _row_errors(export: Export, failures: pd.DataFrame) -> list[tuple]:
+    """One quarantine entry per failed (row, check), worded for a person."""
+    errors = []
+    column_failures = failures[failures["schema_context"] == "Column"]
+    for failure in column_failures.itertuples(index=False):
+        if failure.index is None or pd.isna(failure.index):
+            raise RuntimeError(f"{export.stem}.{failure.column}: loader produced {failure.check}")
+        value = None if pd.isna(failure.failure_case) else str(failure.failure_case)
+        errors.append((export.stem, int(failure.index), failure.column, _check_name(failure.check), value,
+                       _describe(failure.column, failure.check, value)))
+    frame_failures = failures[failures["schema_context"] == "DataFrameSchema"]
+    for (check, line), rows in frame_failures.groupby(["check", "index"], sort=True):
+        rule = export.row_rules[check]
+        figures = dict(zip(rows["column"], rows["failure_case"]))
+        value = ", ".join(f"{name}={_text(figures.get(name))}" for name in rule.figures)
+        errors.append((export.stem, int(line), rule.column, check, value, rule.message))
+    return errors
+
+
+def _check_name(check: str) -> str:
+    """Pandera's check label without its arguments: `isin([...])` -> `isin`."""
+    return check.split("(")[0]
+
+
+def _describe(column: str, check: str, value: str | None) -> str:
+    if check == "not_nullable":
+        return f"{column} is required but empty"
+    name, _, argument = check.partition("(")
+    argument = argument.rstrip(")")
+    wording = {
+        "greater_than": f"greater than {argument}",
+        "greater_than_or_equal_to": f"at least {argument}",
+        "isin": "one of " + ", ".join(re.findall(r"'([^']*)'", argument)),
+        "str_matches": f"text matching {argument}",
+    }.get(name, check)
+    return f"{column} must be {wording}, got {value!r}"
+
+
+def _text(value) -> str:
+    return "empty" if value is None or pd.isna(value) else str(value)
+
+
+def _quarantine_duplicate_keys(con, export: Export) -> None:
+    """Of visible rows sharing a key, all but the first in file order are quarantined."""
+    key = ", ".join(export.key)
+    key_text = " || ' / ' || ".join(f"CAST({column} AS VARCHAR)" for column in export.key)
+    not_null = " AND ".join(f"{column} IS NOT NULL" for column in export.key)
+    con.execute(
+        f"""
+        INSERT INTO quarantine
+        SELECT '{export.stem}', row._line, '{key}', 'duplicate_key', {key_text},
+               'duplicate of the row on line ' || first._line || ' (same {key}); the first row wins'
+        FROM visible_{export.stem} AS row
+        JOIN (SELECT {key}, min(_line) AS _line FROM visible_{export.stem} WHERE {not_null}
+              GROUP BY {key} HAVING count(*) > 1) AS first USING ({key})
+        WHERE row._line > first._line
+        """
+    )
+
+
+def _create_loaded_table(con, export: Export) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TABLE {export.stem} AS "
+        f"SELECT * EXCLUDE (_bad_types) FROM passing_{export.stem} ORDER BY _line"
+    )
+
+
+def _counts(con, loaded: LoadedExport) -> FileCounts:
+    export = loaded.file.export
+    stem = export.stem
+    typed, visible = con.execute(
+        f"SELECT (SELECT count(*) FROM typed_{stem}), (SELECT count(*) FROM visible_{stem})"
+    ).fetchone()
+    after = typed - visible
+    unreadable = loaded.rows_read - after - visible
+    quarantined = con.execute("SELECT count(DISTINCT line) FROM quarantine WHERE source = ?", [stem]).fetchone()[0]
+    loaded_rows = con.execute(f"SELECT count(*) FROM {stem}").fetchone()[0]
+    rows_in = visible + unreadable
+    return FileCounts(stem, loaded.rows_read, after, rows_in, loaded_rows, quarantined)
+
+
+def _insert(con, errors: list[tuple]) -> None:
+    if errors:
+        con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)", errors)

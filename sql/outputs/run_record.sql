@@ -1,0 +1,22 @@
+-- runs (SPEC 6): one row per run. Input files with their sha256 and row counts come from
+-- run_inputs; flag counts from refund_flags. The run's own figures arrive as variables.
+CREATE OR REPLACE TABLE run_record AS
+SELECT getvariable('run_id') AS run_id,
+       getvariable('as_of') AS as_of,
+       getvariable('run_started_at') AS started_at,
+       getvariable('run_finished_at') AS finished_at,
+       'succeeded' AS status,
+       (SELECT list(inputs ORDER BY inputs.source) FROM run_inputs AS inputs) AS input_files,
+       (SELECT sum(rows_in) FROM run_inputs)::BIGINT AS rows_in,
+       (SELECT sum(rows_loaded) FROM run_inputs)::BIGINT AS rows_loaded,
+       (SELECT sum(rows_quarantined) FROM run_inputs)::BIGINT AS rows_quarantined,
+       (SELECT count(*) FROM refund_verdicts) AS refunds_checked,
+       (SELECT count(*) FROM refund_flags) AS flag_count,
+       (SELECT map(list(rule_code ORDER BY position), list(flags ORDER BY position))
+        FROM (SELECT rule.position, rule.rule_code, count(flag.rule_code) AS flags
+              FROM rule_catalog AS rule LEFT JOIN refund_flags AS flag USING (rule_code)
+              GROUP BY ALL)) AS flag_counts,
+       getvariable('billing_tz') AS billing_time_zone,
+       getvariable('refund_window_days') AS refund_window_days,
+       getvariable('config_hash') AS config_hash,
+       getvariable('code_version') AS code_version;

@@ -1,0 +1,35 @@
+-- Policy 4: "No package of an account suspended for content review (pornography and other
+-- illegal content) or for illegal activities is refundable."
+-- Fires when the order's account had a disqualifying suspension in force at requested_at,
+-- or one became effective after requested_at and at or before the cut-off.
+WITH status_at_request AS (
+    SELECT refund.refund_id, change.status, change.reason, change.effective_at
+    FROM refund_facts AS refund
+    ASOF JOIN account_status AS change
+      ON change.account_id = refund.account_id AND refund.requested_at >= change.effective_at
+    WHERE refund.is_live
+),
+suspensions AS (
+    SELECT refund_id, reason, effective_at, 'in force when the refund was requested' AS timing
+    FROM status_at_request
+    WHERE is_disqualifying_suspension(status, reason)
+    UNION ALL
+    SELECT refund.refund_id, change.reason, change.effective_at, 'became effective after the request, before the cut-off'
+    FROM refund_facts AS refund
+    JOIN account_status AS change
+      ON change.account_id = refund.account_id
+     AND change.effective_at > refund.requested_at
+     AND change.effective_at <= refund.cutoff_at
+    WHERE refund.is_live AND is_disqualifying_suspension(change.status, change.reason)
+)
+SELECT refund.refund_id,
+       refund.refund_amount AS amount_at_risk,
+       {'account_id': refund.account_id,
+        'suspension_reason': arg_min(suspension.reason, suspension.effective_at),
+        'suspension_effective_at': min(suspension.effective_at),
+        'timing': arg_min(suspension.timing, suspension.effective_at),
+        'requested_at': refund.requested_at,
+        'cutoff_at': refund.cutoff_at} AS evidence
+FROM refund_facts AS refund
+JOIN suspensions AS suspension USING (refund_id)
+GROUP BY refund.refund_id, refund.refund_amount, refund.account_id, refund.requested_at, refund.cutoff_at

@@ -1,0 +1,36 @@
+-- SPEC 2: "an account belongs to one entity; a purchase row giving an account_id another
+-- entity_id than that account's earliest purchase is quarantined."
+INSERT INTO quarantine
+SELECT 'purchases', _line, 'entity_id', 'account_entity_conflict', entity_id,
+       'account ' || account_id || ' belongs to entity ' || owner_entity_id
+           || ' (its earliest purchase, line ' || owner_line || ')'
+FROM (
+    SELECT _line, account_id, entity_id,
+           first_value(entity_id) OVER earliest AS owner_entity_id,
+           first_value(_line) OVER earliest AS owner_line
+    FROM passing_purchases
+    WINDOW earliest AS (PARTITION BY account_id ORDER BY purchased_at, _line)
+)
+WHERE entity_id <> owner_entity_id;
+
+-- Orders that did not load, with the first reason, for the rows that depend on them.
+CREATE OR REPLACE TEMP VIEW quarantined_orders AS
+SELECT visible.order_id,
+       min(quarantine.line) AS line,
+       arg_min(quarantine.message, quarantine.line) AS reason
+FROM visible_purchases AS visible
+JOIN quarantine ON quarantine.source = 'purchases' AND quarantine.line = visible._line
+WHERE visible.order_id IS NOT NULL
+  AND visible.order_id NOT IN (SELECT order_id FROM passing_purchases)
+GROUP BY visible.order_id;
+
+-- What a dependent row says when its order_id names no loaded order.
+CREATE OR REPLACE TEMP MACRO missing_order_check(wanted_order_id) AS
+    CASE WHEN wanted_order_id IN (SELECT order_id FROM quarantined_orders) THEN 'order_quarantined'
+         ELSE 'unknown_order' END;
+CREATE OR REPLACE TEMP MACRO missing_order_message(wanted_order_id) AS
+    coalesce(
+        (SELECT 'order ' || wanted_order_id || ' is quarantined (purchases line ' || line || ': ' || reason || ')'
+         FROM quarantined_orders WHERE order_id = wanted_order_id),
+        'order ' || wanted_order_id || ' is not among the purchases visible on ' || getvariable('as_of')
+    );
