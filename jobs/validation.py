@@ -210,6 +210,11 @@ def _counts(con, loaded: LoadedExport) -> FileCounts:
     return FileCounts(stem, loaded.rows_read, after, rows_in, loaded_rows, quarantined)
 
 
+_QUARANTINE_COLUMNS = ("source", "line", "column", "check", "value", "message")
+
+
 def _insert(con, errors: list[tuple]) -> None:
+    """Append quarantine entries in one statement, through Arrow."""
     if errors:
-        con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)", errors)
+        batch = pyarrow.Table.from_pylist([dict(zip(_QUARANTINE_COLUMNS, error)) for error in errors])
+        con.execute("INSERT INTO quarantine SELECT * FROM batch")
