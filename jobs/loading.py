@@ -160,10 +160,11 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, columns: list[st
                     [str(file.path), {name: "VARCHAR" for name in columns}])
     except duckdb.Error as error:
         raise StructuralError(f"{file.path}: cannot be read as CSV ({_first_line(error)})") from None
-    newlines = " + ".join(f"coalesce(length({_quoted(c)}) - length(replace({_quoted(c)}, chr(10), '')), 0)"
-                          for c in columns)
+    quoted = [_quoted(column) for column in columns]
+    newlines = " + ".join(f"coalesce(length({c}) - length(replace({c}, chr(10), '')), 0)" for c in quoted)
+    has_newline = " OR ".join(f"contains({c}, chr(10))" for c in quoted)
     con.execute(f"CREATE OR REPLACE TEMP TABLE multiline_rows AS "
-                f"SELECT rowid AS _row, {newlines} AS newlines FROM raw_rows WHERE {newlines} > 0")
+                f"SELECT rowid AS _row, {newlines} AS newlines FROM raw_rows WHERE {has_newline}")
     con.execute(_sql_text("staging/csv_line_numbers.sql"))
     shifted = con.execute("SELECT count(*) FROM line_shifts").fetchone()[0] > 0
     line = "CAST(r.rowid + 2 + coalesce(s.shift, 0) AS BIGINT)" if shifted else "CAST(r.rowid + 2 AS BIGINT)"
