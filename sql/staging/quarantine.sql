@@ -5,6 +5,6 @@ CREATE OR REPLACE TABLE quarantine (
     line BIGINT,       -- CSV: line where the row starts (header = 1); Parquet: 1-based row number
     "column" VARCHAR,
     "check" VARCHAR,
-    value VARCHAR,     -- the offending value as given
+    value VARCHAR,     -- the offending value: as given when it did not parse, else as loaded
     message VARCHAR
 );
