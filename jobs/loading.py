@@ -14,11 +14,13 @@ import gzip
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
+import pyarrow
 
 from .schemas import EXPORTS, SQL_TYPES, Export
-from .sqlfiles import read_sql as _sql_text
+from .sqlfiles import read_sql
 
 FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet"}
 
@@ -102,15 +104,13 @@ def load_export(con: duckdb.DuckDBPyConnection, file: ExportFile) -> LoadedExpor
         )
     extra = tuple(name for name in source_columns if name not in file.export.columns)
     if file.format == "csv":
-        unreadable = _read_csv(con, file, list(source_columns))
+        unreadable, source = _read_csv(con, file, list(source_columns))
+        parameters = []
     else:
-        con.execute("CREATE OR REPLACE TEMP VIEW source_rows AS "
-                    "SELECT file_row_number + 1 AS _line, * FROM read_parquet(?, file_row_number = true)",
-                    [str(file.path)])
         unreadable = 0
-    _create_typed_table(con, file.export, source_columns, extra)
-    con.execute("DROP VIEW IF EXISTS source_rows")
-    con.execute("DROP TABLE IF EXISTS raw_rows")
+        source, parameters = _PARQUET_ROWS_WITH_LINES, [str(file.path)]
+    _create_typed_table(con, file.export, source_columns, extra, source, parameters)
+    con.execute("DROP TABLE IF EXISTS raw_rows; DROP TABLE IF EXISTS raw_row_lines")
     rows = con.execute(f"SELECT count(*) FROM typed_{file.export.stem}").fetchone()[0]
     return LoadedExport(file, rows + unreadable, extra)
 
@@ -118,6 +118,9 @@ def load_export(con: duckdb.DuckDBPyConnection, file: ExportFile) -> LoadedExpor
 _CSV_SCAN = ("SELECT * FROM read_csv(?, auto_detect = false, header = true, columns = ?, delim = ',', "
              "quote = '\"', escape = '\"', strict_mode = true, store_rejects = true, "
              "rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans')")
+_CSV_ROWS_NUMBERED_BY_POSITION = "SELECT CAST(rowid + 2 AS BIGINT) AS _line, * FROM raw_rows"
+_CSV_ROWS_NUMBERED_BY_SCAN = "SELECT raw_row_lines._line, raw_rows.* FROM raw_rows POSITIONAL JOIN raw_row_lines"
+_PARQUET_ROWS_WITH_LINES = "SELECT file_row_number + 1 AS _line, * FROM read_parquet(?, file_row_number = true)"
 
 
 def _source_columns(con: duckdb.DuckDBPyConnection, file: ExportFile) -> dict[str, str]:
@@ -133,12 +136,15 @@ def _source_columns(con: duckdb.DuckDBPyConnection, file: ExportFile) -> dict[st
 
 def _csv_header(path: Path) -> list[str]:
     """The header row's column names (RFC 4180, UTF-8, an optional byte-order mark)."""
-    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as stream:
-            header = next(csv.reader(stream), [])
-    except (OSError, UnicodeDecodeError, csv.Error, EOFError) as error:
-        raise StructuralError(f"{path}: cannot read the CSV header row ({error})") from None
+        with _open_csv(path) as stream:
+            first_line = stream.readline()
+    except (OSError, EOFError) as error:
+        raise StructuralError(f"{path}: cannot be read as CSV ({error})") from None
+    try:
+        header = next(csv.reader([first_line.decode("utf-8-sig")]), [])
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise StructuralError(f"{path}: the header row is not valid UTF-8 CSV ({error})") from None
     if not any(name.strip() for name in header):
         raise StructuralError(f"{path}: the first line is not a header row naming the columns")
     repeated = sorted({name for name in header if header.count(name) > 1})
@@ -147,12 +153,16 @@ def _csv_header(path: Path) -> list[str]:
     return header
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, columns: list[str]) -> int:
-    """Materialise the CSV in file order as `source_rows` with `_line`; quarantine unsplittable rows.
+def _open_csv(path: Path) -> BinaryIO:
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
 
-    DuckDB keeps file order in `rowid` and numbers rejected rows by record, not by line, so
-    a row's line is its record number plus the newlines embedded in the records before it.
-    Returns the number of rejected rows.
+
+def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, columns: list[str]) -> tuple[int, str]:
+    """Read the CSV in file order into `raw_rows`; return the rejected row count and the rows' SQL.
+
+    Rows the reader cannot split go to `quarantine`. The common file (no such rows, no
+    newline inside a field, no blank line) numbers its rows by position; any other is
+    scanned once more to find the line where each record starts (`raw_row_lines`).
     """
     con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
     try:
@@ -160,22 +170,75 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, columns: list[st
                     [str(file.path), {name: "VARCHAR" for name in columns}])
     except duckdb.Error as error:
         raise StructuralError(f"{file.path}: cannot be read as CSV ({_first_line(error)})") from None
-    quoted = [_quoted(column) for column in columns]
-    newlines = " + ".join(f"coalesce(length({c}) - length(replace({c}, chr(10), '')), 0)" for c in quoted)
-    has_newline = " OR ".join(f"contains({c}, chr(10))" for c in quoted)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE multiline_rows AS "
-                f"SELECT rowid AS _row, {newlines} AS newlines FROM raw_rows WHERE {has_newline}")
-    con.execute(_sql_text("staging/csv_line_numbers.sql"))
-    shifted = con.execute("SELECT count(*) FROM line_shifts").fetchone()[0] > 0
-    line = "CAST(r.rowid + 2 + coalesce(s.shift, 0) AS BIGINT)" if shifted else "CAST(r.rowid + 2 AS BIGINT)"
-    join = " ASOF LEFT JOIN line_shifts AS s ON r.rowid >= s.from_row" if shifted else ""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW source_rows AS SELECT {line} AS _line, r.* FROM raw_rows AS r{join}")
+    con.execute(read_sql("staging/csv_rejected_rows.sql"))
+    rejected_reader_lines = {line for (line,) in con.execute("SELECT reader_line FROM csv_rejected_rows").fetchall()}
+    has_newline = " OR ".join(f"contains({_quoted(column)}, chr(10))" for column in columns)
+    multiline = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM raw_rows WHERE {has_newline} LIMIT 1)").fetchone()[0]
+    source = _CSV_ROWS_NUMBERED_BY_POSITION
+    if rejected_reader_lines or multiline or _has_blank_line(file.path):
+        _number_lines_by_scanning(con, file.path, rejected_reader_lines)
+        source = _CSV_ROWS_NUMBERED_BY_SCAN
     con.execute("INSERT INTO quarantine SELECT ?, line, column_name, 'csv_row', csv_line, message "
                 "FROM csv_rejected_rows", [file.export.stem])
-    return con.execute("SELECT count(*) FROM csv_rejected_rows").fetchone()[0]
+    return len(rejected_reader_lines), source
 
 
-def _create_typed_table(con, export: Export, source_columns: dict[str, str], extra: tuple[str, ...]) -> None:
+def _has_blank_line(path: Path) -> bool:
+    """Whether an empty line follows the header anywhere (the reader skips those silently)."""
+    tail = b""
+    with _open_csv(path) as stream:
+        while chunk := stream.read(1 << 24):
+            window = tail + chunk
+            if b"\n\n" in window or b"\n\r\n" in window:
+                return True
+            tail = window[-2:]
+    return False
+
+
+def _number_lines_by_scanning(con, path: Path, rejected_reader_lines: set[int]) -> None:
+    """Find the line where each record starts with a quote-aware scan of the file.
+
+    DuckDB numbers its rejected rows by "reader line": physical lines, less the newlines
+    inside quoted fields. The scan computes both numbers for each record start, so it can
+    tell the rejected records from the loaded ones, which keep file order.
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE raw_row_lines (_line BIGINT)")
+    reader_to_line = {}
+    batch = []
+    for line, reader_line in _record_starts(path):
+        if reader_line in rejected_reader_lines:
+            reader_to_line[reader_line] = line
+            continue
+        batch.append(line)
+        if len(batch) == 1 << 20:
+            _append_lines(con, batch)
+            batch = []
+    _append_lines(con, batch)
+    for reader_line, line in reader_to_line.items():
+        con.execute("UPDATE csv_rejected_rows SET line = ? WHERE reader_line = ?", [line, reader_line])
+
+
+def _record_starts(path: Path):
+    """(line, reader line) of each data record's first line: RFC 4180 quotes, blank lines skipped."""
+    in_quotes = False
+    reader_line = 0
+    with _open_csv(path) as stream:
+        for line, text in enumerate(stream, start=1):
+            starts_record = not in_quotes
+            reader_line += starts_record
+            in_quotes ^= text.count(b'"') % 2 == 1
+            if line > 1 and starts_record and text.strip(b"\r\n"):
+                yield line, reader_line
+
+
+def _append_lines(con, lines: list[int]) -> None:
+    if lines:
+        batch = pyarrow.table({"_line": pyarrow.array(lines, type=pyarrow.int64())})
+        con.execute("INSERT INTO raw_row_lines SELECT _line FROM batch")
+
+
+def _create_typed_table(con, export: Export, source_columns: dict[str, str], extra: tuple[str, ...],
+                        source: str, parameters: list) -> None:
     """`typed_<stem>`: SPEC columns cast to their types, extra columns kept as text."""
     typed, bad = [], []
     for name, kind in export.columns.items():
@@ -190,7 +253,8 @@ def _create_typed_table(con, export: Export, source_columns: dict[str, str], ext
     con.execute(
         f"CREATE OR REPLACE TABLE typed_{export.stem} AS SELECT _line, {', '.join(typed + kept)}, "
         f"list_filter([{', '.join(bad) or 'NULL'}], lambda x: x IS NOT NULL) AS _bad_types "
-        f"FROM source_rows"
+        f"FROM ({source})",
+        parameters,
     )
 
 

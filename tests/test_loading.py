@@ -1,0 +1,320 @@
+"""Loading (SPEC section 2): finding the four exports, structural errors, reading CSV, CSV.gz
+and Parquet into typed rows with the right line numbers."""
+
+from __future__ import annotations
+
+import gzip
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from exports import AS_OF, purchase, refund, run_night, usage, write_exports
+from jobs.cli import main
+from jobs.config import Settings
+from jobs.loading import StructuralError
+from jobs.pipeline import run
+from jobs.schemas import EXPORTS
+
+USAGE_HEADER = ",".join(EXPORTS["usage"].columns)
+
+
+def run_folder(folder: Path, **settings):
+    """Run on an existing folder without publishing; every bad row is tolerated."""
+    return run(Settings(max_bad_row_fraction=1.0, **settings), folder, AS_OF, db_path=None)
+
+
+def usage_csv(folder: Path, *lines: str) -> Path:
+    """Replace usage.csv with the header and the given raw lines (each ends with a newline)."""
+    path = folder / "usage.csv"
+    path.write_text(USAGE_HEADER + "\n" + "".join(line + "\n" for line in lines), encoding="utf-8", newline="")
+    return path
+
+
+def errors(result, source: str) -> list[tuple]:
+    """(line, column, check) of every quarantine entry of one export, in line order."""
+    return result.con.execute(
+        'SELECT line, "column", "check" FROM quarantine WHERE source = ? ORDER BY line, "check"', [source]
+    ).fetchall()
+
+
+def loaded_lines(result, table: str, key: str) -> list[tuple]:
+    return result.con.execute(f"SELECT _line, {key} FROM {table} ORDER BY _line").fetchall()
+
+
+# --- finding the exports ----------------------------------------------------------------------
+
+def test_a_missing_export_is_a_structural_error_naming_it(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    (folder / "usage.csv").unlink()
+    with pytest.raises(StructuralError, match=r"missing export 'usage'"):
+        run_folder(folder)
+
+
+def test_two_files_for_one_stem_are_a_structural_error_naming_both(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    with gzip.open(folder / "usage.csv.gz", "wt", encoding="utf-8") as stream:
+        stream.write(USAGE_HEADER + "\n")
+    with pytest.raises(StructuralError) as raised:
+        run_folder(folder)
+    assert "usage.csv" in str(raised.value) and "usage.csv.gz" in str(raised.value)
+
+
+def test_a_missing_required_column_names_the_file_and_the_column(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    columns = [name for name in EXPORTS["refunds"].columns if name != "currency"]
+    (folder / "refunds.csv").write_text(",".join(columns) + "\n", encoding="utf-8")
+    with pytest.raises(StructuralError) as raised:
+        run_folder(folder)
+    message = str(raised.value)
+    assert "refunds.csv" in message
+    assert "missing required column 'currency'" in message
+
+
+def test_an_empty_file_is_a_structural_error_naming_it(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    (folder / "account_status.csv").write_bytes(b"")
+    with pytest.raises(StructuralError, match=r"account_status\.csv.*empty"):
+        run_folder(folder)
+
+
+def test_a_header_only_file_loads_zero_rows(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])  # the other three: header only
+    result = run_folder(folder)
+    counts = result.files["usage"]
+    assert (counts.rows_read, counts.rows_in, counts.rows_loaded, counts.rows_quarantined) == (0, 0, 0, 0)
+    assert result.con.execute("SELECT count(*) FROM usage").fetchone()[0] == 0
+    assert result.files["purchases"].rows_loaded == 1
+
+
+def test_a_parquet_file_that_is_not_parquet_is_a_structural_error(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    (folder / "usage.csv").rename(folder / "usage.parquet")  # CSV text under a Parquet name
+    with pytest.raises(StructuralError, match=r"usage\.parquet: cannot be read as a Parquet file"):
+        run_folder(folder)
+
+
+def test_a_csv_gz_that_is_not_gzip_is_a_structural_error(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    (folder / "usage.csv").rename(folder / "usage.csv.gz")  # plain text under a .gz name
+    with pytest.raises(StructuralError, match=r"usage\.csv\.gz"):
+        run_folder(folder)
+
+
+def test_a_parquet_export_missing_a_required_column_names_the_file_and_the_column(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    (folder / "usage.csv").unlink()
+    duckdb.sql("COPY (SELECT 'U1' AS usage_id, 'O1' AS order_id) "
+               f"TO '{folder / 'usage.parquet'}' (FORMAT parquet)")
+    with pytest.raises(StructuralError, match=r"usage\.parquet: missing required column 'sdkappid'"):
+        run_folder(folder)
+
+
+# --- formats --------------------------------------------------------------------------------
+
+def _csv_to_parquet(csv_path: Path) -> Path:
+    parquet_path = csv_path.with_suffix(".parquet")
+    duckdb.sql(f"COPY (SELECT * FROM read_csv('{csv_path}', all_varchar = true, header = true)) "
+               f"TO '{parquet_path}' (FORMAT parquet)")
+    csv_path.unlink()
+    return parquet_path
+
+
+def test_a_parquet_export_loads_with_1_based_row_numbers_as_lines(tmp_path):
+    folder = write_exports(
+        tmp_path / "in", purchases=[purchase()],
+        usage=[usage(usage_id="U1"), usage(usage_id="U2", media_type="smell"), usage(usage_id="U3")],
+    )
+    _csv_to_parquet(folder / "usage.csv")
+    result = run_folder(folder)
+    assert loaded_lines(result, "usage", "usage_id") == [(1, "U1"), (3, "U3")]
+    assert errors(result, "usage") == [(2, "media_type", "isin")]
+
+
+def test_a_parquet_export_with_native_types_loads_them(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    (folder / "usage.csv").unlink()
+    duckdb.sql(
+        "COPY (SELECT * FROM (VALUES "
+        "('U1', 'O1', 1400000001::BIGINT, TIMESTAMP '2026-03-02 12:00:00', 10.5::DECIMAL(18,6), 'audio'), "
+        "('U2', 'O1', 0::BIGINT, TIMESTAMP '2026-03-02 12:00:00', 1::DECIMAL(18,6), 'audio')"
+        ") AS t(usage_id, order_id, sdkappid, started_at, minutes, media_type)) "
+        f"TO '{folder / 'usage.parquet'}' (FORMAT parquet)"
+    )
+    result = run_folder(folder)
+    assert result.con.execute(
+        "SELECT _line, minutes, started_at = TIMESTAMPTZ '2026-03-02 04:00:00+00' FROM usage"
+    ).fetchall() == [(1, Decimal("10.5"), True)]
+    assert errors(result, "usage") == [(2, "sdkappid", "greater_than")]
+
+
+def test_a_csv_gz_export_loads_like_the_csv(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()],
+                           usage=[usage(usage_id="U1"), usage(usage_id="U2", minutes="x")])
+    plain = folder / "usage.csv"
+    with gzip.open(folder / "usage.csv.gz", "wb") as stream:
+        stream.write(plain.read_bytes())
+    plain.unlink()
+    result = run_folder(folder)
+    assert loaded_lines(result, "usage", "usage_id") == [(2, "U1")]
+    assert errors(result, "usage") == [(3, "minutes", "type")]
+
+
+def test_extra_columns_are_kept_and_ignored(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    text = (folder / "purchases.csv").read_text(encoding="utf-8").splitlines()
+    (folder / "purchases.csv").write_text(
+        f"{text[0]},note\n{text[1]},not a number\n", encoding="utf-8"
+    )
+    result = run_folder(folder)
+    assert errors(result, "purchases") == []
+    assert result.con.execute("SELECT order_id, note FROM purchases").fetchall() == [("O1", "not a number")]
+    assert result.con.execute(
+        "SELECT extra_columns FROM run_inputs WHERE source = 'purchases'"
+    ).fetchone()[0] == ["note"]
+
+
+def test_a_utf8_byte_order_mark_before_the_header_is_accepted(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    path = folder / "purchases.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    result = run_folder(folder)
+    assert loaded_lines(result, "purchases", "order_id") == [(2, "O1")]
+
+
+# --- values -----------------------------------------------------------------------------------
+
+def test_naive_timestamps_are_billing_time_and_offsets_are_honoured(tmp_path):
+    night = run_night(tmp_path, purchases=[
+        purchase(order_id="O1", purchased_at="2026-03-01 00:30:00"),
+        purchase(order_id="O2", purchased_at="2026-03-01T00:30:00+08:00"),
+        purchase(order_id="O3", purchased_at="2026-02-28T16:30:00Z"),
+    ])
+    assert night.con.execute(
+        "SELECT order_id FROM purchases WHERE purchased_at = TIMESTAMPTZ '2026-02-28 16:30:00+00' ORDER BY order_id"
+    ).fetchall() == [("O1",), ("O2",), ("O3",)]
+
+
+def test_naive_timestamps_follow_the_configured_billing_time_zone(tmp_path):
+    night = run_night(tmp_path, settings=Settings(max_bad_row_fraction=1.0, billing_time_zone="UTC"),
+                      purchases=[purchase(purchased_at="2026-03-01 00:30:00")])
+    assert night.con.execute(
+        "SELECT purchased_at = TIMESTAMPTZ '2026-03-01 00:30:00+00' FROM purchases"
+    ).fetchone()[0] is True
+
+
+def test_money_is_exact_decimal_never_float(tmp_path):
+    night = run_night(tmp_path, purchases=[purchase(
+        list_price="0.30", paid_cash_credit="0.10", paid_commission_credit="0.20", paid_free_credit="0.00",
+    )])
+    assert night.con.execute(
+        "SELECT typeof(list_price), paid_cash_credit + paid_commission_credit = list_price, "
+        "CAST(paid_cash_credit + paid_commission_credit AS VARCHAR) FROM purchases"
+    ).fetchone() == ("DECIMAL(18,2)", True, "0.30")
+
+
+def test_money_with_three_decimals_is_a_type_error_not_rounded(tmp_path):
+    night = run_night(tmp_path, purchases=[purchase()],
+                      refunds=[refund(refund_cash_credit="1.005", refund_amount="1.005")])
+    assert sorted((e["line"], e["column"], e["check"], e["value"]) for e in night.errors("refunds")) == [
+        (2, "refund_amount", "type", "1.005"),
+        (2, "refund_cash_credit", "type", "1.005"),
+    ]
+    assert night.loaded_keys("refunds", "refund_id") == []
+
+
+# --- CSV line numbers -------------------------------------------------------------------------
+
+def test_a_row_after_a_quoted_field_with_a_newline_gets_its_physical_line(tmp_path):
+    night = run_night(tmp_path, purchases=[
+        purchase(order_id="O1", edition="two\nlines"),           # lines 2-3
+        purchase(order_id="O2", edition="three\nmore\nlines"),   # lines 4-6
+        purchase(order_id="O3", product="tv"),                   # line 7
+    ])
+    assert night.loaded_keys("purchases", "_line") == [2, 4]
+    assert [(e["line"], e["check"]) for e in night.errors("purchases")] == [(7, "isin")]
+
+
+def test_a_row_with_too_few_fields_is_quarantined_at_its_line(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    usage_csv(folder,
+              "U1,O1,1400000001,2026-03-02 12:00:00,10,audio",
+              "U2,O1,1400000001,2026-03-02 12:00:00,10",
+              "U3,O1,1400000001,2026-03-02 12:00:00,10,bogus")
+    result = run_folder(folder)
+    assert [(line, check) for line, _, check in errors(result, "usage")] == [(3, "csv_row"), (4, "isin")]
+    assert loaded_lines(result, "usage", "usage_id") == [(2, "U1")]
+
+
+def test_a_row_with_too_many_fields_is_quarantined_at_its_line(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    usage_csv(folder,
+              "U1,O1,1400000001,2026-03-02 12:00:00,10,audio,surplus",
+              "U2,O1,1400000001,2026-03-02 12:00:00,10,bogus",
+              "U3,O1,1400000001,2026-03-02 12:00:00,10,audio")
+    result = run_folder(folder)
+    assert [(line, check) for line, _, check in errors(result, "usage")] == [(2, "csv_row"), (3, "isin")]
+    assert loaded_lines(result, "usage", "usage_id") == [(4, "U3")]
+
+
+def test_ragged_and_multi_line_rows_together_keep_every_later_line_right(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    usage_csv(folder,
+              'U1,O1,1400000001,2026-03-02 12:00:00,10,"au\ndio"',          # lines 2-3 (bad enum)
+              "U2,O1,1400000001,2026-03-02 12:00:00,10",                     # line 4 (ragged)
+              'U3,O1,1400000001,"2026-03-02\n12:00:00",10',                  # lines 5-6 (ragged)
+              "U4,O1,1400000001,2026-03-02 12:00:00,10,audio",               # line 7
+              "U5,O1,1400000001,2026-03-02 12:00:00,10,bogus")               # line 8
+    result = run_folder(folder)
+    assert [(line, check) for line, _, check in errors(result, "usage")] == [
+        (2, "isin"), (4, "csv_row"), (5, "csv_row"), (8, "isin"),
+    ]
+    assert loaded_lines(result, "usage", "usage_id") == [(7, "U4")]
+    counts = result.files["usage"]
+    assert (counts.rows_in, counts.rows_loaded, counts.rows_quarantined) == (5, 1, 4)
+
+
+def test_a_blank_line_does_not_shift_the_lines_of_later_rows(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    usage_csv(folder,
+              "U1,O1,1400000001,2026-03-02 12:00:00,10,audio",   # line 2
+              "",                                                 # line 3
+              "U2,O1,1400000001,2026-03-02 12:00:00,10,bogus")   # line 4
+    result = run_folder(folder)
+    assert loaded_lines(result, "usage", "usage_id") == [(2, "U1")]
+    assert (4, "media_type", "isin") in errors(result, "usage")
+    counts = result.files["usage"]
+    assert counts.rows_in == counts.rows_loaded + counts.rows_quarantined
+
+
+def test_columns_are_found_by_name_in_any_order(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    (folder / "usage.csv").write_text(
+        "media_type,minutes,usage_id,started_at,sdkappid,order_id\n"
+        "audio,10.5,U1,2026-03-02 12:00:00,1400000001,O1\n"
+        "bogus,10,U2,2026-03-02 12:00:00,1400000001,O1\n",
+        encoding="utf-8",
+    )
+    result = run_folder(folder)
+    assert result.con.execute("SELECT _line, usage_id, order_id, sdkappid, minutes, media_type FROM usage").fetchall() == [
+        (2, "U1", "O1", 1400000001, Decimal("10.5"), "audio"),
+    ]
+    assert errors(result, "usage") == [(3, "media_type", "isin")]
+
+
+# --- structural errors on the command line ----------------------------------------------------
+
+def test_a_structural_error_on_the_command_line_prints_one_line_exits_1_and_writes_nothing(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    (folder / "refunds.csv").unlink()
+    db = tmp_path / "out" / "recon.duckdb"
+    result = CliRunner().invoke(
+        main, ["run", "--input", str(folder), "--db", str(db), "--as-of", "2026-03-31"]
+    )
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "refunds" in lines[0]
+    assert "Traceback" not in result.output
+    assert not db.exists()
