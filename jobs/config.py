@@ -10,7 +10,7 @@ import hashlib
 import json
 import tomllib
 import zoneinfo
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 SUSPENSION_REASONS = (
@@ -27,6 +27,44 @@ class ConfigError(ValueError):
     """A configuration key has a value the job cannot use."""
 
 
+# Abuse signals and how much each weighs in a case's score (0 < weight <= 1; see jobs/abuse.py).
+DEFAULT_SIGNAL_WEIGHTS = {
+    "SERIAL_REFUNDER": 0.5,
+    "REFUND_CYCLE": 0.6,
+    "PROMO_REFUNDS": 0.4,
+    "REFUND_BEFORE_SUSPENSION": 0.8,
+    "LINKED_ENTITIES": 0.7,
+    "LINKED_TO_SUSPENDED": 0.6,
+    "USAGE_SHIFT": 0.5,
+    "REFUND_VELOCITY": 0.3,
+}
+
+
+@dataclass(frozen=True)
+class SignalSettings:
+    """Thresholds and windows of the abuse signals (SPEC section 5 defaults), TOML [signals]."""
+
+    serial_refunder_min_refunds: int = 3
+    serial_refunder_window_days: int = 90
+    refund_cycle_min_cycles: int = 2
+    refund_cycle_window_days: int = 180
+    refund_cycle_max_days_to_repurchase: int = 7
+    promo_refunds_min_orders: int = 2
+    promo_refunds_window_days: int = 180
+    refund_before_suspension_max_days: int = 7
+    linked_entities_window_days: int = 180
+    linked_fingerprint_max_entities: int = 20
+    linked_to_suspended_window_days: int = 180
+    usage_shift_min_minutes: int = 500
+    usage_shift_window_days: int = 180
+    refund_velocity_window_days: int = 7
+    refund_velocity_baseline_days: int = 28
+    refund_velocity_min_refunds: int = 20
+    refund_velocity_factor: float = 3.0
+    disabled: tuple[str, ...] = ()
+    weights: dict = field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run may be tuned with; the defaults are SPEC's."""
@@ -39,6 +77,7 @@ class Settings:
     duckdb_threads: int | None = None
     duckdb_memory_limit: str | None = None
     duckdb_temp_directory: str | None = None
+    signals: SignalSettings = field(default_factory=SignalSettings)
 
     def fingerprint(self) -> str:
         """A short hash of the effective settings, recorded with each run."""
@@ -73,12 +112,52 @@ def load_settings(path: Path | None) -> Settings:
     for section, table in document.items():
         if not isinstance(table, dict):
             raise ConfigError(f"config key '{section}' must be a [section]")
+        if section == "signals":
+            values["signals"] = _signal_settings(table)
+            continue
         for key, value in table.items():
             name = _KEYS.get((section, key))
             if name is None:
                 raise ConfigError(f"unknown config key '{section}.{key}'")
             values[name] = _checked(f"{section}.{key}", name, value)
     return Settings(**values)
+
+
+def _signal_settings(table: dict) -> SignalSettings:
+    """[signals]: each key a SignalSettings field, checked against its default's type."""
+    defaults = SignalSettings()
+    known = {item.name for item in fields(SignalSettings)}
+    values = {}
+    for key, value in table.items():
+        name = f"signals.{key}"
+        if key not in known:
+            raise ConfigError(f"unknown config key '{name}'")
+        if key == "disabled":
+            if not isinstance(value, list) or any(code not in DEFAULT_SIGNAL_WEIGHTS for code in value):
+                raise ConfigError(f"config key '{name}' must be a list drawn from {list(DEFAULT_SIGNAL_WEIGHTS)}, got {value!r}")
+            values[key] = tuple(value)
+        elif key == "weights":
+            values[key] = dict(defaults.weights) | _weights(name, value)
+        elif isinstance(getattr(defaults, key), float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"config key '{name}' must be a number > 0, got {value!r}")
+            values[key] = float(value)
+        else:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"config key '{name}' must be a whole number >= 1, got {value!r}")
+            values[key] = value
+    return replace(defaults, **values)
+
+
+def _weights(name: str, table) -> dict:
+    if not isinstance(table, dict):
+        raise ConfigError(f"config key '{name}' must be a table of signal code = weight")
+    for code, weight in table.items():
+        if code not in DEFAULT_SIGNAL_WEIGHTS:
+            raise ConfigError(f"unknown config key '{name}.{code}'")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1:
+            raise ConfigError(f"config key '{name}.{code}' must be a number in (0, 1], got {weight!r}")
+    return {code: float(weight) for code, weight in table.items()}
 
 
 def _checked(key: str, name: str, value):

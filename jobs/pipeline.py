@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from . import __version__
+from .abuse import detect_abuse
 from .config import Settings
+from .dispositions import copy_prior_dispositions
 from .loading import LoadedExport, find_exports, load_export
 from .publish import publish
 from .rules import evaluate
@@ -58,6 +60,9 @@ def run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None) 
         _record_inputs(con, loaded, result.files)
     with _stage(result, "rules"):
         evaluate(con)
+    with _stage(result, "signals"):
+        copy_prior_dispositions(con, db_path)
+        detect_abuse(con, settings.signals)
     if db_path is not None:
         with _stage(result, "publish"):
             con.execute("SET VARIABLE run_started_at = ?", [started_at])
@@ -94,7 +99,6 @@ def _connect(settings: Settings, run_id: str, as_of: date) -> duckdb.DuckDBPyCon
         con.execute(f"SET VARIABLE {name} = ?", [value])
     con.execute(read_sql("staging/macros.sql"))
     con.execute(read_sql("staging/quarantine.sql"))
-    con.execute(read_sql("outputs/abuse_tables.sql"))
     return con
 
 

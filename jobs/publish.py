@@ -12,11 +12,14 @@ from pathlib import Path
 
 import duckdb
 
+from .sqlfiles import read_sql
+
 # Tables holding the latest run's view, replaced by each run.
 LATEST_TABLES = (
     "purchases", "usage", "refunds", "account_status",
     "validation_errors", "refund_flags", "refund_verdicts",
-    "abuse_signals", "abuse_cases", "rule_catalog",
+    "abuse_signals", "abuse_cases", "rule_catalog", "signal_catalog",
+    "entity_groups", "fingerprint_sharing",
 )
 # Tables that keep every run's rows, appended to by each run (the history of the table named).
 HISTORY_TABLES = {
@@ -24,7 +27,13 @@ HISTORY_TABLES = {
     "validation_errors_history": "validation_errors",
     "refund_flags_history": "refund_flags",
     "refund_verdicts_history": "refund_verdicts",
+    "abuse_signals_history": "abuse_signals",
+    "abuse_cases_history": "abuse_cases",
 }
+
+
+# Created in the warehouse if missing, never replaced by a run: reviewers own the first.
+WAREHOUSE_DEFINITIONS = ("outputs/case_dispositions.sql", "outputs/signal_precision.sql")
 
 
 class PublishError(Exception):
@@ -45,9 +54,14 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
         for history, source in HISTORY_TABLES.items():
             con.execute(f"CREATE TABLE IF NOT EXISTS warehouse.{history} AS FROM {source} LIMIT 0")
             con.execute(f"INSERT INTO warehouse.{history} BY NAME FROM {source}")
+        con.execute("USE warehouse")  # the reviewers' table and the views live in, and read, the warehouse
+        for definition in WAREHOUSE_DEFINITIONS:
+            con.execute(read_sql(definition))
+        con.execute("USE memory")
         con.execute("COMMIT")
     except duckdb.Error as error:
         con.execute("ROLLBACK")
+        con.execute("USE memory")
         raise PublishError(f"{db_path}: publishing failed, warehouse unchanged ({_first_line(error)})") from None
     finally:
         con.execute("DETACH warehouse")

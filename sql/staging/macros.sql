@@ -16,3 +16,12 @@ CREATE OR REPLACE TEMP MACRO exceeds_by_more_than_a_cent(amount, limit_amount) A
 -- (default content_violation, illegal_activity); arrears and the like do not.
 CREATE OR REPLACE TEMP MACRO is_disqualifying_suspension(status, reason) AS
     status = 'suspended' AND list_contains(getvariable('disqualifying_reasons'), reason);
+
+-- SPEC 3: "The N days ending on as_of are the billing days from as_of - (N - 1) to as_of."
+CREATE OR REPLACE TEMP MACRO in_days_ending_on_as_of(day, days) AS
+    day BETWEEN getvariable('as_of') - CAST(days - 1 AS INTEGER) AND getvariable('as_of');
+
+-- A payment fingerprint as it may be shown to a person: never in full.
+CREATE OR REPLACE TEMP MACRO masked_fingerprint(fingerprint) AS
+    CASE WHEN length(fingerprint) > 8 THEN left(fingerprint, 4) || '…' || right(fingerprint, 2)
+         ELSE left(fingerprint, 1) || '…' END;
