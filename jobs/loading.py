@@ -32,6 +32,11 @@ _PATTERNS = {
 }
 
 
+_SCALES = {"int": 0, "money": 2, "minutes": 6}
+_INTEGER_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")
+_FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
+
+
 class StructuralError(Exception):
     """An export the run cannot read at all; the message names file and expectation."""
 
@@ -147,6 +152,8 @@ def _csv_header(path: Path) -> list[str]:
         raise StructuralError(f"{path}: the header row is not valid UTF-8 CSV ({error})") from None
     if not any(name.strip() for name in header):
         raise StructuralError(f"{path}: the first line is not a header row naming the columns")
+    # An unnamed column (a trailing comma, say) is an extra column like any other.
+    header = [name or f"column{position}" for position, name in enumerate(header, start=1)]
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise StructuralError(f"{path}: column '{repeated[0]}' appears more than once in the header")
@@ -266,11 +273,14 @@ def _typed_expression(raw: str, kind: str, source_type: str) -> str:
     if kind == "timestamp":
         # Naive values (text without offset, Parquet TIMESTAMP) are read in the session
         # time zone, which the pipeline sets to the billing time zone.
-        if source_type == "VARCHAR":
-            return f"TRY_CAST(trim({raw}) AS TIMESTAMPTZ)"
-        return f"TRY_CAST({raw} AS TIMESTAMPTZ)"
-    if source_type == target or (kind == "int" and source_type in ("INTEGER", "SMALLINT", "TINYINT")):
+        value = f"trim({raw})" if source_type == "VARCHAR" else raw
+        return f"TRY_CAST({value} AS TIMESTAMPTZ)"
+    if source_type == target or (kind == "int" and source_type in _INTEGER_TYPES):
         return f"CAST({raw} AS {target})"
+    if source_type in _FLOAT_TYPES or source_type.startswith("DECIMAL"):
+        # A Parquet number: accepted when it has no more decimals than the kind allows.
+        exact = f"TRY_CAST({raw} AS DECIMAL(38,10))"
+        return f"CASE WHEN {exact} = round({exact}, {_SCALES[kind]}) THEN TRY_CAST({exact} AS {target}) END"
     text = f"trim(CAST({raw} AS VARCHAR))"
     return f"CASE WHEN regexp_full_match({text}, '{_PATTERNS[kind]}') THEN TRY_CAST({text} AS {target}) END"
 
