@@ -150,6 +150,32 @@ def test_a_parquet_export_with_native_types_loads_them(tmp_path):
     assert errors(result, "usage") == [(2, "sdkappid", "greater_than")]
 
 
+def test_parquet_amounts_with_a_wider_scale_load_when_exact_and_are_type_errors_otherwise(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    (folder / "usage.csv").unlink()
+    duckdb.sql(
+        "COPY (SELECT * FROM (VALUES "
+        "('U1', 'O1', 1400000001, TIMESTAMP '2026-03-02 12:00:00', 10.5::DOUBLE, 'audio'), "
+        "('U2', 'O1', 1400000001, TIMESTAMP '2026-03-02 12:00:00', 0.0000001::DOUBLE, 'audio')"
+        ") AS t(usage_id, order_id, sdkappid, started_at, minutes, media_type)) "
+        f"TO '{folder / 'usage.parquet'}' (FORMAT parquet)"
+    )
+    result = run_folder(folder)
+    assert result.con.execute("SELECT usage_id, minutes FROM usage").fetchall() == [("U1", Decimal("10.5"))]
+    assert errors(result, "usage") == [(2, "minutes", "type")]
+
+
+def test_an_unnamed_trailing_column_is_an_extra_column(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    lines = (folder / "purchases.csv").read_text(encoding="utf-8").splitlines()
+    (folder / "purchases.csv").write_text("".join(f"{line},\n" for line in lines), encoding="utf-8")
+    result = run_folder(folder)
+    assert errors(result, "purchases") == []
+    assert result.con.execute(
+        "SELECT extra_columns FROM run_inputs WHERE source = 'purchases'"
+    ).fetchone()[0] == [f"column{len(EXPORTS['purchases'].columns) + 1}"]
+
+
 def test_a_csv_gz_export_loads_like_the_csv(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()],
                            usage=[usage(usage_id="U1"), usage(usage_id="U2", minutes="x")])
