@@ -19,7 +19,7 @@ from typing import BinaryIO
 import duckdb
 import pyarrow
 
-from .schemas import EXPORTS, SQL_TYPES, Export
+from .schemas import EXPORTS, KIND_WORDS, SQL_TYPES, Export
 from .sqlfiles import read_sql
 
 FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet"}
@@ -246,7 +246,10 @@ def _append_lines(con, lines: list[int]) -> None:
 
 def _create_typed_table(con, export: Export, source_columns: dict[str, str], extra: tuple[str, ...],
                         source: str, parameters: list) -> None:
-    """`typed_<stem>`: SPEC columns cast to their types, extra columns kept as text."""
+    """`typed_<stem>`: SPEC columns cast to their types, extra columns kept as text.
+
+    `_bad_types` lists the values that did not parse, with the column and what was expected.
+    """
     typed, bad = [], []
     for name, kind in export.columns.items():
         raw = _quoted(name)
@@ -255,7 +258,7 @@ def _create_typed_table(con, export: Export, source_columns: dict[str, str], ext
         if kind != "text":
             text = f"NULLIF(trim(CAST({raw} AS VARCHAR)), '')"
             bad.append(f"CASE WHEN {text} IS NOT NULL AND {expression} IS NULL "
-                       f"THEN {{'column': '{name}', 'value': {text}}} END")
+                       f"THEN {{'column': '{name}', 'value': {text}, 'expected': '{KIND_WORDS[kind]}'}} END")
     kept = [f"CAST({_quoted(name)} AS VARCHAR) AS {_quoted(name)}" for name in extra]
     con.execute(
         f"CREATE OR REPLACE TABLE typed_{export.stem} AS SELECT _line, {', '.join(typed + kept)}, "

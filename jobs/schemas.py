@@ -30,6 +30,13 @@ ARROW_TYPES = {
     "minutes": pyarrow.decimal128(18, 6),
     "timestamp": pyarrow.timestamp("us", tz="UTC"),
 }
+# What a value of each kind must look like, in words for the quarantine's messages.
+KIND_WORDS = {
+    "int": "a whole number",
+    "money": "an amount with at most 2 decimals",
+    "minutes": "a number with at most 6 decimals",
+    "timestamp": "an ISO 8601 timestamp",
+}
 CENT = Decimal("0.01")
 
 Text = Series[pd.ArrowDtype(ARROW_TYPES["text"])]

@@ -24,13 +24,6 @@ from .loading import LoadedExport
 from .schemas import ARROW_TYPES, EXPORTS, Export
 from .sqlfiles import read_sql, sql_files
 
-KIND_WORDS = {
-    "int": "a whole number",
-    "money": "an amount with at most 2 decimals",
-    "minutes": "a number with at most 6 decimals",
-    "timestamp": "an ISO 8601 timestamp",
-}
-
 
 class TooManyBadRows(Exception):
     """A file's quarantined share is over `max_bad_row_fraction`."""
@@ -60,7 +53,10 @@ def validate(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport], ba
     con.execute(read_sql("staging/quarantine_cleanup.sql"))
     for export in EXPORTS.values():
         _create_loaded_table(con, export)
-    return {stem: _counts(con, loaded[stem]) for stem in EXPORTS}
+    counts = {stem: _counts(con, loaded[stem]) for stem in EXPORTS}
+    for export in EXPORTS.values():
+        con.execute(f"DROP TABLE typed_{export.stem}")  # every row is now loaded or quarantined
+    return counts
 
 
 def enforce_bad_row_limit(counts: dict[str, FileCounts], max_bad_row_fraction: float) -> None:
@@ -96,16 +92,13 @@ def _visible(export: Export, as_of_end: str = "?") -> str:
 
 
 def _quarantine_type_errors(con, export: Export) -> None:
-    rows = con.execute(
-        f"SELECT _line, bad.column, bad.value FROM "
-        f"(SELECT _line, unnest(_bad_types) AS bad FROM visible_{export.stem} WHERE len(_bad_types) > 0)"
-    ).fetchall()
-    errors = [
-        (export.stem, line, column, "type", value,
-         f"{column} must be {KIND_WORDS[export.columns[column]]}, got {value!r}")
-        for line, column, value in rows
-    ]
-    _insert(con, errors)
+    con.execute(
+        "INSERT INTO quarantine "
+        "SELECT ?, _line, bad.column, 'type', bad.value, "
+        "       format('{} must be {}, got ''{}''', bad.column, bad.expected, bad.value) "
+        f"FROM (SELECT _line, unnest(_bad_types) AS bad FROM visible_{export.stem} WHERE len(_bad_types) > 0)",
+        [export.stem],
+    )
 
 
 def _check_rows(con, export: Export, batch_rows: int) -> None:
