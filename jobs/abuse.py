@@ -3,7 +3,8 @@
 After the rules, this stage links entities that share a payment fingerprint into groups
 (`sql/abuse/`), runs each enabled signal, one file `sql/signals/<CODE>.sql` returning
 `entity_id, evidence, refund_ids`, and folds the signals of each group into one case with a
-score and the reviewers' standing disposition. Thresholds come from `[signals]` in the config.
+score and the reviewers' standing disposition (`build_cases`, run where the warehouse's
+decisions are at hand). Thresholds come from `[signals]` in the config.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ MAX_LINK_ROUNDS = 1000
 
 
 def detect_abuse(con: duckdb.DuckDBPyConnection, settings: SignalSettings) -> None:
-    """Leave `entity_groups`, `fingerprint_sharing`, `abuse_signals` and `abuse_cases`."""
+    """Leave `entity_groups`, `fingerprint_sharing` and `abuse_signals`."""
     for name, value in asdict(settings).items():
         if name not in ("disabled", "weights"):
             con.execute(f"SET VARIABLE {name} = ?", [value])
@@ -57,7 +58,12 @@ def detect_abuse(con: duckdb.DuckDBPyConnection, settings: SignalSettings) -> No
             f"FROM ({read_sql(f'signals/{signal.code}.sql')})",
             [signal.code],
         )
-    con.execute(read_sql("abuse/30_abuse_cases.sql"))
+    con.execute(read_sql("abuse/30_abuse_signals.sql"))
+
+
+def build_cases(con: duckdb.DuckDBPyConnection) -> None:
+    """`abuse_cases` from tonight's signals, `case_dispositions` and `prior_case_members`."""
+    con.execute(read_sql("abuse/40_abuse_cases.sql"))
 
 
 def _link_entities(con) -> None:

@@ -16,6 +16,7 @@ from .config import ConfigError, Settings, load_settings
 from .loading import StructuralError
 from .pipeline import default_as_of, run
 from .publish import PublishError
+from .review import review
 from .summary import summary_lines
 from .validation import TooManyBadRows
 
@@ -31,6 +32,9 @@ def main() -> None:
     CSV.gz or Parquet), quarantines bad rows, flags every refund that broke a rule
     and writes the verdicts to a DuckDB warehouse.
     """
+
+
+main.add_command(review)
 
 
 def _common_options(command):

@@ -2,32 +2,270 @@
 
 `case_dispositions` is append-only and belongs to the reviewers: a run copies it in to
 judge tonight's cases but never writes it, so no decision is lost to a nightly rebuild.
+Reviewers add to it one decision at a time (`record_decision`, `decide`) or from a
+spreadsheet (`import_decisions`), and take the cases out to one (`export_cases`).
 """
 
 from __future__ import annotations
 
+import csv
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 
-from .publish import PublishError
+from .publish import PublishError, warehouse_has
 from .sqlfiles import read_sql
 
+DISPOSITIONS = ("confirmed", "false_positive", "needs_info")
+UNDECIDED = ("", "open", "reopened")  # a case nobody has decided, or one to decide again
+EXPORT_COLUMNS = ("case_id", "disposition", "reviewer", "note", "decided_at", "disposition_reason",
+                  "severity", "score", "entity_ids", "signal_codes", "refund_count", "amount_refunded",
+                  "amount_at_risk", "refund_ids", "first_refund_day", "last_refund_day", "group_id",
+                  "run_id", "as_of")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may take for a formula
 
-def copy_prior_dispositions(con: duckdb.DuckDBPyConnection, db_path: Path | None) -> None:
-    """Create `case_dispositions` in the run's database, filled from the warehouse if it has one."""
-    con.execute(read_sql("outputs/case_dispositions.sql"))
-    if db_path is None or not db_path.exists():
-        return
+
+def copy_reviewer_state(con: duckdb.DuckDBPyConnection) -> None:
+    """Fill `case_dispositions` and `prior_case_members` from the attached warehouse, if it has them."""
+    if warehouse_has(con, "case_dispositions"):
+        con.execute("INSERT INTO case_dispositions BY NAME SELECT * FROM warehouse.case_dispositions")
+    if warehouse_has(con, "abuse_cases"):
+        con.execute("INSERT INTO prior_case_members "
+                    "SELECT case_id, unnest(entity_ids) FROM warehouse.abuse_cases")
+
+
+# --- one decision -----------------------------------------------------------------------------
+
+class UnknownCase(LookupError):
+    """No case of that id in the latest run's abuse_cases."""
+
+
+def record_decision(con: duckdb.DuckDBPyConnection, case_id: str, disposition: str, reviewer: str,
+                    note: str | None, decided_at: datetime) -> bool:
+    """Append a decision holding the case's current evidence, inside the caller's transaction.
+
+    If it is the case's latest decision, the latest run's `abuse_cases` row shows it at once.
+    Returns whether it is (a decision dated in the past may be followed by a later one).
+    """
+    if disposition not in DISPOSITIONS:
+        raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}, not {disposition!r}")
+    evidence = con.execute("SELECT refund_ids, signal_codes FROM abuse_cases WHERE case_id = ?", [case_id]).fetchone()
+    if evidence is None:
+        raise UnknownCase(case_id)
+    latest = con.execute("SELECT max(decided_at) FROM case_dispositions WHERE case_id = ?", [case_id]).fetchone()[0]
+    con.execute("INSERT INTO case_dispositions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [case_id, disposition, reviewer, note or None, decided_at, *evidence])
+    if latest is not None and decided_at < latest:
+        return False
+    con.execute("UPDATE abuse_cases SET disposition = ?, disposition_reason = ?, reviewer = ?, decided_at = ? "
+                "WHERE case_id = ?", [disposition, note or None, reviewer, decided_at, case_id])
+    return True
+
+
+def decide(con: duckdb.DuckDBPyConnection, case_id: str, disposition: str, reviewer: str,
+           note: str | None, decided_at: datetime | None = None) -> bool:
+    """Record one decision (made now unless told) in its own transaction."""
+    with _transaction(con):
+        return record_decision(con, case_id, disposition, reviewer, note, decided_at or _now())
+
+
+# --- export -----------------------------------------------------------------------------------
+
+_EXPORT_SQL = """
+WITH latest_decision AS (
+    SELECT * FROM case_dispositions
+    QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY decided_at DESC) = 1
+),
+per_currency AS (
+    SELECT cases.case_id, verdict.currency,
+           sum(verdict.refund_amount) AS refunded, sum(verdict.amount_at_risk) AS at_risk
+    FROM abuse_cases AS cases, unnest(cases.refund_ids) AS ids(refund_id)
+    JOIN refund_verdicts AS verdict USING (refund_id)
+    GROUP BY ALL
+),
+money AS (
+    SELECT case_id,
+           list(CAST(refunded AS VARCHAR) || ' ' || currency ORDER BY currency) AS amount_refunded,
+           list(CAST(at_risk AS VARCHAR) || ' ' || currency ORDER BY currency) AS amount_at_risk
+    FROM per_currency GROUP BY case_id
+)
+SELECT cases.case_id, cases.disposition,
+       CASE WHEN cases.decided THEN decision.reviewer END,
+       CASE WHEN cases.decided THEN decision.note END,
+       CASE WHEN cases.decided THEN decision.decided_at END,
+       cases.disposition_reason, cases.severity, cases.score, cases.entity_ids, cases.signal_codes,
+       cases.refund_count, money.amount_refunded, money.amount_at_risk, cases.refund_ids,
+       cases.first_refund_day, cases.last_refund_day, cases.group_id, cases.run_id, cases.as_of
+FROM (SELECT *, disposition IN ('confirmed', 'false_positive', 'needs_info') AS decided FROM abuse_cases) AS cases
+LEFT JOIN latest_decision AS decision USING (case_id)
+LEFT JOIN money USING (case_id)
+ORDER BY cases.score DESC, cases.case_id
+"""
+
+
+def export_cases(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Write the latest run's cases and their standing decisions as CSV; return the number of cases.
+
+    UTF-8, lists joined with '; ', amounts per currency, times ISO 8601 in UTC; a cell a
+    spreadsheet would take for a formula gets a leading single quote. An open or reopened
+    case has no reviewer, note or decided_at: its row waits for a decision.
+    """
+    rows = con.execute(_EXPORT_SQL).fetchall()
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(EXPORT_COLUMNS)
+        writer.writerows([_neutralise(_cell(value)) for value in row] for row in rows)
+    return len(rows)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(_cell(item) for item in value)
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _neutralise(text: str) -> str:
+    """Prefix a single quote to a cell a spreadsheet would evaluate (OWASP CSV injection)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _restore(text: str) -> str:
+    """Undo `_neutralise`: drop the quote it added, and only that one."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+
+
+# --- import -----------------------------------------------------------------------------------
+
+@dataclass
+class ImportReport:
+    """What an import did; `problems` are the skipped rows, each naming its line."""
+
+    imported: int = 0
+    unchanged: int = 0
+    undecided: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class ImportFileError(Exception):
+    """The CSV file as a whole cannot be imported (nothing was)."""
+
+
+def import_decisions(con: duckdb.DuckDBPyConnection, path: Path, default_reviewer: str | None = None,
+                     billing_zone: str = "UTC") -> ImportReport:
+    """Append each decided row of a CSV file (columns case_id, disposition, reviewer, note,
+    optional decided_at) as a decision, all in one transaction.
+
+    Rows with no decision (disposition empty, open or reopened) and rows repeating a decision
+    already recorded are passed over; bad rows are reported by line and skipped, the good
+    ones imported. A naive decided_at is read in `billing_zone`; an empty one means now.
+    """
+    report, now = ImportReport(), _now()
+    with _transaction(con):
+        for line, row in _read_rows(path, default_reviewer is not None):
+            try:
+                outcome = _import_row(con, row, default_reviewer, ZoneInfo(billing_zone), now)
+            except (ValueError, UnknownCase) as problem:
+                report.problems.append(f"line {line}: {_describe(problem)}")
+                continue
+            setattr(report, outcome, getattr(report, outcome) + 1)
+    return report
+
+
+def _read_rows(path: Path, reviewer_optional: bool):
+    """(line where the record starts, {column: cell}) for each non-blank record of the file."""
     try:
-        con.execute("ATTACH ? AS prior (READ_ONLY)", [str(db_path)])
-    except duckdb.Error as error:
-        raise PublishError(f"{db_path}: cannot open the warehouse ({str(error).splitlines()[0]})") from None
+        with path.open(newline="", encoding="utf-8-sig") as stream:
+            reader = csv.reader(stream)
+            header = [name.strip().lower() for name in next(reader, [])]
+            _check_header(path, header, reviewer_optional)
+            start = reader.line_num + 1
+            for record in reader:
+                line, start = start, reader.line_num + 1
+                if any(cell.strip() for cell in record):
+                    yield line, {name: _restore(cell.strip()) for name, cell in zip(header, record)}
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ImportFileError(f"{path}: not a readable UTF-8 CSV file ({error})") from None
+
+
+def _check_header(path: Path, header: list[str], reviewer_optional: bool) -> None:
+    required = ["case_id", "disposition"] + ([] if reviewer_optional else ["reviewer"])
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise ImportFileError(f"{path}: missing column(s) {', '.join(missing)} "
+                              f"(needs case_id, disposition, reviewer, note; decided_at optional)")
+
+
+def _import_row(con, row: dict, default_reviewer: str | None, zone: ZoneInfo, now: datetime) -> str:
+    """Record one row; return which ImportReport count it adds to, or raise ValueError."""
+    case_id, disposition = row.get("case_id", ""), row.get("disposition", "").lower()
+    if not case_id:
+        raise ValueError("no case_id")
+    if disposition in UNDECIDED:
+        return "undecided"
+    if disposition not in DISPOSITIONS:
+        raise ValueError(f"disposition {disposition!r} is not one of {', '.join(DISPOSITIONS)}")
+    reviewer = row.get("reviewer") or default_reviewer
+    if not reviewer:
+        raise ValueError("no reviewer")
+    note = row.get("note") or None
+    decided_at = _parse_time(row.get("decided_at", ""), zone) or now
+    if _already_recorded(con, case_id, disposition, reviewer, note, decided_at):
+        return "unchanged"
+    record_decision(con, case_id, disposition, reviewer, note, decided_at)
+    return "imported"
+
+
+def _parse_time(text: str, zone: ZoneInfo) -> datetime | None:
+    if not text:
+        return None
     try:
-        has_table = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'prior' AND table_name = 'case_dispositions'"
-        ).fetchone()[0]
-        if has_table:
-            con.execute("INSERT INTO case_dispositions BY NAME SELECT * FROM prior.case_dispositions")
-    finally:
-        con.execute("DETACH prior")
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"decided_at {text!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def _already_recorded(con, case_id: str, disposition: str, reviewer: str, note: str | None,
+                      decided_at: datetime) -> bool:
+    """True for a repeat of a recorded decision; ValueError for a different one at the same time."""
+    same_time = con.execute(
+        "SELECT disposition, reviewer, note FROM case_dispositions WHERE case_id = ? AND decided_at = ?",
+        [case_id, decided_at]).fetchall()
+    if not same_time:
+        return False
+    if (disposition, reviewer, note) in same_time:
+        return True
+    raise ValueError(f"case {case_id} already has a different decision at {decided_at.isoformat()}; "
+                     f"empty decided_at to record a new decision now")
+
+
+def _describe(problem: Exception) -> str:
+    return f"unknown case_id {problem.args[0]!r}" if isinstance(problem, UnknownCase) else str(problem)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection):
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from . import __version__
-from .abuse import detect_abuse
+from .abuse import build_cases, detect_abuse
 from .config import Settings
-from .dispositions import copy_prior_dispositions
+from .dispositions import copy_reviewer_state
 from .loading import LoadedExport, find_exports, load_export
-from .publish import publish
+from .publish import publish, warehouse_attached
 from .rules import evaluate
 from .sqlfiles import read_sql
 from .validation import FileCounts, enforce_bad_row_limit, validate
@@ -61,14 +61,18 @@ def run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None) 
     with _stage(result, "rules"):
         evaluate(con)
     with _stage(result, "signals"):
-        copy_prior_dispositions(con, db_path)
         detect_abuse(con, settings.signals)
-    if db_path is not None:
-        with _stage(result, "publish"):
-            con.execute("SET VARIABLE run_started_at = ?", [started_at])
-            con.execute("SET VARIABLE run_finished_at = ?", [datetime.now(timezone.utc)])
-            con.execute(read_sql("outputs/run_record.sql"))
-            publish(con, db_path)
+    if db_path is None:
+        build_cases(con)
+        return result
+    with _stage(result, "publish"), warehouse_attached(con, db_path):
+        # Reviewers' decisions are read under the writer's lock, so none can slip in unseen.
+        copy_reviewer_state(con)
+        build_cases(con)
+        con.execute("SET VARIABLE run_started_at = ?", [started_at])
+        con.execute("SET VARIABLE run_finished_at = ?", [datetime.now(timezone.utc)])
+        con.execute(read_sql("outputs/run_record.sql"))
+        publish(con)
     return result
 
 
@@ -99,6 +103,8 @@ def _connect(settings: Settings, run_id: str, as_of: date) -> duckdb.DuckDBPyCon
         con.execute(f"SET VARIABLE {name} = ?", [value])
     con.execute(read_sql("staging/macros.sql"))
     con.execute(read_sql("staging/quarantine.sql"))
+    con.execute(read_sql("outputs/case_dispositions.sql"))
+    con.execute(read_sql("abuse/00_prior_cases.sql"))
     return con
 
 

@@ -1,13 +1,16 @@
 """Publishing: move a finished run into the warehouse in one transaction.
 
 Everything before this step happens in a private in-memory DuckDB; the warehouse file is
-opened only here. The latest-run tables are replaced, the history tables and `runs` are
+opened only at the end (`warehouse_attached`), where the run reads what reviewers decided
+and writes its results. The latest-run tables are replaced, the history tables and `runs` are
 appended to, and all of it commits at once or not at all: a run that fails or is killed
 leaves the previous night's warehouse as it was.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -40,13 +43,29 @@ class PublishError(Exception):
     """The warehouse could not be written; it is left as it was."""
 
 
-def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
-    """Write the run's tables into the warehouse at `db_path`, atomically."""
+@contextmanager
+def warehouse_attached(con: duckdb.DuckDBPyConnection, db_path: Path) -> Iterator[None]:
+    """Attach the warehouse as `warehouse` for writing; this takes DuckDB's one-writer lock."""
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         con.execute("ATTACH ? AS warehouse", [str(db_path)])
     except (OSError, duckdb.Error) as error:
         raise PublishError(f"{db_path}: cannot open the warehouse ({_first_line(error)})") from None
+    try:
+        yield
+    finally:
+        con.execute("DETACH warehouse")
+
+
+def warehouse_has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the attached warehouse already holds `table`."""
+    return con.execute(
+        "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = 'warehouse' AND table_name = ?", [table]
+    ).fetchone()[0]
+
+
+def publish(con: duckdb.DuckDBPyConnection) -> None:
+    """Write the run's tables into the attached warehouse, atomically."""
     try:
         con.execute("BEGIN TRANSACTION")
         for table in LATEST_TABLES:
@@ -62,9 +81,7 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
     except duckdb.Error as error:
         con.execute("ROLLBACK")
         con.execute("USE memory")
-        raise PublishError(f"{db_path}: publishing failed, warehouse unchanged ({_first_line(error)})") from None
-    finally:
-        con.execute("DETACH warehouse")
+        raise PublishError(f"publishing failed, warehouse unchanged ({_first_line(error)})") from None
 
 
 def _first_line(error: Exception) -> str:

@@ -4,10 +4,9 @@
 -- changes (jobs/abuse.py repeats 21_entity_groups_round.sql). The smallest entity id of a
 -- group is its label, so a group keeps its id from night to night while its members stay.
 CREATE OR REPLACE TABLE entity_links AS
-SELECT links.entity_id, links.payment_fingerprint
-FROM entity_fingerprints AS links
-JOIN fingerprint_sharing AS sharing USING (payment_fingerprint)
-WHERE sharing.links_entities;
+SELECT entity_id, payment_fingerprint
+FROM entity_fingerprints
+WHERE entities_sharing BETWEEN 2 AND getvariable('linked_fingerprint_max_entities');
 
 CREATE OR REPLACE TABLE entity_labels AS
 SELECT DISTINCT entity_id, entity_id AS label FROM purchases;

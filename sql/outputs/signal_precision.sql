@@ -3,7 +3,7 @@
 CREATE OR REPLACE VIEW signal_precision AS
 WITH latest_decision AS (
     SELECT * FROM case_dispositions
-    QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY decided_at DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY decided_at DESC, rowid DESC) = 1
 ),
 judged_signals AS (
     SELECT unnest(signal_codes) AS signal_code, disposition FROM latest_decision

@@ -1,0 +1,397 @@
+"""`refund-recon review`: work the abuse cases of the latest run in the terminal (issue 3).
+
+    list     open cases (open, reopened, needs_info), highest score first; --all for every case
+    show     one case: header, decisions, signals with their evidence, entities and accounts,
+             refunds with verdicts, and a timeline of the group in billing time
+    decide   record a disposition (confirmed, false_positive, needs_info)
+    export   the cases and their standing decisions as CSV, for spreadsheets
+    import   decisions from such a CSV
+
+Readers open the warehouse read-only; `decide` and `import` write in one transaction. A
+payment fingerprint is only ever shown masked. Exit code 1 when the warehouse is missing or
+busy, the case unknown, or an imported row was bad (the good rows are imported).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+import duckdb
+
+from . import dispositions
+from .sqlfiles import read_sql
+
+OPEN = ("open", "reopened", "needs_info")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+db_option = click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
+                         type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse.")
+
+
+@click.group()
+def review() -> None:
+    """Review the abuse cases of the latest run and record decisions."""
+
+
+# --- list -------------------------------------------------------------------------------------
+
+@review.command("list")
+@db_option
+@click.option("--all", "show_all", is_flag=True, help="Include confirmed and false_positive cases.")
+def list_command(db_path: Path, show_all: bool) -> None:
+    """Open cases of the latest run, highest score first."""
+    with _warehouse(db_path) as con:
+        rows = con.execute(
+            "SELECT case_id, severity, score, entity_ids, signal_codes, refund_count, disposition, "
+            "disposition_reason FROM abuse_cases WHERE ? OR disposition IN ? ORDER BY score DESC, case_id",
+            [show_all, list(OPEN)]).fetchall()
+        amounts = _amounts(con)
+        click.echo(f"{len(rows)} {'' if show_all else 'open '}case(s), {_run_label(con)}")
+    if not rows:
+        return
+    table = [(case_id, severity, f"{score:.1f}", _short(entities), ", ".join(signals), str(count),
+              amounts.get(case_id, {}).get("refunded", ""), disposition)
+             for case_id, severity, score, entities, signals, count, disposition, _ in rows]
+    lines = _table(("case", "severity", "score", "entities", "signals", "refunds", "refunded", "disposition"), table)
+    click.echo(lines[0])
+    for line, row in zip(lines[1:], rows):
+        click.echo(line)
+        if row[6] == "reopened":
+            click.echo(f"    reopened: {row[7]}")
+
+
+# --- show -------------------------------------------------------------------------------------
+
+@review.command("show")
+@click.argument("case_id")
+@db_option
+def show_command(case_id: str, db_path: Path) -> None:
+    """Everything about one case: evidence, entities, refunds and a timeline."""
+    with _warehouse(db_path) as con:
+        case = _case(con, case_id)
+        zone = _billing_zone(con)
+        sections = (_header(con, case), _decisions(con, case_id, zone), _signals(con, case),
+                    _entities(con, case, zone), _refunds(con, case, zone), _timeline(con, case, zone))
+    for section in sections:
+        for line in section:
+            click.echo(line)
+        click.echo("")
+
+
+def _header(con, case: dict) -> list[str]:
+    amounts = _amounts(con).get(case["case_id"], {})
+    lines = [f"Case {case['case_id']}  group {case['group_id']}  ({_run_label(con)})",
+             f"  score {case['score']:.1f}  severity {case['severity']}  disposition {case['disposition']}",
+             f"  refunds {case['refund_count']}  refunded {amounts.get('refunded', '-')}  "
+             f"at risk {amounts.get('at_risk', '-')}  from {case['first_refund_day']} to {case['last_refund_day']}",
+             f"  signals {', '.join(case['signal_codes'])}",
+             f"  entities {', '.join(case['entity_ids'])}"]
+    if case["disposition_reason"]:
+        lines.append(f"  reason: {case['disposition_reason']}")
+    return lines
+
+
+def _decisions(con, case_id: str, zone: ZoneInfo) -> list[str]:
+    rows = con.execute("SELECT decided_at, disposition, reviewer, note FROM case_dispositions "
+                       "WHERE case_id = ? ORDER BY decided_at", [case_id]).fetchall()
+    lines = ["Decisions"]
+    lines += [f"  {_when(at, zone)}  {disposition} by {reviewer}" + (f": {note}" if note else "")
+              for at, disposition, reviewer, note in rows]
+    return lines if rows else lines + ["  none yet"]
+
+
+def _signals(con, case: dict) -> list[str]:
+    rows = con.execute(
+        "SELECT signal.signal_code, signal.entity_id, catalog.summary, catalog.weight, signal.refund_ids, "
+        "signal.evidence FROM abuse_signals AS signal LEFT JOIN signal_catalog AS catalog USING (signal_code) "
+        "WHERE signal.group_id = ? ORDER BY catalog.position, signal.entity_id", [case["group_id"]]).fetchall()
+    lines = ["Signals"]
+    for code, entity, summary, weight, refund_ids, evidence in rows:
+        lines.append(f"  {code}  entity {entity}  weight {weight}  ({summary})")
+        lines.append(f"    refunds: {', '.join(refund_ids) or '-'}")
+        lines += ["    " + line for line in _evidence_lines(_parse_json(evidence))]
+    return lines
+
+
+def _entities(con, case: dict, zone: ZoneInfo) -> list[str]:
+    rows = con.execute(_ENTITIES_SQL, [case["group_id"]]).fetchall()
+    lines = ["Entities and accounts"]
+    for entity, accounts, instruments, shared in rows:
+        lines.append(f"  {entity}")
+        for account, status, reason, since in accounts or []:
+            state = f"{status} ({reason or 'no reason'}) since {_when(since, zone)}" if status else "no status change"
+            lines.append(f"    account {account}: {state}")
+        lines.append(f"    payment fingerprints: {', '.join(instruments or []) or '-'}")
+        for fingerprint, entity_ids, links in shared or []:
+            how = "links" if links else "too widely shared to link"
+            lines.append(f"    shares {fingerprint} with {', '.join(e for e in entity_ids if e != entity)} ({how})")
+    return lines
+
+
+def _refunds(con, case: dict, zone: ZoneInfo) -> list[str]:
+    rows = con.execute(_REFUNDS_SQL, [case["group_id"]]).fetchall()
+    table = [("*" if refund_id in case["refund_ids"] else "", refund_id, order_id, account, entity,
+              _when(requested, zone), status, f"{amount} {currency}", verdict, ", ".join(codes) or "-",
+              f"{at_risk} {currency}")
+             for refund_id, order_id, account, entity, requested, status, amount, currency, verdict, codes, at_risk
+             in rows]
+    header = ("", "refund", "order", "account", "entity", "requested", "status", "amount", "verdict",
+              "rules", "at risk")
+    return ["Refunds of the group (* = evidence of this case)"] + ["  " + line for line in _table(header, table)]
+
+
+def _timeline(con, case: dict, zone: ZoneInfo) -> list[str]:
+    rows = con.execute(_TIMELINE_SQL, [case["group_id"]]).fetchall()
+    lines = [f"Timeline (billing time, {zone.key})"]
+    return lines + [f"  {_when(at, zone)}  {event:<18} {detail}" for at, event, detail in rows]
+
+
+# --- decide, export, import -------------------------------------------------------------------
+
+@review.command("decide")
+@click.argument("case_id")
+@click.option("--disposition", required=True, type=click.Choice(dispositions.DISPOSITIONS))
+@click.option("--reviewer", required=True, help="Who decides.")
+@click.option("--note", help="Why.")
+@db_option
+def decide_command(case_id: str, disposition: str, reviewer: str, note: str | None, db_path: Path) -> None:
+    """Record a disposition of a case, made now."""
+    with _warehouse(db_path, write=True) as con:
+        try:
+            dispositions.decide(con, case_id, disposition, reviewer, note)
+        except dispositions.UnknownCase:
+            _fail(f"no case {case_id} in the latest run (see `refund-recon review list --all`)")
+    click.echo(f"{case_id}: {disposition} by {reviewer}")
+
+
+@review.command("export")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The CSV file to write.")
+@db_option
+def export_command(out_path: Path, db_path: Path) -> None:
+    """Write the cases with their current disposition to a CSV file."""
+    with _warehouse(db_path) as con:
+        try:
+            count = dispositions.export_cases(con, out_path)
+        except OSError as error:
+            _fail(f"{out_path}: cannot write ({error.strerror})")
+    click.echo(f"{count} case(s) written to {out_path}")
+
+
+@review.command("import")
+@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--reviewer-default", help="Reviewer for rows that name none.")
+@db_option
+def import_command(csv_path: Path, reviewer_default: str | None, db_path: Path) -> None:
+    """Record the decisions of a CSV file (case_id, disposition, reviewer, note[, decided_at]).
+
+    Bad rows are reported with their line and skipped; the good ones are imported, and the
+    exit code is 1 if any row was bad.
+    """
+    with _warehouse(db_path, write=True) as con:
+        try:
+            report = dispositions.import_decisions(con, csv_path, reviewer_default, _billing_zone(con).key)
+        except dispositions.ImportFileError as error:
+            _fail(str(error))
+    click.echo(f"{report.imported} decision(s) imported, {report.unchanged} already recorded, "
+               f"{report.undecided} row(s) without a decision, {len(report.problems)} bad row(s) skipped")
+    for problem in report.problems:
+        click.echo(f"  {problem}", err=True)
+    if report.problems:
+        raise SystemExit(1)
+
+
+# --- the warehouse ----------------------------------------------------------------------------
+
+@contextmanager
+def _warehouse(db_path: Path, write: bool = False):
+    """A connection to an existing warehouse with cases, or a one-line message and exit 1."""
+    if not db_path.is_file():
+        _fail(f"{db_path}: no warehouse here (run `refund-recon run` first, or pass --db)")
+    try:
+        con = duckdb.connect(str(db_path), read_only=not write)
+    except duckdb.Error as error:
+        _fail(f"{db_path}: cannot open the warehouse, is a run writing it? ({_first_line(error)})")
+    try:
+        tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if not {"abuse_cases", "case_dispositions", "runs"} <= tables:
+            _fail(f"{db_path}: no abuse cases in this warehouse (run `refund-recon run` first)")
+        con.execute(read_sql("staging/macros.sql"))  # masked_fingerprint, the one way to show one
+        yield con
+    finally:
+        con.close()
+
+
+def _case(con, case_id: str) -> dict:
+    cursor = con.execute("SELECT * FROM abuse_cases WHERE case_id = ?", [case_id])
+    row = cursor.fetchone()
+    if row is None:
+        _fail(f"no case {case_id} in the latest run (see `refund-recon review list --all`)")
+    return dict(zip([column[0] for column in cursor.description], row))
+
+
+def _run_label(con) -> str:
+    row = con.execute("SELECT run_id, as_of FROM runs ORDER BY finished_at DESC LIMIT 1").fetchone()
+    return f"run {row[0]} as of {row[1]}" if row else "no run yet"
+
+
+def _billing_zone(con) -> ZoneInfo:
+    row = con.execute("SELECT billing_time_zone FROM runs ORDER BY finished_at DESC LIMIT 1").fetchone()
+    return ZoneInfo(row[0] if row and row[0] else "UTC")
+
+
+def _amounts(con) -> dict[str, dict[str, str]]:
+    """Per case, the money refunded and at risk, summed per currency ("1,999.00 CNY; 5.00 USD")."""
+    rows = con.execute(
+        "SELECT cases.case_id, verdict.currency, sum(verdict.refund_amount), sum(verdict.amount_at_risk) "
+        "FROM abuse_cases AS cases, unnest(cases.refund_ids) AS ids(refund_id) "
+        "JOIN refund_verdicts AS verdict USING (refund_id) GROUP BY ALL ORDER BY 1, 2").fetchall()
+    amounts: dict[str, dict[str, str]] = {}
+    for case_id, currency, refunded, at_risk in rows:
+        entry = amounts.setdefault(case_id, {})
+        for key, value in (("refunded", refunded), ("at_risk", at_risk)):
+            entry[key] = "; ".join(filter(None, [entry.get(key), f"{value:,.2f} {currency}"]))
+    return amounts
+
+
+_ENTITIES_SQL = """
+WITH members AS (SELECT entity_id FROM entity_groups WHERE group_id = ?),
+accounts AS (
+    SELECT DISTINCT purchase.entity_id, purchase.account_id FROM purchases AS purchase JOIN members USING (entity_id)
+),
+status_now AS (
+    SELECT account_id, status, reason, effective_at FROM account_status
+    QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY effective_at DESC) = 1
+)
+SELECT members.entity_id,
+       (SELECT list((accounts.account_id, status_now.status, status_now.reason, status_now.effective_at)
+                    ORDER BY accounts.account_id)
+        FROM accounts LEFT JOIN status_now USING (account_id) WHERE accounts.entity_id = members.entity_id),
+       (SELECT list(DISTINCT masked_fingerprint(purchase.payment_fingerprint) ORDER BY masked_fingerprint(purchase.payment_fingerprint))
+        FROM purchases AS purchase
+        WHERE purchase.entity_id = members.entity_id AND purchase.payment_fingerprint IS NOT NULL),
+       (SELECT list((sharing.fingerprint, sharing.entity_ids, sharing.links_entities) ORDER BY sharing.fingerprint)
+        FROM fingerprint_sharing AS sharing WHERE list_contains(sharing.entity_ids, members.entity_id))
+FROM members ORDER BY members.entity_id
+"""
+
+_REFUNDS_SQL = """
+SELECT verdict.refund_id, verdict.order_id, verdict.account_id, verdict.entity_id, refund.requested_at,
+       verdict.refund_status, verdict.refund_amount, verdict.currency, verdict.verdict, verdict.rule_codes,
+       verdict.amount_at_risk
+FROM refund_verdicts AS verdict
+JOIN refunds AS refund USING (refund_id)
+JOIN entity_groups AS groups USING (entity_id)
+WHERE groups.group_id = ?
+ORDER BY refund.requested_at, verdict.refund_id
+"""
+
+# Purchases, refund requests, payouts and rejections as the run saw them (a refund processed
+# after as_of is still pending), and the status changes of the group's accounts.
+_TIMELINE_SQL = """
+WITH orders AS (
+    SELECT purchase.* FROM purchases AS purchase
+    JOIN entity_groups AS groups USING (entity_id) WHERE groups.group_id = ?
+),
+refunds_seen AS (
+    SELECT refund.*, verdict.refund_status, orders.account_id, orders.entity_id
+    FROM refunds AS refund JOIN orders USING (order_id) JOIN refund_verdicts AS verdict USING (refund_id)
+),
+events AS (
+    SELECT purchased_at AS happened_at, 1 AS event_order, order_id AS ref, 'purchase' AS event,
+           format('order {} {} {}{}, paid {} {} (list {}, discount {}, coupon {}), account {}, entity {}{}',
+                  order_id, product, package_kind, coalesce(' ' || edition, ''),
+                  CAST(paid_cash_credit + paid_commission_credit + paid_free_credit AS VARCHAR), currency,
+                  CAST(list_price AS VARCHAR), CAST(discount_amount AS VARCHAR), CAST(coupon_amount AS VARCHAR),
+                  account_id, entity_id, coalesce(', fingerprint ' || masked_fingerprint(payment_fingerprint), ''))
+               AS detail
+    FROM orders
+    UNION ALL
+    SELECT requested_at, 2, refund_id, 'refund requested',
+           format('refund {} of order {}, {} {}, account {}, entity {}', refund_id, order_id,
+                  CAST(refund_amount AS VARCHAR), currency, account_id, entity_id)
+    FROM refunds_seen
+    UNION ALL
+    SELECT processed_at, 3, refund_id, 'refund ' || refund_status,
+           format('refund {} of order {}, {} {}', refund_id, order_id, CAST(refund_amount AS VARCHAR), currency)
+    FROM refunds_seen WHERE refund_status IN ('paid', 'rejected') AND processed_at IS NOT NULL
+    UNION ALL
+    SELECT change.effective_at, 4, change.account_id, 'account ' || change.status,
+           format('account {}{}', change.account_id, coalesce(' (' || change.reason || ')', ''))
+    FROM account_status AS change WHERE change.account_id IN (SELECT account_id FROM orders)
+)
+SELECT happened_at, event, detail FROM events ORDER BY happened_at, event_order, ref
+"""
+
+
+# --- formatting -------------------------------------------------------------------------------
+
+def _evidence_lines(value) -> list[str]:
+    """A signal's evidence as `key: value` lines; a list of records as one `- ...` line each."""
+    if not isinstance(value, dict):
+        return [_inline(value)]
+    lines = []
+    for key, item in value.items():
+        if isinstance(item, list) and any(isinstance(element, dict) for element in item):
+            lines.append(f"{key}:")
+            lines += [f"  - {_inline(_masked(element))}" for element in item]
+        else:
+            lines.append(f"{key}: {_inline(_masked({key: item})[key])}")
+    return lines
+
+
+def _inline(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {_inline(item)}" for key, item in _masked(value).items())
+    if isinstance(value, list):
+        return "; ".join(f"({_inline(item)})" if isinstance(item, dict) else _inline(item) for item in value) or "-"
+    return "-" if value is None else str(value)
+
+
+def _masked(record):
+    """Belt and braces: a fingerprint-named string not already masked is masked here."""
+    if not isinstance(record, dict):
+        return record
+    return {key: _mask(value) if "fingerprint" in key and isinstance(value, str) and "…" not in value else value
+            for key, value in record.items()}
+
+
+def _mask(fingerprint: str) -> str:
+    """As masked_fingerprint() in sql/staging/macros.sql."""
+    return fingerprint[:4] + "…" + fingerprint[-2:] if len(fingerprint) > 8 else fingerprint[:1] + "…"
+
+
+def _parse_json(text: str | None):
+    try:
+        return json.loads(text, parse_float=Decimal) if text else {}
+    except ValueError:
+        return {"evidence": text}
+
+
+def _table(header: tuple, rows: list[tuple]) -> list[str]:
+    """Left-aligned columns two spaces apart; the first line is the header."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    return ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in (header, *rows)]
+
+
+def _short(items: list[str], keep: int = 3) -> str:
+    return ", ".join(items[:keep]) + (f" +{len(items) - keep}" if len(items) > keep else "")
+
+
+def _when(moment: datetime | None, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime(TIME_FORMAT) if moment else "-"
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]
+
+
+def _fail(message: str):
+    click.echo(f"refund-recon: {message}", err=True)
+    raise SystemExit(1)

@@ -1,0 +1,238 @@
+"""`refund-recon review`: list, show, decide, export and import, on warehouses built by the job.
+
+The fixture night: E1 (account A1) has three live refunds in March (SERIAL_REFUNDER) and pays
+with a fingerprint it shares with E3, which only bought; E2 (account B1) has three more.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+from datetime import date
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from exports import AS_OF, purchase, refund, status, write_exports
+from jobs.config import Settings
+from jobs.cli import main
+from jobs.pipeline import run
+
+FINGERPRINT = "fp_secret_0123456789"
+MASKED = "fp_s…89"
+
+
+def e1_orders() -> list[dict]:
+    days = ("01", "10", "20")
+    return [purchase(order_id=f"O{n}", purchased_at=f"2026-03-{day} 10:00:00", payment_fingerprint=FINGERPRINT)
+            for n, day in enumerate(days, start=1)]
+
+
+def e1_refunds() -> list[dict]:
+    days = ((1, "02", "03"), (2, "11", "12"), (3, "21", "22"))
+    return [refund(refund_id=f"R{n}", order_id=f"O{n}", requested_at=f"2026-03-{asked} 12:00:00",
+                   processed_at=f"2026-03-{paid} 12:00:00") for n, asked, paid in days]
+
+
+def e2_night() -> tuple[list[dict], list[dict]]:
+    days = ((1, "04", "05"), (2, "13", "14"), (3, "23", "24"))
+    orders = [purchase(order_id=f"P{n}", account_id="B1", entity_id="E2", purchased_at=f"2026-03-{asked} 08:00:00")
+              for n, asked, _ in days]
+    refunds = [refund(refund_id=f"S{n}", order_id=f"P{n}", requested_at=f"2026-03-{asked} 12:00:00",
+                      processed_at=f"2026-03-{paid} 12:00:00") for n, asked, paid in days]
+    return orders, refunds
+
+
+def night_exports(folder, extra_orders=(), extra_refunds=()):
+    e2_orders, e2_refunds = e2_night()
+    e3 = purchase(order_id="O9", account_id="A3", entity_id="E3", purchased_at="2026-02-01 10:00:00",
+                  payment_fingerprint=FINGERPRINT)
+    return write_exports(
+        folder,
+        purchases=[*e1_orders(), e3, *e2_orders, *extra_orders],
+        refunds=[*e1_refunds(), *e2_refunds, *extra_refunds],
+        account_status=[status(reason="overdue_payment", effective_at="2026-03-25 09:00:00")],
+    )
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    """The fixture night published; returns the warehouse path."""
+    db_path = tmp_path / "recon.duckdb"
+    run(Settings(), night_exports(tmp_path / "night1"), AS_OF, db_path)
+    return db_path
+
+
+def review(db_path, *args):
+    return CliRunner().invoke(main, ["review", *args, "--db", str(db_path)])
+
+
+def case_of(db_path, entity_id: str) -> dict:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        cursor = con.execute("SELECT * FROM abuse_cases WHERE list_contains(entity_ids, ?)", [entity_id])
+        row = cursor.fetchone()
+        return None if row is None else dict(zip([column[0] for column in cursor.description], row))
+
+
+def query(db_path, sql: str, params=()):
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+# --- list -------------------------------------------------------------------------------------
+
+def test_list_shows_the_open_cases_highest_score_first(warehouse):
+    e1, e2 = case_of(warehouse, "E1"), case_of(warehouse, "E2")
+    assert e1["signal_codes"] == ["SERIAL_REFUNDER"] and e1["entity_ids"] == ["E1", "E3"]
+    result = review(warehouse, "list")
+    assert result.exit_code == 0, result.output
+    assert "2 open case(s)" in result.output
+    row = next(line for line in result.output.splitlines() if line.startswith(e1["case_id"]))
+    assert re.search(r"medium\s+50\.0\s+E1, E3\s+SERIAL_REFUNDER\s+3\s+300\.00 USD\s+open", row)
+
+
+# --- show -------------------------------------------------------------------------------------
+
+def test_show_prints_evidence_entities_refunds_and_a_timeline_in_time_order(warehouse):
+    result = review(warehouse, "show", case_of(warehouse, "E1")["case_id"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "live_refunds: 3" in out and "threshold: 3" in out
+    assert "- refund_id: R1, order_id: O1" in out and '{"' not in out  # readable, not raw JSON
+    assert "account A1: suspended (overdue_payment) since 2026-03-25 09:00:00" in out
+    assert f"shares {MASKED} with E3 (links)" in out
+    assert re.search(r"\*\s+R1\s+O1\s+A1\s+E1\s+2026-03-02 12:00:00\s+paid\s+100\.00 USD", out)
+    timeline = [line.split() for line in out.split("Timeline (billing time, Asia/Shanghai)")[1].splitlines() if line]
+    times = [f"{day} {clock}" for day, clock, *_ in timeline]
+    assert times == sorted(times) and len(times) == 11  # 4 purchases, 3 requests, 3 payouts, 1 status
+    events = [" ".join(words[2:4]) for words in timeline]
+    assert events[:4] == ["purchase order", "purchase order", "refund requested", "refund paid"]
+    assert ["2026-03-25", "09:00:00", "account", "suspended", "account", "A1", "(overdue_payment)"] in timeline
+    assert FINGERPRINT not in out and MASKED in out
+
+
+def test_show_of_an_unknown_case_exits_1(warehouse):
+    result = review(warehouse, "show", "C-000000000000")
+    assert result.exit_code == 1
+    assert "no case C-000000000000" in result.output
+
+
+# --- decide -----------------------------------------------------------------------------------
+
+def test_a_decision_survives_a_rerun_of_the_same_night(warehouse, tmp_path):
+    e1, e2 = case_of(warehouse, "E1")["case_id"], case_of(warehouse, "E2")["case_id"]
+    assert review(warehouse, "decide", e1, "--disposition", "false_positive", "--reviewer", "alice",
+                  "--note", "known reseller").exit_code == 0
+    assert review(warehouse, "decide", e2, "--disposition", "confirmed", "--reviewer", "bob").exit_code == 0
+    run(Settings(), tmp_path / "night1", AS_OF, warehouse)
+    case = case_of(warehouse, "E1")
+    assert (case["disposition"], case["reviewer"], case["disposition_reason"]) == ("false_positive", "alice",
+                                                                                  "known reseller")
+    assert case_of(warehouse, "E2")["disposition"] == "confirmed"
+    listed = review(warehouse, "list").output
+    assert e1 not in listed and e2 not in listed and "0 open case(s)" in listed
+    assert re.search(rf"{e1}.*false_positive", review(warehouse, "list", "--all").output)
+    stored = query(warehouse, "SELECT disposition, reviewer, note, refund_ids, signal_codes FROM case_dispositions "
+                              "WHERE case_id = ?", [e1])
+    assert stored == [("false_positive", "alice", "known reseller", ["R1", "R2", "R3"], ["SERIAL_REFUNDER"])]
+
+
+def test_a_false_positive_reopens_when_a_new_refund_arrives(warehouse, tmp_path):
+    e1 = case_of(warehouse, "E1")["case_id"]
+    review(warehouse, "decide", e1, "--disposition", "false_positive", "--reviewer", "alice")
+    later = night_exports(tmp_path / "night2",
+                          extra_orders=[purchase(order_id="O4", purchased_at="2026-04-05 10:00:00")],
+                          extra_refunds=[refund(refund_id="R4", order_id="O4", requested_at="2026-04-06 12:00:00",
+                                                processed_at="2026-04-07 12:00:00")])
+    run(Settings(), later, date(2026, 4, 10), warehouse)
+    case = case_of(warehouse, "E1")
+    assert case["case_id"] == e1 and case["disposition"] == "reopened"
+    assert "R4" in case["disposition_reason"]
+    listed = review(warehouse, "list").output
+    assert re.search(rf"{e1}.*reopened", listed)
+    assert re.search(r"reopened: new evidence .*refunds R4", listed)
+
+
+def test_decide_on_an_unknown_case_exits_1_and_records_nothing(warehouse):
+    result = review(warehouse, "decide", "C-000000000000", "--disposition", "confirmed", "--reviewer", "alice")
+    assert result.exit_code == 1
+    assert query(warehouse, "SELECT count(*) FROM case_dispositions") == [(0,)]
+
+
+def test_signal_precision_reflects_confirmed_and_false_positive(warehouse):
+    review(warehouse, "decide", case_of(warehouse, "E1")["case_id"], "--disposition", "confirmed", "--reviewer", "a")
+    review(warehouse, "decide", case_of(warehouse, "E2")["case_id"], "--disposition", "false_positive",
+           "--reviewer", "b")
+    rows = query(warehouse, "SELECT confirmed, false_positive, needs_info, precision FROM signal_precision "
+                            "WHERE signal_code = 'SERIAL_REFUNDER'")
+    assert rows == [(1, 1, 0, 0.5)]
+
+
+# --- export and import ------------------------------------------------------------------------
+
+def test_export_then_import_round_trips_decisions_and_neutralises_formulas(warehouse, tmp_path):
+    e1, e2 = case_of(warehouse, "E1")["case_id"], case_of(warehouse, "E2")["case_id"]
+    review(warehouse, "decide", e1, "--disposition", "confirmed", "--reviewer", "alice", "--note", "=1+1")
+    review(warehouse, "decide", e2, "--disposition", "needs_info", "--reviewer", "bob", "--note", "@ask, \"ops\"")
+    out = tmp_path / "cases.csv"
+    assert review(warehouse, "export", "--out", str(out)).exit_code == 0
+    with out.open(encoding="utf-8", newline="") as stream:
+        rows = {row["case_id"]: row for row in csv.DictReader(stream)}
+    assert rows[e1]["note"] == "'=1+1" and rows[e1]["entity_ids"] == "E1; E3"
+    assert rows[e1]["refund_ids"] == "R1; R2; R3" and rows[e1]["amount_refunded"] == "300.00 USD"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", rows[e1]["decided_at"])
+
+    fresh = tmp_path / "fresh.duckdb"
+    run(Settings(), tmp_path / "night1", AS_OF, fresh)
+    result = review(fresh, "import", str(out))
+    assert result.exit_code == 0, result.output
+    assert "2 decision(s) imported" in result.output
+    decisions = "SELECT case_id, disposition, reviewer, note, decided_at FROM case_dispositions ORDER BY case_id"
+    assert query(fresh, decisions) == query(warehouse, decisions)
+    assert case_of(fresh, "E1")["disposition"] == "confirmed"
+    again = review(fresh, "import", str(out))
+    assert again.exit_code == 0 and "0 decision(s) imported, 2 already recorded" in again.output
+
+
+def test_import_reports_bad_rows_by_line_and_imports_the_good_ones(warehouse, tmp_path):
+    e1, e2 = case_of(warehouse, "E1")["case_id"], case_of(warehouse, "E2")["case_id"]
+    sheet = tmp_path / "decisions.csv"
+    sheet.write_text(
+        "case_id,disposition,reviewer,note\n"
+        f'{e1},false_positive,carol,"two lines\nof note"\n'    # lines 2-3
+        "C-000000000000,confirmed,carol,\n"                     # line 4
+        f"{e2},maybe,carol,\n"                                  # line 5
+        f"{e2},open,,\n",                                       # line 6: no decision yet
+        encoding="utf-8")
+    result = review(warehouse, "import", str(sheet))
+    assert result.exit_code == 1
+    assert "1 decision(s) imported" in result.output and "1 row(s) without a decision" in result.output
+    assert "line 4: unknown case_id 'C-000000000000'" in result.output
+    assert "line 5: disposition 'maybe'" in result.output
+    assert case_of(warehouse, "E1")["disposition"] == "false_positive"
+    assert query(warehouse, "SELECT reviewer, note FROM case_dispositions") == [("carol", "two lines\nof note")]
+
+
+# --- the warehouse ----------------------------------------------------------------------------
+
+def test_a_missing_warehouse_exits_1_without_a_traceback(tmp_path):
+    result = review(tmp_path / "nowhere.duckdb", "list")
+    assert result.exit_code == 1
+    assert "no warehouse here" in result.output and "Traceback" not in result.output
+
+
+def test_a_warehouse_locked_by_a_running_job_exits_1_with_one_line(warehouse):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+                               "sys.stdin.read()", str(warehouse)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = review(warehouse, "list")
+    finally:
+        holder.communicate("")
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "cannot open the warehouse" in result.output
