@@ -77,6 +77,10 @@ class Settings:
     duckdb_threads: int | None = None
     duckdb_memory_limit: str | None = None
     duckdb_temp_directory: str | None = None
+    write_report: bool = True
+    write_exports: bool = True
+    mask_shared_report: bool = True
+    mask_csv_exports: bool = False
     signals: SignalSettings = field(default_factory=SignalSettings)
 
     def fingerprint(self) -> str:
@@ -95,7 +99,12 @@ _KEYS = {
     ("duckdb", "threads"): "duckdb_threads",
     ("duckdb", "memory_limit"): "duckdb_memory_limit",
     ("duckdb", "temp_directory"): "duckdb_temp_directory",
+    ("outputs", "report"): "write_report",
+    ("outputs", "exports"): "write_exports",
+    ("privacy", "mask_shared_report"): "mask_shared_report",
+    ("privacy", "mask_csv_exports"): "mask_csv_exports",
 }
+_BOOLEANS = ("write_report", "write_exports", "mask_shared_report", "mask_csv_exports")
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -174,6 +183,10 @@ def _checked(key: str, name: str, value):
         if not isinstance(value, list) or any(reason not in SUSPENSION_REASONS for reason in value):
             raise ConfigError(f"config key '{key}' must be a list drawn from {list(SUSPENSION_REASONS)}, got {value!r}")
         return tuple(value)
+    if name in _BOOLEANS:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+        return value
     if name == "max_bad_row_fraction":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise ConfigError(f"config key '{key}' must be a number from 0 to 1, got {value!r}")

@@ -19,6 +19,9 @@ from . import __version__
 from .abuse import build_cases, detect_abuse
 from .config import Settings
 from .dispositions import copy_reviewer_state
+from .exports import write_exports
+from .reconciliation import reconcile
+from .report import write_report
 from .loading import LoadedExport, find_exports, load_export
 from .publish import publish, warehouse_attached
 from .rules import evaluate
@@ -35,6 +38,8 @@ class RunResult:
     files: dict[str, FileCounts]
     con: duckdb.DuckDBPyConnection
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    report_paths: list[Path] = field(default_factory=list)
+    export_paths: list[Path] = field(default_factory=list)
 
 
 def default_as_of(settings: Settings) -> date:
@@ -62,6 +67,8 @@ def run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None) 
         evaluate(con)
     with _stage(result, "signals"):
         detect_abuse(con, settings.signals)
+    with _stage(result, "reconcile"):
+        reconcile(con)
     if db_path is None:
         build_cases(con)
         return result
@@ -73,6 +80,13 @@ def run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None) 
         con.execute("SET VARIABLE run_finished_at = ?", [datetime.now(timezone.utc)])
         con.execute(read_sql("outputs/run_record.sql"))
         publish(con)
+    # Derived files, each written whole or not at all, from the committed warehouse.
+    if settings.write_report:
+        with _stage(result, "report"):
+            result.report_paths = write_report(db_path, run_id, settings)
+    if settings.write_exports:
+        with _stage(result, "exports"):
+            result.export_paths = write_exports(db_path, run_id, settings, result)
     return result
 
 
