@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The report's browser test drives Debian's Chromium (no browser download); `make test`
+# installs it when missing (CI runs as root; elsewhere through sudo). `make run` needs no browser.
+CHROMIUM ?= /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test validate clean
 
@@ -20,8 +24,12 @@ validate: $(STAMP)  ## check data/sample without writing anything
 	$(BIN)/refund-recon validate --input data/sample --as-of 2026-03-31 \
 		--config data/sample/refund-recon.toml
 
-test: $(STAMP)  ## the whole test suite (what CI runs)
+test: $(STAMP) $(CHROMIUM)  ## the whole test suite (what CI runs)
 	$(BIN)/pytest
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

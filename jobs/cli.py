@@ -16,11 +16,12 @@ from .config import ConfigError, Settings, load_settings
 from .loading import StructuralError
 from .pipeline import default_as_of, run
 from .publish import PublishError
+from .reconciliation import InvariantFailed
 from .review import review
 from .summary import summary_lines
 from .validation import TooManyBadRows
 
-INPUT_PROBLEMS = (StructuralError, TooManyBadRows, PublishError)
+INPUT_PROBLEMS = (StructuralError, TooManyBadRows, PublishError, InvariantFailed)
 
 
 @click.group()
@@ -96,3 +97,64 @@ def _run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None)
     except INPUT_PROBLEMS as error:
         click.echo(f"refund-recon: {error}", err=True)
         raise SystemExit(1) from None
+
+
+@main.command("query")
+@click.argument("sql")
+@click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse to read, read-only.")
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="How to print the result.")
+def query_command(sql: str, db_path: Path, output_format: str) -> None:
+    """Run SQL on the warehouse, read-only, and print the result ("-" reads the SQL from stdin).
+
+    A statement that would write fails (exit code 1); so does opening the warehouse while a
+    run is publishing to it: read the Parquet exports then (docs/analysts.md).
+    """
+    import sys
+
+    from .query import QueryError, render, run_query
+
+    if sql == "-":
+        sql = sys.stdin.read()
+    try:
+        columns, rows = run_query(db_path, sql)
+    except QueryError as error:
+        click.echo(f"refund-recon: {error}", err=True)
+        raise SystemExit(1) from None
+    click.echo(render(columns, rows, output_format), nl=False)
+
+
+@main.command("dictionary")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the Markdown here (e.g. docs/data-dictionary.md) instead of printing it.")
+def dictionary_command(out_path: Path | None) -> None:
+    """Print (or write) the data dictionary: every table, view and column of the warehouse."""
+    from .dictionary import markdown, write_markdown
+
+    if out_path is None:
+        click.echo(markdown(), nl=False)
+    else:
+        write_markdown(out_path)
+        click.echo(f"wrote {out_path}")
+
+
+@main.command("report")
+@click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse to read, read-only.")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="The night to report on (its latest run); default: the latest run.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML settings file; [privacy] mask_shared_report decides the shared copy.")
+def report_command(db_path: Path, as_of, config_path: Path | None) -> None:
+    """(Re)write a night's HTML report next to the warehouse, and its masked shared copy."""
+    from .report import ReportError, find_run, write_report
+
+    settings = _settings(config_path)
+    try:
+        paths = write_report(db_path, find_run(db_path, as_of.date() if as_of else None), settings)
+    except ReportError as error:
+        click.echo(f"refund-recon: {error}", err=True)
+        raise SystemExit(1) from None
+    for path in paths:
+        click.echo(f"wrote {path}")

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from .csvsafe import FORMULA_STARTS, neutralise as _neutralise, restore as _restore  # noqa: F401
 from .publish import PublishError, warehouse_has
 from .sqlfiles import read_sql
 
@@ -27,7 +28,6 @@ EXPORT_COLUMNS = ("case_id", "disposition", "reviewer", "note", "decided_at", "d
                   "severity", "score", "entity_ids", "signal_codes", "refund_count", "amount_refunded",
                   "amount_at_risk", "refund_ids", "first_refund_day", "last_refund_day", "group_id",
                   "run_id", "as_of")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may take for a formula
 
 
 def copy_reviewer_state(con: duckdb.DuckDBPyConnection) -> None:
@@ -133,16 +133,6 @@ def _cell(value) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _neutralise(text: str) -> str:
-    """Prefix a single quote to a cell a spreadsheet would evaluate (OWASP CSV injection)."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def _restore(text: str) -> str:
-    """Undo `_neutralise`: drop the quote it added, and only that one."""
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
 
 
 # --- import -----------------------------------------------------------------------------------

@@ -1,10 +1,461 @@
-"""Exports for other tools: Parquet by as_of, CSV, run_results.json (issue #6). IN PROGRESS."""
+"""Exports for other tools: Parquet by as_of, CSV for spreadsheets, run_results.json (issue #6).
+
+Written after the warehouse is committed, from the warehouse opened read-only, next to it:
+
+    <db dir>/exports/parquet/<table>/as_of=YYYY-MM-DD/data.parquet   Hive-style partitions
+    <db dir>/exports/csv/as_of=YYYY-MM-DD/<table>.csv                one folder per night
+    <db dir>/run_results.json                                        the latest run, for schedulers
+
+Rerunning a night replaces its partition and never leaves a half-written file where a reader
+looks: a Parquet file is written under a hidden name and renamed over `data.parquet`; a
+night's CSV files are written into a hidden folder that then takes the partition's place;
+run_results.json is renamed into place whole. The partition column `as_of` lives in the
+folder name, not in the Parquet files (the Hive convention: DuckDB, Spark and pyarrow read it
+back from the path; pyarrow refuses a dataset holding it in both places).
+
+CSV cells: UTF-8 with a header row, dates and times ISO 8601 (times in UTC), lists joined
+with '; ', structs as JSON; a text cell a spreadsheet would take for a formula gets a leading
+single quote (numbers are written as numbers). Payment fingerprints are never printed in
+full; with `[privacy] mask_csv_exports` account and entity identifiers are masked too, in
+their own columns and wherever they appear in evidence or messages.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
+
+import duckdb
+
+from .csvsafe import neutralise
+from .publish import PublishError
+
+# The latest-run output tables exported each night; the optional ones when the warehouse has them.
+EXPORT_TABLES = ("refund_flags", "refund_verdicts", "validation_errors", "abuse_signals", "abuse_cases")
+OPTIONAL_EXPORT_TABLES = ("daily_reconciliation", "invariant_results")
+# Columns holding account or entity identifiers (masked in CSV when mask_csv_exports is on).
+IDENTIFIER_COLUMNS = frozenset({"account_id", "entity_id", "entity_ids", "account_ids", "earlier_account_id"})
+RUN_RESULTS_SCHEMA = "refund-recon/run-results/v1"
+_BATCH_ROWS = 10_000
+
+
+class ExportError(PublishError):
+    """The exports could not be written (the warehouse itself is published)."""
 
 
 def write_exports(db_path: Path, run_id: str, settings, result) -> list[Path]:
     """Write the run's exports next to the warehouse; return their paths."""
-    return []
+    started = time.perf_counter()
+    db_path = Path(db_path)
+    base = db_path.parent
+    token = f"{run_id}-{secrets.token_hex(3)}"
+    try:
+        with duckdb.connect(str(db_path), read_only=True) as con:
+            con.execute("SET TimeZone = 'UTC'")
+            _check_latest_run(con, run_id)
+            tables = exported_tables(con)
+            parquet = [_write_parquet(con, base, table, result.as_of, token) for table in tables]
+            csv_files = _write_csv_night(con, base, tables, result.as_of, token,
+                                         mask_identifiers=settings.mask_csv_exports)
+            written = parquet + csv_files
+            results_path = base / "run_results.json"
+            seconds = dict(result.stage_seconds)
+            seconds["exports"] = time.perf_counter() - started
+            document = run_results(con, result, seconds, base, written + [results_path])
+        _write_atomically(results_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n", token)
+    except (OSError, duckdb.Error) as error:
+        raise ExportError(f"writing the exports failed; the warehouse is published ({_first_line(error)})") from None
+    return written + [results_path]
+
+
+def exported_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The output tables to export from this warehouse, in export order."""
+    present = {name for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+    return [table for table in EXPORT_TABLES + OPTIONAL_EXPORT_TABLES if table in present]
+
+
+def _check_latest_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    latest = con.execute("SELECT run_id FROM runs ORDER BY finished_at DESC, run_id DESC LIMIT 1").fetchone()
+    if latest is None or latest[0] != run_id:
+        raise ExportError(f"the warehouse's latest run is {latest and latest[0]}, not {run_id} "
+                          f"(another run published meanwhile); its exports are left to it")
+
+
+# --- Parquet ----------------------------------------------------------------------------------
+
+def _write_parquet(con, base: Path, table: str, as_of: date, token: str) -> Path:
+    """`exports/parquet/<table>/as_of=<as_of>/data.parquet`, replaced in one rename."""
+    folder = base / "exports" / "parquet" / table / f"as_of={as_of.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.glob(".data.parquet.*.tmp"):  # from a run killed while writing
+        leftover.unlink(missing_ok=True)
+    target, temp = folder / "data.parquet", folder / f".data.parquet.{token}.tmp"
+    try:
+        con.execute(f"COPY ({_parquet_select(con, table)}) TO {_sql_text(str(temp))} (FORMAT parquet)")
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+    return target
+
+
+def _parquet_select(con, table: str) -> str:
+    """Every column but as_of (it is the partition); HUGEINT counts as BIGINT (Parquet has no 128-bit int)."""
+    columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
+                          "AND table_name = ? ORDER BY column_index", [table]).fetchall()
+    selected = [f"CAST({_quoted(name)} AS BIGINT) AS {_quoted(name)}" if kind in ("HUGEINT", "UHUGEINT")
+                else _quoted(name) for name, kind in columns if name != "as_of"]
+    return f"SELECT {', '.join(selected)} FROM {_quoted(table)}"
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+def _write_csv_night(con, base: Path, tables: list[str], as_of: date, token: str,
+                     mask_identifiers: bool) -> list[Path]:
+    """`exports/csv/as_of=<as_of>/<table>.csv`, the night's folder replaced as a whole."""
+    parent = base / "exports" / "csv"
+    name = f"as_of={as_of.isoformat()}"
+    parent.mkdir(parents=True, exist_ok=True)
+    for leftover in parent.glob(f".{name}.*"):  # from a run killed while writing
+        shutil.rmtree(leftover, ignore_errors=True)
+    temp = parent / f".{name}.{token}.tmp"
+    temp.mkdir()
+    target = parent / name
+    try:
+        scrubber = Scrubber.from_warehouse(con, mask_identifiers)
+        for table in tables:
+            _write_csv(con, table, temp / f"{table}.csv", scrubber)
+        _replace_folder(temp, target, parent / f".{name}.{token}.old")
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)  # gone already unless something failed
+    return [target / f"{table}.csv" for table in tables]
+
+
+def _write_csv(con, table: str, path: Path, scrubber: "Scrubber") -> None:
+    cursor = con.execute(f"SELECT * FROM {_quoted(table)}")
+    columns = [column[0] for column in cursor.description]
+    check_at = columns.index("check") if table == "validation_errors" else None
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(columns)
+        while rows := cursor.fetchmany(_BATCH_ROWS):
+            for row in rows:
+                record = dict(zip(columns, row))
+                writer.writerow([scrubber.cell(column, value, record if check_at is not None else None)
+                                 for column, value in record.items()])
+
+
+def _replace_folder(temp: Path, target: Path, old: Path) -> None:
+    """Put `temp` in `target`'s place; a reader sees the old folder or the new, never a part."""
+    if not target.exists():
+        os.rename(temp, target)
+        return
+    os.rename(target, old)
+    try:
+        os.rename(temp, target)
+    except OSError:
+        os.rename(old, target)  # put last run's folder back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def csv_text(value, mask=lambda text: text) -> str:
+    """One value as CSV text: ISO 8601 dates and UTC times, lists joined with '; ', structs as JSON.
+
+    `mask` is applied to every piece of text (not to numbers, dates or booleans).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, datetime):
+        return (value.astimezone(timezone.utc) if value.tzinfo else value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return "; ".join(csv_text(item, mask) for item in value)
+    if isinstance(value, dict):
+        return mask(json_text(value))
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return mask(str(value))
+
+
+def json_text(value) -> str:
+    """Compact JSON text of a value; decimals keep their exact digits (1999.00, not 1999.0)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(str(key), ensure_ascii=False) + ":" + json_text(item)
+                              for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(json_text(item) for item in value) + "]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return json.dumps(jsonable(value), ensure_ascii=False)
+
+
+def jsonable(value):
+    """A DuckDB value as JSON data: numbers stay numbers, times ISO 8601, structs objects."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+    if isinstance(value, datetime):
+        return (value.astimezone(timezone.utc) if value.tzinfo else value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def mask_identifier(text: str) -> str:
+    """An account or entity id as a CSV may show it: first 3 and last 2 characters."""
+    return text[:3] + "…" + text[-2:] if len(text) > 5 else text[:1] + "…"
+
+
+def mask_fingerprint(text: str) -> str:
+    """A payment fingerprint as anything printed may show it (as the SQL macro masked_fingerprint)."""
+    return text[:4] + "…" + text[-2:] if len(text) > 8 else text[:1] + "…"
+
+
+class Scrubber:
+    """Makes each CSV cell safe to share: masked where it must be, neutralised for spreadsheets.
+
+    Every known payment fingerprint is masked wherever it appears. With `mask_identifiers`,
+    identifier columns are masked whole and every known account or entity id is masked wherever
+    it appears in text (evidence JSON, validation messages, group ids). The raw line of a
+    purchases row that could not be split (check csv_row) may hold a fingerprint anywhere, so
+    it is masked whole; so is that of an account_status row when identifiers are masked.
+    """
+
+    def __init__(self, fingerprints=(), identifiers=(), mask_identifiers: bool = False):
+        self.mask_identifiers = mask_identifiers
+        replacements = {item: mask_fingerprint(item) for item in fingerprints if item}
+        if mask_identifiers:
+            replacements |= {item: mask_identifier(item) for item in identifiers
+                             if item and item not in replacements}
+        self.replacements = replacements
+        self.pattern = _literal_pattern(replacements)
+
+    @classmethod
+    def from_warehouse(cls, con, mask_identifiers: bool) -> "Scrubber":
+        def values(sql: str) -> set[str]:
+            return {value for (value,) in con.execute(sql).fetchall() if value}
+
+        has = {name for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+        fingerprints = set()
+        if "purchases" in has:
+            fingerprints |= values("SELECT DISTINCT payment_fingerprint FROM purchases")
+        if "validation_errors" in has:
+            fingerprints |= values("SELECT DISTINCT value FROM validation_errors WHERE \"column\" = 'payment_fingerprint'")
+        identifiers = set()
+        if mask_identifiers:
+            sources = [("purchases", "account_id"), ("purchases", "entity_id"), ("account_status", "account_id"),
+                       ("refund_verdicts", "account_id"), ("refund_verdicts", "entity_id"),
+                       ("abuse_signals", "entity_id"), ("entity_groups", "entity_id")]
+            for table, column in sources:
+                if table in has:
+                    identifiers |= values(f"SELECT DISTINCT {column} FROM {table}")
+            if "validation_errors" in has:
+                identifiers |= values("SELECT DISTINCT value FROM validation_errors "
+                                      "WHERE \"column\" IN ('account_id', 'entity_id')")
+        return cls(fingerprints, identifiers, mask_identifiers)
+
+    def text(self, text: str) -> str:
+        """`text` with every known fingerprint (and identifier, when masking) masked."""
+        if self.pattern is None:
+            return text
+        return self.pattern.sub(lambda match: self.replacements[match.group(0)], text)
+
+    def cell(self, column: str, value, record: dict | None = None) -> str:
+        """The CSV text of one cell of `column`; `record` is the validation_errors row it is in."""
+        if record is not None and isinstance(value, str) and column == "value":
+            if record.get("column") == "payment_fingerprint":
+                return neutralise(mask_fingerprint(value))
+            raw_line = record.get("check") == "csv_row"
+            if raw_line and (record.get("source") == "purchases"
+                             or (self.mask_identifiers and record.get("source") == "account_status")):
+                return neutralise(mask_fingerprint(value))
+            if self.mask_identifiers and record.get("column") in ("account_id", "entity_id"):
+                return neutralise(mask_identifier(value))
+        if self.mask_identifiers and column in IDENTIFIER_COLUMNS:
+            mask = mask_identifier
+        else:
+            mask = self.text
+        text = csv_text(value, mask)
+        return neutralise(text) if _is_text(value) else text
+
+
+def _is_text(value) -> bool:
+    """Whether a cell came from text (which a spreadsheet could take for a formula), not a number."""
+    return not isinstance(value, (bool, int, float, Decimal, date))
+
+
+def _literal_pattern(replacements: dict[str, str]) -> re.Pattern | None:
+    """One regex matching any of the strings (longest first), not inside a longer word.
+
+    Built as a trie, so a night of many thousands of identifiers stays fast.
+    """
+    if not replacements:
+        return None
+    trie: dict = {}
+    for word in replacements:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = True
+
+    def render(node: dict) -> str:
+        end = "" in node
+        branches = [re.escape(char) + render(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if end:
+            return f"(?:{body})?"
+        return body
+
+    return re.compile(r"(?<![A-Za-z0-9_])" + render(trie) + r"(?![A-Za-z0-9_])")
+
+
+# --- run_results.json -------------------------------------------------------------------------
+
+def run_results(con, result, stage_seconds: dict[str, float], base: Path, paths: list[Path]) -> dict:
+    """What a scheduler wants to know about the run, in the spirit of dbt's run_results.json."""
+    run = _one(con, "SELECT * FROM runs WHERE run_id = ?", [result.run_id])
+    files = {item["source"]: _file_entry(item) for item in run["input_files"]}
+    for source, counts in result.files.items():  # the run's own counts, should the record lack one
+        files.setdefault(source, {name: getattr(counts, name) for name in
+                                  ("rows_read", "rows_after_as_of", "rows_in", "rows_loaded", "rows_quarantined")})
+    flags = con.execute(
+        "SELECT rule.rule_code, rule.category, rule.severity, count(flag.rule_code), "
+        "coalesce(sum(flag.amount_at_risk), 0) FROM rule_catalog AS rule "
+        "LEFT JOIN refund_flags AS flag USING (rule_code) "
+        "GROUP BY rule.rule_code, rule.category, rule.severity, rule.position ORDER BY rule.position"
+    ).fetchall()
+    verdicts = con.execute(
+        "SELECT verdict, currency, count(*), sum(amount_at_risk), sum(refund_amount) FROM refund_verdicts "
+        "GROUP BY ALL ORDER BY verdict, currency"
+    ).fetchall()
+    signals = con.execute("SELECT signal_code, count(*) FROM abuse_signals GROUP BY ALL ORDER BY 1").fetchall()
+    cases = con.execute("SELECT disposition, count(*) FROM abuse_cases GROUP BY ALL ORDER BY 1").fetchall()
+    document = {
+        "metadata": {
+            "schema": RUN_RESULTS_SCHEMA,
+            "generated_at": datetime.now(timezone.utc).isoformat(),
+            "code_version": run["code_version"],
+            "config_hash": run["config_hash"],
+        },
+        "run_id": run["run_id"],
+        "as_of": run["as_of"].isoformat(),
+        "status": run["status"],
+        "started_at": jsonable(run["started_at"]),
+        "finished_at": jsonable(run["finished_at"]),
+        "elapsed_seconds": round(sum(stage_seconds.values()), 3),
+        "billing_time_zone": run["billing_time_zone"],
+        "refund_window_days": run["refund_window_days"],
+        "files": files,
+        "totals": {name: run[name] for name in
+                   ("rows_in", "rows_loaded", "rows_quarantined", "refunds_checked", "flag_count")},
+        "flags_per_rule": {code: count for code, _, _, count, _ in flags},
+        "rules": [{"rule_code": code, "category": category, "severity": severity, "flags": count,
+                   "amount_at_risk": jsonable(amount)} for code, category, severity, count, amount in flags],
+        "verdicts": [{"verdict": verdict, "currency": currency, "refunds": count,
+                      "amount_at_risk": jsonable(at_risk), "refund_amount": jsonable(refunded)}
+                     for verdict, currency, count, at_risk, refunded in verdicts],
+        "abuse": {"signals": dict(signals), "cases": sum(count for _, count in cases),
+                  "cases_by_disposition": dict(cases)},
+        "stage_seconds": {stage: round(seconds, 3) for stage, seconds in stage_seconds.items()},
+        "invariants": _invariants(con),
+        "outputs": {"base_dir": str(base.resolve()),
+                    "paths": [path.relative_to(base).as_posix() for path in paths],
+                    "reports": [_relative(Path(path), base) for path in getattr(result, "report_paths", [])]},
+    }
+    return document
+
+
+def _file_entry(item: dict) -> dict:
+    keys = ("file_name", "format", "sha256", "size_bytes", "extra_columns", "rows_read", "rows_after_as_of",
+            "rows_in", "rows_loaded", "rows_quarantined")
+    return {key: jsonable(item[key]) for key in keys if key in item}
+
+
+def _invariants(con) -> dict | None:
+    """The run's invariant checks, when the warehouse keeps them (None otherwise)."""
+    present = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
+                          "AND table_name = 'invariant_results'").fetchone()[0]
+    if not present:
+        return None
+    cursor = con.execute("SELECT * FROM invariant_results")
+    columns = [column[0] for column in cursor.description]
+    rows = [{name: jsonable(value) for name, value in zip(columns, row)} for row in cursor.fetchall()]
+    outcome = [_passed(row) for row in rows]
+    return {"total": len(rows), "passed": outcome.count(True), "failed": outcome.count(False), "results": rows}
+
+
+def _passed(row: dict) -> bool | None:
+    """Whether one invariant row passed, read from a `passed` flag or a `status` / `outcome` word."""
+    if isinstance(row.get("passed"), bool):
+        return row["passed"]
+    for key in ("status", "outcome", "result"):
+        word = str(row.get(key, "")).lower()
+        if word in ("pass", "passed", "ok", "succeeded"):
+            return True
+        if word in ("fail", "failed", "error"):
+            return False
+    return None
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _one(con, sql: str, parameters) -> dict:
+    cursor = con.execute(sql, parameters)
+    row = cursor.fetchone()
+    if row is None:
+        raise ExportError(f"no row for {parameters!r} in: {sql}")
+    return dict(zip([column[0] for column in cursor.description], row))
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _write_atomically(path: Path, text: str, token: str) -> None:
+    temp = path.with_name(f".{path.name}.{token}.tmp")
+    try:
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]

@@ -23,6 +23,7 @@ LATEST_TABLES = (
     "validation_errors", "refund_flags", "refund_verdicts",
     "abuse_signals", "abuse_cases", "rule_catalog", "signal_catalog",
     "entity_groups", "fingerprint_sharing",
+    "daily_reconciliation", "invariant_results",
 )
 # Tables that keep every run's rows, appended to by each run (the history of the table named).
 HISTORY_TABLES = {
@@ -32,11 +33,13 @@ HISTORY_TABLES = {
     "refund_verdicts_history": "refund_verdicts",
     "abuse_signals_history": "abuse_signals",
     "abuse_cases_history": "abuse_cases",
+    "daily_reconciliation_history": "daily_reconciliation",
+    "invariant_results_history": "invariant_results",
 }
 
 
 # Created in the warehouse if missing, never replaced by a run: reviewers own the first.
-WAREHOUSE_DEFINITIONS = ("outputs/case_dispositions.sql", "outputs/signal_precision.sql")
+WAREHOUSE_DEFINITIONS = ("outputs/case_dispositions.sql", "outputs/signal_precision.sql", "views/money_at_risk_by_rule_month.sql", "views/entity_refund_history.sql", "views/open_cases.sql")
 
 
 class PublishError(Exception):

@@ -1,0 +1,144 @@
+"""`refund-recon query "SQL"`: read the warehouse read-only and print the result (issue #6).
+
+The warehouse is opened with DuckDB's read_only flag, so no statement can change it: a write
+fails with DuckDB's own message and exit code 1. The session's TimeZone is the billing time
+zone of the latest run, so `CAST(requested_at AS DATE)` is a billing day and times print in
+billing time with their offset.
+
+DuckDB locks the file: while a run holds the warehouse for writing (only during its publish
+step) no reader can open it, and while a reader has it open the run cannot publish. The
+command holds the file only for the time of the query; the Parquet exports are the way to
+read while the job writes (docs/analysts.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from .exports import csv_text, jsonable
+
+FORMATS = ("table", "csv", "json")
+
+
+class QueryError(Exception):
+    """The query could not run; the message says why."""
+
+
+def run_query(db_path: Path, sql: str) -> tuple[list[str], list[tuple]]:
+    """Run `sql` (one or more statements; the last one's result is returned) on the warehouse, read-only."""
+    con = open_read_only(db_path)
+    try:
+        cursor = con.execute(sql)
+        if cursor.description is None:
+            return [], []
+        return [column[0] for column in cursor.description], cursor.fetchall()
+    except duckdb.Error as error:
+        message = _first_line(error)
+        if "read-only" in message or "read only" in message:
+            message += " (refund-recon query opens the warehouse read-only: it never writes)"
+        raise QueryError(f"query failed: {message}") from None
+    finally:
+        con.close()
+
+
+def open_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse opened read-only, its TimeZone set to the latest run's billing time zone."""
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise QueryError(f"{db_path}: no warehouse there (a run creates it: refund-recon run --db {db_path})")
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error as error:
+        message = _first_line(error)
+        if "lock" in message.lower():
+            raise QueryError(
+                f"{db_path}: a run is writing the warehouse (DuckDB lets no reader open the file while its "
+                f"writer holds it); try again when the run has finished, or read the Parquet exports in "
+                f"{db_path.parent / 'exports' / 'parquet'}") from None
+        raise QueryError(f"{db_path}: cannot open the warehouse read-only ({message})") from None
+    try:
+        zone = con.execute("SELECT billing_time_zone FROM runs ORDER BY finished_at DESC LIMIT 1").fetchone()
+        if zone:
+            con.execute("SET TimeZone = ?", [zone[0]])
+    except duckdb.Error:
+        pass  # not a refund-recon warehouse (no runs table): leave DuckDB's default
+    return con
+
+
+def render(columns: list[str], rows: list[tuple], output_format: str) -> str:
+    """The result as an aligned text table, CSV (header row) or a JSON array of objects."""
+    if output_format == "csv":
+        stream = io.StringIO()
+        writer = csv.writer(stream, lineterminator="\n")
+        if columns:
+            writer.writerow(columns)
+        writer.writerows([_csv_cell(value) for value in row] for row in rows)
+        return stream.getvalue()
+    if output_format == "json":
+        records = [{name: _json_value(value) for name, value in zip(columns, row)} for row in rows]
+        return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    if output_format == "table":
+        return _table(columns, rows)
+    raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {output_format!r}")
+
+
+def _table(columns: list[str], rows: list[tuple]) -> str:
+    if not columns:
+        return "(no result)\n"
+    cells = [[_display(value) for value in row] for row in rows]
+    numeric = [all(isinstance(row[index], (int, float, Decimal)) and not isinstance(row[index], bool)
+                   for row in rows if row[index] is not None) and any(row[index] is not None for row in rows)
+               for index in range(len(columns))]
+    widths = [max([len(name)] + [len(row[index]) for row in cells]) for index, name in enumerate(columns)]
+
+    def line(values: list[str]) -> str:
+        return " | ".join(value.rjust(width) if right else value.ljust(width)
+                          for value, width, right in zip(values, widths, numeric)).rstrip()
+
+    out = [line(columns), "-+-".join("-" * width for width in widths)]
+    out += [line(row) for row in cells]
+    out.append(f"({len(rows)} row{'' if len(rows) == 1 else 's'})")
+    return "\n".join(out) + "\n"
+
+
+def _display(value) -> str:
+    """A value for the text table: NULL spelled out, lists in brackets, structs as JSON."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_display(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(_json_value(value), ensure_ascii=False)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return csv_text(value).replace("\n", "\\n")
+
+
+def _csv_cell(value) -> str:
+    """As the CSV exports write it, but times in the session's (billing) time zone, unquoted."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return csv_text(value)
+
+
+def _json_value(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item) for item in value]
+    return jsonable(value)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]

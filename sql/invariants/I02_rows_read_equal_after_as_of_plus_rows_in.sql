@@ -1,0 +1,15 @@
+-- Every row read from a file is either set aside as not yet known on as_of (after the end of
+-- as_of, billing time: SPEC 3, "Later records are ignored, not errors") or taken in by the run:
+-- for each export, rows_read = rows_after_as_of + rows_in.
+WITH judged AS (
+    SELECT *, coalesce(rows_read = rows_after_as_of + rows_in, false) AS ok
+    FROM run_inputs
+)
+SELECT coalesce(bool_and(ok), false) AS passed,
+       string_agg(source || ' ' || rows_read, ', ' ORDER BY source) AS expected,
+       string_agg(source || ' ' || rows_after_as_of || ' + ' || rows_in, ', ' ORDER BY source) AS actual,
+       CASE WHEN count(*) = 0 THEN 'no input files recorded'
+            ELSE coalesce(string_agg(source || ': read ' || rows_read || ' <> after as_of ' || rows_after_as_of
+                                     || ' + in ' || rows_in, '; ' ORDER BY source) FILTER (WHERE NOT ok),
+                          'every row read of ' || count(*) || ' files is accounted for') END AS detail
+FROM judged;

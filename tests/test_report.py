@@ -1,0 +1,395 @@
+"""The nightly HTML report: what it shows, the masked shared copy, atomic writing, and a real
+headless Chromium (Debian's package, installed by `make test`) opening it.
+
+The warehouse holds three nights of data/sample (2026-03-29, -30, -31). The expected numbers
+are those of the sample's story (data/sample/README.md): on 03-30 the suspension of
+100104455672 (illegal_activity, 03-30 11:00) makes RF2603280016 ACCOUNT_SUSPENDED, RF2603300018
+(requested 03-30) is a PATH_MISMATCH, and RF2603290017 is seen as rejected (processed 03-30),
+so its MINUTES_USED of 03-29 is resolved; on 03-31 RF2603300019's 120 minutes at 20:00 make it
+MINUTES_USED, and four more refunds are visible (24 in all).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from jobs import report as report_module
+from jobs.cli import main
+from jobs.config import load_settings
+from jobs.pipeline import run
+from jobs.report import find_run, mask_identifier, write_report
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "sample"
+NIGHTS = (date(2026, 3, 29), date(2026, 3, 30), date(2026, 3, 31))
+ARTIFACTS = REPO / "out" / "test-artifacts"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def sample_settings(**overrides):
+    # Exports are another stage's business; the report is written by the pipeline itself.
+    settings = load_settings(SAMPLE / "refund-recon.toml")
+    return replace(settings, write_exports=False, **overrides)
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory) -> Path:
+    """Three nights of the sample in one warehouse, each night's report written by the run."""
+    db_path = tmp_path_factory.mktemp("report") / "recon.duckdb"
+    for night in NIGHTS:
+        result = run(sample_settings(), SAMPLE, night, db_path)
+        result.con.close()
+    return db_path
+
+
+def page(db_path: Path, night: date, shared: bool = False) -> str:
+    suffix = ".shared.html" if shared else ".html"
+    return (db_path.parent / f"report-{night}{suffix}").read_text(encoding="utf-8")
+
+
+def copy_warehouse(db_path: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / db_path.name
+    shutil.copyfile(db_path, target)
+    return target
+
+
+def metrics(html: str) -> dict[str, tuple[str, str]]:
+    return {key: (value, delta) for key, value, delta in
+            re.findall(r'data-metric="([^"]+)" data-value="([^"]*)" data-delta="([^"]*)"', html)}
+
+
+def flags_in(html: str, table_class: str) -> set[str]:
+    match = re.search(rf'<table class="flags {table_class}">(.*?)</table>', html, re.S)
+    return set(re.findall(r'data-flag="([^"]+)"', match.group(1))) if match else set()
+
+
+def query(db_path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+# --- where and what ---------------------------------------------------------------------------
+
+def test_each_run_writes_its_report_and_shared_copy_next_to_the_warehouse(warehouse):
+    for night in NIGHTS:
+        assert (warehouse.parent / f"report-{night}.html").is_file()
+        assert (warehouse.parent / f"report-{night}.shared.html").is_file()
+    assert not list(warehouse.parent.glob(".report-*")), "a temporary file was left behind"
+    assert 'data-copy="full"' in page(warehouse, NIGHTS[-1])
+    assert 'data-copy="shared"' in page(warehouse, NIGHTS[-1], shared=True)
+
+
+def test_headline_numbers_and_how_they_moved_since_the_previous_night(warehouse):
+    headline = metrics(page(warehouse, date(2026, 3, 31)))
+    assert headline["refunds_checked"] == ("24", "4")       # 20 visible on 03-30
+    assert headline["flags"] == ("14", "1")                 # + MINUTES_USED of RF2603300019
+    assert headline["refunds_breach"] == ("9", "0")
+    assert headline["refunds_stop"] == ("3", "1")           # RF2603280016, RF2603300018, RF2603300019
+    # CNY breach 2999.00 + 809.10 + 300.00 + 699.00, stop 1999.00 + 199.00 + 899.00
+    assert headline["at_risk_CNY"] == ("7904.10", "899.00")
+    assert headline["at_risk_USD"] == ("957.00", "0.00")    # 200 + 129 + 399 + 219 + 10
+    assert headline["cases_open"][0] == "7"
+    assert headline["rows_quarantined"] == ("5", "0")
+    assert "changes are against the night of 2026-03-30" in page(warehouse, date(2026, 3, 31))
+
+
+def test_the_first_night_has_nothing_to_compare_with(warehouse):
+    html = page(warehouse, date(2026, 3, 29))
+    assert all(delta == "" for _, delta in metrics(html).values())
+    assert "no earlier night in the warehouse" in html
+    assert "every flag of tonight is new" in html
+    assert flags_in(html, "new-flags") == {
+        f"{refund}/{code}" for refund, code in query(
+            warehouse, "SELECT refund_id, rule_code FROM refund_flags_history JOIN runs USING (run_id) "
+                       "WHERE runs.as_of = '2026-03-29'")}
+
+
+def test_new_and_resolved_flags_against_the_previous_night(warehouse):
+    html = page(warehouse, date(2026, 3, 30))
+    assert flags_in(html, "new-flags") == {"RF2603280016/ACCOUNT_SUSPENDED", "RF2603300018/PATH_MISMATCH"}
+    assert flags_in(html, "resolved-flags") == {"RF2603290017/MINUTES_USED"}
+    resolved = re.search(r'<table class="flags resolved-flags">(.*?)</table>', html, re.S).group(1)
+    assert "refund now rejected" in resolved
+    html = page(warehouse, date(2026, 3, 31))
+    assert flags_in(html, "new-flags") == {"RF2603300019/MINUTES_USED"}
+    assert '<span data-count="resolved">0</span>' in html
+
+
+def test_flags_per_rule_with_money_at_risk_and_30_night_trend_charts(warehouse):
+    html = page(warehouse, date(2026, 3, 31))
+    rows = dict(re.findall(r'data-rule="([A-Z_]+)" data-flags="(\d+)"', html))
+    (counts,) = query(warehouse, "SELECT flag_counts FROM runs WHERE as_of = '2026-03-31'")[0]
+    assert {code: int(count) for code, count in rows.items() if int(count)} == dict(counts)
+    assert rows["MINUTES_USED"] == "2"
+    assert 'data-chart="flags-trend" data-nights="3"' in html
+    assert 'data-chart="money-trend-CNY"' in html and 'data-chart="money-trend-USD"' in html
+    assert 'data-chart="quarantine-trend"' in html
+
+
+def test_top_abuse_cases_in_score_order_with_evidence_and_timeline(warehouse):
+    html = page(warehouse, date(2026, 3, 31))
+    expected = [case_id for (case_id,) in query(
+        warehouse, "SELECT case_id FROM abuse_cases ORDER BY score DESC, amount_at_risk DESC NULLS LAST, "
+                   "refund_count DESC, case_id")]
+    assert re.findall(r'<tr data-case="([^"]+)"', html) == expected
+    (top,) = query(warehouse, "SELECT case_id FROM abuse_cases WHERE group_id = 'G-ENT0011342'")[0]
+    assert expected[0] == top     # REFUND_BEFORE_SUSPENSION, score 80
+    article = re.search(rf'<article class="case" id="case-{top}">(.*?)</article>', html, re.S).group(1)
+    for text in ("REFUND_BEFORE_SUSPENSION", "illegal_activity", "RF2603280016", "days_after_request",
+                 "refund requested", "account suspended", "2026-03-30 11:00", 'data-chart="timeline"'):
+        assert text in article, text
+    ring = re.search(r'<article class="case" id="case-[^"]+">((?:(?!</article>).)*G-ENT0011563.*?)</article>',
+                     html, re.S).group(1)
+    assert ring.count('data-signal="LINKED_ENTITIES"') == 1   # fired for 3 entities, shown once
+    assert "fp_2…8a" in ring and "fp_8…15" in ring
+
+
+def test_validation_summary_with_worst_files_first_and_quarantined_rows(warehouse):
+    html = page(warehouse, date(2026, 3, 31))
+    files = re.search(r'<table class="files">(.*?)</table>', html, re.S).group(1)
+    # refunds 2 of 26, usage 2 of 41, purchases 1 of 35, account_status 0 of 7
+    assert re.findall(r'data-source="([a-z_]+)"', files) == ["refunds", "usage", "purchases", "account_status"]
+    examples = re.search(r'<table class="examples">(.*?)</table>', html, re.S).group(1)
+    for source, line, check in (("purchases", 26, "account_entity_conflict"), ("usage", 22, "greater_than_or_equal_to"),
+                                ("usage", 29, "unknown_order"), ("refunds", 16, "order_quarantined"),
+                                ("refunds", 28, "duplicate_key")):
+        assert re.search(rf"<td>{source}</td><td class=\"n\">{line}</td>.*?<code>{check}</code>", examples), (source, line)
+    assert 'data-rows-quarantined="5"' in html
+
+
+# --- self-contained, private ------------------------------------------------------------------
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_page_is_self_contained(warehouse, shared):
+    html = page(warehouse, date(2026, 3, 31), shared)
+    assert "http://" not in html and "https://" not in html
+    for attribute, value in re.findall(r'\b(src|href)\s*=\s*"([^"]*)"', html):
+        assert value.startswith(("#", "data:")), (attribute, value)
+    assert "<script" not in html and "@import" not in html and "url(" not in html
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+
+
+def test_the_shared_copy_masks_account_and_entity_ids(warehouse):
+    ids = {value for (value,) in query(warehouse, """
+        SELECT account_id FROM purchases UNION SELECT entity_id FROM purchases
+        UNION SELECT account_id FROM account_status
+        UNION SELECT value FROM validation_errors WHERE "column" IN ('account_id', 'entity_id')""")}
+    assert "ENT0011480" in ids     # only in a quarantined row's value
+    for night in NIGHTS:
+        full, shared = page(warehouse, night), page(warehouse, night, shared=True)
+        assert [value for value in ids if value in full], "the full report shows ids as given"
+        leaked = sorted(value for value in ids if value in shared)
+        assert not leaked, f"raw ids in the shared copy of {night}: {leaked[:5]}"
+    full, shared = page(warehouse, date(2026, 3, 31)), page(warehouse, date(2026, 3, 31), shared=True)
+    assert "ENT0011342" in full and "100104455672" in full
+    assert mask_identifier("ENT0011342") == "ENT…42" and "ENT…42" in shared
+    assert "G-ENT…63" in shared        # an entity id inside a group id
+    assert "Shared copy" in shared
+
+
+def test_no_payment_fingerprint_is_printed_in_full(warehouse):
+    fingerprints = {value for (value,) in query(
+        warehouse, "SELECT DISTINCT payment_fingerprint FROM purchases WHERE payment_fingerprint IS NOT NULL")}
+    assert "fp_2d7e9b41c08a" in fingerprints
+    for night in NIGHTS:
+        for shared in (False, True):
+            html = page(warehouse, night, shared)
+            assert not [value for value in fingerprints if value in html], (night, shared)
+
+
+def test_without_masking_only_the_full_report_is_written(warehouse, tmp_path):
+    db_path = copy_warehouse(warehouse, tmp_path / "w")
+    paths = write_report(db_path, find_run(db_path), sample_settings(mask_shared_report=False))
+    assert [path.name for path in paths] == ["report-2026-03-31.html"]
+    assert not (db_path.parent / "report-2026-03-31.shared.html").exists()
+
+
+# --- written whole or not at all --------------------------------------------------------------
+
+def test_a_failure_leaves_the_previous_report(warehouse, tmp_path, monkeypatch):
+    db_path = copy_warehouse(warehouse, tmp_path / "w")
+    settings = sample_settings()
+    paths = write_report(db_path, find_run(db_path), settings)
+    before = {path: path.read_bytes() for path in paths}
+
+    def broken_render(*args, **kwargs):
+        raise RuntimeError("template broke")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(report_module, "render", broken_render)
+        with pytest.raises(RuntimeError):
+            write_report(db_path, find_run(db_path), settings)
+    calls = []
+
+    def failing_replace(source, target):
+        calls.append(target)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        return os.rename(source, target)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(report_module.os, "replace", failing_replace)
+        with pytest.raises(OSError):
+            write_report(db_path, find_run(db_path), settings)
+    assert {path: path.read_bytes() for path in paths} == before
+    assert sorted(path.name for path in db_path.parent.iterdir()) == sorted(
+        [db_path.name, *(path.name for path in paths)] + [name.name for name in db_path.parent.glob("*.wal")])
+
+
+# --- the command, the other tables, many nights -----------------------------------------------
+
+def test_the_report_command_rewrites_a_night_from_the_warehouse(warehouse, tmp_path):
+    db_path = copy_warehouse(warehouse, tmp_path / "w")
+    result = CliRunner().invoke(main, ["report", "--db", str(db_path), "--as-of", "2026-03-30"])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {db_path.parent / 'report-2026-03-30.html'}" in result.output
+    assert f"wrote {db_path.parent / 'report-2026-03-30.shared.html'}" in result.output
+    assert metrics(page(db_path, date(2026, 3, 30)))["flags"] == ("13", "1")
+    unknown = CliRunner().invoke(main, ["report", "--db", str(db_path), "--as-of", "2025-01-01"])
+    assert unknown.exit_code == 1 and "no run as of 2025-01-01" in unknown.output
+    missing = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "none.duckdb")])
+    assert missing.exit_code == 1 and "no warehouse" in missing.output
+
+
+def test_tie_out_tables_are_shown_only_when_present(warehouse, tmp_path):
+    """`invariant_results` and `daily_reconciliation` come from the reconcile stage; the report
+    shows whatever of them the warehouse holds, and nothing when they are missing."""
+    db_path = copy_warehouse(warehouse, tmp_path / "w")
+    con = duckdb.connect(str(db_path))
+    for name in ("invariant_results", "daily_reconciliation"):
+        for table in (name, f"{name}_history"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.close()
+    run_id = find_run(db_path)
+    (path, _) = write_report(db_path, run_id, sample_settings())
+    html = path.read_text(encoding="utf-8")
+    assert 'id="invariant_results"' not in html and 'id="daily_reconciliation"' not in html
+    con = duckdb.connect(str(db_path))
+    con.execute("CREATE TABLE invariant_results (run_id VARCHAR, invariant VARCHAR, passed BOOLEAN, detail VARCHAR)")
+    con.execute("INSERT INTO invariant_results VALUES (?, 'I01 rows in = loaded + quarantined', true, NULL), "
+                "(?, 'I02 one verdict per refund', false, '1 refund without a verdict')", [run_id, run_id])
+    con.execute("CREATE TABLE daily_reconciliation (run_id VARCHAR, billing_day DATE, product VARCHAR, currency VARCHAR, "
+                "refunds_paid_amount DECIMAL(18,2))")
+    con.execute("INSERT INTO daily_reconciliation VALUES (?, DATE '2026-03-31', 'live', 'CNY', 899.00), "
+                "(?, DATE '2026-03-30', 'call', 'CNY', 1.00)", [run_id, run_id])
+    con.close()
+    (path, _) = write_report(db_path, run_id, sample_settings())
+    html = path.read_text(encoding="utf-8")
+    invariants = re.search(r'<section id="invariant_results">(.*?)</section>', html, re.S).group(1)
+    assert "1 of 2 failed" in invariants and "I02 one verdict per refund" in invariants
+    assert "1 of 2 invariant checks failed" in html
+    assert '<tr class="failed">' in invariants
+    daily = re.search(r'<section id="daily_reconciliation">(.*?)</section>', html, re.S).group(1)
+    paid = re.search(r'<tr data-measure="refunds_paid_amount">(.*?)</tr>', daily).group(1)
+    assert re.findall(r'<td class="n">([^<]*)</td>', paid) == ["899.00", "900.00"]   # 03-31, every day
+    assert "billing day 2026-03-31" in daily and "all billing days" in daily
+
+
+def test_the_trend_covers_the_last_30_nights_and_stays_quick_and_small(warehouse, tmp_path):
+    db_path = copy_warehouse(warehouse, tmp_path / "w")
+    con = duckdb.connect(str(db_path))
+    (first,) = con.execute("SELECT run_id FROM runs WHERE as_of = '2026-03-29'").fetchall()[0]
+    for table in ("runs", "refund_verdicts_history", "refund_flags_history", "abuse_cases_history",
+                  "validation_errors_history"):
+        con.execute(f"""INSERT INTO {table} SELECT night.* REPLACE (
+                            night.run_id || '-' || i AS run_id, night.as_of - i::INTEGER AS as_of)
+                        FROM {table} AS night, range(1, 36) AS days(i) WHERE night.run_id = ?""", [first])
+    con.close()
+    import time
+    started = time.perf_counter()
+    (path, shared) = write_report(db_path, find_run(db_path), sample_settings())
+    assert time.perf_counter() - started < 5
+    html = path.read_text(encoding="utf-8")
+    assert 'data-chart="flags-trend" data-nights="30"' in html
+    assert "changes are against the night of 2026-03-30" in html
+    assert path.stat().st_size < 400_000 and shared.stat().st_size < 400_000
+
+
+# --- a real browser ---------------------------------------------------------------------------
+
+def chromium_executable() -> str | None:
+    """Debian's Chromium: the binary itself (the /usr/bin/chromium launcher is a shell script)."""
+    for candidate in (os.environ.get("REFUND_RECON_CHROMIUM"), "/usr/lib/chromium/chromium",
+                      shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser_page(tmp_path_factory):
+    """A function opening a file:// page in headless Chromium, recording errors and requests."""
+    executable = chromium_executable()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        executable = None
+    if executable is None:
+        message = "Chromium and the playwright package are needed (make test installs both)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=executable, headless=True,
+            args=CHROMIUM_FLAGS, viewport={"width": 1366, "height": 768})
+        try:
+            def open_page(path: Path):
+                tab = context.new_page()
+                seen = {"errors": [], "requests": []}
+                tab.on("console", lambda message: seen["errors"].append(f"console {message.type}: {message.text}")
+                       if message.type in ("error", "assert") else None)
+                tab.on("pageerror", lambda error: seen["errors"].append(f"page error: {error}"))
+                tab.on("request", lambda request: seen["requests"].append(request.url))
+                tab.goto(path.resolve().as_uri(), wait_until="load")
+                return tab, seen
+            yield open_page
+        finally:
+            context.close()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_report_opens_in_chromium_with_charts_and_no_errors(warehouse, browser_page, tmp_path, shared):
+    path = warehouse.parent / f"report-2026-03-31{'.shared' if shared else ''}.html"
+    tab, seen = browser_page(path)
+    assert seen["errors"] == []
+    assert [url for url in seen["requests"] if not url.startswith(("file:", "data:"))] == []
+    charts = tab.locator("svg.chart")
+    assert charts.count() >= 5    # flags, money CNY and USD, quarantine, a timeline per case
+    for index in range(charts.count()):
+        box = charts.nth(index).bounding_box()
+        assert box and box["width"] > 100 and box["height"] > 40, (index, box)
+    bars = tab.locator('svg[data-chart="flags-trend"] rect.bar')
+    assert bars.count() >= 10
+    assert all(bars.nth(index).bounding_box()["height"] > 0 for index in range(bars.count()))
+    assert tab.locator('svg[data-chart="quarantine-trend"] polyline').bounding_box()["width"] > 100
+    assert tab.locator("[data-metric]").count() >= 8
+    name = f"report-2026-03-31{'.shared' if shared else ''}"
+    screenshot, first_screen = tmp_path / f"{name}.png", tmp_path / f"{name}.top.png"
+    tab.screenshot(path=str(screenshot), full_page=True)
+    tab.screenshot(path=str(first_screen))    # what a laptop shows on opening it
+    for image in (screenshot, first_screen):
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 50_000
+    tab.emulate_media(media="print")
+    pdf = tmp_path / f"{name}.pdf"
+    tab.pdf(path=str(pdf), format="A4", print_background=True)
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for artifact in (screenshot, first_screen, pdf):
+        shutil.copyfile(artifact, ARTIFACTS / artifact.name)
+    print(f"screenshot: {ARTIFACTS / screenshot.name}")
+    tab.close()
