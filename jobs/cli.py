@@ -17,11 +17,12 @@ from .loading import StructuralError
 from .pipeline import default_as_of, run
 from .publish import PublishError
 from .reconciliation import InvariantFailed
+from .report import ReportError
 from .review import review
 from .summary import summary_lines
 from .validation import TooManyBadRows
 
-INPUT_PROBLEMS = (StructuralError, TooManyBadRows, PublishError, InvariantFailed)
+INPUT_PROBLEMS = (StructuralError, TooManyBadRows, PublishError, InvariantFailed, ReportError)
 
 
 @click.group()

@@ -21,7 +21,7 @@ from .config import Settings
 from .dispositions import copy_reviewer_state
 from .exports import write_exports
 from .reconciliation import reconcile
-from .report import write_report
+from .report import ReportError, write_report
 from .loading import LoadedExport, find_exports, load_export
 from .publish import publish, warehouse_attached
 from .rules import evaluate
@@ -83,7 +83,10 @@ def run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None) 
     # Derived files, each written whole or not at all, from the committed warehouse.
     if settings.write_report:
         with _stage(result, "report"):
-            result.report_paths = write_report(db_path, run_id, settings)
+            try:
+                result.report_paths = write_report(db_path, run_id, settings)
+            except OSError as error:
+                raise ReportError(f"writing the report failed; the warehouse is published ({error})") from None
     if settings.write_exports:
         with _stage(result, "exports"):
             result.export_paths = write_exports(db_path, run_id, settings, result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .pipeline import RunResult
 
 
@@ -27,6 +29,11 @@ def summary_lines(result: RunResult) -> list[str]:
     ).fetchall()
     lines.append("  verdicts (refunds, money at risk):")
     lines += [f"    {verdict:<10}{currency:<5}{count:>8}{amount:>16,.2f}" for verdict, currency, count, amount in verdicts]
+    passed, checked = result.con.execute("SELECT count(*) FILTER (WHERE passed), count(*) FROM invariant_results").fetchone()
+    lines.append(f"  invariants: {passed}/{checked} passed")
+    lines += [f"  report: {path}" for path in result.report_paths]
+    if result.export_paths:
+        lines.append(f"  exports: {len(result.export_paths)} files under {os.path.commonpath(result.export_paths)}")
     timings = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in result.stage_seconds.items())
     lines.append(f"  stages: {timings}")
     return lines
