@@ -43,18 +43,11 @@ figures AS (
 ),
 compared AS (
     SELECT currency,
-           any_value(text) FILTER (WHERE side = 'loaded') AS loaded_text,
-           any_value(text) FILTER (WHERE side = 'reconciled') AS reconciled_text,
-           any_value(text) FILTER (WHERE side = 'loaded') IS NOT DISTINCT FROM
-               any_value(text) FILTER (WHERE side = 'reconciled') AS ok
+           any_value(text) FILTER (WHERE side = 'loaded') AS expected,
+           any_value(text) FILTER (WHERE side = 'reconciled') AS actual
     FROM figures
     GROUP BY currency
 )
-SELECT coalesce(bool_and(ok), true) AS passed,
-       coalesce(string_agg(currency || ': ' || coalesce(loaded_text, 'none'), '; ' ORDER BY currency),
-                'no purchases') AS expected,
-       coalesce(string_agg(currency || ': ' || coalesce(reconciled_text, 'none'), '; ' ORDER BY currency),
-                'no purchases') AS actual,
-       coalesce('differs in ' || string_agg(currency, ', ' ORDER BY currency) FILTER (WHERE NOT ok),
-                'purchase totals tie out in ' || count(*) || ' currencies') AS detail
+SELECT unnest(currency_tie_out(list({'currency': currency, 'expected': expected, 'actual': actual} ORDER BY currency),
+                               'purchase totals'))
 FROM compared;

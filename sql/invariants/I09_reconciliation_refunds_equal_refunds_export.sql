@@ -33,18 +33,10 @@ reconciled AS (
         OR sum(refunds_paid_count + refunds_rejected_count + refunds_pending_count) > 0
 ),
 compared AS (
-    SELECT currency,
-           exported.text AS exported_text,
-           reconciled.text AS reconciled_text,
-           exported.text IS NOT DISTINCT FROM reconciled.text AS ok
+    SELECT currency, exported.text AS expected, reconciled.text AS actual
     FROM exported
     FULL OUTER JOIN reconciled USING (currency)
 )
-SELECT coalesce(bool_and(ok), true) AS passed,
-       coalesce(string_agg(currency || ': ' || coalesce(exported_text, 'none'), '; ' ORDER BY currency),
-                'no refunds') AS expected,
-       coalesce(string_agg(currency || ': ' || coalesce(reconciled_text, 'none'), '; ' ORDER BY currency),
-                'no refunds') AS actual,
-       coalesce('differs in ' || string_agg(currency, ', ' ORDER BY currency) FILTER (WHERE NOT ok),
-                'refund counts and amounts (count/amount) tie out in ' || count(*) || ' currencies') AS detail
+SELECT unnest(currency_tie_out(list({'currency': currency, 'expected': expected, 'actual': actual} ORDER BY currency),
+                               'refund counts and amounts (count/amount)'))
 FROM compared;

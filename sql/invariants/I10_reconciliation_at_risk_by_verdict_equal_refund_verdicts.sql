@@ -32,19 +32,10 @@ reconciled AS (
         OR sum(at_risk_total) <> 0
 ),
 compared AS (
-    SELECT currency,
-           judged.text AS judged_text,
-           reconciled.text AS reconciled_text,
-           judged.text IS NOT DISTINCT FROM reconciled.text AS ok
+    SELECT currency, judged.text AS expected, reconciled.text AS actual
     FROM judged
     FULL OUTER JOIN reconciled USING (currency)
 )
-SELECT coalesce(bool_and(ok), true) AS passed,
-       coalesce(string_agg(currency || ': ' || coalesce(judged_text, 'none'), '; ' ORDER BY currency),
-                'no verdicts') AS expected,
-       coalesce(string_agg(currency || ': ' || coalesce(reconciled_text, 'none'), '; ' ORDER BY currency),
-                'no verdicts') AS actual,
-       coalesce('differs in ' || string_agg(currency, ', ' ORDER BY currency) FILTER (WHERE NOT ok),
-                'refunds and money at risk per verdict (count/amount) tie out in ' || count(*) || ' currencies')
-           AS detail
+SELECT unnest(currency_tie_out(list({'currency': currency, 'expected': expected, 'actual': actual} ORDER BY currency),
+                               'refunds and money at risk per verdict (count/amount)'))
 FROM compared;

@@ -40,12 +40,7 @@ compared AS (
            (SELECT string_agg(text, ', ' ORDER BY text) FROM actual AS a WHERE a.currency = c.currency) AS actual_text
     FROM (SELECT currency FROM expected UNION SELECT currency FROM actual) AS c
 )
-SELECT coalesce(bool_and(expected_text IS NOT DISTINCT FROM actual_text), true) AS passed,
-       coalesce(string_agg(currency || ': ' || coalesce(expected_text, 'none'), '; ' ORDER BY currency),
-                'no flags') AS expected,
-       coalesce(string_agg(currency || ': ' || coalesce(actual_text, 'none'), '; ' ORDER BY currency),
-                'no flags') AS actual,
-       coalesce('differs in ' || string_agg(currency, ', ' ORDER BY currency)
-                    FILTER (WHERE expected_text IS DISTINCT FROM actual_text),
-                'money at risk per rule and flag counts tie out in ' || count(*) || ' currencies') AS detail
+SELECT unnest(currency_tie_out(list({'currency': currency, 'expected': expected_text, 'actual': actual_text}
+                                    ORDER BY currency),
+                               'money at risk per rule and flag counts'))
 FROM compared;

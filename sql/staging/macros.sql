@@ -25,3 +25,19 @@ CREATE OR REPLACE TEMP MACRO in_days_ending_on_as_of(day, days) AS
 CREATE OR REPLACE TEMP MACRO masked_fingerprint(fingerprint) AS
     CASE WHEN length(fingerprint) > 8 THEN left(fingerprint, 4) || '…' || right(fingerprint, 2)
          ELSE left(fingerprint, 1) || '…' END;
+
+-- An invariant's verdict from per-currency figures, `rows` being a list of
+-- {currency, expected, actual} texts: passed when every currency's texts are equal.
+CREATE OR REPLACE TEMP MACRO currency_tie_out(rows, subject) AS {
+    'passed': coalesce(list_bool_and(list_transform(rows, lambda r: r.expected IS NOT DISTINCT FROM r.actual)), true),
+    'expected': coalesce(nullif(array_to_string(list_transform(rows,
+                    lambda r: r.currency || ': ' || coalesce(r.expected, 'none')), '; '), ''), 'none'),
+    'actual': coalesce(nullif(array_to_string(list_transform(rows,
+                  lambda r: r.currency || ': ' || coalesce(r.actual, 'none')), '; '), ''), 'none'),
+    'detail': CASE WHEN list_bool_and(list_transform(rows, lambda r: r.expected IS NOT DISTINCT FROM r.actual))
+                        IS NOT FALSE
+                   THEN subject || ' tie out in ' || coalesce(len(rows), 0) || ' currencies'
+                   ELSE 'differs in ' || array_to_string(list_transform(
+                            list_filter(rows, lambda r: r.expected IS DISTINCT FROM r.actual),
+                            lambda r: r.currency), ', ') END
+};
