@@ -14,7 +14,7 @@ import click
 from . import __version__
 from .config import ConfigError, Settings, load_settings
 from .loading import StructuralError
-from .pipeline import default_as_of, run
+from .pipeline import RunFailed, default_as_of, run
 from .publish import PublishError
 from .reconciliation import InvariantFailed
 from .report import ReportError
@@ -22,7 +22,7 @@ from .review import review
 from .summary import summary_lines
 from .validation import TooManyBadRows
 
-INPUT_PROBLEMS = (StructuralError, TooManyBadRows, PublishError, InvariantFailed, ReportError)
+INPUT_PROBLEMS = (StructuralError, TooManyBadRows, PublishError, InvariantFailed, ReportError, RunFailed)
 
 
 @click.group()

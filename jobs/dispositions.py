@@ -18,9 +18,8 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from .csvsafe import FORMULA_STARTS, neutralise as _neutralise, restore as _restore  # noqa: F401
-from .publish import PublishError, warehouse_has
-from .sqlfiles import read_sql
+from .csvsafe import neutralise, restore
+from .publish import warehouse_has
 
 DISPOSITIONS = ("confirmed", "false_positive", "needs_info")
 UNDECIDED = ("", "open", "reopened")  # a case nobody has decided, or one to decide again
@@ -119,7 +118,7 @@ def export_cases(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     with path.open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
         writer.writerow(EXPORT_COLUMNS)
-        writer.writerows([_neutralise(_cell(value)) for value in row] for row in rows)
+        writer.writerows([neutralise(_cell(value)) for value in row] for row in rows)
     return len(rows)
 
 
@@ -183,7 +182,7 @@ def _read_rows(path: Path, reviewer_optional: bool):
             for record in reader:
                 line, start = start, reader.line_num + 1
                 if any(cell.strip() for cell in record):
-                    yield line, {name: _restore(cell.strip()) for name, cell in zip(header, record)}
+                    yield line, {name: restore(cell.strip()) for name, cell in zip(header, record)}
     except (UnicodeDecodeError, csv.Error) as error:
         raise ImportFileError(f"{path}: not a readable UTF-8 CSV file ({error})") from None
 

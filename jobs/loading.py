@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -226,16 +227,27 @@ def _number_lines_by_scanning(con, path: Path, rejected_reader_lines: set[int]) 
 
 
 def _record_starts(path: Path):
-    """(line, reader line) of each data record's first line: RFC 4180 quotes, blank lines skipped."""
-    in_quotes = False
-    reader_line = 0
-    with _open_csv(path) as stream:
-        for line, text in enumerate(stream, start=1):
-            starts_record = not in_quotes
-            reader_line += starts_record
-            in_quotes ^= text.count(b'"') % 2 == 1
-            if line > 1 and starts_record and text.strip(b"\r\n"):
-                yield line, reader_line
+    """(line, reader line) of each data record's first line, as an RFC 4180 reader sees them.
+
+    Python's csv module splits the records (a quote opens a quoted field only at a field's
+    start); the lines it has consumed before a record give that record's first line. Blank
+    lines are not records, but DuckDB's reader line count includes them, as it does here.
+    """
+    lines_read = 0
+
+    def counted(stream):
+        nonlocal lines_read
+        for text in stream:
+            lines_read += 1
+            yield text
+
+    csv.field_size_limit(1 << 30)
+    with _open_csv(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as stream:
+        first_line = 1
+        for reader_line, fields in enumerate(csv.reader(counted(stream)), start=1):
+            if reader_line > 1 and fields:
+                yield first_line, reader_line
+            first_line = lines_read + 1
 
 
 def _append_lines(con, lines: list[int]) -> None:

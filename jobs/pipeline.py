@@ -29,6 +29,10 @@ from .sqlfiles import read_sql
 from .validation import FileCounts, enforce_bad_row_limit, validate
 
 
+class RunFailed(Exception):
+    """The run broke down before publishing (DuckDB out of memory, no room to spill...)."""
+
+
 @dataclass
 class RunResult:
     """What a run did, for the summary and the tests."""
@@ -50,25 +54,17 @@ def default_as_of(settings: Settings) -> date:
 def run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None) -> RunResult:
     """Check one night's exports; publish to `db_path` unless it is None (validate only).
 
-    Raises StructuralError, TooManyBadRows or PublishError; nothing is written then.
+    Raises StructuralError, TooManyBadRows, InvariantFailed, RunFailed or PublishError before
+    anything is written; ReportError or ExportError once the warehouse is published.
     """
     started_at = datetime.now(timezone.utc)
     run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     con = _connect(settings, run_id, as_of)
     result = RunResult(run_id, as_of, {}, con)
-    with _stage(result, "load"):
-        exports = find_exports(input_dir)
-        loaded = {stem: load_export(con, file) for stem, file in exports.items()}
-    with _stage(result, "validate"):
-        result.files = validate(con, loaded, settings.validation_batch_rows)
-        enforce_bad_row_limit(result.files, settings.max_bad_row_fraction)
-        _record_inputs(con, loaded, result.files)
-    with _stage(result, "rules"):
-        evaluate(con)
-    with _stage(result, "signals"):
-        detect_abuse(con, settings.signals)
-    with _stage(result, "reconcile"):
-        reconcile(con)
+    try:
+        _check_night(con, settings, input_dir, result)
+    except duckdb.Error as error:  # out of memory, no room to spill, ...
+        raise RunFailed(f"run failed, nothing written ({str(error).strip().splitlines()[0]})") from None
     if db_path is None:
         build_cases(con)
         return result
@@ -85,12 +81,29 @@ def run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None) 
         with _stage(result, "report"):
             try:
                 result.report_paths = write_report(db_path, run_id, settings)
-            except OSError as error:
+            except (OSError, ReportError) as error:
                 raise ReportError(f"writing the report failed; the warehouse is published ({error})") from None
     if settings.write_exports:
         with _stage(result, "exports"):
             result.export_paths = write_exports(db_path, run_id, settings, result)
     return result
+
+
+def _check_night(con, settings: Settings, input_dir: Path, result: RunResult) -> None:
+    """The stages before publishing: load, validate, rules, signals, reconcile."""
+    with _stage(result, "load"):
+        exports = find_exports(input_dir)
+        loaded = {stem: load_export(con, file) for stem, file in exports.items()}
+    with _stage(result, "validate"):
+        result.files = validate(con, loaded, settings.validation_batch_rows)
+        enforce_bad_row_limit(result.files, settings.max_bad_row_fraction)
+        _record_inputs(con, loaded, result.files)
+    with _stage(result, "rules"):
+        evaluate(con)
+    with _stage(result, "signals"):
+        detect_abuse(con, settings.signals)
+    with _stage(result, "reconcile"):
+        reconcile(con)
 
 
 def _connect(settings: Settings, run_id: str, as_of: date) -> duckdb.DuckDBPyConnection:

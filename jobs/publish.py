@@ -56,8 +56,21 @@ def warehouse_attached(con: duckdb.DuckDBPyConnection, db_path: Path) -> Iterato
         raise PublishError(f"{db_path}: cannot open the warehouse ({_first_line(error)})") from None
     try:
         yield
-    finally:
+    except BaseException:
+        _detach_quietly(con)
+        raise
+    try:
         con.execute("DETACH warehouse")
+    except duckdb.Error as error:  # the checkpoint into the file failed; the commit is in the log
+        raise PublishError(f"{db_path}: the night is committed (the warehouse is published), but writing it into the file "
+                           f"failed ({_first_line(error)}); the next open replays it") from None
+
+
+def _detach_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("DETACH warehouse")
+    except duckdb.Error:
+        pass  # the error on the way out is the one to report
 
 
 def warehouse_has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -82,7 +95,10 @@ def publish(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("USE memory")
         con.execute("COMMIT")
     except duckdb.Error as error:
-        con.execute("ROLLBACK")
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.TransactionException:
+            pass  # the failed COMMIT already ended the transaction
         con.execute("USE memory")
         raise PublishError(f"publishing failed, warehouse unchanged ({_first_line(error)})") from None
 

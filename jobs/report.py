@@ -20,7 +20,7 @@ import os
 import re
 import tempfile
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time as clock, timedelta
 from decimal import Decimal
 from html import escape

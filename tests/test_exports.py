@@ -225,14 +225,6 @@ def test_csv_cells_a_spreadsheet_would_evaluate_get_a_leading_quote(tmp_path):
             assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row.values()), path.name
 
 
-def test_neutralising_is_shared_with_the_review_export():
-    from jobs import csvsafe, dispositions
-
-    assert dispositions._neutralise is csvsafe.neutralise
-    assert dispositions._restore is csvsafe.restore
-    assert exports_module.neutralise is csvsafe.neutralise
-
-
 # --- privacy ----------------------------------------------------------------------------------
 
 FINGERPRINT = "fp_secret_0123456789"

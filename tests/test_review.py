@@ -92,6 +92,8 @@ def test_list_shows_the_open_cases_highest_score_first(warehouse):
     assert "2 open case(s)" in result.output
     row = next(line for line in result.output.splitlines() if line.startswith(e1["case_id"]))
     assert re.search(r"medium\s+50\.0\s+E1, E3\s+SERIAL_REFUNDER\s+3\s+300\.00 USD\s+open", row)
+    listed = [line.split()[0] for line in result.output.splitlines() if line.startswith("C-")]
+    assert listed == [case["case_id"] for case in sorted((e1, e2), key=lambda case: (-case["score"], case["case_id"]))]
 
 
 # --- show -------------------------------------------------------------------------------------
