@@ -23,7 +23,7 @@ from .exports import write_exports
 from .reconciliation import reconcile
 from .report import ReportError, write_report
 from .loading import LoadedExport, find_exports, load_export
-from .publish import publish, warehouse_attached
+from .publish import publish, run_lock, warehouse_attached
 from .rules import evaluate
 from .sqlfiles import read_sql
 from .validation import FileCounts, enforce_bad_row_limit, validate
@@ -53,6 +53,17 @@ def default_as_of(settings: Settings) -> date:
 
 def run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None) -> RunResult:
     """Check one night's exports; publish to `db_path` unless it is None (validate only).
+
+    One run at a time per warehouse: a second one is refused at once (PublishError).
+    """
+    if db_path is None:
+        return _run(settings, input_dir, as_of, None)
+    with run_lock(db_path):
+        return _run(settings, input_dir, as_of, db_path)
+
+
+def _run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None) -> RunResult:
+    """The run itself.
 
     Raises StructuralError, TooManyBadRows, InvariantFailed, RunFailed or PublishError before
     anything is written; ReportError or ExportError once the warehouse is published.

@@ -9,6 +9,7 @@ leaves the previous night's warehouse as it was.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +72,27 @@ def _detach_quietly(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("DETACH warehouse")
     except duckdb.Error:
         pass  # the error on the way out is the one to report
+
+
+@contextmanager
+def run_lock(db_path: Path) -> Iterator[None]:
+    """Hold `.<warehouse name>.lock` beside the warehouse for a whole run: one run at a time.
+
+    DuckDB's own lock guards only the moment of publishing; this one refuses a second run at
+    once, before it spends the night's work. The OS frees it when the process ends, however.
+    """
+    lock_path = db_path.parent / f".{db_path.name}.lock"
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        stream = lock_path.open("a")
+    except OSError as error:
+        raise PublishError(f"{db_path}: cannot take the run lock {lock_path} ({error.strerror})") from None
+    with stream:
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PublishError(f"{db_path}: another run is writing this warehouse; refused") from None
+        yield
 
 
 def warehouse_has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
