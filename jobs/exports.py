@@ -35,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 
+from .errors import first_line
 from .csvsafe import neutralise
 from .publish import PublishError
 
@@ -72,7 +73,7 @@ def write_exports(db_path: Path, run_id: str, settings, result) -> list[Path]:
             document = run_results(con, result, seconds, base, written + [results_path])
         _write_atomically(results_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n", token)
     except (OSError, duckdb.Error) as error:
-        raise ExportError(f"writing the exports failed; the warehouse is published ({_first_line(error)})") from None
+        raise ExportError(f"writing the exports failed; the warehouse is published ({first_line(error)})") from None
     return written + [results_path]
 
 
@@ -456,6 +457,3 @@ def _quoted(name: str) -> str:
 def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]

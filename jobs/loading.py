@@ -20,6 +20,7 @@ from typing import BinaryIO
 import duckdb
 import pyarrow
 
+from .errors import first_line
 from .schemas import EXPORTS, KIND_WORDS, SQL_TYPES, Export
 from .sqlfiles import read_sql
 
@@ -136,7 +137,7 @@ def _source_columns(con: duckdb.DuckDBPyConnection, file: ExportFile) -> dict[st
     try:
         described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(file.path)]).fetchall()
     except duckdb.Error as error:
-        raise StructuralError(f"{file.path}: cannot be read as a Parquet file ({_first_line(error)})") from None
+        raise StructuralError(f"{file.path}: cannot be read as a Parquet file ({first_line(error)})") from None
     return {name: type_name for name, type_name, *_ in described}
 
 
@@ -144,11 +145,11 @@ def _csv_header(path: Path) -> list[str]:
     """The header row's column names (RFC 4180, UTF-8, an optional byte-order mark)."""
     try:
         with _open_csv(path) as stream:
-            first_line = stream.readline()
+            header_line = stream.readline()
     except (OSError, EOFError) as error:
         raise StructuralError(f"{path}: cannot be read as CSV ({error})") from None
     try:
-        header = next(csv.reader([first_line.decode("utf-8-sig")]), [])
+        header = next(csv.reader([header_line.decode("utf-8-sig")]), [])
     except (UnicodeDecodeError, csv.Error) as error:
         raise StructuralError(f"{path}: the header row is not valid UTF-8 CSV ({error})") from None
     if not any(name.strip() for name in header):
@@ -177,7 +178,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, columns: list[st
         con.execute(f"CREATE OR REPLACE TEMP TABLE raw_rows AS {_CSV_SCAN}",
                     [str(file.path), {name: "VARCHAR" for name in columns}])
     except duckdb.Error as error:
-        raise StructuralError(f"{file.path}: cannot be read as CSV ({_first_line(error)})") from None
+        raise StructuralError(f"{file.path}: cannot be read as CSV ({first_line(error)})") from None
     con.execute(read_sql("staging/csv_rejected_rows.sql"))
     rejected_reader_lines = {line for (line,) in con.execute("SELECT reader_line FROM csv_rejected_rows").fetchall()}
     has_newline = " OR ".join(f"contains({_quoted(column)}, chr(10))" for column in columns)
@@ -243,11 +244,11 @@ def _record_starts(path: Path):
 
     csv.field_size_limit(1 << 30)
     with _open_csv(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as stream:
-        first_line = 1
+        record_start = 1
         for reader_line, fields in enumerate(csv.reader(counted(stream)), start=1):
             if reader_line > 1 and fields:
-                yield first_line, reader_line
-            first_line = lines_read + 1
+                yield record_start, reader_line
+            record_start = lines_read + 1
 
 
 def _append_lines(con, lines: list[int]) -> None:
@@ -299,9 +300,6 @@ def _typed_expression(raw: str, kind: str, source_type: str) -> str:
     text = f"trim(CAST({raw} AS VARCHAR))"
     return f"CASE WHEN regexp_full_match({text}, '{_PATTERNS[kind]}') THEN TRY_CAST({text} AS {target}) END"
 
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]
 
 
 def _quoted(identifier: str) -> str:

@@ -19,6 +19,7 @@ from . import __version__
 from .abuse import build_cases, detect_abuse
 from .config import Settings
 from .dispositions import copy_reviewer_state
+from .errors import first_line
 from .exports import write_exports
 from .reconciliation import reconcile
 from .report import ReportError, write_report
@@ -75,7 +76,7 @@ def _run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None)
     try:
         _check_night(con, settings, input_dir, result)
     except duckdb.Error as error:  # out of memory, no room to spill, ...
-        raise RunFailed(f"run failed, nothing written ({str(error).strip().splitlines()[0]})") from None
+        raise RunFailed(f"run failed, nothing written ({first_line(error)})") from None
     if db_path is None:
         build_cases(con)
         return result

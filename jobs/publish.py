@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from .errors import first_line
 from .sqlfiles import read_sql
 
 # Tables holding the latest run's view, replaced by each run.
@@ -54,7 +55,7 @@ def warehouse_attached(con: duckdb.DuckDBPyConnection, db_path: Path) -> Iterato
         db_path.parent.mkdir(parents=True, exist_ok=True)
         con.execute("ATTACH ? AS warehouse", [str(db_path)])
     except (OSError, duckdb.Error) as error:
-        raise PublishError(f"{db_path}: cannot open the warehouse ({_first_line(error)})") from None
+        raise PublishError(f"{db_path}: cannot open the warehouse ({first_line(error)})") from None
     try:
         yield
     except BaseException:
@@ -64,7 +65,7 @@ def warehouse_attached(con: duckdb.DuckDBPyConnection, db_path: Path) -> Iterato
         con.execute("DETACH warehouse")
     except duckdb.Error as error:  # the checkpoint into the file failed; the commit is in the log
         raise PublishError(f"{db_path}: the night is committed (the warehouse is published), but writing it into the file "
-                           f"failed ({_first_line(error)}); the next open replays it") from None
+                           f"failed ({first_line(error)}); the next open replays it") from None
 
 
 def _detach_quietly(con: duckdb.DuckDBPyConnection) -> None:
@@ -122,8 +123,5 @@ def publish(con: duckdb.DuckDBPyConnection) -> None:
         except duckdb.TransactionException:
             pass  # the failed COMMIT already ended the transaction
         con.execute("USE memory")
-        raise PublishError(f"publishing failed, warehouse unchanged ({_first_line(error)})") from None
+        raise PublishError(f"publishing failed, warehouse unchanged ({first_line(error)})") from None
 
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]

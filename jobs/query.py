@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from .errors import first_line
 from .exports import csv_text, jsonable
 
 FORMATS = ("table", "csv", "json")
@@ -40,7 +41,7 @@ def run_query(db_path: Path, sql: str) -> tuple[list[str], list[tuple]]:
             return [], []
         return [column[0] for column in cursor.description], cursor.fetchall()
     except duckdb.Error as error:
-        message = _first_line(error)
+        message = first_line(error)
         if "read-only" in message or "read only" in message:
             message += " (refund-recon query opens the warehouse read-only: it never writes)"
         raise QueryError(f"query failed: {message}") from None
@@ -56,7 +57,7 @@ def open_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(str(db_path), read_only=True)
     except duckdb.Error as error:
-        message = _first_line(error)
+        message = first_line(error)
         if "lock" in message.lower():
             raise QueryError(
                 f"{db_path}: a run is writing the warehouse (DuckDB lets no reader open the file while its "
@@ -139,6 +140,3 @@ def _json_value(value):
         return [_json_value(item) for item in value]
     return jsonable(value)
 
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]

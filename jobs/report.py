@@ -31,6 +31,8 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from .errors import first_line
+
 TEMPLATES = Path(__file__).parent / "templates"
 TREND_NIGHTS = 30          # nights in the trend charts
 TOP_CASES = 10             # abuse cases shown in full
@@ -91,7 +93,7 @@ def _connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(str(db_path), read_only=True)
     except duckdb.Error as error:
-        raise ReportError(f"{db_path}: cannot open the warehouse, is a run writing it? ({_first_line(error)})") from None
+        raise ReportError(f"{db_path}: cannot open the warehouse, is a run writing it? ({first_line(error)})") from None
     if not {"runs", "refund_verdicts_history", "refund_flags_history"} <= _tables(con):
         con.close()
         raise ReportError(f"{db_path}: no run in this warehouse (run `refund-recon run` first)")
@@ -1072,7 +1074,3 @@ def timeline_chart(events: list[dict], zone: ZoneInfo, as_of: date, width: int =
     parts.append(f'<line class="as-of" x1="{x:.1f}" x2="{x:.1f}" y1="4" y2="{axis_y + 14}"/>'
                  f'<text class="tick" x="{x - 3:.1f}" y="10" text-anchor="end">as_of</text></svg>')
     return Markup("".join(parts))
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]

@@ -25,6 +25,7 @@ import click
 import duckdb
 
 from . import dispositions
+from .errors import first_line
 from .sqlfiles import read_sql
 
 OPEN = ("open", "reopened", "needs_info")
@@ -217,7 +218,7 @@ def _warehouse(db_path: Path, write: bool = False):
     try:
         con = duckdb.connect(str(db_path), read_only=not write)
     except duckdb.Error as error:
-        _fail(f"{db_path}: cannot open the warehouse, is a run writing it? ({_first_line(error)})")
+        _fail(f"{db_path}: cannot open the warehouse, is a run writing it? ({first_line(error)})")
     try:
         tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         if not {"abuse_cases", "case_dispositions", "runs"} <= tables:
@@ -386,10 +387,6 @@ def _short(items: list[str], keep: int = 3) -> str:
 
 def _when(moment: datetime | None, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime(TIME_FORMAT) if moment else "-"
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]
 
 
 def _fail(message: str):

@@ -1,0 +1,8 @@
+"""Shared wording of failures for the one-line messages the command line prints."""
+
+from __future__ import annotations
+
+
+def first_line(error: Exception) -> str:
+    """The first line of an error's text (DuckDB's messages run on with hints and context)."""
+    return str(error).strip().splitlines()[0]
