@@ -309,7 +309,10 @@ def check_structural_error(case: CsvCase, mentions: str) -> None:
     assert cli.stdout == "", cli.stdout
 
 
-FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: CI runs the same examples every time, so a red build is never luck. A random
+# search found the case recorded in the closing note (a huge multi-line field next to a
+# ';'-delimited row); run with --hypothesis-seed to explore further.
+FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 # A known bug fails on its first example: no shrinking, so the xfail costs a second or two.
 KNOWN_BUG = settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                      phases=[Phase.explicit, Phase.reuse, Phase.generate])
