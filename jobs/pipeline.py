@@ -6,6 +6,7 @@ only `publish` touches the warehouse. A run that stops early, for any reason, wr
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from .sqlfiles import read_sql
 from .validation import FileCounts, enforce_bad_row_limit, validate
 
 
+log = logging.getLogger("refund_recon")
+
+
 class RunFailed(Exception):
     """The run broke down before publishing (DuckDB out of memory, no room to spill...)."""
 
@@ -43,6 +47,7 @@ class RunResult:
     files: dict[str, FileCounts]
     con: duckdb.DuckDBPyConnection
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_peak_rss_bytes: dict[str, int | None] = field(default_factory=dict)
     report_paths: list[Path] = field(default_factory=list)
     export_paths: list[Path] = field(default_factory=list)
 
@@ -103,17 +108,22 @@ def _run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None)
 
 def _check_night(con, settings: Settings, input_dir: Path, result: RunResult) -> None:
     """The stages before publishing: load, validate, rules, signals, reconcile."""
-    with _stage(result, "load"):
+    with _stage(result, "load") as rows:
         exports = find_exports(input_dir)
         loaded = {stem: load_export(con, file) for stem, file in exports.items()}
-    with _stage(result, "validate"):
+        rows["rows read"] = sum(item.rows_read for item in loaded.values())
+    with _stage(result, "validate") as rows:
         result.files = validate(con, loaded, settings.validation_batch_rows)
+        rows["loaded"] = sum(counts.rows_loaded for counts in result.files.values())
+        rows["quarantined"] = sum(counts.rows_quarantined for counts in result.files.values())
         enforce_bad_row_limit(result.files, settings.max_bad_row_fraction)
         _record_inputs(con, loaded, result.files)
-    with _stage(result, "rules"):
+    with _stage(result, "rules") as rows:
         evaluate(con)
-    with _stage(result, "signals"):
+        rows["flags"] = con.execute("SELECT count(*) FROM refund_flags").fetchone()[0]
+    with _stage(result, "signals") as rows:
         detect_abuse(con, settings.signals)
+        rows["signals"] = con.execute("SELECT count(*) FROM abuse_signals").fetchone()[0]
     with _stage(result, "reconcile"):
         reconcile(con)
 
@@ -166,13 +176,47 @@ def _record_inputs(con, loaded: dict[str, LoadedExport], counts: dict[str, FileC
 
 
 class _stage:
-    """Time a stage into `result.stage_seconds`."""
+    """Time a stage into `result.stage_seconds`, its peak memory into `result.stage_peak_rss_bytes`,
+    and log its start and end (jobs/logs.py renders them: progress, plain lines or JSON).
+
+    The body may put row counts into the yielded dict; they are logged with the end.
+    """
 
     def __init__(self, result: RunResult, name: str):
-        self.result, self.name = result, name
+        self.result, self.name, self.rows = result, name, {}
 
-    def __enter__(self):
+    def __enter__(self) -> dict[str, int]:
+        _reset_peak_rss()
+        log.info("%s ...", self.name, extra={"event": "stage_started", "run_id": self.result.run_id, "stage": self.name})
         self.started = time.perf_counter()
+        return self.rows
 
-    def __exit__(self, *exc_info):
-        self.result.stage_seconds[self.name] = time.perf_counter() - self.started
+    def __exit__(self, exc_type, *exc_info):
+        seconds = time.perf_counter() - self.started
+        self.result.stage_seconds[self.name] = seconds
+        self.result.stage_peak_rss_bytes[self.name] = peak = _peak_rss_bytes()
+        if exc_type is None:
+            counts = ", ".join(f"{name} {count:,}" for name, count in self.rows.items())
+            log.info("%s done in %.1fs%s", self.name, seconds, f" ({counts})" if counts else "",
+                     extra={"event": "stage_finished", "run_id": self.result.run_id, "stage": self.name,
+                            "seconds": round(seconds, 3), "peak_rss_bytes": peak, "rows": dict(self.rows)})
+
+
+def _reset_peak_rss() -> None:
+    """Start a fresh peak-memory mark (Linux: VmHWM is reset by writing 5 to clear_refs)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # not Linux, or not allowed: the peak is then the process's so far
+
+
+def _peak_rss_bytes() -> int | None:
+    """The process's peak resident memory since the last reset, or None where unknown."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
