@@ -384,6 +384,7 @@ def run_results(con, result, stage_seconds: dict[str, float], base: Path, paths:
         "abuse": {"signals": dict(signals), "cases": sum(count for _, count in cases),
                   "cases_by_disposition": dict(cases)},
         "stage_seconds": {stage: round(seconds, 3) for stage, seconds in stage_seconds.items()},
+        "stage_peak_rss_bytes": dict(getattr(result, "stage_peak_rss_bytes", {})),
         "invariants": _invariants(con),
         "outputs": {"base_dir": str(base.resolve()),
                     "paths": [path.relative_to(base).as_posix() for path in paths],

@@ -321,6 +321,8 @@ def test_run_results_tell_a_scheduler_what_the_run_did(tmp_path):
                                      "amount_at_risk": 100, "refund_amount": 100}]
     assert {"load", "validate", "rules", "publish", "exports"} <= set(document["stage_seconds"])
     assert all(seconds >= 0 for seconds in document["stage_seconds"].values())
+    assert {"load", "validate", "rules", "publish"} <= set(document["stage_peak_rss_bytes"])
+    assert all(peak > 10_000_000 for peak in document["stage_peak_rss_bytes"].values())  # a Python + DuckDB process
     invariants = document["invariants"]
     if "invariant_results" in exported_tables(db_path):
         assert invariants["total"] > 0 and invariants["failed"] == 0
