@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test validate clean
+.PHONY: run test validate clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ run: $(STAMP)  ## run the nightly job on data/sample into out/recon.duckdb
 validate: $(STAMP)  ## check data/sample without writing anything
 	$(BIN)/refund-recon validate --input data/sample --as-of 2026-03-31 \
 		--config data/sample/refund-recon.toml
+
+# `make bench SCALES="1 10"`: issue #5's benchmark (job vs reading the inputs vs a pandas
+# peer); writes benchmarks/results/. Not part of `make test`. BENCH_ARGS passes more options.
+SCALES ?= 1 10
+bench: $(STAMP)  ## time the job against the floor and the pandas peer at each scale
+	$(BIN)/python -m benchmarks.bench --scales $(SCALES) $(BENCH_ARGS)
 
 test: $(STAMP) $(CHROMIUM)  ## the whole test suite (what CI runs)
 	$(BIN)/pytest

@@ -127,11 +127,12 @@ def _exceeds(amount: pd.Series, limit: pd.Series) -> pd.Series:
 
 def usage_hits(night: Night, live: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """MINUTES_USED and USAGE_AFTER_REFUND: the order's usage with minutes > 0 around the cut-off."""
-    used = night.usage.loc[(night.usage["minutes"] > 0) & night.usage["order_id"].isin(live["order_id"]),
+    used = night.usage.loc[(night.usage["minutes"] > 0) & night.usage["order_id"].isin(live["order_id"].unique()),
                            ["order_id", "started_at"]]
     pairs = used.merge(live[["refund_id", "order_id", "refund_status", "cutoff_at", "processed_at"]], on="order_id")
-    before = pairs.loc[pairs["started_at"] < pairs["cutoff_at"], "refund_id"]
-    after = pairs.loc[(pairs["refund_status"] == "paid") & (pairs["started_at"] >= pairs["processed_at"]), "refund_id"]
+    before = pairs.loc[pairs["started_at"] < pairs["cutoff_at"], "refund_id"].unique()
+    after = pairs.loc[(pairs["refund_status"] == "paid") & (pairs["started_at"] >= pairs["processed_at"]),
+                      "refund_id"].unique()
     return live[live["refund_id"].isin(before)], live[live["refund_id"].isin(after)]
 
 

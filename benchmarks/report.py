@@ -1,0 +1,195 @@
+"""The bench's results: ratios, issue #5's targets met or not, and the JSON and Markdown files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+GIB = 1 << 30
+SMALL, LARGE = "1", "10"  # the issue's scale factors
+
+
+@dataclass
+class Target:
+    """One of issue #5's targets; `met` is None when it was not measured."""
+
+    name: str
+    goal: str
+    measured: str
+    met: bool | None
+
+
+def build(started: datetime, machine: dict, settings: dict, scales: dict[str, dict]) -> dict:
+    """The whole result document (plain JSON types)."""
+    ratios = _ratios(scales)
+    return {
+        "started_at": started.isoformat(),
+        "machine": machine,
+        "settings": {key: value if isinstance(value, (int, float, list)) else str(value) for key, value in settings.items()},
+        "scales": {scale: _plain(result) for scale, result in scales.items()},
+        "ratios": ratios,
+        "targets": [asdict(target) for target in targets(scales, ratios)],
+    }
+
+
+def _plain(result: dict) -> dict:
+    return {key: asdict(value) if hasattr(value, "__dataclass_fields__") else value for key, value in result.items()}
+
+
+def _ok(result: dict | None, name: str):
+    """The measurement `name` of a scale, if it ran and succeeded."""
+    measured = (result or {}).get(name)
+    return measured if measured is not None and measured.exit_code == 0 else None
+
+
+def _ratios(scales: dict[str, dict]) -> dict[str, float]:
+    ratios = {}
+    for scale, result in scales.items():
+        floor, job, limited = (_ok(result, name) for name in ("floor", "job", "job_1gib"))
+        if floor and job:
+            ratios[f"sf{scale} job / floor time"] = round(job.seconds / floor.seconds, 2)
+        if job and limited:
+            ratios[f"sf{scale} job 1 GiB limit / unconstrained time"] = round(limited.seconds / job.seconds, 2)
+        peer = _ok(result, "peer")
+        if job and peer:
+            ratios[f"sf{scale} peer / job time"] = round(peer.seconds / job.seconds, 2)
+            ratios[f"sf{scale} job / peer peak memory"] = round(job.peak_rss_bytes / peer.peak_rss_bytes, 2)
+    small, large = (_ok(scales.get(scale), "job") for scale in (SMALL, LARGE))
+    if small and large:
+        ratios[f"sf{LARGE} / sf{SMALL} job time"] = round(large.seconds / small.seconds, 2)
+    return ratios
+
+
+def targets(scales: dict[str, dict], ratios: dict[str, float]) -> list[Target]:
+    """Issue #5's targets, each judged on the scale it names."""
+    large_job = _ok(scales.get(LARGE), "job")
+    peak = large_job.peak_rss_bytes / GIB if large_job else None
+    return [
+        _at_most(f"whole run vs reading the inputs (sf{LARGE})", "job <= 2.5x floor",
+                 ratios.get(f"sf{LARGE} job / floor time"), 2.5, "x"),
+        _at_least(f"speed vs pandas peer (sf{SMALL})", ">= 10x faster", ratios.get(f"sf{SMALL} peer / job time"), 10, "x"),
+        _at_most(f"peak memory vs pandas peer (sf{SMALL})", ">= 1/3 saved (job <= 0.67x peer)",
+                 ratios.get(f"sf{SMALL} job / peer peak memory"), 2 / 3, "x"),
+        _at_most(f"peak RSS (sf{LARGE})", "<= 2 GiB", None if peak is None else round(peak, 2), 2, " GiB"),
+        _at_most(f"DuckDB memory_limit 1 GiB (sf{LARGE})", "completes, <= 2.5x unconstrained time",
+                 _limited_ratio(scales.get(LARGE), ratios), 2.5, "x"),
+        _at_most(f"scaling sf{SMALL} -> sf{LARGE}", "<= 11x time", ratios.get(f"sf{LARGE} / sf{SMALL} job time"), 11, "x"),
+        delta_target(),
+    ]
+
+
+def delta_target() -> Target:
+    """Hook for the nightly delta target, which comes with run history: not measured yet."""
+    return Target("delta: nightly increment", "to be set by the lead once history lands", "not measured yet", None)
+
+
+def _limited_ratio(result: dict | None, ratios: dict[str, float]):
+    limited = (result or {}).get("job_1gib")
+    if limited is not None and limited.exit_code != 0:
+        return f"failed: {limited.error}"
+    return ratios.get(f"sf{LARGE} job 1 GiB limit / unconstrained time")
+
+
+def _at_most(name: str, goal: str, value, limit: float, unit: str) -> Target:
+    return _judged(name, goal, value, unit, lambda number: number <= limit)
+
+
+def _at_least(name: str, goal: str, value, limit: float, unit: str) -> Target:
+    return _judged(name, goal, value, unit, lambda number: number >= limit)
+
+
+def _judged(name: str, goal: str, value, unit: str, passes) -> Target:
+    if value is None:
+        return Target(name, goal, "not measured", None)
+    if isinstance(value, str):  # a failure message
+        return Target(name, goal, value, False)
+    return Target(name, goal, f"{value}{unit}", passes(value))
+
+
+def write(document: dict, folder: Path, started: datetime) -> tuple[Path, Path]:
+    """benchmarks/results/<UTC timestamp>.json and .md."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = started.strftime("%Y%m%dT%H%M%SZ")
+    json_path, markdown_path = folder / f"{stem}.json", folder / f"{stem}.md"
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    markdown_path.write_text(markdown(document))
+    return json_path, markdown_path
+
+
+def markdown(document: dict) -> str:
+    """The result document as Markdown tables."""
+    machine, settings = document["machine"], document["settings"]
+    lines = [
+        f"# Benchmark {document['started_at'][:19]}Z",
+        "",
+        f"{machine['cores']} cores ({machine['cpu']}), {machine['memory_bytes'] / GIB:.1f} GiB RAM; "
+        f"Python {machine['python']}, DuckDB {machine['duckdb']}, pandas {machine['pandas']}; "
+        f"commit {machine['git_commit'][:10]}{' with local changes' if machine['git_tracked_changes'] else ''}. "
+        f"Seed {settings['seed']}, {settings['format']} exports, as_of {settings['as_of']}, "
+        f"best of {settings['repeat']} run(s) each.",
+        "",
+        "| scale | input | floor | job | job peak RSS | job, 1 GiB limit | its peak RSS | pandas peer | peer peak RSS | peer flags = job flags | load avg at start (floor/job/1GiB/peer) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [_scale_row(scale, result) for scale, result in document["scales"].items()]
+    lines += ["", "| ratio | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in document["ratios"].items()]
+    lines += ["", "| target (issue #5) | goal | measured | met |", "|---|---|---|---|"]
+    lines += [f"| {t['name']} | {t['goal']} | {t['measured']} | {_met(t['met'])} |" for t in document["targets"]]
+    lines += ["", *_stage_table(document["scales"])]
+    return "\n".join(lines) + "\n"
+
+
+def _scale_row(scale: str, result: dict) -> str:
+    cells = [f"sf{scale}", f"{result['data']['bytes'] / 1e6:,.0f} MB"]
+    for name in ("floor", "job", "job_1gib", "peer"):
+        measured = result.get(name)
+        if name == "floor":
+            cells.append(_seconds(measured))
+        else:
+            cells += [_seconds(measured), _gib(measured)]
+    differences = result.get("differences")
+    cells.append("not run" if differences is None else "yes" if not differences else f"NO ({len(differences)} differences)")
+    loads = [f"{result[name]['load_average']:.1f}" for name in ("floor", "job", "job_1gib", "peer") if result.get(name)]
+    cells.append(" / ".join(loads))
+    return "| " + " | ".join(cells) + " |"
+
+
+def _seconds(measured: dict | None) -> str:
+    if measured is None:
+        return "not run"
+    return f"{measured['seconds']:.1f} s" if measured["exit_code"] == 0 else f"failed: {measured['error']}"
+
+
+def _gib(measured: dict | None) -> str:
+    if measured is None or measured["exit_code"] != 0:
+        return "-"
+    return f"{measured['peak_rss_bytes'] / GIB:.2f} GiB"
+
+
+def _met(met: bool | None) -> str:
+    return "not measured" if met is None else "met" if met else "**not met**"
+
+
+def _stage_table(scales: dict[str, dict]) -> list[str]:
+    """The job's seconds and peak RSS per stage (run_results.json), per scale."""
+    jobs = {scale: result["job"] for scale, result in scales.items() if result.get("job", {}).get("stage_seconds")}
+    if not jobs:
+        return []
+    stages = list(next(iter(jobs.values()))["stage_seconds"])
+    header = "| stage | " + " | ".join(f"sf{scale} s | sf{scale} peak RSS" for scale in jobs) + " |"
+    lines = ["Where the job's time goes (unconstrained run, from run_results.json):", "", header,
+             "|---|" + "---|---|" * len(jobs)]
+    for stage in stages:
+        cells = []
+        for job in jobs.values():
+            peak = job["stage_peak_rss_bytes"].get(stage)
+            cells += [f"{job['stage_seconds'].get(stage, 0):.1f}", "-" if peak is None else f"{peak / GIB:.2f} GiB"]
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    totals = [cell for job in jobs.values() for cell in (f"{sum(job['stage_seconds'].values()):.1f}", "")]
+    walls = [cell for job in jobs.values() for cell in (f"{job['seconds']:.1f}", _gib(job))]
+    lines.append("| all stages | " + " | ".join(totals) + " |")
+    lines.append("| whole run (wall, incl. start-up and summary) | " + " | ".join(walls) + " |")
+    return lines
