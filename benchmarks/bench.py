@@ -12,7 +12,8 @@ targets of issue #5 in benchmarks/results/<UTC timestamp>.json and .md.
 
 Peak memory is the highest of: the child's ru_maxrss (os.wait4), its VmHWM / VmRSS sampled
 every 20 ms, and (for the job) its per-stage peaks from run_results.json. The job resets
-VmHWM at each stage, so ru_maxrss alone would only show its last stage.
+VmHWM at each stage, so ru_maxrss alone would only show its last stage. Children import this
+tree's jobs/ (PYTHONPATH), so a clean checkout elsewhere can be measured with the same venv.
 
     python -m benchmarks.bench [--scales 1 10] [--seed 7] [--format csv] [--repeat 1]
 """
@@ -43,6 +44,8 @@ from benchmarks.floor import column_types
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 GIB = 1 << 30
+# Children run this tree's code (jobs/, sql/), even from a checkout other than the venv's own.
+CHILD_ENV = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
 
 @dataclass
@@ -64,7 +67,7 @@ def measure(command: list[str], log: Path) -> Measurement:
     load = os.getloadavg()[0]
     with log.open("w") as output:
         started = time.perf_counter()
-        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=REPO)
+        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=REPO, env=CHILD_ENV)
         sampler = _RssSampler(child.pid)
         sampler.start()
         _, status, usage = os.wait4(child.pid, 0)
