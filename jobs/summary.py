@@ -1,4 +1,8 @@
-"""The end-of-run summary: rows per file, flags per rule, money at risk per verdict."""
+"""The end-of-run summary: rows per file, flags per rule, money at risk per verdict.
+
+`summary_fields` gathers it once (money as Decimal); `summary_lines` renders it for the terminal,
+and the `run_finished` JSON event carries the fields themselves (jobs/logs.py).
+"""
 
 from __future__ import annotations
 
@@ -7,33 +11,55 @@ import os
 from .pipeline import RunResult
 
 
-def summary_lines(result: RunResult) -> list[str]:
-    """Plain-text lines for the terminal and the log."""
-    lines = [f"refund-recon run {result.run_id}  as_of {result.as_of}"]
-    lines.append(f"  {'export':<16}{'rows in':>10}{'loaded':>10}{'quarantined':>13}{'after as_of':>13}")
-    for counts in result.files.values():
-        lines.append(
-            f"  {counts.source:<16}{counts.rows_in:>10}{counts.rows_loaded:>10}"
-            f"{counts.rows_quarantined:>13}{counts.rows_after_as_of:>13}"
-        )
-    flags = result.con.execute(
+def summary_fields(result: RunResult) -> dict:
+    """The summary as data: counts per file, flags per rule, refunds and money per verdict and currency."""
+    con = result.con
+    flags = con.execute(
         "SELECT rule.rule_code, count(flag.rule_code) FROM rule_catalog AS rule "
         "LEFT JOIN refund_flags AS flag USING (rule_code) GROUP BY rule.rule_code, rule.position "
         "ORDER BY rule.position"
     ).fetchall()
-    lines.append("  flags per rule:")
-    lines += [f"    {code:<22}{count:>8}" for code, count in flags]
-    verdicts = result.con.execute(
+    verdicts: dict[str, dict] = {}
+    for verdict, currency, count, amount in con.execute(
         "SELECT verdict, currency, count(*), sum(amount_at_risk) FROM refund_verdicts "
         "GROUP BY ALL ORDER BY verdict, currency"
-    ).fetchall()
+    ).fetchall():
+        verdicts.setdefault(verdict, {})[currency] = {"refunds": count, "amount_at_risk": amount}
+    passed, checked = con.execute("SELECT count(*) FILTER (WHERE passed), count(*) FROM invariant_results").fetchone()
+    return {
+        "run_id": result.run_id,
+        "as_of": result.as_of.isoformat(),
+        "files": {
+            counts.source: {"rows_in": counts.rows_in, "loaded": counts.rows_loaded,
+                            "quarantined": counts.rows_quarantined, "after_as_of": counts.rows_after_as_of}
+            for counts in result.files.values()
+        },
+        "flags": dict(flags),
+        "verdicts": verdicts,
+        "invariants": {"passed": passed, "checked": checked},
+        "report_paths": [str(path) for path in result.report_paths],
+        "export_paths": [str(path) for path in result.export_paths],
+        "stage_seconds": {stage: round(seconds, 3) for stage, seconds in result.stage_seconds.items()},
+    }
+
+
+def summary_lines(result: RunResult) -> list[str]:
+    """Plain-text lines for the terminal and the log."""
+    fields = summary_fields(result)
+    lines = [f"refund-recon run {fields['run_id']}  as_of {fields['as_of']}"]
+    lines.append(f"  {'export':<16}{'rows in':>10}{'loaded':>10}{'quarantined':>13}{'after as_of':>13}")
+    for source, counts in fields["files"].items():
+        lines.append(f"  {source:<16}{counts['rows_in']:>10}{counts['loaded']:>10}"
+                     f"{counts['quarantined']:>13}{counts['after_as_of']:>13}")
+    lines.append("  flags per rule:")
+    lines += [f"    {code:<22}{count:>8}" for code, count in fields["flags"].items()]
     lines.append("  verdicts (refunds, money at risk):")
-    lines += [f"    {verdict:<10}{currency:<5}{count:>8}{amount:>16,.2f}" for verdict, currency, count, amount in verdicts]
-    passed, checked = result.con.execute("SELECT count(*) FILTER (WHERE passed), count(*) FROM invariant_results").fetchone()
-    lines.append(f"  invariants: {passed}/{checked} passed")
-    lines += [f"  report: {path}" for path in result.report_paths]
-    if result.export_paths:
-        lines.append(f"  exports: {len(result.export_paths)} files under {os.path.commonpath(result.export_paths)}")
+    lines += [f"    {verdict:<10}{currency:<5}{money['refunds']:>8}{money['amount_at_risk']:>16,.2f}"
+              for verdict, currencies in fields["verdicts"].items() for currency, money in currencies.items()]
+    lines.append(f"  invariants: {fields['invariants']['passed']}/{fields['invariants']['checked']} passed")
+    lines += [f"  report: {path}" for path in fields["report_paths"]]
+    if fields["export_paths"]:
+        lines.append(f"  exports: {len(fields['export_paths'])} files under {os.path.commonpath(fields['export_paths'])}")
     timings = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in result.stage_seconds.items())
     lines.append(f"  stages: {timings}")
     return lines
