@@ -23,11 +23,14 @@ their own columns and wherever they appear in evidence or messages.
 from __future__ import annotations
 
 import csv
+import ctypes
+import errno
 import json
 import os
 import re
 import secrets
 import shutil
+import sys
 import time
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -155,9 +158,20 @@ def _write_csv(con, table: str, path: Path, scrubber: "Scrubber") -> None:
 
 
 def _replace_folder(temp: Path, target: Path, old: Path) -> None:
-    """Put `temp` in `target`'s place; a reader sees the old folder or the new, never a part."""
+    """Put `temp` in `target`'s place; a reader sees the old folder or the new, never a part.
+
+    On Linux the two folders are swapped in one system call (`renameat2` with
+    RENAME_EXCHANGE), so at every instant `target` is one whole folder, even if the process
+    is killed; the old one, now at `temp`, is then deleted. Where the exchange is not
+    supported (another OS, a filesystem without it) the old folder is renamed to `old` and
+    the new one in: a kill between those two renames leaves no folder at `target` until the
+    next run writes the night again.
+    """
     if not target.exists():
         os.rename(temp, target)
+        return
+    if _exchange(temp, target):
+        shutil.rmtree(temp, ignore_errors=True)  # last run's folder
         return
     os.rename(target, old)
     try:
@@ -166,6 +180,24 @@ def _replace_folder(temp: Path, target: Path, old: Path) -> None:
         os.rename(old, target)  # put last run's folder back
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux `renameat2`); False where the system cannot."""
+    if sys.platform != "linux":
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:  # a C library older than glibc 2.28
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # the kernel or filesystem cannot
+        return False
+    raise OSError(code, os.strerror(code), str(second))
 
 
 def csv_text(value, mask=lambda text: text) -> str:
