@@ -6,12 +6,13 @@ written; 2 usage error (bad option or config value).
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, logs
 from .config import ConfigError, Settings, load_settings
 from .loading import StructuralError
 from .pipeline import RunFailed, default_as_of, run
@@ -19,7 +20,7 @@ from .publish import PublishError
 from .reconciliation import InvariantFailed
 from .report import ReportError
 from .review import review
-from .summary import summary_lines
+from .summary import summary_fields, summary_lines
 from .validation import TooManyBadRows
 
 INPUT_PROBLEMS = (StructuralError, TooManyBadRows, PublishError, InvariantFailed, ReportError, RunFailed)
@@ -51,34 +52,73 @@ def _common_options(command):
     return command
 
 
+def log_format_option(command):
+    """`--log-format`, with the command run under that logging (jobs/logs.py, docs/operations-logging.md).
+
+    An unexpected error ends the run as any failure does: one line (or a `run_failed` event), exit 1.
+    """
+    @functools.wraps(command)
+    def with_logging(*args, log_format: str, **kwargs):
+        with logs.logging_to(log_format):
+            try:
+                return command(*args, **kwargs)
+            except (click.ClickException, click.exceptions.Exit, click.Abort):
+                raise
+            except Exception as error:  # noqa: BLE001 -- a bug still ends in one clear line
+                detail = str(error).strip().splitlines()[:1]
+                _fail(f"run failed on an unexpected error ({type(error).__name__}"
+                      f"{': ' + detail[0] if detail else ''})")
+
+    return click.option("--log-format", type=click.Choice(logs.FORMATS), default="auto", show_default=True,
+                        help="Progress on a terminal / plain log lines otherwise (auto), plain lines, "
+                             "or JSON Lines on standard output (json).")(with_logging)
+
+
 @main.command("run")
 @_common_options
+@log_format_option
 @click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse to write.")
 def run_command(input_dir: Path, as_of, config_path: Path | None, db_path: Path) -> None:
     """Load, validate, flag and publish one night into the warehouse."""
     settings = _settings(config_path)
     result = _run(settings, input_dir, _as_of(as_of, settings), db_path)
-    for line in summary_lines(result):
-        click.echo(line)
-    click.echo(f"  warehouse: {db_path}")
+    _finish(result, "succeeded", summary_lines(result) + [f"  warehouse: {db_path}"], warehouse=str(db_path))
 
 
 @main.command("validate")
 @_common_options
+@log_format_option
 def validate_command(input_dir: Path, as_of, config_path: Path | None) -> None:
     """Check the exports and show what would be quarantined and flagged; write nothing."""
     settings = _settings(config_path)
     result = _run(settings, input_dir, _as_of(as_of, settings), None)
-    for line in summary_lines(result):
-        click.echo(line)
     errors = result.con.execute(
         "SELECT source, line, \"column\", message FROM quarantine ORDER BY source, line LIMIT 20"
     ).fetchall()
+    lines = summary_lines(result)
     if errors:
-        click.echo("  first quarantined rows:")
-        for source, line, column, message in errors:
-            click.echo(f"    {source} line {line} [{column}]: {message}")
+        lines.append("  first quarantined rows:")
+        lines += [f"    {source} line {line} [{column}]: {message}" for source, line, column, message in errors]
+    first = [dict(zip(("source", "line", "column", "message"), error)) for error in errors]
+    _finish(result, "validated", lines, first_quarantined=first)
+
+
+def _finish(result, status: str, lines: list[str], **fields) -> None:
+    """The summary: `lines` on standard output, or with --log-format json one `run_finished` event
+    (the summary's fields, `status` and `fields`) and nothing else."""
+    if logs.current_format() == "json":
+        logs.log.info("run %s %s", result.run_id, status,
+                      extra={"event": "run_finished", "status": status} | summary_fields(result) | fields)
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+def _fail(message: str, exit_code: int = 1, **fields):
+    """End the command: the failure reported (one line, or a `run_failed` event), then `exit_code`."""
+    logs.run_failed(message, exit_code, **fields)
+    raise SystemExit(exit_code)
 
 
 def _settings(config_path: Path | None) -> Settings:
@@ -96,8 +136,7 @@ def _run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None)
     try:
         return run(settings, input_dir, as_of, db_path)
     except INPUT_PROBLEMS as error:
-        click.echo(f"refund-recon: {error}", err=True)
-        raise SystemExit(1) from None
+        _fail(str(error), as_of=as_of.isoformat())
 
 
 @main.command("query")
