@@ -61,12 +61,15 @@ def configure_logging(log_format: str, stream: IO[str] | None = None) -> logging
 
 @contextmanager
 def logging_to(log_format: str, stream: IO[str] | None = None) -> Iterator[logging.Handler]:
-    """Logging configured for the block; the handler closed (progress stopped) and removed after it."""
+    """Logging configured for the block; after it the handler is closed (progress stopped) and
+    removed, and the logger's level is restored."""
+    level = log.level
     handler = configure_logging(log_format, stream)
     try:
         yield handler
     finally:
         _remove_handler()
+        log.setLevel(level)
 
 
 def current_format() -> str | None:
@@ -175,10 +178,11 @@ class ProgressHandler(logging.Handler):
         self.console.print(line)
 
     def _spinners(self) -> Group:
+        running = tuple(self.running.items())  # called from Live's refresh thread too
         now = time.monotonic()
-        for stage, (spinner, started) in self.running.items():
+        for stage, (spinner, started) in running:
             spinner.update(text=Text(f"{stage} {now - started:.1f}s"))
-        return Group(*(spinner for spinner, _ in self.running.values()))
+        return Group(*(spinner for _, (spinner, _) in running))
 
     def _stop(self) -> None:
         if self.live is not None:
