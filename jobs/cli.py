@@ -7,7 +7,7 @@ written; 2 usage error (bad option or config value).
 from __future__ import annotations
 
 import functools
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import click
@@ -46,9 +46,10 @@ def _common_options(command):
     command = click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
                            help="Business date YYYY-MM-DD the run sees up to, in billing time "
                                 "(default: yesterday in the billing time zone).")(command)
-    command = click.option("--input", "input_dir", required=True,
+    command = click.option("--input", "input_dir",
                            type=click.Path(file_okay=False, path_type=Path),
-                           help="Folder holding the night's exports.")(command)
+                           help="Folder holding the night's exports (a full snapshot or a delta). "
+                                "`run` without it replays the night from the warehouse.")(command)
     return command
 
 
@@ -80,19 +81,62 @@ def log_format_option(command):
 @click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse to write.")
 def run_command(input_dir: Path, as_of, config_path: Path | None, db_path: Path) -> None:
-    """Load, validate, flag and publish one night into the warehouse."""
+    """Load, validate, flag and publish one night into the warehouse.
+
+    Without --input, replay the night from the records the warehouse stored (an exact rerun).
+    """
     settings = _settings(config_path)
     result = _run(settings, input_dir, _as_of(as_of, settings), db_path)
     _finish(result, "succeeded", summary_lines(result) + [f"  warehouse: {db_path}"], warehouse=str(db_path))
 
 
+@main.command("backfill")
+@click.option("--from", "first_night", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="The first business date to run, YYYY-MM-DD.")
+@click.option("--to", "last_night", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="The last business date to run, YYYY-MM-DD (included).")
+@click.option("--input", "input_pattern",
+              help="Each night's export folder, with {as_of} standing for its date, e.g. 'exports/{as_of}' "
+                   "(a folder without {as_of} serves every night). Without it, every night is replayed "
+                   "from the warehouse.")
+@click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse to write.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML settings file; every key is optional (see README).")
+def backfill_command(first_night, last_night, input_pattern: str | None, db_path: Path,
+                     config_path: Path | None) -> None:
+    """Run the nights from --from to --to in date order, each published on its own.
+
+    Stops at the first night that fails (exit 1); the nights before it stay published, so
+    the same command, started again from that night, finishes the range.
+    """
+    if last_night < first_night:
+        raise click.UsageError("--to is before --from")
+    settings = _settings(config_path)
+    night = first_night.date()
+    while night <= last_night.date():
+        input_dir = None if input_pattern is None else Path(input_pattern.replace("{as_of}", night.isoformat()))
+        result = _run(settings, input_dir, night, db_path)
+        loaded = sum(counts.rows_loaded for counts in result.files.values())
+        quarantined = sum(counts.rows_quarantined for counts in result.files.values())
+        flags = result.con.execute("SELECT count(*) FROM refund_flags").fetchone()[0]
+        source = "replayed from the warehouse" if input_dir is None else f"{loaded} rows loaded, {quarantined} quarantined"
+        click.echo(f"{night}  run {result.run_id}  {source}, {flags} flags")
+        night += timedelta(days=1)
+    click.echo(f"  warehouse: {db_path}")
+
+
 @main.command("validate")
 @_common_options
 @log_format_option
-def validate_command(input_dir: Path, as_of, config_path: Path | None) -> None:
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A warehouse whose stored records the exports add to, opened read-only; default: none.")
+def validate_command(input_dir: Path | None, as_of, config_path: Path | None, db_path: Path | None) -> None:
     """Check the exports and show what would be quarantined and flagged; write nothing."""
+    if input_dir is None:
+        raise click.UsageError("Missing option '--input'.")
     settings = _settings(config_path)
-    result = _run(settings, input_dir, _as_of(as_of, settings), None)
+    result = _run(settings, input_dir, _as_of(as_of, settings), db_path, publish_results=False)
     errors = result.con.execute(
         "SELECT source, line, \"column\", message FROM quarantine ORDER BY source, line LIMIT 20"
     ).fetchall()
@@ -132,9 +176,10 @@ def _as_of(value, settings: Settings) -> date:
     return value.date() if value is not None else default_as_of(settings)
 
 
-def _run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None):
+def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path | None,
+         publish_results: bool = True):
     try:
-        return run(settings, input_dir, as_of, db_path)
+        return run(settings, input_dir, as_of, db_path, publish_results)
     except INPUT_PROBLEMS as error:
         _fail(str(error), as_of=as_of.isoformat())
 

@@ -31,8 +31,6 @@ class Table:
     grain: str  # what one row is: "one row per <grain>"
     meaning: str
     columns: tuple[Column, ...]
-    # A loaded export keeps the extra columns of its file (as VARCHAR) after these.
-    keeps_extra_columns: bool = False
 
 
 def _c(name: str, type_: str, meaning: str) -> Column:
@@ -58,8 +56,17 @@ ENTITY_ID = _c("entity_id", "VARCHAR", "The real-name verified entity owning the
                "in the export.")
 REFUND_STATUS = _c("refund_status", "VARCHAR", "The refund's status as the run sees it: `pending`, `paid` or "
                    "`rejected` (one processed after the end of as_of is still `pending`).")
-LINE = _c("_line", "BIGINT", "The row's line in its file (CSV: the line on which the row starts, the header "
-          "being line 1; Parquet: the 1-based row number).")
+PROVENANCE = (
+    _c("_extra_columns", "MAP(VARCHAR, VARCHAR)", "The export's extra columns on this row, by name: kept, never "
+       "judged or compared (SPEC 2)."),
+    _c("_source_file", "VARCHAR", "The file this version was loaded from, as the run was given it."),
+    _c("_source_line", "BIGINT", "Its line in that file (CSV: the line on which the row starts, the header being "
+       "line 1; Parquet: the 1-based row number)."),
+    _c("_run_id", "VARCHAR", "The run that delivered this version: the last run that changed the record."),
+    _c("_valid_from", "DATE", "The as_of of the night that delivered this version."),
+)
+VALID_TO = _c("_valid_to", "DATE", "The as_of of the night that delivered the next version of the record; "
+              "NULL while this one is current. A night's records are those with _valid_from <= as_of < _valid_to.")
 
 LATEST = "Latest run: outputs"
 VIEWS = "Views for analysts"
@@ -247,6 +254,9 @@ RUNS_TABLE = Table(
      _c("started_at", TIMESTAMPTZ, "When the run started."),
      _c("finished_at", TIMESTAMPTZ, "When the run finished its work, just before publishing."),
      _c("status", "VARCHAR", "`succeeded`."),
+     _c("mode", "VARCHAR", "`delivery`: the run read an export folder; `replay`: it re-ran its night from the "
+        "records the warehouse stored, reading no file."),
+     _c("input_dir", "VARCHAR", "The export folder read (NULL for a replay)."),
      _c("input_files",
         "STRUCT(\"source\" VARCHAR, file_name VARCHAR, format VARCHAR, sha256 VARCHAR, size_bytes BIGINT, "
         "extra_columns VARCHAR[], rows_read BIGINT, rows_after_as_of BIGINT, rows_in BIGINT, rows_loaded BIGINT, "
@@ -399,6 +409,28 @@ ENTITY_REFUND_HISTORY = Table(
      AS_OF, RUN_ID),
 )
 
+FLAG_CHANGES = Table(
+    "flag_changes", "view", VIEWS,
+    "flag new, resolved or changed since the previous night",
+    "The latest run's flags against those of the latest run of the night before it (the greatest earlier "
+    "as_of). `sql/views/flag_changes.sql`.",
+    (_c("as_of", "DATE", "The latest run's business date."),
+     _c("previous_as_of", "DATE", "The night compared with."),
+     _c("change", "VARCHAR", "`new` (not raised the night before), `resolved` (raised then, not tonight) or "
+        "`changed` (another refund status, money at risk or evidence)."),
+     REFUND_ID,
+     _c("rule_code", "VARCHAR", "The reason code (rule_catalog)."),
+     ORDER_ID, ENTITY_ID,
+     _c("category", "VARCHAR", "`policy` or `reconciliation`."),
+     _c("severity", "VARCHAR", "`high`, `medium` or `low`."),
+     _c("previous_refund_status", "VARCHAR", "The refund's status as the night before saw it (NULL if new)."),
+     _c("refund_status", "VARCHAR", "Its status tonight (NULL if resolved)."),
+     _money("previous_amount_at_risk", "Money at risk the night before."),
+     _money("amount_at_risk", "Money at risk tonight."),
+     _c("previous_evidence", "VARCHAR", "The evidence (JSON text) the night before."),
+     _c("evidence", "VARCHAR", "The evidence tonight.")),
+)
+
 OPEN_CASES = Table(
     "open_cases", "view", VIEWS,
     "abuse case waiting for a reviewer",
@@ -430,12 +462,11 @@ OPEN_CASES = Table(
 
 
 PURCHASES = Table(
-    "purchases", "table", INPUTS,
+    "purchases", "view", INPUTS,
     "package order loaded",
-    "The purchases export's valid rows visible on as_of (SPEC 2). The only place payment fingerprints are "
-    "kept in full.",
-    (LINE,
-     _c("order_id", "VARCHAR", "The package order; unique."),
+    "The orders the latest run judged: of each order, the version valid on its as_of (`purchases_versions`). "
+    "The only place, with its versions, where payment fingerprints are kept in full.",
+    (_c("order_id", "VARCHAR", "The package order; unique."),
      _c("account_id", "VARCHAR", "The Tencent Cloud account (UIN)."),
      _c("entity_id", "VARCHAR", "The real-name verified entity owning the account."),
      _c("sdkappid", "BIGINT", "The application (SDKAppID) the package is for."),
@@ -452,32 +483,30 @@ PURCHASES = Table(
      _money("paid_commission_credit", "Paid with commission credits."),
      _money("paid_free_credit", "Paid with free credits."),
      _c("payment_fingerprint", "VARCHAR", "Hash of the payment instrument, in full; shown masked everywhere "
-        "else.")),
-    keeps_extra_columns=True,
+        "else."),
+    ) + PROVENANCE,
 )
 
 USAGE = Table(
-    "usage", "table", INPUTS,
+    "usage", "view", INPUTS,
     "usage record loaded",
-    "The usage export's valid rows visible on as_of (SPEC 2).",
-    (LINE,
-     _c("usage_id", "VARCHAR", "The usage record; unique."),
+    "The usage records the latest run judged: of each, the version valid on its as_of (`usage_versions`).",
+    (_c("usage_id", "VARCHAR", "The usage record; unique."),
      _c("order_id", "VARCHAR", "The package the minutes were deducted from; NULL for free minutes or "
         "pay-as-you-go."),
      _c("sdkappid", "BIGINT", "The application that used the minutes."),
      _c("started_at", TIMESTAMPTZ, "When the usage started."),
      _c("minutes", "DECIMAL(18,6)", "Minutes used."),
-     _c("media_type", "VARCHAR", "`audio`, `video_sd`, `video_hd`, `video_fhd`, `video_2k` or `video_4k`.")),
-    keeps_extra_columns=True,
+     _c("media_type", "VARCHAR", "`audio`, `video_sd`, `video_hd`, `video_fhd`, `video_2k` or `video_4k`."),
+    ) + PROVENANCE,
 )
 
 REFUNDS = Table(
-    "refunds", "table", INPUTS,
+    "refunds", "view", INPUTS,
     "refund request loaded",
-    "The refunds export's valid rows visible on as_of, as given (SPEC 2): `status` and `processed_at` are the "
-    "export's; refund_verdicts.refund_status is what the run saw.",
-    (LINE,
-     _c("refund_id", "VARCHAR", "The refund request; unique."),
+    "The refund requests the latest run judged, as exported (`refunds_versions`): `status` and `processed_at` are "
+    "the export's; refund_verdicts.refund_status is what the run saw.",
+    (_c("refund_id", "VARCHAR", "The refund request; unique."),
      _c("order_id", "VARCHAR", "The order refunded."),
      _c("requested_at", TIMESTAMPTZ, "When the refund was requested."),
      _c("status", "VARCHAR", "`pending`, `paid` or `rejected`, as in the export."),
@@ -486,34 +515,44 @@ REFUNDS = Table(
      _money("refund_cash_credit", "Refunded as cash credits."),
      _money("refund_commission_credit", "Refunded as commission credits."),
      _money("refund_free_credit", "Refunded as free credits."),
-     _money("refund_amount", "The sum of the three parts.")),
-    keeps_extra_columns=True,
+     _money("refund_amount", "The sum of the three parts."),
+    ) + PROVENANCE,
 )
 
 ACCOUNT_STATUS = Table(
-    "account_status", "table", INPUTS,
+    "account_status", "view", INPUTS,
     "account status change loaded",
-    "The account_status export's valid rows visible on as_of (SPEC 2). An account's status at time t is its "
-    "row with the latest effective_at <= t; an account with none is active.",
-    (LINE,
-     _c("account_id", "VARCHAR", "The account (UIN)."),
+    "The account status changes the latest run judged (`account_status_versions`). An account's status at "
+    "time t is its row with the latest effective_at <= t; an account with none is active.",
+    (_c("account_id", "VARCHAR", "The account (UIN)."),
      _c("status", "VARCHAR", "`active`, `suspended` or `closed`."),
      _c("reason", "VARCHAR", "`content_violation`, `illegal_activity`, `overdue_payment`, `security_risk`, "
         "`user_request`, `other`, or NULL."),
-     _c("effective_at", TIMESTAMPTZ, "When the status took effect.")),
-    keeps_extra_columns=True,
+     _c("effective_at", TIMESTAMPTZ, "When the status took effect."),
+    ) + PROVENANCE,
 )
+
+def _versions(records: Table) -> Table:
+    """`<stem>_versions`: every version of every record delivered, with its validity."""
+    return replace(records, name=f"{records.name}_versions", kind="table",
+                   grain=f"version of a {records.grain.removesuffix(' loaded')}",
+                   meaning=f"Every version of every `{records.name}` record a night delivered, upserted by key "
+                           f"(jobs/history.py): a delivered row becomes a version when it differs from the record "
+                           f"as it stood. Query any night with `records_valid_on('{records.name}_versions', day)`.",
+                   columns=records.columns + (VALID_TO,))
+
 
 TABLES: tuple[Table, ...] = (
     REFUND_FLAGS, REFUND_VERDICTS, VALIDATION_ERRORS, ABUSE_SIGNALS, ABUSE_CASES,
     DAILY_RECONCILIATION, INVARIANT_RESULTS,
-    SIGNAL_PRECISION, MONEY_AT_RISK_BY_RULE_MONTH, ENTITY_REFUND_HISTORY, OPEN_CASES,
+    SIGNAL_PRECISION, MONEY_AT_RISK_BY_RULE_MONTH, ENTITY_REFUND_HISTORY, OPEN_CASES, FLAG_CHANGES,
     RUNS_TABLE, *(_history(table) for table in (VALIDATION_ERRORS, REFUND_FLAGS, REFUND_VERDICTS,
                                                  ABUSE_SIGNALS, ABUSE_CASES, DAILY_RECONCILIATION,
                                                  INVARIANT_RESULTS)),
     CASE_DISPOSITIONS, ENTITY_GROUPS, FINGERPRINT_SHARING,
     RULE_CATALOG, SIGNAL_CATALOG,
     PURCHASES, USAGE, REFUNDS, ACCOUNT_STATUS,
+    *(_versions(records) for records in (PURCHASES, USAGE, REFUNDS, ACCOUNT_STATUS)),
 )
 BY_NAME = {table.name: table for table in TABLES}
 
@@ -552,9 +591,6 @@ def markdown() -> str:
             lines += ["| column | type | meaning |", "|---|---|---|"]
             lines += [f"| `{column.name}` | `{_cell(column.type)}` | {_cell(column.meaning)} |"
                       for column in table.columns]
-            if table.keeps_extra_columns:
-                lines += ["", "Any extra column of the export follows, kept as `VARCHAR` and otherwise ignored "
-                              "(listed in `runs.input_files.extra_columns`)."]
     return "\n".join(lines) + "\n"
 
 

@@ -6,3 +6,7 @@ from __future__ import annotations
 def first_line(error: Exception) -> str:
     """The first line of an error's text (DuckDB's messages run on with hints and context)."""
     return str(error).strip().splitlines()[0]
+
+
+class PublishError(Exception):
+    """The warehouse could not be read or written; it is left as it was."""

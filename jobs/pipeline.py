@@ -1,7 +1,9 @@
 """The nightly run, one stage after another: load -> validate -> rules -> publish.
 
-Every stage works in a private in-memory DuckDB (spilling to the configured temp directory);
-only `publish` touches the warehouse. A run that stops early, for any reason, writes nothing.
+Every stage works in a private in-memory DuckDB (spilling to the configured temp directory).
+The warehouse is read, read-only, for the records stored by earlier nights (jobs/history.py),
+and written only by `publish`. A run that stops early, for any reason, writes nothing.
+A run without an input folder replays its night from the warehouse alone.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .errors import first_line
 from .exports import write_exports
 from .reconciliation import reconcile
 from .report import ReportError, write_report
+from .history import HistoryError, empty_delivery, merge_records, open_history, stored_records
 from .loading import LoadedExport, find_exports, load_export
 from .publish import publish, run_lock, warehouse_attached
 from .rules import evaluate
@@ -57,32 +60,39 @@ def default_as_of(settings: Settings) -> date:
     return datetime.now(ZoneInfo(settings.billing_time_zone)).date() - timedelta(days=1)
 
 
-def run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None) -> RunResult:
-    """Check one night's exports; publish to `db_path` unless it is None (validate only).
+def run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path | None,
+        publish_results: bool = True) -> RunResult:
+    """Check one night and publish it to `db_path`.
 
+    `input_dir` None replays the night from the warehouse's stored records. With
+    `publish_results` False nothing is written (validate); `db_path` is then only read.
     One run at a time per warehouse: a second one is refused at once (PublishError).
     """
-    if db_path is None:
-        return _run(settings, input_dir, as_of, None)
+    if db_path is None or not publish_results:
+        return _run(settings, input_dir, as_of, db_path, publish_results=False)
     with run_lock(db_path):
-        return _run(settings, input_dir, as_of, db_path)
+        return _run(settings, input_dir, as_of, db_path, publish_results=True)
 
 
-def _run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None) -> RunResult:
+def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path | None,
+         publish_results: bool) -> RunResult:
     """The run itself.
 
-    Raises StructuralError, TooManyBadRows, InvariantFailed, RunFailed or PublishError before
-    anything is written; ReportError or ExportError once the warehouse is published.
+    Raises StructuralError, HistoryError, TooManyBadRows, InvariantFailed, RunFailed or
+    PublishError before anything is written; ReportError or ExportError once the warehouse is
+    published.
     """
     started_at = datetime.now(timezone.utc)
     run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-    con = _connect(settings, run_id, as_of)
+    mode = "replay" if input_dir is None else "delivery"
+    con = _connect(settings, run_id, as_of, mode, input_dir)
     result = RunResult(run_id, as_of, {}, con)
     try:
+        open_history(con, db_path, replay=input_dir is None)
         _check_night(con, settings, input_dir, result)
     except duckdb.Error as error:  # out of memory, no room to spill, ...
         raise RunFailed(f"run failed, nothing written ({first_line(error)})") from None
-    if db_path is None:
+    if not publish_results:
         build_cases(con)
         return result
     with _stage(result, "publish"), warehouse_attached(con, db_path):
@@ -106,18 +116,12 @@ def _run(settings: Settings, input_dir: Path, as_of: date, db_path: Path | None)
     return result
 
 
-def _check_night(con, settings: Settings, input_dir: Path, result: RunResult) -> None:
+def _check_night(con, settings: Settings, input_dir: Path | None, result: RunResult) -> None:
     """The stages before publishing: load, validate, rules, signals, reconcile."""
-    with _stage(result, "load") as rows:
-        exports = find_exports(input_dir)
-        loaded = {stem: load_export(con, file) for stem, file in exports.items()}
-        rows["rows read"] = sum(item.rows_read for item in loaded.values())
-    with _stage(result, "validate") as rows:
-        result.files = validate(con, loaded, settings.validation_batch_rows)
-        rows["loaded"] = sum(counts.rows_loaded for counts in result.files.values())
-        rows["quarantined"] = sum(counts.rows_quarantined for counts in result.files.values())
-        enforce_bad_row_limit(result.files, settings.max_bad_row_fraction)
-        _record_inputs(con, loaded, result.files)
+    if input_dir is None:
+        _replay_night(con, result)
+    else:
+        _load_night(con, settings, input_dir, result)
     with _stage(result, "rules") as rows:
         evaluate(con)
         rows["flags"] = con.execute("SELECT count(*) FROM refund_flags").fetchone()[0]
@@ -128,7 +132,34 @@ def _check_night(con, settings: Settings, input_dir: Path, result: RunResult) ->
         reconcile(con)
 
 
-def _connect(settings: Settings, run_id: str, as_of: date) -> duckdb.DuckDBPyConnection:
+def _load_night(con, settings: Settings, input_dir: Path, result: RunResult) -> None:
+    """Load and validate tonight's exports, then merge them over the stored records."""
+    with _stage(result, "load") as rows:
+        exports = find_exports(input_dir)
+        loaded = {stem: load_export(con, file) for stem, file in exports.items()}
+        rows["rows read"] = sum(item.rows_read for item in loaded.values())
+    with _stage(result, "validate") as rows:
+        result.files = validate(con, loaded, settings.validation_batch_rows)
+        rows["loaded"] = sum(counts.rows_loaded for counts in result.files.values())
+        rows["quarantined"] = sum(counts.rows_quarantined for counts in result.files.values())
+        enforce_bad_row_limit(result.files, settings.max_bad_row_fraction)
+        _record_inputs(con, loaded, result.files)
+        merge_records(con, loaded)
+
+
+def _replay_night(con, result: RunResult) -> None:
+    """No input: the night's records are the stored versions valid on as_of."""
+    with _stage(result, "load") as rows:
+        rows["stored records"] = stored_records(con)
+        if not rows["stored records"]:
+            raise HistoryError(f"nothing is stored on or before {result.as_of} to replay; give --input")
+        empty_delivery(con)
+        _record_inputs(con, {}, {})
+        merge_records(con, {})
+
+
+def _connect(settings: Settings, run_id: str, as_of: date, mode: str,
+             input_dir: Path | None) -> duckdb.DuckDBPyConnection:
     """A private DuckDB with the run's settings, parameters and macros."""
     config = {"preserve_insertion_order": True}
     if settings.duckdb_threads:
@@ -150,6 +181,8 @@ def _connect(settings: Settings, run_id: str, as_of: date) -> duckdb.DuckDBPyCon
         "disqualifying_reasons": list(settings.disqualifying_suspension_reasons),
         "config_hash": settings.fingerprint(),
         "code_version": __version__,
+        "run_mode": mode,
+        "input_dir": None if input_dir is None else str(input_dir),
     }
     for name, value in variables.items():
         con.execute(f"SET VARIABLE {name} = ?", [value])
@@ -163,6 +196,9 @@ def _connect(settings: Settings, run_id: str, as_of: date) -> duckdb.DuckDBPyCon
 def _record_inputs(con, loaded: dict[str, LoadedExport], counts: dict[str, FileCounts]) -> None:
     """`run_inputs` and `validation_errors`: what came in, and what was turned away."""
     con.execute(read_sql("staging/run_inputs.sql"))
+    if not loaded:
+        con.execute(read_sql("outputs/validation_errors.sql"))
+        return
     con.executemany(
         "INSERT INTO run_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [

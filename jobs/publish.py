@@ -16,12 +16,13 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import first_line
+from .errors import PublishError, first_line
+from .history import RECORD_VIEWS, store_delivery
 from .sqlfiles import read_sql
 
-# Tables holding the latest run's view, replaced by each run.
+# Tables holding the latest run's view, replaced by each run. (The records themselves live in
+# `<stem>_versions`, upserted by jobs/history.py; `purchases` etc. are views of them.)
 LATEST_TABLES = (
-    "purchases", "usage", "refunds", "account_status",
     "validation_errors", "refund_flags", "refund_verdicts",
     "abuse_signals", "abuse_cases", "rule_catalog", "signal_catalog",
     "entity_groups", "fingerprint_sharing",
@@ -41,16 +42,16 @@ HISTORY_TABLES = {
 
 
 # Created in the warehouse if missing, never replaced by a run: reviewers own the first.
-WAREHOUSE_DEFINITIONS = ("outputs/case_dispositions.sql", "outputs/signal_precision.sql", "views/money_at_risk_by_rule_month.sql", "views/entity_refund_history.sql", "views/open_cases.sql")
-
-
-class PublishError(Exception):
-    """The warehouse could not be written; it is left as it was."""
+WAREHOUSE_DEFINITIONS = ("history/records_valid_on.sql", "outputs/case_dispositions.sql", "outputs/signal_precision.sql", "views/money_at_risk_by_rule_month.sql", "views/entity_refund_history.sql", "views/open_cases.sql", "views/flag_changes.sql")
 
 
 @contextmanager
 def warehouse_attached(con: duckdb.DuckDBPyConnection, db_path: Path) -> Iterator[None]:
-    """Attach the warehouse as `warehouse` for writing; this takes DuckDB's one-writer lock."""
+    """Attach the warehouse as `warehouse` for writing; this takes DuckDB's one-writer lock.
+
+    The read-only attachment the run read the history through is swapped for this one.
+    """
+    _detach_quietly(con)
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         con.execute("ATTACH ? AS warehouse", [str(db_path)])
@@ -103,10 +104,20 @@ def warehouse_has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     ).fetchone()[0]
 
 
+def _drop_record_tables_of_old_warehouses(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses written before records had history held them as tables; they are views now."""
+    for name in RECORD_VIEWS:
+        if warehouse_has(con, name):
+            con.execute(f"DROP TABLE warehouse.{name}")
+
+
 def publish(con: duckdb.DuckDBPyConnection) -> None:
     """Write the run's tables into the attached warehouse, atomically."""
     try:
         con.execute("BEGIN TRANSACTION")
+        _drop_record_tables_of_old_warehouses(con)
+        if con.execute("SELECT getvariable('run_mode')").fetchone()[0] == "delivery":
+            store_delivery(con)
         for table in LATEST_TABLES:
             con.execute(f"CREATE OR REPLACE TABLE warehouse.{table} AS SELECT * FROM {table}")
         for history, source in HISTORY_TABLES.items():

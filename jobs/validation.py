@@ -7,7 +7,8 @@ Three layers, each writing its failures to the `quarantine` table:
 3. across rows: duplicate keys (first in file order wins) and the cross rules in
    `sql/validation/`, run in name order so that a row depending on a quarantined row is
    quarantined with that reason.
-What passes becomes the tables `purchases`, `usage`, `refunds` and `account_status`.
+What passes becomes tonight's delivery, `delivered_<stem>` (jobs/history.py merges it with the
+records stored by earlier nights; cross rules already see those through `stored_<stem>`).
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def _quarantine_duplicate_keys(con, export: Export) -> None:
 
 def _create_loaded_table(con, export: Export) -> None:
     con.execute(
-        f"CREATE OR REPLACE TABLE {export.stem} AS "
+        f"CREATE OR REPLACE TABLE delivered_{export.stem} AS "
         f"SELECT * EXCLUDE (_bad_types) FROM passing_{export.stem} ORDER BY _line"
     )
 
@@ -198,7 +199,7 @@ def _counts(con, loaded: LoadedExport) -> FileCounts:
     after = typed - visible
     unreadable = loaded.rows_read - after - visible
     quarantined = con.execute("SELECT count(DISTINCT line) FROM quarantine WHERE source = ?", [stem]).fetchone()[0]
-    loaded_rows = con.execute(f"SELECT count(*) FROM {stem}").fetchone()[0]
+    loaded_rows = con.execute(f"SELECT count(*) FROM delivered_{stem}").fetchone()[0]
     rows_in = visible + unreadable
     return FileCounts(stem, loaded.rows_read, after, rows_in, loaded_rows, quarantined)
 

@@ -63,7 +63,8 @@ def write_exports(folder: Path, purchases=(), usage=(), refunds=(), account_stat
     folder.mkdir(parents=True, exist_ok=True)
     tables = {"purchases": purchases, "usage": usage, "refunds": refunds, "account_status": account_status}
     for stem, rows in tables.items():
-        columns = list(EXPORTS[stem].columns)
+        extra = [name for row in rows for name in row if name not in EXPORTS[stem].columns]
+        columns = list(EXPORTS[stem].columns) + list(dict.fromkeys(extra))  # extra columns go last
         with (folder / f"{stem}.csv").open("w", newline="", encoding="utf-8") as stream:
             writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="raise")
             writer.writeheader()
@@ -107,8 +108,8 @@ class Night:
         return [dict(zip(("line", "column", "check", "value", "message"), row)) for row in rows]
 
     def loaded_keys(self, table: str, key: str) -> list:
-        """The key values of a loaded table, in line order."""
-        return [value for (value,) in self.con.execute(f"SELECT {key} FROM {table} ORDER BY _line").fetchall()]
+        """The key values of tonight's loaded rows of an export, in line order."""
+        return [value for (value,) in self.con.execute(f"SELECT {key} FROM delivered_{table} ORDER BY _line").fetchall()]
 
 
 def run_night(tmp_path: Path, *, as_of: date = AS_OF, settings: Settings | None = None, **exports) -> Night:

@@ -57,13 +57,13 @@ def test_run_help_explains_each_option():
         assert words in line, line
 
 
-def test_validate_help_explains_each_option_and_has_no_db():
+def test_validate_help_explains_each_option_and_reads_a_warehouse_only():
     result = invoke("validate", "--help")
     assert result.exit_code == 0
     assert "write" in result.output and "nothing" in result.output
-    for option in ("--input", "--as-of", "--config"):
+    for option in ("--input", "--as-of", "--config", "--db"):
         assert option in result.output
-    assert "--db" not in result.output
+    assert "read-only" in result.output
 
 
 # --- usage errors ------------------------------------------------------------------------------
@@ -98,8 +98,14 @@ def test_a_bad_as_of_is_a_usage_error(tmp_path, as_of):
     assert not db.exists()
 
 
-def test_run_without_input_is_a_usage_error(tmp_path):
-    result = invoke("run", "--db", str(tmp_path / "recon.duckdb"))
+def test_run_without_input_on_an_empty_warehouse_has_nothing_to_replay(tmp_path):
+    result = invoke("run", "--db", str(tmp_path / "recon.duckdb"), "--as-of", "2026-03-31")
+    assert result.exit_code == 1
+    assert "nothing is stored on or before 2026-03-31 to replay; give --input" in result.output
+
+
+def test_validate_without_input_is_a_usage_error():
+    result = invoke("validate")
     assert result.exit_code == 2
     assert "--input" in result.output
 

@@ -259,7 +259,7 @@ def check_loaded_case(case: CsvCase) -> None:
         folder = write_case(Path(directory), case)
         result = run(Settings(max_bad_row_fraction=1.0), folder, AS_OF, db_path=None)
         counts = result.files[case.stem]
-        loaded = [line for (line,) in result.con.execute(f"SELECT _line FROM {case.stem}").fetchall()]
+        loaded = [line for (line,) in result.con.execute(f"SELECT _line FROM delivered_{case.stem}").fetchall()]
         checks = {}
         for line, check in result.con.execute(
                 'SELECT line, "check" FROM quarantine WHERE source = ?', [case.stem]).fetchall():

@@ -41,7 +41,7 @@ def errors(result, source: str) -> list[tuple]:
 
 
 def loaded_lines(result, table: str, key: str) -> list[tuple]:
-    return result.con.execute(f"SELECT _line, {key} FROM {table} ORDER BY _line").fetchall()
+    return result.con.execute(f"SELECT _line, {key} FROM delivered_{table} ORDER BY _line").fetchall()
 
 
 # --- finding the exports ----------------------------------------------------------------------
@@ -85,7 +85,7 @@ def test_a_header_only_file_loads_zero_rows(tmp_path):
     result = run_folder(folder)
     counts = result.files["usage"]
     assert (counts.rows_read, counts.rows_in, counts.rows_loaded, counts.rows_quarantined) == (0, 0, 0, 0)
-    assert result.con.execute("SELECT count(*) FROM usage").fetchone()[0] == 0
+    assert result.con.execute("SELECT count(*) FROM delivered_usage").fetchone()[0] == 0
     assert result.files["purchases"].rows_loaded == 1
 
 
@@ -145,7 +145,7 @@ def test_a_parquet_export_with_native_types_loads_them(tmp_path):
     )
     result = run_folder(folder)
     assert result.con.execute(
-        "SELECT _line, minutes, started_at = TIMESTAMPTZ '2026-03-02 04:00:00+00' FROM usage"
+        "SELECT _line, minutes, started_at = TIMESTAMPTZ '2026-03-02 04:00:00+00' FROM delivered_usage"
     ).fetchall() == [(1, Decimal("10.5"), True)]
     assert errors(result, "usage") == [(2, "sdkappid", "greater_than")]
 
@@ -161,7 +161,7 @@ def test_parquet_amounts_with_a_wider_scale_load_when_exact_and_are_type_errors_
         f"TO '{folder / 'usage.parquet'}' (FORMAT parquet)"
     )
     result = run_folder(folder)
-    assert result.con.execute("SELECT usage_id, minutes FROM usage").fetchall() == [("U1", Decimal("10.5"))]
+    assert result.con.execute("SELECT usage_id, minutes FROM delivered_usage").fetchall() == [("U1", Decimal("10.5"))]
     assert errors(result, "usage") == [(2, "minutes", "type")]
 
 
@@ -196,7 +196,7 @@ def test_extra_columns_are_kept_and_ignored(tmp_path):
     )
     result = run_folder(folder)
     assert errors(result, "purchases") == []
-    assert result.con.execute("SELECT order_id, note FROM purchases").fetchall() == [("O1", "not a number")]
+    assert result.con.execute("SELECT order_id, note FROM delivered_purchases").fetchall() == [("O1", "not a number")]
     assert result.con.execute(
         "SELECT extra_columns FROM run_inputs WHERE source = 'purchases'"
     ).fetchone()[0] == ["note"]
@@ -227,7 +227,7 @@ def test_naive_timestamps_follow_the_configured_billing_time_zone(tmp_path):
     night = run_night(tmp_path, settings=Settings(max_bad_row_fraction=1.0, billing_time_zone="UTC"),
                       purchases=[purchase(purchased_at="2026-03-01 00:30:00")])
     assert night.con.execute(
-        "SELECT purchased_at = TIMESTAMPTZ '2026-03-01 00:30:00+00' FROM purchases"
+        "SELECT purchased_at = TIMESTAMPTZ '2026-03-01 00:30:00+00' FROM delivered_purchases"
     ).fetchone()[0] is True
 
 
@@ -237,7 +237,7 @@ def test_money_is_exact_decimal_never_float(tmp_path):
     )])
     assert night.con.execute(
         "SELECT typeof(list_price), paid_cash_credit + paid_commission_credit = list_price, "
-        "CAST(paid_cash_credit + paid_commission_credit AS VARCHAR) FROM purchases"
+        "CAST(paid_cash_credit + paid_commission_credit AS VARCHAR) FROM delivered_purchases"
     ).fetchone() == ("DECIMAL(18,2)", True, "0.30")
 
 
@@ -324,7 +324,7 @@ def test_columns_are_found_by_name_in_any_order(tmp_path):
         encoding="utf-8",
     )
     result = run_folder(folder)
-    assert result.con.execute("SELECT _line, usage_id, order_id, sdkappid, minutes, media_type FROM usage").fetchall() == [
+    assert result.con.execute("SELECT _line, usage_id, order_id, sdkappid, minutes, media_type FROM delivered_usage").fetchall() == [
         (2, "U1", "O1", 1400000001, Decimal("10.5"), "audio"),
     ]
     assert errors(result, "usage") == [(3, "media_type", "isin")]

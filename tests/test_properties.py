@@ -116,7 +116,7 @@ def test_every_row_is_accounted_for_and_every_loaded_refund_has_one_verdict(nigh
         assert counts.rows_read == counts.rows_after_as_of + counts.rows_in, counts
         assert counts.rows_in == counts.rows_loaded + counts.rows_quarantined, counts
         overlap = result.con.execute(
-            f"SELECT count(*) FROM {stem} WHERE _line IN (SELECT line FROM quarantine WHERE source = ?)", [stem]
+            f"SELECT count(*) FROM delivered_{stem} WHERE _line IN (SELECT line FROM quarantine WHERE source = ?)", [stem]
         ).fetchone()[0]
         assert overlap == 0, f"{stem}: a row is both loaded and quarantined"
 

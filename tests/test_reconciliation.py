@@ -246,7 +246,7 @@ CORRUPTIONS = {
     "I01": (_AFTER_RULES, "INSERT INTO quarantine VALUES ('purchases', 999, 'order_id', 'stray', NULL, 'stray')"),
     "I02": (_AFTER_RULES, "UPDATE run_inputs SET rows_read = rows_read + 1 WHERE source = 'usage'"),
     # R7's quarantine entry moved onto R1's line: R1 is then both loaded and quarantined.
-    "I03": (_AFTER_RULES, "UPDATE quarantine SET line = (SELECT _line FROM refunds WHERE refund_id = 'R1') "
+    "I03": (_AFTER_RULES, "UPDATE quarantine SET line = (SELECT _line FROM delivered_refunds WHERE refund_id = 'R1') "
                           "WHERE source = 'refunds'"),
     "I04": (_AFTER_RULES, "UPDATE purchases SET coupon_amount = coupon_amount + 5 WHERE order_id = 'O1'"),
     "I05": (_AFTER_RULES, "DELETE FROM refund_verdicts WHERE refund_id = 'R6'"),

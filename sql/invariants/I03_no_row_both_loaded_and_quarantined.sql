@@ -2,10 +2,10 @@
 -- refunds, account_status) has an entry in the quarantine, so no quarantined refund, order,
 -- usage record or status change reaches the rules or the money.
 WITH loaded AS (
-    SELECT 'purchases' AS source, _line AS line, order_id AS row_key FROM purchases
-    UNION ALL SELECT 'usage', _line, usage_id FROM usage
-    UNION ALL SELECT 'refunds', _line, refund_id FROM refunds
-    UNION ALL SELECT 'account_status', _line, account_id || ' @ ' || CAST(effective_at AS VARCHAR) FROM account_status
+    SELECT 'purchases' AS source, _line AS line, order_id AS row_key FROM delivered_purchases
+    UNION ALL SELECT 'usage', _line, usage_id FROM delivered_usage
+    UNION ALL SELECT 'refunds', _line, refund_id FROM delivered_refunds
+    UNION ALL SELECT 'account_status', _line, account_id || ' @ ' || CAST(effective_at AS VARCHAR) FROM delivered_account_status
 ),
 both_ways AS (
     SELECT DISTINCT loaded.source, loaded.line, loaded.row_key

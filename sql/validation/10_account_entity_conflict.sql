@@ -1,17 +1,21 @@
 -- SPEC 2: "an account belongs to one entity; a purchase row giving an account_id another
--- entity_id than that account's earliest purchase is quarantined."
+-- entity_id than that account's earliest purchase is quarantined." The earliest purchase may
+-- be stored by an earlier night; at the same instant a stored purchase comes first.
 INSERT INTO quarantine
 SELECT 'purchases', _line, 'entity_id', 'account_entity_conflict', entity_id,
        'account ' || account_id || ' belongs to entity ' || owner_entity_id
-           || ' (its earliest purchase, line ' || owner_line || ')'
+           || ' (its earliest purchase, '
+           || coalesce('line ' || owner_line, 'order ' || owner_order_id || ' loaded by run ' || owner_run_id) || ')'
 FROM (
     SELECT _line, account_id, entity_id,
            first_value(entity_id) OVER earliest AS owner_entity_id,
-           first_value(_line) OVER earliest AS owner_line
-    FROM passing_purchases
-    WINDOW earliest AS (PARTITION BY account_id ORDER BY purchased_at, _line)
+           first_value(_line) OVER earliest AS owner_line,
+           first_value(order_id) OVER earliest AS owner_order_id,
+           first_value(stored_run_id) OVER earliest AS owner_run_id
+    FROM known_purchases
+    WINDOW earliest AS (PARTITION BY account_id ORDER BY purchased_at, _line NULLS FIRST, order_id)
 )
-WHERE entity_id <> owner_entity_id;
+WHERE _line IS NOT NULL AND entity_id <> owner_entity_id;
 
 -- Orders that did not load, with the first reason, for the rows that depend on them.
 CREATE OR REPLACE TEMP VIEW quarantined_orders AS
@@ -21,7 +25,7 @@ SELECT visible.order_id,
 FROM visible_purchases AS visible
 JOIN quarantine ON quarantine.source = 'purchases' AND quarantine.line = visible._line
 WHERE visible.order_id IS NOT NULL
-  AND visible.order_id NOT IN (SELECT order_id FROM passing_purchases)
+  AND visible.order_id NOT IN (SELECT order_id FROM known_purchases)
 GROUP BY visible.order_id;
 
 -- What a dependent row says when its order_id names no loaded order.

@@ -5,18 +5,18 @@ INSERT INTO quarantine
 SELECT 'refunds', refund._line, 'order_id', missing_order_check(refund.order_id), refund.order_id,
        missing_order_message(refund.order_id)
 FROM passing_refunds AS refund
-WHERE refund.order_id NOT IN (SELECT order_id FROM passing_purchases)
+WHERE refund.order_id NOT IN (SELECT order_id FROM known_purchases)
 
 UNION ALL
 SELECT 'refunds', refund._line, 'currency', 'currency_mismatch', refund.currency,
        'currency must equal the order''s currency ' || purchase.currency
 FROM passing_refunds AS refund
-JOIN passing_purchases AS purchase USING (order_id)
+JOIN known_purchases AS purchase USING (order_id)
 WHERE refund.currency <> purchase.currency
 
 UNION ALL
 SELECT 'refunds', refund._line, 'requested_at', 'refund_before_purchase', CAST(refund.requested_at AS VARCHAR),
        'requested_at is before the order was purchased (' || purchase.purchased_at || ')'
 FROM passing_refunds AS refund
-JOIN passing_purchases AS purchase USING (order_id)
+JOIN known_purchases AS purchase USING (order_id)
 WHERE refund.requested_at < purchase.purchased_at;

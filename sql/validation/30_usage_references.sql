@@ -6,12 +6,12 @@ SELECT 'usage', usage_row._line, 'order_id', missing_order_check(usage_row.order
        missing_order_message(usage_row.order_id)
 FROM passing_usage AS usage_row
 WHERE usage_row.order_id IS NOT NULL
-  AND usage_row.order_id NOT IN (SELECT order_id FROM passing_purchases)
+  AND usage_row.order_id NOT IN (SELECT order_id FROM known_purchases)
 
 UNION ALL
 SELECT 'usage', usage_row._line, 'started_at', 'usage_before_purchase_day', CAST(usage_row.started_at AS VARCHAR),
        'started_at is before 00:00 of the order''s purchase day ' || billing_day(purchase.purchased_at)
            || ' (billing time)'
 FROM passing_usage AS usage_row
-JOIN passing_purchases AS purchase USING (order_id)
+JOIN known_purchases AS purchase USING (order_id)
 WHERE billing_day(usage_row.started_at) < billing_day(purchase.purchased_at);

@@ -1,0 +1,142 @@
+"""Records across nights: each night's delivery is upserted into versioned record tables.
+
+The warehouse keeps every version of every record in `<stem>_versions`: the SPEC columns,
+where the version came from (`_source_file`, `_source_line`), the run that delivered it
+(`_run_id`) and the business dates it is valid for: from `_valid_from`, the as_of of the night
+that delivered it, until `_valid_to`, the as_of of the next night that changed it (NULL while
+current). A night's records are the versions valid on its as_of, so any night can be replayed
+exactly (`records_valid_on`, sql/history/records_valid_on.sql).
+
+A night's folder may be a full snapshot or a delta: a delivered row is stored as a new version
+only when it differs from the record as it stood before that night, so an unchanged row keeps
+the run that last changed it, and a rerun of the same night on the same files writes nothing.
+Records are never deleted: a record missing from a snapshot stays as it was.
+
+Flow: `open_history` (read-only, before loading) -> validation checks tonight's rows against
+`stored_<stem>` -> `merge_records` gives the rules `<stem>` = stored + delivered ->
+`store_delivery` (inside the publishing transaction) writes the new versions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from .errors import PublishError, first_line
+from .loading import LoadedExport
+from .schemas import EXPORTS, SQL_TYPES, Export
+from .sqlfiles import read_sql
+
+PROVENANCE_COLUMNS = {
+    "_extra_columns": "MAP(VARCHAR, VARCHAR)",  # the file's extra columns: kept, never compared
+    "_source_file": "VARCHAR",
+    "_source_line": "BIGINT",
+    "_run_id": "VARCHAR",
+    "_valid_from": "DATE",
+    "_valid_to": "DATE",
+}
+# Which versions a run starts from: delivering a night replaces that night's own delivery,
+# so it starts from the versions valid just before as_of; a replay uses those valid on it.
+RECORD_VIEWS = tuple(EXPORTS)  # warehouse views: the records the latest run saw
+_VALID_BEFORE_AS_OF = ("_valid_from < getvariable('as_of') "
+                       "AND (_valid_to IS NULL OR _valid_to >= getvariable('as_of'))")
+_VALID_ON_AS_OF = ("_valid_from <= getvariable('as_of') "
+                   "AND (_valid_to IS NULL OR _valid_to > getvariable('as_of'))")
+
+
+class HistoryError(PublishError):
+    """The warehouse's history cannot be read, or holds nothing to replay; nothing was written."""
+
+
+def open_history(con: duckdb.DuckDBPyConnection, db_path: Path | None, replay: bool) -> None:
+    """Attach the warehouse read-only as `warehouse` (if it exists) and define `stored_<stem>`.
+
+    `stored_<stem>` holds the records the night starts from (empty without a warehouse).
+    """
+    if db_path is not None and db_path.exists():
+        try:
+            con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(db_path)])
+        except duckdb.Error as error:
+            raise HistoryError(f"{db_path}: cannot open the warehouse to read its history ({first_line(error)})") from None
+    window = _VALID_ON_AS_OF if replay else _VALID_BEFORE_AS_OF
+    for export in EXPORTS.values():
+        source = f"warehouse.{versions_table(export)}"
+        if not _warehouse_has(con, versions_table(export)):
+            con.execute(versions_ddl(export, f"empty_{versions_table(export)}", temporary=True))
+            source = f"empty_{versions_table(export)}"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW stored_{export.stem} AS SELECT * FROM {source} WHERE {window}")
+
+
+def stored_records(con: duckdb.DuckDBPyConnection) -> int:
+    """How many records the night starts from (0: nothing to replay)."""
+    return con.execute(
+        "SELECT " + " + ".join(f"(SELECT count(*) FROM stored_{stem})" for stem in EXPORTS)
+    ).fetchone()[0]
+
+
+def empty_delivery(con: duckdb.DuckDBPyConnection) -> None:
+    """A replay delivers nothing: empty `delivered_<stem>` tables."""
+    for export in EXPORTS.values():
+        con.execute(f"CREATE OR REPLACE TABLE delivered_{export.stem} AS "
+                    f"SELECT NULL::BIGINT AS _line, {_column_list(export)} FROM stored_{export.stem} LIMIT 0")
+
+
+def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport]) -> None:
+    """`<stem>`: the records the rules judge, tonight's delivered rows over the stored ones."""
+    for export in EXPORTS.values():
+        columns = _column_list(export)
+        key = ", ".join(export.key)
+        delivery = loaded.get(export.stem)
+        extra = delivery.extra_columns if delivery else ()
+        con.execute(f"SET VARIABLE source_file_{export.stem} = ?", [str(delivery.file.path) if delivery else None])
+        con.execute(f"SET VARIABLE extra_columns_{export.stem} = ?::VARCHAR[]", [list(extra)])
+        extra_values = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}"' for name in extra)
+        relation = "VIEW" if export.stem == "usage" else "TABLE"  # usage is big: read it in place
+        con.execute(
+            f"CREATE OR REPLACE TEMP {relation} {export.stem} AS "
+            f"SELECT {columns}, "
+            f"       map(getvariable('extra_columns_{export.stem}'), [{extra_values}]::VARCHAR[]) AS _extra_columns, "
+            f"       getvariable('source_file_{export.stem}')::VARCHAR AS _source_file, "
+            f"       _line AS _source_line, getvariable('run_id') AS _run_id, getvariable('as_of') AS _valid_from "
+            f"FROM delivered_{export.stem} "
+            f"UNION ALL "
+            f"SELECT {columns}, _extra_columns, _source_file, _source_line, _run_id, _valid_from "
+            f"FROM stored_{export.stem} ANTI JOIN delivered_{export.stem} USING ({key})"
+        )
+
+
+def store_delivery(con: duckdb.DuckDBPyConnection) -> None:
+    """Upsert tonight's delivery into `warehouse.<stem>_versions` (inside publish's transaction)."""
+    for export in EXPORTS.values():
+        con.execute(versions_ddl(export, f"warehouse.{versions_table(export)}"))
+        con.execute(read_sql("history/store_delivery.sql").format(
+            versions=f"warehouse.{versions_table(export)}", stem=export.stem,
+            columns=_column_list(export), key=", ".join(export.key),
+            touched_match=_key_match(export, "touched"), following_match=_key_match(export, "following"),
+        ))
+
+
+def versions_table(export: Export) -> str:
+    return f"{export.stem}_versions"
+
+
+def versions_ddl(export: Export, table: str, temporary: bool = False) -> str:
+    """CREATE TABLE IF NOT EXISTS for a versions table: SPEC columns, then provenance."""
+    columns = [f'"{name}" {SQL_TYPES[kind]}' for name, kind in export.columns.items()]
+    columns += [f"{name} {kind}" for name, kind in PROVENANCE_COLUMNS.items()]
+    return f"CREATE {'TEMP ' if temporary else ''}TABLE IF NOT EXISTS {table} ({', '.join(columns)})"
+
+
+def _key_match(export: Export, other: str) -> str:
+    return " AND ".join(f"versions.{name} = {other}.{name}" for name in export.key)
+
+
+def _column_list(export: Export) -> str:
+    return ", ".join(f'"{name}"' for name in export.columns)
+
+
+def _warehouse_has(con, table: str) -> bool:
+    return con.execute(
+        "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = 'warehouse' AND table_name = ?", [table]
+    ).fetchone()[0]

@@ -1,0 +1,206 @@
+"""History across nights (issue #4): records upserted by key, exact replays, idempotent reruns,
+backfills and the flag_changes view. Each test publishes a few tiny nights into a warehouse."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from jobs.cli import main
+from jobs.config import Settings
+from jobs.errors import PublishError
+from jobs.pipeline import run
+from tests.exports import purchase, refund, usage, write_exports
+
+SETTINGS = Settings(max_bad_row_fraction=1.0, write_report=False, write_exports=False)
+NIGHT_1, NIGHT_2, NIGHT_3 = date(2026, 3, 10), date(2026, 3, 11), date(2026, 3, 12)
+# The job's outputs that must not change when a night is run again; run ids and times aside.
+OUTPUTS = ("refund_flags", "refund_verdicts", "abuse_signals", "abuse_cases", "daily_reconciliation",
+           "validation_errors", "invariant_results", "purchases", "usage", "refunds", "account_status")
+RUN_COLUMNS = ("run_id",)
+
+
+def deliver(tmp_path: Path, as_of: date, **exports):
+    """Publish one night's folder (only the exports given, the rest empty) into the warehouse."""
+    folder = write_exports(tmp_path / f"exports-{as_of}", **exports)
+    return run(SETTINGS, folder, as_of, tmp_path / "recon.duckdb")
+
+
+def replay(tmp_path: Path, as_of: date):
+    return run(SETTINGS, None, as_of, tmp_path / "recon.duckdb")
+
+
+def query(tmp_path: Path, sql: str, parameters=()) -> list[tuple]:
+    with duckdb.connect(str(tmp_path / "recon.duckdb"), read_only=True) as con:
+        return con.execute(sql, list(parameters)).fetchall()
+
+
+def snapshot(tmp_path: Path, table: str) -> list[tuple]:
+    """A table's rows without the run's own id, in a stable order."""
+    with duckdb.connect(str(tmp_path / "recon.duckdb"), read_only=True) as con:
+        columns = [name for (name,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND column_name NOT IN ('run_id', '_run_id') "
+            "ORDER BY column_index", [table]).fetchall()]
+        listed = ", ".join(f'"{name}"' for name in columns)
+        return con.execute(f"SELECT {listed} FROM {table} ORDER BY ALL").fetchall()
+
+
+def history_of(tmp_path: Path, table: str, run_id: str) -> list[tuple]:
+    """A run's rows of `<table>_history`, without the run id."""
+    with duckdb.connect(str(tmp_path / "recon.duckdb"), read_only=True) as con:
+        return con.execute(f"SELECT * EXCLUDE (run_id) FROM {table}_history WHERE run_id = ? ORDER BY ALL",
+                           [run_id]).fetchall()
+
+
+def test_a_delta_night_adds_to_the_records_of_earlier_nights(tmp_path):
+    deliver(tmp_path, NIGHT_1, purchases=[purchase(order_id="O1")])
+    night = deliver(tmp_path, NIGHT_2, refunds=[refund(refund_id="R2", order_id="O1")])
+    assert night.files["refunds"].rows_loaded == 1  # O1 came the night before: not an unknown order
+    assert query(tmp_path, "SELECT order_id FROM purchases") == [("O1",)]
+    assert query(tmp_path, "SELECT refund_id, verdict FROM refund_verdicts") == [("R2", "compliant")]
+
+
+def test_a_later_export_of_the_same_key_wins_and_names_the_run_that_changed_it(tmp_path):
+    first = deliver(tmp_path, NIGHT_1, purchases=[purchase()],
+                    refunds=[refund(status="pending", processed_at="")])
+    second = deliver(tmp_path, NIGHT_2, refunds=[refund(status="paid", processed_at="2026-03-11 09:00:00")])
+    assert query(tmp_path, "SELECT status, _run_id, _valid_from FROM refunds") == [("paid", second.run_id, NIGHT_2)]
+    assert query(tmp_path, "SELECT status, _run_id, _valid_from, _valid_to FROM refunds_versions ORDER BY _valid_from") == [
+        ("pending", first.run_id, NIGHT_1, NIGHT_2), ("paid", second.run_id, NIGHT_2, None)]
+
+
+def test_an_unchanged_row_of_a_full_snapshot_keeps_the_run_that_last_changed_it(tmp_path):
+    first = deliver(tmp_path, NIGHT_1, purchases=[purchase()], usage=[usage()])
+    deliver(tmp_path, NIGHT_2, purchases=[purchase()], usage=[usage()])
+    assert query(tmp_path, "SELECT _run_id, _valid_from FROM usage_versions") == [(first.run_id, NIGHT_1)]
+
+
+def test_a_record_missing_from_a_later_snapshot_is_kept(tmp_path):
+    deliver(tmp_path, NIGHT_1, purchases=[purchase(order_id="O1"), purchase(order_id="O2")])
+    deliver(tmp_path, NIGHT_2, purchases=[purchase(order_id="O2")])
+    assert query(tmp_path, "SELECT order_id FROM purchases ORDER BY 1") == [("O1",), ("O2",)]
+
+
+def test_a_row_tonight_that_differs_only_in_an_extra_column_is_no_new_version(tmp_path):
+    deliver(tmp_path, NIGHT_1, purchases=[purchase() | {"note": "first"}])
+    deliver(tmp_path, NIGHT_2, purchases=[purchase() | {"note": "second"}])
+    assert query(tmp_path, "SELECT count(*), any_value(_extra_columns['note']) FROM purchases_versions") == [(1, "first")]
+
+
+def test_a_quarantined_row_tonight_leaves_the_stored_record_as_it_was(tmp_path):
+    deliver(tmp_path, NIGHT_1, purchases=[purchase(product="call")])
+    night = deliver(tmp_path, NIGHT_2, purchases=[purchase(product="bundle")])
+    assert night.files["purchases"].rows_quarantined == 1
+    assert query(tmp_path, "SELECT product FROM purchases") == [("call",)]
+
+
+def test_rerunning_a_night_on_the_same_files_changes_no_output_and_adds_one_runs_row(tmp_path):
+    exports = dict(purchases=[purchase(), purchase(order_id="O2", product="spam")],
+                   usage=[usage(minutes="0.01")],
+                   refunds=[refund(requested_at="2026-03-08 09:00:00", processed_at="2026-03-09 09:00:00")])
+    deliver(tmp_path, NIGHT_1, **exports)
+    before = {table: snapshot(tmp_path, table) for table in OUTPUTS + ("usage_versions", "refunds_versions")}
+    versions_before = query(tmp_path, "SELECT _run_id FROM refunds_versions")
+    deliver(tmp_path, NIGHT_1, **exports)
+    after = {table: snapshot(tmp_path, table) for table in before}
+    assert after == before
+    assert query(tmp_path, "SELECT _run_id FROM refunds_versions") == versions_before  # no version rewritten
+    assert query(tmp_path, "SELECT count(*), count(DISTINCT as_of) FROM runs") == [(2, 1)]
+    assert before["refund_flags"], "the night raises a flag, so equality means something"
+
+
+def test_a_replay_without_input_reproduces_an_earlier_night_exactly(tmp_path):
+    first = deliver(tmp_path, NIGHT_1, purchases=[purchase()], usage=[usage()],
+                    refunds=[refund(status="pending", processed_at="")])
+    deliver(tmp_path, NIGHT_2, refunds=[refund(status="paid", processed_at="2026-03-11 09:00:00")],
+            usage=[usage(usage_id="U2", started_at="2026-03-11 10:00:00")])
+    again = replay(tmp_path, NIGHT_1)
+    for table in ("refund_flags", "refund_verdicts", "abuse_signals", "daily_reconciliation"):
+        assert history_of(tmp_path, table, again.run_id) == history_of(tmp_path, table, first.run_id), table
+    assert history_of(tmp_path, "refund_flags", first.run_id)  # MINUTES_USED on the pending refund
+    assert query(tmp_path, "SELECT mode, input_dir, rows_in FROM runs WHERE run_id = ?", [again.run_id]) == [
+        ("replay", None, 0)]
+
+
+def test_replaying_a_night_before_anything_was_stored_is_refused(tmp_path):
+    deliver(tmp_path, NIGHT_2, purchases=[purchase()])
+    with pytest.raises(PublishError, match="nothing is stored on or before 2026-03-10 to replay"):
+        replay(tmp_path, NIGHT_1)
+
+
+def test_rerunning_an_earlier_night_with_corrected_files_replaces_only_that_nights_delivery(tmp_path):
+    deliver(tmp_path, NIGHT_1, purchases=[purchase(edition="starter")])
+    deliver(tmp_path, NIGHT_2, purchases=[purchase(edition="pro")])
+    deliver(tmp_path, NIGHT_1, purchases=[purchase(edition="standard")])
+    assert query(tmp_path, "SELECT edition, _valid_from, _valid_to FROM purchases_versions ORDER BY _valid_from") == [
+        ("standard", NIGHT_1, NIGHT_2), ("pro", NIGHT_2, None)]
+    assert query(tmp_path, "SELECT edition FROM records_valid_on('purchases_versions', ?)", [NIGHT_3]) == [("pro",)]
+
+
+def test_an_account_owned_on_an_earlier_night_quarantines_a_purchase_naming_another_entity(tmp_path):
+    deliver(tmp_path, NIGHT_1, purchases=[purchase(order_id="O1", account_id="A1", entity_id="E1")])
+    deliver(tmp_path, NIGHT_2, purchases=[purchase(order_id="O2", account_id="A1", entity_id="E2",
+                                                    purchased_at="2026-03-11 10:00:00")])
+    assert query(tmp_path, "SELECT line, \"check\", message FROM validation_errors") == [
+        (2, "account_entity_conflict", "account A1 belongs to entity E1 (its earliest purchase, order O1 loaded by run "
+         + query(tmp_path, "SELECT _run_id FROM purchases_versions WHERE order_id = 'O1'")[0][0] + ")")]
+
+
+def test_usage_of_an_order_stored_earlier_must_not_start_before_its_purchase_day(tmp_path):
+    deliver(tmp_path, NIGHT_1, purchases=[purchase(purchased_at="2026-03-01 00:30:00")])
+    deliver(tmp_path, NIGHT_2, usage=[usage(usage_id="U1", started_at="2026-02-28 23:59:59"),
+                                      usage(usage_id="U2", started_at="2026-03-01 00:00:00")])
+    assert query(tmp_path, "SELECT line, \"check\" FROM validation_errors") == [(2, "usage_before_purchase_day")]
+    assert query(tmp_path, "SELECT usage_id FROM usage") == [("U2",)]
+
+
+def test_flag_changes_lists_what_is_new_resolved_and_changed_since_the_night_before(tmp_path):
+    late = dict(requested_at="2026-03-09 09:00:00")  # day 9 of an order bought 2026-03-01: PAST_WINDOW
+    deliver(tmp_path, NIGHT_1, purchases=[purchase(order_id=f"O{n}", account_id=f"A{n}", entity_id=f"E{n}")
+                                          for n in (1, 2, 3)],
+            refunds=[refund(refund_id="R1", order_id="O1", status="pending", processed_at="", **late),
+                     refund(refund_id="R2", order_id="O2", status="pending", processed_at="", **late)])
+    deliver(tmp_path, NIGHT_2, refunds=[
+        refund(refund_id="R1", order_id="O1", status="rejected", processed_at="2026-03-11 09:00:00",
+               refund_amount="0.00", refund_cash_credit="0.00", **late),  # rejected: PAST_WINDOW resolved
+        refund(refund_id="R2", order_id="O2", status="paid", processed_at="2026-03-11 09:00:00", **late),
+        refund(refund_id="R3", order_id="O3", requested_at="2026-03-11 09:00:00", processed_at="2026-03-11 10:00:00")])
+    assert query(tmp_path, "SELECT change, refund_id, rule_code, previous_refund_status, refund_status, "
+                           "previous_as_of, as_of FROM flag_changes ORDER BY refund_id") == [
+        ("resolved", "R1", "PAST_WINDOW", "pending", None, NIGHT_1, NIGHT_2),
+        ("changed", "R2", "PAST_WINDOW", "pending", "paid", NIGHT_1, NIGHT_2),
+        ("new", "R3", "PAST_WINDOW", None, "paid", NIGHT_1, NIGHT_2)]
+
+
+def test_backfill_runs_each_night_in_order_from_its_dated_folder(tmp_path):
+    for night, exports in ((NIGHT_1, dict(purchases=[purchase()])), (NIGHT_2, dict(refunds=[refund()]))):
+        write_exports(tmp_path / "exports" / night.isoformat(), **exports)
+    db_path = tmp_path / "recon.duckdb"
+    outcome = CliRunner().invoke(main, ["backfill", "--from", "2026-03-10", "--to", "2026-03-11", "--input",
+                                        str(tmp_path / "exports" / "{as_of}"), "--db", str(db_path)])
+    assert outcome.exit_code == 0, outcome.output
+    assert query(tmp_path, "SELECT as_of, mode FROM runs ORDER BY finished_at") == [
+        (NIGHT_1, "delivery"), (NIGHT_2, "delivery")]
+    assert query(tmp_path, "SELECT refund_id FROM refund_verdicts") == [("R1",)]
+
+
+def test_a_backfill_stops_at_a_missing_night_and_keeps_the_nights_before_it(tmp_path):
+    write_exports(tmp_path / "exports" / NIGHT_1.isoformat(), purchases=[purchase()])
+    outcome = CliRunner().invoke(main, ["backfill", "--from", "2026-03-10", "--to", "2026-03-12", "--input",
+                                        str(tmp_path / "exports" / "{as_of}"), "--db", str(tmp_path / "recon.duckdb")])
+    assert outcome.exit_code == 1
+    assert "2026-03-11" in outcome.output and "Traceback" not in outcome.output
+    assert query(tmp_path, "SELECT as_of FROM runs") == [(NIGHT_1,)]
+
+
+def test_a_backfill_without_input_replays_every_night_from_the_warehouse(tmp_path):
+    deliver(tmp_path, NIGHT_1, purchases=[purchase()], refunds=[refund()])
+    outcome = CliRunner().invoke(main, ["backfill", "--from", "2026-03-10", "--to", "2026-03-12",
+                                        "--db", str(tmp_path / "recon.duckdb")])
+    assert outcome.exit_code == 0, outcome.output
+    assert query(tmp_path, "SELECT as_of, mode FROM runs ORDER BY finished_at") == [
+        (NIGHT_1, "delivery"), (NIGHT_1, "replay"), (NIGHT_2, "replay"), (NIGHT_3, "replay")]
