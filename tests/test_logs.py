@@ -246,3 +246,8 @@ def test_on_a_terminal_a_failure_marks_the_running_stage_and_ends_with_the_messa
     screen = ANSI.sub("", terminal.getvalue()).replace("\r", "")
     assert re.search(r"✗ load failed after \d+\.\ds", screen), screen
     assert screen.rstrip().splitlines()[-1] == f"refund-recon: {raised.value}"
+
+
+def test_a_failure_outside_a_configured_command_is_still_one_refund_recon_line(capsys):
+    logs.run_failed("the warehouse is busy")
+    assert capsys.readouterr().err == "refund-recon: the warehouse is busy\n"
