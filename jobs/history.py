@@ -83,7 +83,8 @@ def empty_delivery(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport]) -> None:
-    """`<stem>`: the records the rules judge, tonight's delivered rows over the stored ones."""
+    """`<stem>`: the records the rules judge, tonight's rows (`delivery_<stem>`, with their
+    provenance) over the stored ones."""
     for export in EXPORTS.values():
         columns = _column_list(export)
         key = ", ".join(export.key)
@@ -92,17 +93,20 @@ def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport
         con.execute(f"SET VARIABLE source_file_{export.stem} = ?", [str(delivery.file.path) if delivery else None])
         con.execute(f"SET VARIABLE extra_columns_{export.stem} = ?::VARCHAR[]", [list(extra)])
         extra_values = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}"' for name in extra)
-        relation = "VIEW" if export.stem == "usage" else "TABLE"  # usage is big: read it in place
         con.execute(
-            f"CREATE OR REPLACE TEMP {relation} {export.stem} AS "
+            f"CREATE OR REPLACE TEMP VIEW delivery_{export.stem} AS "
             f"SELECT {columns}, "
             f"       map(getvariable('extra_columns_{export.stem}'), [{extra_values}]::VARCHAR[]) AS _extra_columns, "
             f"       getvariable('source_file_{export.stem}')::VARCHAR AS _source_file, "
             f"       _line AS _source_line, getvariable('run_id') AS _run_id, getvariable('as_of') AS _valid_from "
-            f"FROM delivered_{export.stem} "
+            f"FROM delivered_{export.stem}"
+        )
+        relation = "VIEW" if export.stem == "usage" else "TABLE"  # usage is big: read it in place
+        con.execute(
+            f"CREATE OR REPLACE TEMP {relation} {export.stem} AS "
+            f"FROM delivery_{export.stem} "
             f"UNION ALL "
-            f"SELECT {columns}, _extra_columns, _source_file, _source_line, _run_id, _valid_from "
-            f"FROM stored_{export.stem} ANTI JOIN delivered_{export.stem} USING ({key})"
+            f"SELECT * EXCLUDE (_valid_to) FROM stored_{export.stem} ANTI JOIN delivered_{export.stem} USING ({key})"
         )
 
 
@@ -112,7 +116,9 @@ def store_delivery(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(versions_ddl(export, f"warehouse.{versions_table(export)}"))
         con.execute(read_sql("history/store_delivery.sql").format(
             versions=f"warehouse.{versions_table(export)}", stem=export.stem,
-            columns=_column_list(export), key=", ".join(export.key),
+            key=", ".join(export.key), first_key=export.key[0],
+            tonight_columns=_column_list(export, "tonight"), stored_columns=_column_list(export, "stored"),
+            earlier_columns=_column_list(export, "earlier"),
             touched_match=_key_match(export, "touched"), following_match=_key_match(export, "following"),
         ))
 
@@ -132,8 +138,9 @@ def _key_match(export: Export, other: str) -> str:
     return " AND ".join(f"versions.{name} = {other}.{name}" for name in export.key)
 
 
-def _column_list(export: Export) -> str:
-    return ", ".join(f'"{name}"' for name in export.columns)
+def _column_list(export: Export, table: str | None = None) -> str:
+    prefix = f"{table}." if table else ""
+    return ", ".join(f'{prefix}"{name}"' for name in export.columns)
 
 
 def _warehouse_has(con, table: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -56,6 +57,14 @@ def status(**overrides) -> dict:
     row = dict(account_id="A1", status="suspended", reason="content_violation",
                effective_at="2026-03-02 09:00:00")
     return row | overrides
+
+
+PLAIN_LOG_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ [A-Z]+ refund_recon: ")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """A command's standard error without the plain log lines a run writes off a terminal."""
+    return [line for line in stderr.splitlines() if not PLAIN_LOG_LINE.match(line)]
 
 
 def write_exports(folder: Path, purchases=(), usage=(), refunds=(), account_status=()) -> Path:

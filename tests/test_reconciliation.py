@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from exports import AS_OF, purchase, refund, run_night, write_exports
+from exports import AS_OF, error_lines, purchase, refund, run_night, write_exports
 from jobs import pipeline, validation
 from jobs.cli import main
 from jobs.config import Settings, load_settings
@@ -355,7 +355,7 @@ def test_a_broken_export_that_slips_past_validation_fails_the_run_and_writes_not
                                        "--as-of", "2026-03-31", "--config", str(config)])
     assert result.exit_code == 1
     assert result.stdout == ""
-    (line,) = result.stderr.splitlines()
+    (line,) = error_lines(result.stderr)
     assert line.startswith("refund-recon: 1 of ") and "nothing was written" in line
     assert "I04 loaded_purchases_satisfy_refundable_identity" in line and "O1" in line
     assert _warehouse(db_path) == before
@@ -376,6 +376,6 @@ def test_a_stage_that_loses_a_verdict_fails_the_run_and_writes_nothing(tmp_path,
     monkeypatch.setattr(pipeline, "detect_abuse", losing_a_verdict)
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
-    (line,) = result.stderr.splitlines()
+    (line,) = error_lines(result.stderr)
     assert "I05 every_visible_refund_has_exactly_one_verdict" in line and "R2: no verdict" in line
     assert _warehouse(db_path) == before

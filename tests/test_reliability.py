@@ -44,6 +44,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from exports import error_lines
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 CONFIG = SAMPLE / "refund-recon.toml"
@@ -430,8 +432,8 @@ def output_problems(base: Path, snap: dict, allowed: dict[str, set[int]], expect
 
 def _one_clean_line(job: Job) -> str:
     """The job's standard error: one line, no traceback."""
-    err = job.err.strip()
-    assert "Traceback" not in err, f"a traceback instead of a message:\n{err}"
+    assert "Traceback" not in job.err, f"a traceback instead of a message:\n{job.err}"
+    err = "\n".join(error_lines(job.err)).strip()
     assert err and len(err.splitlines()) == 1, f"expected one line on standard error, got:\n{err}"
     assert err.startswith("refund-recon: "), err
     return err

@@ -2,33 +2,36 @@
 -- export of the same key wins; the run that last changed a row is recorded)" (issue #4).
 -- Filled in per export by jobs/history.py with its own column names, never with values.
 --
--- changed:  delivered rows that differ from the record as it stood before tonight;
--- earlier:  what an earlier run of this same night delivered (a rerun replaces it);
--- touched:  keys whose version of tonight is new, different or gone. Only those are written,
---           so a rerun on the same files leaves every version, and its _run_id, as it was.
+-- changed:    tonight's rows that change their record: a new key, or SPEC columns that differ
+--             from the record as it stood before tonight (extra columns are not compared);
+-- earlier:    what an earlier run of this same night delivered (a rerun replaces it);
+-- touched:    keys whose version of tonight is new, different or gone. Only those are
+--             written, so a rerun on the same files leaves every version and its _run_id;
+-- revalidate: touched keys with versions of other nights, whose validity ranges move.
 CREATE OR REPLACE TEMP TABLE changed AS
-SELECT {columns} FROM delivered_{stem}
-EXCEPT
-SELECT {columns} FROM stored_{stem};
+SELECT tonight.*
+FROM delivery_{stem} AS tonight
+LEFT JOIN stored_{stem} AS stored USING ({key})
+WHERE stored.{first_key} IS NULL OR ({tonight_columns}) IS DISTINCT FROM ({stored_columns});
 
 CREATE OR REPLACE TEMP TABLE earlier AS
-SELECT {columns} FROM {versions} WHERE _valid_from = getvariable('as_of');
+SELECT * FROM {versions} WHERE _valid_from = getvariable('as_of');
 
 CREATE OR REPLACE TEMP TABLE touched AS
-SELECT {key} FROM (FROM changed EXCEPT FROM earlier)
-UNION
-SELECT {key} FROM (FROM earlier EXCEPT FROM changed);
+SELECT {key} FROM changed AS tonight LEFT JOIN earlier USING ({key})
+WHERE earlier.{first_key} IS NULL OR ({tonight_columns}) IS DISTINCT FROM ({earlier_columns})
+UNION ALL
+SELECT {key} FROM earlier ANTI JOIN changed USING ({key});
 
 DELETE FROM {versions} AS versions
 WHERE _valid_from = getvariable('as_of')
   AND EXISTS (SELECT 1 FROM touched WHERE {touched_match});
 
+CREATE OR REPLACE TEMP TABLE revalidate AS
+SELECT DISTINCT {key} FROM {versions} SEMI JOIN touched USING ({key});
+
 INSERT INTO {versions} BY NAME
-SELECT record.*
-FROM {stem} AS record
-SEMI JOIN touched USING ({key})
-SEMI JOIN changed USING ({key})
-WHERE record._run_id = getvariable('run_id');
+SELECT * FROM changed SEMI JOIN touched USING ({key});
 
 -- Each version is valid until the next version of its key, or for good (NULL).
 UPDATE {versions} AS versions
@@ -37,7 +40,7 @@ FROM (
     SELECT {key}, _valid_from,
            lead(_valid_from) OVER (PARTITION BY {key} ORDER BY _valid_from) AS _valid_to
     FROM {versions}
-    SEMI JOIN touched USING ({key})
+    SEMI JOIN revalidate USING ({key})
 ) AS following
 WHERE {following_match}
   AND versions._valid_from = following._valid_from
@@ -46,3 +49,4 @@ WHERE {following_match}
 DROP TABLE changed;
 DROP TABLE earlier;
 DROP TABLE touched;
+DROP TABLE revalidate;
