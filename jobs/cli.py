@@ -103,6 +103,7 @@ def run_command(input_dir: Path, as_of, config_path: Path | None, db_path: Path)
               type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse to write.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="TOML settings file; every key is optional (see README).")
+@log_format_option
 def backfill_command(first_night, last_night, input_pattern: str | None, db_path: Path,
                      config_path: Path | None) -> None:
     """Run the nights from --from to --to in date order, each published on its own.
@@ -121,9 +122,9 @@ def backfill_command(first_night, last_night, input_pattern: str | None, db_path
         quarantined = sum(counts.rows_quarantined for counts in result.files.values())
         flags = result.con.execute("SELECT count(*) FROM refund_flags").fetchone()[0]
         source = "replayed from the warehouse" if input_dir is None else f"{loaded} rows loaded, {quarantined} quarantined"
-        click.echo(f"{night}  run {result.run_id}  {source}, {flags} flags")
+        _finish(result, "succeeded", [f"{night}  run {result.run_id}  {source}, {flags} flags"],
+                warehouse=str(db_path))
         night += timedelta(days=1)
-    click.echo(f"  warehouse: {db_path}")
 
 
 @main.command("validate")

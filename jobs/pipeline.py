@@ -87,6 +87,10 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
     mode = "replay" if input_dir is None else "delivery"
     con = _connect(settings, run_id, as_of, mode, input_dir)
     result = RunResult(run_id, as_of, {}, con)
+    log.info("run %s for %s (%s)", run_id, as_of, mode, extra={
+        "event": "run_started", "run_id": run_id, "as_of": as_of.isoformat(), "mode": mode,
+        "input_dir": None if input_dir is None else str(input_dir),
+        "warehouse": str(db_path) if publish_results else None})
     try:
         open_history(con, db_path, replay=input_dir is None)
         _check_night(con, settings, input_dir, result)
@@ -231,11 +235,14 @@ class _stage:
         seconds = time.perf_counter() - self.started
         self.result.stage_seconds[self.name] = seconds
         self.result.stage_peak_rss_bytes[self.name] = peak = _peak_rss_bytes()
-        if exc_type is None:
-            counts = ", ".join(f"{name} {count:,}" for name, count in self.rows.items())
-            log.info("%s done in %.1fs%s", self.name, seconds, f" ({counts})" if counts else "",
-                     extra={"event": "stage_finished", "run_id": self.result.run_id, "stage": self.name,
-                            "seconds": round(seconds, 3), "peak_rss_bytes": peak, "rows": dict(self.rows)})
+        facts = {"run_id": self.result.run_id, "stage": self.name, "seconds": round(seconds, 3),
+                 "peak_rss_bytes": peak, "rows": dict(self.rows)}
+        if exc_type is not None:
+            log.info("%s failed after %.1fs", self.name, seconds, extra={"event": "stage_failed"} | facts)
+            return
+        counts = ", ".join(f"{name} {count:,}" for name, count in self.rows.items())
+        log.info("%s done in %.1fs%s", self.name, seconds, f" ({counts})" if counts else "",
+                 extra={"event": "stage_finished"} | facts)
 
 
 def _reset_peak_rss() -> None:
