@@ -93,10 +93,12 @@ def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport
         con.execute(f"SET VARIABLE source_file_{export.stem} = ?", [str(delivery.file.path) if delivery else None])
         con.execute(f"SET VARIABLE extra_columns_{export.stem} = ?::VARCHAR[]", [list(extra)])
         extra_values = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}"' for name in extra)
+        extra_map = (f"map(getvariable('extra_columns_{export.stem}'), [{extra_values}]::VARCHAR[])" if extra
+                     else "NULL::MAP(VARCHAR, VARCHAR)")  # most exports have none: nothing to store
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW delivery_{export.stem} AS "
             f"SELECT {columns}, "
-            f"       map(getvariable('extra_columns_{export.stem}'), [{extra_values}]::VARCHAR[]) AS _extra_columns, "
+            f"       {extra_map} AS _extra_columns, "
             f"       getvariable('source_file_{export.stem}')::VARCHAR AS _source_file, "
             f"       _line AS _source_line, getvariable('run_id') AS _run_id, getvariable('as_of') AS _valid_from "
             f"FROM delivered_{export.stem}"
@@ -119,7 +121,7 @@ def store_delivery(con: duckdb.DuckDBPyConnection) -> None:
             key=", ".join(export.key), first_key=export.key[0],
             tonight_columns=_column_list(export, "tonight"), stored_columns=_column_list(export, "stored"),
             earlier_columns=_column_list(export, "earlier"),
-            touched_match=_key_match(export, "touched"), following_match=_key_match(export, "following"),
+            kept_match=_key_match(export, "kept"), following_match=_key_match(export, "following"),
         ))
 
 

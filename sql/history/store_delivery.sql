@@ -5,9 +5,10 @@
 -- changed:    tonight's rows that change their record: a new key, or SPEC columns that differ
 --             from the record as it stood before tonight (extra columns are not compared);
 -- earlier:    what an earlier run of this same night delivered (a rerun replaces it);
--- touched:    keys whose version of tonight is new, different or gone. Only those are
---             written, so a rerun on the same files leaves every version and its _run_id;
--- revalidate: touched keys with versions of other nights, whose validity ranges move.
+-- kept:       tonight's changes an earlier run of this night already stored as they are: left
+--             alone, so a rerun on the same files rewrites no version and keeps its _run_id;
+-- touched:    keys whose version of tonight is new, different or gone;
+-- revalidate: of those, the keys with versions of other nights, whose validity ranges move.
 CREATE OR REPLACE TEMP TABLE changed AS
 SELECT tonight.*
 FROM delivery_{stem} AS tonight
@@ -17,21 +18,24 @@ WHERE stored.{first_key} IS NULL OR ({tonight_columns}) IS DISTINCT FROM ({store
 CREATE OR REPLACE TEMP TABLE earlier AS
 SELECT * FROM {versions} WHERE _valid_from = getvariable('as_of');
 
+CREATE OR REPLACE TEMP TABLE kept AS
+SELECT {key} FROM changed AS tonight JOIN earlier USING ({key})
+WHERE ({tonight_columns}) IS NOT DISTINCT FROM ({earlier_columns});
+
 CREATE OR REPLACE TEMP TABLE touched AS
-SELECT {key} FROM changed AS tonight LEFT JOIN earlier USING ({key})
-WHERE earlier.{first_key} IS NULL OR ({tonight_columns}) IS DISTINCT FROM ({earlier_columns})
+SELECT {key} FROM changed ANTI JOIN kept USING ({key})
 UNION ALL
 SELECT {key} FROM earlier ANTI JOIN changed USING ({key});
 
 DELETE FROM {versions} AS versions
 WHERE _valid_from = getvariable('as_of')
-  AND EXISTS (SELECT 1 FROM touched WHERE {touched_match});
+  AND NOT EXISTS (SELECT 1 FROM kept WHERE {kept_match});
 
 CREATE OR REPLACE TEMP TABLE revalidate AS
 SELECT DISTINCT {key} FROM {versions} SEMI JOIN touched USING ({key});
 
 INSERT INTO {versions} BY NAME
-SELECT * FROM changed SEMI JOIN touched USING ({key});
+SELECT * FROM changed ANTI JOIN kept USING ({key});
 
 -- Each version is valid until the next version of its key, or for good (NULL).
 UPDATE {versions} AS versions
@@ -48,5 +52,6 @@ WHERE {following_match}
 
 DROP TABLE changed;
 DROP TABLE earlier;
+DROP TABLE kept;
 DROP TABLE touched;
 DROP TABLE revalidate;
