@@ -273,7 +273,9 @@ RUNS_TABLE = Table(
      _c("billing_time_zone", "VARCHAR", "The billing time zone the run used (IANA name)."),
      _c("refund_window_days", "INTEGER", "N in \"within N days from the day of purchase\"."),
      _c("config_hash", "VARCHAR", "A short hash of the effective settings."),
-     _c("code_version", "VARCHAR", "The refund-recon version that ran.")),
+     _c("code_version", "VARCHAR", "The refund-recon version that ran."),
+     _c("stage_seconds", "MAP(VARCHAR, DOUBLE)", "Seconds per stage before publishing (load, validate, rules, "
+        "signals, reconcile, ...); publish, report and exports are in run_results.json.")),
 )
 
 

@@ -105,6 +105,8 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
         build_cases(con)
         con.execute("SET VARIABLE run_started_at = ?", [started_at])
         con.execute("SET VARIABLE run_finished_at = ?", [datetime.now(timezone.utc)])
+        con.execute("SET VARIABLE stage_seconds = map(?::VARCHAR[], ?::DOUBLE[])",
+                    [list(result.stage_seconds), [round(seconds, 3) for seconds in result.stage_seconds.values()]])
         con.execute(read_sql("outputs/run_record.sql"))
         publish(con)
     # Derived files, each written whole or not at all, from the committed warehouse.

@@ -204,3 +204,10 @@ def test_a_backfill_without_input_replays_every_night_from_the_warehouse(tmp_pat
     assert outcome.exit_code == 0, outcome.output
     assert query(tmp_path, "SELECT as_of, mode FROM runs ORDER BY finished_at") == [
         (NIGHT_1, "delivery"), (NIGHT_1, "replay"), (NIGHT_2, "replay"), (NIGHT_3, "replay")]
+
+
+def test_runs_records_the_seconds_of_each_stage_before_publishing(tmp_path):
+    deliver(tmp_path, NIGHT_1, purchases=[purchase()])
+    (stages,) = query(tmp_path, "SELECT stage_seconds FROM runs")[0]
+    assert list(stages) == ["load", "validate", "rules", "signals", "reconcile"]
+    assert all(seconds >= 0 for seconds in stages.values())

@@ -21,4 +21,5 @@ SELECT getvariable('run_id') AS run_id,
        getvariable('billing_tz') AS billing_time_zone,
        getvariable('refund_window_days') AS refund_window_days,
        getvariable('config_hash') AS config_hash,
-       getvariable('code_version') AS code_version;
+       getvariable('code_version') AS code_version,
+       getvariable('stage_seconds') AS stage_seconds;
