@@ -291,8 +291,9 @@ class Scrubber:
         def values(sql: str) -> set[str]:
             return {value for (value,) in con.execute(sql).fetchall() if value}
 
-        has = {name for (name,) in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+        has = {name for (name,) in con.execute(  # the records (purchases, ...) are views
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+            "UNION SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'").fetchall()}
         fingerprints = set()
         if "purchases" in has:
             fingerprints |= values("SELECT DISTINCT payment_fingerprint FROM purchases")
