@@ -244,3 +244,29 @@ def report_command(db_path: Path, as_of, config_path: Path | None) -> None:
         raise SystemExit(1) from None
     for path in paths:
         click.echo(f"wrote {path}")
+
+
+@main.command("generate")
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True, max=1000), required=True,
+              help="Scale factor: 1 is about 10,000 entities, 50,000 purchases, 20,000 refunds and "
+                   "5,000,000 usage rows; 0.01 a hundredth of that.")
+@click.option("--seed", type=int, default=7, show_default=True, help="The same seed gives byte-identical files.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write purchases, usage, refunds and account_status to.")
+@click.option("--format", "file_format", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-03-31", show_default=True,
+              help="The last business date of the year of history (a few records fall after it).")
+def generate_command(scale: float, seed: int, out_dir: Path, file_format: str, as_of) -> None:
+    """Write a synthetic night of exports where every rule and signal fires (docs/generator.md)."""
+    import duckdb
+
+    from .errors import first_line
+    from .generate import generate
+
+    try:
+        rows = generate(out_dir, scale, seed, file_format, as_of.date())
+    except (OSError, duckdb.Error) as error:
+        click.echo(f"refund-recon: generating failed ({first_line(error)})", err=True)
+        raise SystemExit(1) from None
+    for stem, count in rows.items():
+        click.echo(f"wrote {out_dir / f'{stem}.{file_format}'}  {count:,} rows")
