@@ -61,6 +61,8 @@ NOBODY = 65534
 _TRACED = (
     "pipeline.py:_run",
     "pipeline.py:_check_night",
+    "pipeline.py:_load_night",
+    "history.py:store_delivery",
     "publish.py:publish",
     "publish.py:warehouse_attached",
     "report.py:_write_atomically",
@@ -533,6 +535,13 @@ def _kill_index(labels: list[str], point: str) -> int:
 
     if point == "publish: before BEGIN":
         return first("publish.py:publish", "BEGIN TRANSACTION")[0]
+    if point == "validate: tonight's rows checked, not yet merged with the stored ones":
+        return first("pipeline.py:_load_night", "merge_records(")[0]
+    if point == "publish: half the exports' records upserted":
+        found = first("history.py:store_delivery", "history/store_delivery.sql")
+        return found[len(found) // 2]
+    if point == "publish: records upserted, latest tables not yet replaced":
+        return first("publish.py:publish", "store_delivery(con)")[0] + 1
     if point == "publish: half the latest tables replaced":
         found = first("publish.py:publish", "CREATE OR REPLACE TABLE warehouse")
         return found[len(found) // 2]
@@ -551,6 +560,9 @@ def _kill_index(labels: list[str], point: str) -> int:
 
 # (name, the state the warehouse must be in right after the kill)
 LINE_POINTS = [
+    ("validate: tonight's rows checked, not yet merged with the stored ones", "night1"),
+    ("publish: half the exports' records upserted", "night1"),
+    ("publish: records upserted, latest tables not yet replaced", "night1"),
     ("publish: half the latest tables replaced", "night1"),
     ("publish: history appended, before COMMIT", "night1"),
     ("publish: right after COMMIT", "night2"),
