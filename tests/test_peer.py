@@ -1,7 +1,8 @@
 """The benchmark's pandas peer flags exactly what the job flags, and the checker sees it when not.
 
 The peer (benchmarks/peer_pandas.py) is written independently of the job's SQL, so agreement
-on the sample night, whose refunds sit on every edge of SPEC section 4, is evidence for both.
+on the sample night, whose refunds sit on every edge of SPEC section 4, and on generated
+nights (CSV and Parquet, with the generator's bad rows quarantined) is evidence for both.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from jobs.config import load_settings
+import pytest
+
+from jobs.config import Settings, load_settings
+from jobs.generate import generate
 from jobs.pipeline import run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,12 +26,25 @@ from benchmarks.peer_pandas import Night, evaluate  # noqa: E402
 
 SAMPLE = REPO / "data" / "sample"
 AS_OF = date(2026, 3, 31)
+RULE_CODES = {
+    "PAST_WINDOW", "MINUTES_USED", "CONCURRENT_REFUND", "ACCOUNT_SUSPENDED", "COUPON_REFUNDED",
+    "PATH_MISMATCH", "DUPLICATE_REFUND", "USAGE_AFTER_REFUND", "UNDER_REFUNDED", "REJECTED_WITH_PAYOUT",
+}
 
 
 def test_peer_flags_the_sample_night_like_the_job():
     con = run(load_settings(SAMPLE / "refund-recon.toml"), SAMPLE, AS_OF, db_path=None).con
     peer = evaluate(Night(SAMPLE, AS_OF, quarantined=job_quarantine(con)))
     assert len(peer) == 14  # data/sample/README.md: the 14 flags of the sample's refunds table
+    assert compare(peer, con) == []
+
+
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_peer_flags_a_generated_night_like_the_job(tmp_path, file_format):
+    generate(tmp_path, scale=0.01, seed=7, file_format=file_format)
+    con = run(Settings(), tmp_path, AS_OF, db_path=None).con
+    peer = evaluate(Night(tmp_path, AS_OF, quarantined=job_quarantine(con)))
+    assert set(peer["rule_code"]) == RULE_CODES  # the night puts every rule to work
     assert compare(peer, con) == []
 
 
