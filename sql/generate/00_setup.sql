@@ -22,7 +22,7 @@ SET VARIABLE history_seconds = 367 * 86400;
 -- The export was taken at this moment: refunds processed later are still pending in it.
 SET VARIABLE export_at = getvariable('as_of_end') + INTERVAL 2 DAY;
 -- Scale 1: 10,000 entities, 50,000 purchases, 20,000 refunds, 5,000,000 usage rows.
-SET VARIABLE background_entities = CAST(greatest(1, round(9500 * getvariable('scale'))) AS BIGINT);
+SET VARIABLE background_entities = CAST(greatest(20, round(9500 * getvariable('scale'))) AS BIGINT);
 SET VARIABLE usage_target = CAST(round(5000000 * getvariable('scale')) AS BIGINT);
 -- Share of background orders that are refunded.
 SET VARIABLE refund_share = 0.385;

@@ -56,7 +56,8 @@ WITH timed AS (
 copies AS (
     SELECT timed.*, copy,
            requested_local + to_seconds(copy * pick(order_no, 'resubmit', 7200, 72000)) AS copy_requested_local,
-           CASE WHEN origin <> 'background' THEN INTERVAL 4 HOUR
+           CASE WHEN origin = 'refund_velocity' THEN to_seconds(pick(order_no, 'processing', 129600, 259200))  -- a surge: 1.5-3 days
+                WHEN origin <> 'background' THEN INTERVAL 4 HOUR
                 ELSE to_seconds(pick(order_no, 'processing', 7200, 259200)) END AS processing
     FROM timed, unnest(CASE WHEN refund_kind = 'duplicate' THEN [0, 1] ELSE [0] END) AS copies(copy)
 ),

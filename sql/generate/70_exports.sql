@@ -42,6 +42,7 @@ CREATE OR REPLACE TABLE usage AS
 SELECT usage_id, order_id(order_no) AS order_id, sdkappid, date_trunc('second', started_local) AS started_at,
        minutes, media_type, 0 AS _tiebreak
 FROM usage_rows;
+DROP TABLE usage_rows;  -- the largest table: not kept twice
 
 CREATE OR REPLACE TABLE account_status AS
 SELECT account_id(account_no) AS account_id, status, reason, effective_local AS effective_at, 0 AS _tiebreak
