@@ -65,6 +65,23 @@ class SignalSettings:
     weights: dict = field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS))
 
 
+# Freshness gate: how old, in hours before the end of as_of, each export's newest record may be
+# (None: not checked). docs/gates.md says why.
+DEFAULT_FRESHNESS_MAX_AGE_HOURS = {"purchases": 48, "usage": 24, "refunds": 72, "account_status": None}
+GATE_ON_FAILURE = ("warn", "fail")
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Freshness and volume gates on the night's exports (docs/gates.md), TOML [gates]."""
+
+    on_failure: str = "warn"
+    freshness_max_age_hours: dict = field(default_factory=lambda: dict(DEFAULT_FRESHNESS_MAX_AGE_HOURS))
+    volume_max_factor: float = 3.0
+    volume_trailing_nights: int = 14
+    volume_min_nights: int = 5
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run may be tuned with; the defaults are SPEC's."""
@@ -82,6 +99,7 @@ class Settings:
     mask_shared_report: bool = True
     mask_csv_exports: bool = False
     signals: SignalSettings = field(default_factory=SignalSettings)
+    gates: GateSettings = field(default_factory=GateSettings)
 
     def fingerprint(self) -> str:
         """A short hash of the effective settings, recorded with each run."""
@@ -123,6 +141,9 @@ def load_settings(path: Path | None) -> Settings:
             raise ConfigError(f"config key '{section}' must be a [section]")
         if section == "signals":
             values["signals"] = _signal_settings(table)
+            continue
+        if section == "gates":
+            values["gates"] = _gate_settings(table)
             continue
         for key, value in table.items():
             name = _KEYS.get((section, key))
@@ -167,6 +188,46 @@ def _weights(name: str, table) -> dict:
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1:
             raise ConfigError(f"config key '{name}.{code}' must be a number in (0, 1], got {weight!r}")
     return {code: float(weight) for code, weight in table.items()}
+
+
+def _gate_settings(table: dict) -> GateSettings:
+    """[gates]: each key a GateSettings field; freshness_max_age_hours a table by export stem."""
+    values = {}
+    for key, value in table.items():
+        name = f"gates.{key}"
+        if key == "on_failure":
+            if value not in GATE_ON_FAILURE:
+                raise ConfigError(f"config key '{name}' must be \"warn\" or \"fail\", got {value!r}")
+        elif key == "freshness_max_age_hours":
+            value = DEFAULT_FRESHNESS_MAX_AGE_HOURS | _max_ages(name, value)
+        elif key == "volume_max_factor":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 1:
+                raise ConfigError(f"config key '{name}' must be a number > 1, got {value!r}")
+            value = float(value)
+        elif key in ("volume_trailing_nights", "volume_min_nights"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"config key '{name}' must be a whole number >= 1, got {value!r}")
+        else:
+            raise ConfigError(f"unknown config key '{name}'")
+        values[key] = value
+    gates = replace(GateSettings(), **values)
+    if gates.volume_min_nights > gates.volume_trailing_nights:
+        raise ConfigError(f"config key 'gates.volume_min_nights' must be at most gates.volume_trailing_nights "
+                          f"({gates.volume_trailing_nights}), got {gates.volume_min_nights!r}")
+    return gates
+
+
+def _max_ages(name: str, table) -> dict:
+    """Hours per export stem: a whole number >= 1, or false for not checked."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"config key '{name}' must be a table of export = hours")
+    for stem, hours in table.items():
+        if stem not in DEFAULT_FRESHNESS_MAX_AGE_HOURS:
+            raise ConfigError(f"unknown config key '{name}.{stem}'")
+        if hours is not False and (isinstance(hours, bool) or not isinstance(hours, int) or hours < 1):
+            raise ConfigError(f"config key '{name}.{stem}' must be a whole number of hours >= 1, or false "
+                              f"(not checked), got {hours!r}")
+    return {stem: None if hours is False else hours for stem, hours in table.items()}
 
 
 def _checked(key: str, name: str, value):

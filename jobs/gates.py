@@ -1,0 +1,74 @@
+"""Freshness and volume gates: is tonight's data as current and as large as usual? (issue #4)
+
+Run after loading, on the run's connection: `check_gates` fills `gate_results` (one row per
+gate and export, sql/gates/), logs each failed gate as a `gate_warning` event, and with
+`[gates] on_failure = "fail"` stops the run (GateFailed). docs/gates.md explains the gates.
+
+The volume gate reads the earlier nights from `warehouse.runs` when the run's connection has
+the warehouse attached and it holds `runs`; otherwise it has no history and makes no judgement.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import duckdb
+
+from .config import DEFAULT_FRESHNESS_MAX_AGE_HOURS, Settings
+from .schemas import EXPORTS
+from .sqlfiles import read_sql
+
+log = logging.getLogger("refund_recon")
+assert list(DEFAULT_FRESHNESS_MAX_AGE_HOURS) == list(EXPORTS)
+
+GATES = ("freshness", "volume")
+# warehouse.runs as the volume gate reads it, or the same shape, empty, before the first run.
+_NO_RUNS = ("SELECT NULL::VARCHAR AS run_id, NULL::DATE AS as_of, NULL::TIMESTAMPTZ AS started_at, "
+            "NULL::STRUCT(source VARCHAR, rows_in BIGINT)[] AS input_files WHERE false")
+_RUNS = "SELECT run_id, as_of, started_at, input_files FROM warehouse.runs"
+
+
+class GateFailed(Exception):
+    """A gate failed and `[gates] on_failure` is "fail"."""
+
+
+def check_gates(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
+    """Build `gate_results`; log and return the failed gates' messages.
+
+    Needs the run's tables (`purchases`, `usage`, `refunds`, `account_status`, `run_inputs`) and
+    variables (`run_id`, `as_of`, `as_of_end`). Raises GateFailed when a gate failed and
+    `on_failure` is "fail".
+    """
+    _set_variables(con, settings)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW gate_runs AS {_RUNS if _has_runs(con) else _NO_RUNS}")
+    con.execute(read_sql("gates/gate_results.sql"))
+    for gate in GATES:
+        con.execute(read_sql(f"gates/{gate}.sql"))
+    failed = con.execute(
+        "SELECT gate, source, message FROM gate_results WHERE NOT passed ORDER BY gate, source").fetchall()
+    for gate, source, message in failed:
+        log.warning(message, extra={"event": "gate_warning", "gate": gate, "source": source})
+    if failed and settings.gates.on_failure == "fail":
+        names = ", ".join(f"{gate} of {source}" for gate, source, _ in failed)
+        raise GateFailed(f"run stopped: {len(failed)} gate(s) failed ({names}) and gates.on_failure is "
+                         f"\"fail\"; nothing is written")
+    return [message for _, _, message in failed]
+
+
+def _set_variables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    gates = settings.gates
+    hours = gates.freshness_max_age_hours
+    con.execute("SET VARIABLE gate_freshness_max_age_hours = map(?::VARCHAR[], ?::INTEGER[])",
+                [list(hours), list(hours.values())])
+    con.execute("SET VARIABLE gate_volume_max_factor = ?::DECIMAL(18,6)", [Decimal(str(gates.volume_max_factor))])
+    con.execute("SET VARIABLE gate_volume_trailing_nights = ?::INTEGER", [gates.volume_trailing_nights])
+    con.execute("SET VARIABLE gate_volume_min_nights = ?::INTEGER", [gates.volume_min_nights])
+    con.execute("SET VARIABLE gate_sources = ?::VARCHAR[]", [list(EXPORTS)])
+
+
+def _has_runs(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a database named `warehouse` is attached and holds `runs`."""
+    return con.execute(
+        "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = 'warehouse' AND schema_name = 'main' "
+        "AND table_name = 'runs'").fetchone()[0]
