@@ -246,6 +246,27 @@ INVARIANT_RESULTS = Table(
      _c("detail", "VARCHAR", "The outcome in a sentence, or what disagreed.")),
 )
 
+GATE_RESULTS = Table(
+    "gate_results", "table", LATEST,
+    "gate and export",
+    "Whether the night's data looked as current and as large as usual (docs/gates.md): the freshness gate "
+    "compares each export's newest record with the end of as_of, the volume gate its visible rows with the "
+    "median of earlier nights. A failed gate warns (a `gate_warning` log event), or with `[gates] on_failure = "
+    "\"fail\"` stops the run before anything is written.",
+    (RUN_ID, AS_OF,
+     _c("gate", "VARCHAR", "`freshness` or `volume`."),
+     _c("source", "VARCHAR", "The export judged, by stem: `purchases`, `usage`, `refunds` or `account_status`."),
+     _c("passed", "BOOLEAN", "Whether the gate passed; NULL when it made no judgement (freshness turned off for "
+        "the export, fewer earlier nights than `gates.volume_min_nights`, or no file read, as in a replay)."),
+     _c("observed", "VARCHAR", "What the run found, in words: the newest record's time column, timestamp (billing "
+        "time) and age before the end of as_of, or `no record`; tonight's visible rows (runs.input_files.rows_in), "
+        "or `no file read`."),
+     _c("expected", "VARCHAR", "What the gate allows, in words: the maximum age and the earliest timestamp it "
+        "allows; the range of rows (the median of the earlier nights divided and multiplied by the factor)."),
+     _c("message", "VARCHAR", "The outcome in a sentence for an operator, naming the setting that decides it; "
+        "a failed gate's message is the `gate_warning` logged.")),
+)
+
 RUNS_TABLE = Table(
     "runs", "table", RUNS,
     "successful run",
@@ -546,11 +567,11 @@ def _versions(records: Table) -> Table:
 
 TABLES: tuple[Table, ...] = (
     REFUND_FLAGS, REFUND_VERDICTS, VALIDATION_ERRORS, ABUSE_SIGNALS, ABUSE_CASES,
-    DAILY_RECONCILIATION, INVARIANT_RESULTS,
+    DAILY_RECONCILIATION, INVARIANT_RESULTS, GATE_RESULTS,
     SIGNAL_PRECISION, MONEY_AT_RISK_BY_RULE_MONTH, ENTITY_REFUND_HISTORY, OPEN_CASES, FLAG_CHANGES,
     RUNS_TABLE, *(_history(table) for table in (VALIDATION_ERRORS, REFUND_FLAGS, REFUND_VERDICTS,
                                                  ABUSE_SIGNALS, ABUSE_CASES, DAILY_RECONCILIATION,
-                                                 INVARIANT_RESULTS)),
+                                                 INVARIANT_RESULTS, GATE_RESULTS)),
     CASE_DISPOSITIONS, ENTITY_GROUPS, FINGERPRINT_SHARING,
     RULE_CATALOG, SIGNAL_CATALOG,
     PURCHASES, USAGE, REFUNDS, ACCOUNT_STATUS,

@@ -4,8 +4,11 @@ nights the volume median counts, warn vs fail, and the [gates] settings."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+import re
+import tomllib
+from dataclasses import fields, replace
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -19,6 +22,7 @@ from jobs.gates import GateFailed, check_gates
 from jobs.pipeline import run
 from jobs.sqlfiles import read_sql
 
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "gates.md"
 TZ = ZoneInfo("Asia/Shanghai")
 AS_OF = date(2026, 3, 31)
 END_OF_AS_OF = datetime(2026, 4, 1, tzinfo=TZ)
@@ -247,6 +251,14 @@ def test_gates_settings_override_only_the_keys_given(tmp_path):
     assert gates.on_failure == "fail"
     assert gates.freshness_max_age_hours == {"purchases": 48, "usage": 6, "refunds": None, "account_status": None}
     assert gates.volume_max_factor == 3.0
+
+
+def test_the_settings_shown_in_docs_are_the_defaults(tmp_path):
+    [block] = re.findall(r"```toml\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    path = tmp_path / "refund-recon.toml"
+    path.write_text(block, encoding="utf-8")
+    assert set(tomllib.loads(block)["gates"]) == {field.name for field in fields(GateSettings)}
+    assert load_settings(path).gates == GateSettings()
 
 
 @pytest.mark.parametrize("toml, key", [
