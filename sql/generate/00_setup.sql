@@ -13,6 +13,10 @@ CREATE OR REPLACE MACRO card(kind, key) AS
     'fp_' || substr(md5(concat_ws(':', getvariable('seed'), kind, key)), 1, 16);
 CREATE OR REPLACE MACRO at_second(day, seconds) AS
     CAST(day AS TIMESTAMP) + to_seconds(CAST(seconds AS BIGINT));
+-- Ids as the exports spell them.
+CREATE OR REPLACE MACRO order_id(order_no) AS printf('8%011d', order_no);
+CREATE OR REPLACE MACRO account_id(account_no) AS CAST(100000000000 + account_no AS VARCHAR);
+CREATE OR REPLACE MACRO entity_id(entity_no) AS printf('ENT%07d', entity_no);
 CREATE OR REPLACE MACRO cents(amount_cents) AS CAST(CAST(amount_cents AS DECIMAL(18,0)) * 0.01 AS DECIMAL(18,2));
 
 SET VARIABLE as_of_end = CAST(getvariable('as_of') AS TIMESTAMP) + INTERVAL 1 DAY;

@@ -36,7 +36,8 @@ CREATE OR REPLACE MACRO media_type(key) AS
          WHEN rnd(key, 'media') < 0.80 THEN 'video_hd' WHEN rnd(key, 'media') < 0.92 THEN 'video_fhd'
          WHEN rnd(key, 'media') < 0.97 THEN 'video_2k' ELSE 'video_4k' END;
 
-CREATE OR REPLACE TABLE usage_rows AS
+-- Built in its export form (70_exports.sql adds the bad rows): the largest table, kept once.
+CREATE OR REPLACE TABLE usage AS
 WITH package_rows AS (
     SELECT printf('U%010d%07d', order_no, k) AS usage_id, order_no, sdkappid,
            CASE mode
@@ -62,11 +63,13 @@ shift_rows AS (
            NULL AS draw
     FROM refund_plan AS refund JOIN orders AS o USING (order_no), unnest(range(o.payg_rows)) AS numbered(k)
 )
-SELECT usage_id, order_no, sdkappid, started_local, usage_minutes(draw) AS minutes, media_type(draw) AS media_type
+SELECT usage_id, order_id(order_no) AS order_id, sdkappid, date_trunc('second', started_local) AS started_at,
+       usage_minutes(draw) AS minutes, media_type(draw) AS media_type, 0 AS _tiebreak
 FROM package_rows
 UNION ALL
-SELECT usage_id, order_no, sdkappid, started_local, usage_minutes(draw), media_type(draw) FROM payg_rows
+SELECT usage_id, NULL, sdkappid, date_trunc('second', started_local), usage_minutes(draw), media_type(draw), 0
+FROM payg_rows
 UNION ALL
-SELECT usage_id, order_no, sdkappid, started_local,
-       CAST(70 + round(40 * rnd(usage_id, 'shift_minutes'), 2) AS DECIMAL(18,6)), 'video_hd'
+SELECT usage_id, NULL, sdkappid, date_trunc('second', started_local),
+       CAST(70 + round(40 * rnd(usage_id, 'shift_minutes'), 2) AS DECIMAL(18,6)), 'video_hd', 0
 FROM shift_rows;

@@ -4,9 +4,6 @@
 -- duplicate key after its original.
 CREATE OR REPLACE MACRO bad_row_count(file_rows, kinds) AS
     CAST(greatest(floor(file_rows * 0.001), least(kinds, floor(file_rows * 0.005))) AS BIGINT);
-CREATE OR REPLACE MACRO order_id(order_no) AS printf('8%011d', order_no);
-CREATE OR REPLACE MACRO account_id(account_no) AS CAST(100000000000 + account_no AS VARCHAR);
-CREATE OR REPLACE MACRO entity_id(entity_no) AS printf('ENT%07d', entity_no);
 -- An order id no purchase has.
 SET VARIABLE unknown_order = '899999999999';
 
@@ -38,11 +35,6 @@ FROM (
     FROM refund_plan
 );
 
-CREATE OR REPLACE TABLE usage AS
-SELECT usage_id, order_id(order_no) AS order_id, sdkappid, date_trunc('second', started_local) AS started_at,
-       minutes, media_type, 0 AS _tiebreak
-FROM usage_rows;
-DROP TABLE usage_rows;  -- the largest table: not kept twice
 
 CREATE OR REPLACE TABLE account_status AS
 SELECT account_id(account_no) AS account_id, status, reason, effective_local AS effective_at, 0 AS _tiebreak
