@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__, logs
+from .gates import GateFailed
 from .config import ConfigError, Settings, load_settings
 from .loading import StructuralError
 from .pipeline import RunFailed, default_as_of, run
@@ -23,7 +24,7 @@ from .review import review
 from .summary import summary_fields, summary_lines
 from .validation import TooManyBadRows
 
-INPUT_PROBLEMS = (StructuralError, TooManyBadRows, PublishError, InvariantFailed, ReportError, RunFailed)
+INPUT_PROBLEMS = (StructuralError, TooManyBadRows, GateFailed, PublishError, InvariantFailed, ReportError, RunFailed)
 
 
 @click.group()

@@ -26,6 +26,7 @@ from .errors import first_line
 from .exports import write_exports
 from .reconciliation import reconcile
 from .report import ReportError, write_report
+from .gates import check_gates
 from .history import HistoryError, empty_delivery, merge_records, open_history, stored_records
 from .loading import LoadedExport, find_exports, load_export
 from .publish import publish, run_lock, warehouse_attached
@@ -78,8 +79,8 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
          publish_results: bool) -> RunResult:
     """The run itself.
 
-    Raises StructuralError, HistoryError, TooManyBadRows, InvariantFailed, RunFailed or
-    PublishError before anything is written; ReportError or ExportError once the warehouse is
+    Raises StructuralError, HistoryError, TooManyBadRows, GateFailed, InvariantFailed, RunFailed
+    or PublishError before anything is written; ReportError or ExportError once the warehouse is
     published.
     """
     started_at = datetime.now(timezone.utc)
@@ -128,6 +129,8 @@ def _check_night(con, settings: Settings, input_dir: Path | None, result: RunRes
         _replay_night(con, result)
     else:
         _load_night(con, settings, input_dir, result)
+    with _stage(result, "gates") as rows:
+        rows["failed"] = len(check_gates(con, settings))
     with _stage(result, "rules") as rows:
         evaluate(con)
         rows["flags"] = con.execute("SELECT count(*) FROM refund_flags").fetchone()[0]

@@ -26,7 +26,7 @@ LATEST_TABLES = (
     "validation_errors", "refund_flags", "refund_verdicts",
     "abuse_signals", "abuse_cases", "rule_catalog", "signal_catalog",
     "entity_groups", "fingerprint_sharing",
-    "daily_reconciliation", "invariant_results",
+    "daily_reconciliation", "invariant_results", "gate_results",
 )
 # Tables that keep every run's rows, appended to by each run (the history of the table named).
 HISTORY_TABLES = {
@@ -38,6 +38,7 @@ HISTORY_TABLES = {
     "abuse_cases_history": "abuse_cases",
     "daily_reconciliation_history": "daily_reconciliation",
     "invariant_results_history": "invariant_results",
+    "gate_results_history": "gate_results",
 }
 
 

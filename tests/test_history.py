@@ -209,5 +209,5 @@ def test_a_backfill_without_input_replays_every_night_from_the_warehouse(tmp_pat
 def test_runs_records_the_seconds_of_each_stage_before_publishing(tmp_path):
     deliver(tmp_path, NIGHT_1, purchases=[purchase()])
     (stages,) = query(tmp_path, "SELECT stage_seconds FROM runs")[0]
-    assert list(stages) == ["load", "validate", "rules", "signals", "reconcile"]
+    assert list(stages) == ["load", "validate", "gates", "rules", "signals", "reconcile"]
     assert all(seconds >= 0 for seconds in stages.values())
