@@ -12,7 +12,8 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import io
+import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -111,8 +112,7 @@ def load_export(con: duckdb.DuckDBPyConnection, file: ExportFile) -> LoadedExpor
         )
     extra = tuple(name for name in source_columns if name not in file.export.columns)
     if file.format == "csv":
-        unreadable, source = _read_csv(con, file, list(source_columns))
-        parameters = []
+        unreadable, source, parameters = _read_csv(con, file, list(source_columns))
     else:
         unreadable = 0
         source, parameters = _PARQUET_ROWS_WITH_LINES, [str(file.path)]
@@ -123,17 +123,21 @@ def load_export(con: duckdb.DuckDBPyConnection, file: ExportFile) -> LoadedExpor
 
 
 _CSV_SCAN = ("SELECT * FROM read_csv(?, auto_detect = false, header = true, columns = ?, delim = ',', "
-             "quote = '\"', escape = '\"', strict_mode = true, store_rejects = true, "
+             "quote = '\"', escape = '\"', strict_mode = true, parallel = ?, store_rejects = true, "
              "rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans')")
-_CSV_ROWS_NUMBERED_BY_POSITION = "SELECT CAST(rowid + 2 AS BIGINT) AS _line, * FROM raw_rows"
+_CSV_ROWS_NUMBERED_BY_POSITION = "SELECT CAST(rowid + ? AS BIGINT) AS _line, * FROM raw_rows"
 _CSV_ROWS_NUMBERED_BY_SCAN = "SELECT raw_row_lines._line, raw_rows.* FROM raw_rows POSITIONAL JOIN raw_row_lines"
+_CSV_ROWS_SPLIT = "SELECT * FROM ({rows}) WHERE _line NOT IN (SELECT line FROM csv_rejected_rows)"
 _PARQUET_ROWS_WITH_LINES = "SELECT file_row_number + 1 AS _line, * FROM read_parquet(?, file_row_number = true)"
+# Line ends after an empty last field: DuckDB drops empty fields at the end of a line.
+_EMPTY_LAST_FIELD = (b",\n", b',""\n')
+_EMPTY_LAST_FIELD_CRLF = (b",\r\n", b',""\r\n')
 
 
 def _source_columns(con: duckdb.DuckDBPyConnection, file: ExportFile) -> dict[str, str]:
     """Column name -> DuckDB type of the file, or StructuralError if it cannot be read."""
     if file.format == "csv":
-        return {name: "VARCHAR" for name in _csv_header(file.path)}
+        return {name: "VARCHAR" for name in _csv_header(file.path)[0]}
     try:
         described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(file.path)]).fetchall()
     except duckdb.Error as error:
@@ -141,17 +145,17 @@ def _source_columns(con: duckdb.DuckDBPyConnection, file: ExportFile) -> dict[st
     return {name: type_name for name, type_name, *_ in described}
 
 
-def _csv_header(path: Path) -> list[str]:
-    """The header row's column names (RFC 4180, UTF-8, an optional byte-order mark)."""
+def _csv_header(path: Path) -> tuple[list[str], int]:
+    """The header's column names and the lines it spans (RFC 4180, UTF-8, an optional byte-order mark)."""
     try:
         with _open_csv(path) as stream:
-            header_line = stream.readline()
-    except (OSError, EOFError) as error:
+            lines, header = next(_records(stream), ([], []))
+        b"".join(lines).decode("utf-8")
+    except (OSError, EOFError, csv.Error) as error:
         raise StructuralError(f"{path}: cannot be read as CSV ({error})") from None
-    try:
-        header = next(csv.reader([header_line.decode("utf-8-sig")]), [])
-    except (UnicodeDecodeError, csv.Error) as error:
+    except UnicodeDecodeError as error:
         raise StructuralError(f"{path}: the header row is not valid UTF-8 CSV ({error})") from None
+    header = [name.removeprefix("\ufeff") if position == 0 else name for position, name in enumerate(header)]
     if not any(name.strip() for name in header):
         raise StructuralError(f"{path}: the first line is not a header row naming the columns")
     # An unnamed column (a trailing comma, say) is an extra column like any other.
@@ -159,96 +163,198 @@ def _csv_header(path: Path) -> list[str]:
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise StructuralError(f"{path}: column '{repeated[0]}' appears more than once in the header")
-    return header
+    return header, len(lines)
 
 
 def _open_csv(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, columns: list[str]) -> tuple[int, str]:
-    """Read the CSV in file order into `raw_rows`; return the rejected row count and the rows' SQL.
+def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, columns: list[str]) -> tuple[int, str, list]:
+    """Read the CSV in file order into `raw_rows`; return the unsplittable row count and the other rows' SQL.
 
-    Rows the reader cannot split go to `quarantine`. The common file (no such rows, no
-    newline inside a field, no blank line) numbers its rows by position; any other is
-    scanned once more to find the line where each record starts (`raw_row_lines`).
+    Rows that cannot be split into the header's columns go to `quarantine`: those DuckDB
+    rejects, and those it loads although they have more fields than the header (it drops
+    empty fields at the end of a line). A file mixing LF and CRLF line ends is read from a
+    copy whose records all end with LF, since DuckDB takes one line end for a whole file.
     """
-    con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
+    traits = _csv_traits(file.path)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_rows AS {_CSV_SCAN}",
-                    [str(file.path), {name: "VARCHAR" for name in columns}])
-    except duckdb.Error as error:
-        raise StructuralError(f"{file.path}: cannot be read as CSV ({first_line(error)})") from None
-    con.execute(read_sql("staging/csv_rejected_rows.sql"))
-    rejected_reader_lines = {line for (line,) in con.execute("SELECT reader_line FROM csv_rejected_rows").fetchall()}
-    has_newline = " OR ".join(f"contains({_quoted(column)}, chr(10))" for column in columns)
-    multiline = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM raw_rows WHERE {has_newline} LIMIT 1)").fetchone()[0]
-    source = _CSV_ROWS_NUMBERED_BY_POSITION
-    if rejected_reader_lines or multiline or _has_blank_line(file.path):
-        _number_lines_by_scanning(con, file.path, rejected_reader_lines)
-        source = _CSV_ROWS_NUMBERED_BY_SCAN
+        with tempfile.TemporaryDirectory(prefix="refund-recon-") if traits.mixed_line_ends else nullcontext() as folder:
+            path = _with_lf_record_ends(file.path, Path(folder) / "records.csv") if folder else file.path
+            _read_raw_rows(con, file.path, path, columns)
+            source, parameters = _number_rows(con, path, traits, _csv_header(file.path)[1], columns)
+    except (OSError, csv.Error) as error:
+        raise StructuralError(f"{file.path}: cannot be read as CSV ({error})") from None
     con.execute("INSERT INTO quarantine SELECT ?, line, column_name, 'csv_row', csv_line, message "
                 "FROM csv_rejected_rows", [file.export.stem])
-    return len(rejected_reader_lines), source
+    unreadable = con.execute("SELECT count(*) FROM csv_rejected_rows").fetchone()[0]
+    return unreadable, _CSV_ROWS_SPLIT.format(rows=source), parameters
 
 
-def _has_blank_line(path: Path) -> bool:
-    """Whether an empty line follows the header anywhere (the reader skips those silently)."""
+def _read_raw_rows(con, original: Path, path: Path, columns: list[str]) -> None:
+    """`raw_rows` and `csv_rejected_rows` from DuckDB's reader.
+
+    After a record over the reader's max_line_size (2,000,000 bytes), DuckDB's parallel
+    reader can resume inside a quoted field and lose the records that follow; such a file
+    is read again on one thread, which skips the record whole.
+    """
+    for parallel in (True, False):
+        con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE raw_rows AS {_CSV_SCAN}",
+                        [str(path), {name: "VARCHAR" for name in columns}, parallel])
+        except duckdb.Error as error:
+            raise StructuralError(f"{original}: cannot be read as CSV ({first_line(error)})") from None
+        over_long = con.execute(
+            "SELECT count(*) FROM csv_rejects WHERE error_type = 'LINE SIZE OVER MAXIMUM'").fetchone()[0]
+        if not over_long:
+            break
+    con.execute(read_sql("staging/csv_rejected_rows.sql"))
+
+
+def _number_rows(con, path: Path, traits: _CsvTraits, header_lines: int, columns: list[str]) -> tuple[str, list]:
+    """The SQL numbering `raw_rows` with their lines; records with too many fields join `csv_rejected_rows`.
+
+    The common file (no rejected record, no newline inside a field, so one line per row, and
+    no blank line, which the reader skips) numbers its rows by position; any other is scanned
+    once more to find the line where each record starts (`raw_row_lines`).
+    """
+    rejected = {line for (line,) in con.execute("SELECT reader_line FROM csv_rejected_rows").fetchall()}
+    has_newline = " OR ".join(f"contains({_quoted(column)}, chr(10))" for column in columns)
+    multiline = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM raw_rows WHERE {has_newline} LIMIT 1)").fetchone()[0]
+    rows = con.execute("SELECT count(*) FROM raw_rows").fetchone()[0]
+    if rejected or multiline or traits.lines > header_lines + rows:
+        _number_lines_by_scanning(con, path, rejected, len(columns))
+        return _CSV_ROWS_NUMBERED_BY_SCAN, []
+    if traits.empty_last_field:
+        _reject_split_badly(con, _lines_with_extra_fields(path, header_lines, len(columns)), len(columns))
+    return _CSV_ROWS_NUMBERED_BY_POSITION, [header_lines + 1]
+
+
+@dataclass(frozen=True)
+class _CsvTraits:
+    """What in a CSV's bytes DuckDB's reader handles in a way the loader must make up for."""
+
+    lines: int              # ended by LF; more than the header's plus one per row if any is blank
+    empty_last_field: bool  # a line ending in an empty field: DuckDB drops it, even if one too many
+    mixed_line_ends: bool   # LF and CRLF: the reader refuses the file or splits its rows wrongly
+
+
+def _csv_traits(path: Path) -> _CsvTraits:
+    """The file's traits, from one pass over its bytes at C speed (counts and substring searches).
+
+    A window is searched for the empty-last-field endings of the line ends it has: LF, CRLF or both.
+    """
+    lf = crlf = 0
+    empty_last = False
     tail = b""
     with _open_csv(path) as stream:
         while chunk := stream.read(1 << 24):
-            window = tail + chunk
-            if b"\n\n" in window or b"\n\r\n" in window:
-                return True
-            tail = window[-2:]
-    return False
+            window = tail + chunk  # an ending may straddle two chunks
+            chunk_lf = chunk.count(b"\n")
+            window_crlf = window.count(b"\r\n") if b"\r" in window else 0
+            ends = ((_EMPTY_LAST_FIELD if window_crlf < chunk_lf + tail.count(b"\n") else ())
+                    + (_EMPTY_LAST_FIELD_CRLF if window_crlf else ()))
+            empty_last = empty_last or any(end in window for end in ends)
+            lf += chunk_lf
+            crlf += window_crlf - tail.count(b"\r\n")
+            tail = window[-4:]
+    empty_last = empty_last or tail.endswith((b",", b',""'))  # the last line, without a line end
+    return _CsvTraits(lf + (not tail.endswith(b"\n")), empty_last, 0 < crlf < lf)
 
 
-def _number_lines_by_scanning(con, path: Path, rejected_reader_lines: set[int]) -> None:
+def _with_lf_record_ends(path: Path, copy: Path) -> Path:
+    """A copy of the CSV whose records all end with LF; newlines inside quoted fields are kept.
+
+    Only a CR before a record's final LF goes, so every line keeps its number.
+    """
+    with _open_csv(path) as stream, copy.open("wb") as out:
+        for lines, _fields in _records(stream):
+            if lines[-1].endswith(b"\r\n"):
+                lines[-1] = lines[-1][:-2] + b"\n"
+            out.writelines(lines)
+    return copy
+
+
+def _records(stream: BinaryIO):
+    """Each record of a binary CSV stream as (its raw lines, its fields), as an RFC 4180 reader splits them.
+
+    Python's csv module splits the records (a quote opens a quoted field only at a field's
+    start); a line is what ends with b"\\n", as in DuckDB. A blank line is a record with no fields.
+    """
+    consumed = []
+
+    def decoded():
+        for line in stream:
+            consumed.append(line)
+            yield line.decode("utf-8", "replace")
+
+    csv.field_size_limit(1 << 30)
+    for fields in csv.reader(decoded()):
+        lines, consumed = consumed, []
+        yield lines, fields
+
+
+def _data_records(stream: BinaryIO):
+    """(line, reader line, raw lines, fields) of each data record: the line it starts on, and
+    DuckDB's number for it, which counts blank lines but not the newlines inside quoted fields."""
+    line = 1
+    for reader_line, (lines, fields) in enumerate(_records(stream), start=1):
+        if reader_line > 1 and fields:
+            yield line, reader_line, lines, fields
+        line += len(lines)
+
+
+def _number_lines_by_scanning(con, path: Path, rejected_reader_lines: set[int], width: int) -> None:
     """Find the line where each record starts with a quote-aware scan of the file.
 
-    DuckDB numbers its rejected rows by "reader line": physical lines, less the newlines
-    inside quoted fields. The scan computes both numbers for each record start, so it can
-    tell the rejected records from the loaded ones, which keep file order.
+    DuckDB numbers its rejected rows by reader line; the scan computes both numbers for each
+    record, so it can tell the rejected records from the loaded ones, which keep file order.
+    A loaded record whose field count is not the header's is rejected here.
     """
     con.execute("CREATE OR REPLACE TEMP TABLE raw_row_lines (_line BIGINT)")
     reader_to_line = {}
-    batch = []
-    for line, reader_line in _record_starts(path):
-        if reader_line in rejected_reader_lines:
-            reader_to_line[reader_line] = line
-            continue
-        batch.append(line)
-        if len(batch) == 1 << 20:
-            _append_lines(con, batch)
-            batch = []
+    batch, split_badly = [], []
+    with _open_csv(path) as stream:
+        for line, reader_line, lines, fields in _data_records(stream):
+            if reader_line in rejected_reader_lines:
+                reader_to_line[reader_line] = line
+                continue
+            batch.append(line)
+            if len(fields) != width:
+                split_badly.append((line, lines, len(fields)))
+            if len(batch) == 1 << 20:
+                _append_lines(con, batch)
+                batch = []
     _append_lines(con, batch)
     for reader_line, line in reader_to_line.items():
         con.execute("UPDATE csv_rejected_rows SET line = ? WHERE reader_line = ?", [line, reader_line])
+    _reject_split_badly(con, split_badly, width)
 
 
-def _record_starts(path: Path):
-    """(line, reader line) of each data record's first line, as an RFC 4180 reader sees them.
+def _lines_with_extra_fields(path: Path, header_lines: int, width: int):
+    """(line, [raw line], fields) of each line ending in an empty field that has more fields than the header.
 
-    Python's csv module splits the records (a quote opens a quoted field only at a field's
-    start); the lines it has consumed before a record give that record's first line. Blank
-    lines are not records, but DuckDB's reader line count includes them, as it does here.
+    Only for a file whose data records are one line each.
     """
-    lines_read = 0
+    endings = _EMPTY_LAST_FIELD + _EMPTY_LAST_FIELD_CRLF + (b",", b',""')  # the last two: the file's end
+    with _open_csv(path) as stream:
+        for line, raw in enumerate(stream, start=1):
+            if line > header_lines and raw.endswith(endings):
+                fields = (raw.count(b",") + 1 if b'"' not in raw
+                          else len(next(csv.reader([raw.decode("utf-8", "replace")]))))
+                if fields > width:
+                    yield line, [raw], fields
 
-    def counted(stream):
-        nonlocal lines_read
-        for text in stream:
-            lines_read += 1
-            yield text
 
-    csv.field_size_limit(1 << 30)
-    with _open_csv(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as stream:
-        record_start = 1
-        for reader_line, fields in enumerate(csv.reader(counted(stream)), start=1):
-            if reader_line > 1 and fields:
-                yield record_start, reader_line
-            record_start = lines_read + 1
+def _reject_split_badly(con, records, width: int) -> None:
+    """Add records that DuckDB loaded with the wrong number of fields to `csv_rejected_rows`."""
+    rows = [[line, b"".join(lines).decode("utf-8", "replace").rstrip("\r\n"),
+             f"row cannot be split into the header's columns: {fields} fields, the header has {width}"]
+            for line, lines, fields in records]
+    if rows:
+        con.executemany("INSERT INTO csv_rejected_rows VALUES (NULL, ?, NULL, ?, ?)", rows)
 
 
 def _append_lines(con, lines: list[int]) -> None:
