@@ -124,7 +124,7 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
 
 
 def _check_night(con, settings: Settings, input_dir: Path | None, result: RunResult) -> None:
-    """The stages before publishing: load, validate, rules, signals, reconcile."""
+    """The stages before publishing: load and validate (or replay), gates, rules, signals, reconcile."""
     if input_dir is None:
         _replay_night(con, result)
     else:

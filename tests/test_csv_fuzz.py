@@ -55,7 +55,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exports import AS_OF, purchase, refund, usage, write_exports
+from exports import AS_OF, error_lines, purchase, refund, usage, write_exports
 from jobs.cli import main
 from jobs.config import Settings
 from jobs.loading import StructuralError
@@ -303,7 +303,7 @@ def check_structural_error(case: CsvCase, mentions: str) -> None:
     assert "Traceback" not in cli.output
     assert isinstance(cli.exception, SystemExit), cli.exception  # not an unhandled error
     assert cli.exit_code == 1, cli.output
-    lines = cli.stderr.strip().splitlines()
+    lines = error_lines(cli.stderr.strip())
     assert len(lines) == 1 and file_name in lines[0] and lines[0].startswith("refund-recon: "), cli.stderr
     assert cli.stdout == "", cli.stdout
 

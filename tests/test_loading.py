@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from exports import AS_OF, purchase, refund, run_night, usage, write_exports
+from exports import AS_OF, error_lines, purchase, refund, run_night, usage, write_exports
 from jobs.cli import main
 from jobs.config import Settings
 from jobs.loading import StructuralError
@@ -340,7 +340,7 @@ def test_a_structural_error_on_the_command_line_prints_one_line_exits_1_and_writ
         main, ["run", "--input", str(folder), "--db", str(db), "--as-of", "2026-03-31"]
     )
     assert result.exit_code == 1
-    lines = result.output.strip().splitlines()
+    lines = error_lines(result.output.strip())
     assert len(lines) == 1 and "refunds" in lines[0]
     assert "Traceback" not in result.output
     assert not db.exists()
