@@ -296,34 +296,27 @@ def _records(stream: BinaryIO):
         yield lines, fields
 
 
-def _data_records(stream: BinaryIO):
-    """(line, reader line, raw lines, fields) of each data record: the line it starts on, and
-    DuckDB's number for it, which counts blank lines but not the newlines inside quoted fields."""
-    line = 1
-    for reader_line, (lines, fields) in enumerate(_records(stream), start=1):
-        if reader_line > 1 and fields:
-            yield line, reader_line, lines, fields
-        line += len(lines)
-
-
 def _number_lines_by_scanning(con, path: Path, rejected_reader_lines: set[int], width: int) -> None:
     """Find the line where each record starts with a quote-aware scan of the file.
 
-    DuckDB numbers its rejected rows by reader line; the scan computes both numbers for each
-    record, so it can tell the rejected records from the loaded ones, which keep file order.
-    A loaded record whose field count is not the header's is rejected here.
+    DuckDB numbers its rejected rows by "reader line", which counts blank lines but not the
+    newlines inside quoted fields: the record's number here, header = 1. With both numbers for
+    each record the scan tells the rejected records from the loaded ones, which keep file
+    order. A loaded record whose field count is not the header's is rejected here.
     """
     con.execute("CREATE OR REPLACE TEMP TABLE raw_row_lines (_line BIGINT)")
     reader_to_line = {}
     batch, split_badly = [], []
+    line = 1
     with _open_csv(path) as stream:
-        for line, reader_line, lines, fields in _data_records(stream):
+        for reader_line, (lines, fields) in enumerate(_records(stream), start=1):
             if reader_line in rejected_reader_lines:
                 reader_to_line[reader_line] = line
-                continue
-            batch.append(line)
-            if len(fields) != width:
-                split_badly.append((line, lines, len(fields)))
+            elif reader_line > 1 and fields:
+                batch.append(line)
+                if len(fields) != width:
+                    split_badly.append((line, lines, len(fields)))
+            line += len(lines)
             if len(batch) == 1 << 20:
                 _append_lines(con, batch)
                 batch = []

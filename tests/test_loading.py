@@ -285,6 +285,17 @@ def test_a_row_with_too_many_fields_is_quarantined_at_its_line(tmp_path):
     assert loaded_lines(result, "usage", "usage_id") == [(4, "U3")]
 
 
+def test_an_empty_last_field_loads_but_an_empty_field_too_many_is_quarantined(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase(order_id="O1"), purchase(order_id="O2")])
+    path = folder / "purchases.csv"
+    header, first, second = path.read_text(encoding="utf-8").splitlines()
+    assert first.endswith(",") and second.endswith(",")  # payment_fingerprint, the last column, is empty
+    path.write_text(f"{header}\n{first}\n{second},\n", encoding="utf-8")
+    result = run_folder(folder)
+    assert loaded_lines(result, "purchases", "order_id") == [(2, "O1")]
+    assert [(line, check) for line, _, check in errors(result, "purchases")] == [(3, "csv_row")]
+
+
 def test_ragged_and_multi_line_rows_together_keep_every_later_line_right(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     usage_csv(folder,
