@@ -82,7 +82,7 @@ def targets(scales: dict[str, dict], ratios: dict[str, float]) -> list[Target]:
 
 def delta_target() -> Target:
     """Hook for the nightly delta target, which comes with run history: not measured yet."""
-    return Target("delta: nightly increment", "to be set by the lead once history lands", "not measured yet", None)
+    return Target("delta: nightly increment", "to be set by the lead (needs run history)", "not measured yet", None)
 
 
 def _limited_ratio(result: dict | None, ratios: dict[str, float]):
