@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import IO
@@ -34,6 +35,8 @@ log = logging.getLogger("refund_recon")
 
 # The attributes every LogRecord has; anything else on a record came in through `extra`.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Fields every record logged inside `bound_fields(...)` carries (a run's `run_id`).
+_bound: ContextVar[dict] = ContextVar("refund_recon_bound_fields", default={})
 
 
 def configure_logging(log_format: str, stream: IO[str] | None = None) -> logging.Handler:
@@ -53,6 +56,7 @@ def configure_logging(log_format: str, stream: IO[str] | None = None) -> logging
     else:
         handler = _stream_handler(stream, PlainFormatter())
     handler.log_format = log_format
+    handler.addFilter(_add_bound_fields)
     _remove_handler()
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -70,6 +74,23 @@ def logging_to(log_format: str, stream: IO[str] | None = None) -> Iterator[loggi
     finally:
         _remove_handler()
         log.setLevel(level)
+
+
+@contextmanager
+def bound_fields(**fields) -> Iterator[None]:
+    """Give every record logged inside the block these fields (unless it sets them itself)."""
+    token = _bound.set(_bound.get() | fields)
+    try:
+        yield
+    finally:
+        _bound.reset(token)
+
+
+def _add_bound_fields(record: logging.LogRecord) -> bool:
+    for name, value in _bound.get().items():
+        if not hasattr(record, name):
+            setattr(record, name, value)
+    return True
 
 
 def current_format() -> str | None:

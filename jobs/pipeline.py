@@ -29,6 +29,7 @@ from .report import ReportError, write_report
 from .gates import check_gates
 from .history import HistoryError, empty_delivery, merge_records, open_history, stored_records
 from .loading import LoadedExport, find_exports, load_export
+from .logs import bound_fields
 from .publish import publish, run_lock, warehouse_attached
 from .rules import evaluate
 from .sqlfiles import read_sql
@@ -69,27 +70,28 @@ def run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path |
     `publish_results` False nothing is written (validate); `db_path` is then only read.
     One run at a time per warehouse: a second one is refused at once (PublishError).
     """
-    if db_path is None or not publish_results:
-        return _run(settings, input_dir, as_of, db_path, publish_results=False)
-    with run_lock(db_path):
-        return _run(settings, input_dir, as_of, db_path, publish_results=True)
+    started_at = datetime.now(timezone.utc)
+    run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    with bound_fields(run_id=run_id):
+        if db_path is None or not publish_results:
+            return _run(settings, input_dir, as_of, db_path, run_id, started_at, publish_results=False)
+        with run_lock(db_path):
+            return _run(settings, input_dir, as_of, db_path, run_id, started_at, publish_results=True)
 
 
 def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path | None,
-         publish_results: bool) -> RunResult:
+         run_id: str, started_at: datetime, publish_results: bool) -> RunResult:
     """The run itself.
 
     Raises StructuralError, HistoryError, TooManyBadRows, GateFailed, InvariantFailed, RunFailed
     or PublishError before anything is written; ReportError or ExportError once the warehouse is
     published.
     """
-    started_at = datetime.now(timezone.utc)
-    run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     mode = "replay" if input_dir is None else "delivery"
     con = _connect(settings, run_id, as_of, mode, input_dir)
     result = RunResult(run_id, as_of, {}, con)
     log.info("run %s for %s (%s)", run_id, as_of, mode, extra={
-        "event": "run_started", "run_id": run_id, "as_of": as_of.isoformat(), "mode": mode,
+        "event": "run_started", "as_of": as_of.isoformat(), "mode": mode,
         "input_dir": None if input_dir is None else str(input_dir),
         "warehouse": str(db_path) if publish_results else None})
     try:
@@ -232,7 +234,7 @@ class _stage:
 
     def __enter__(self) -> dict[str, int]:
         _reset_peak_rss()
-        log.info("%s ...", self.name, extra={"event": "stage_started", "run_id": self.result.run_id, "stage": self.name})
+        log.info("%s ...", self.name, extra={"event": "stage_started", "stage": self.name})
         self.started = time.perf_counter()
         return self.rows
 
@@ -240,7 +242,7 @@ class _stage:
         seconds = time.perf_counter() - self.started
         self.result.stage_seconds[self.name] = seconds
         self.result.stage_peak_rss_bytes[self.name] = peak = _peak_rss_bytes()
-        facts = {"run_id": self.result.run_id, "stage": self.name, "seconds": round(seconds, 3),
+        facts = {"stage": self.name, "seconds": round(seconds, 3),
                  "peak_rss_bytes": peak, "rows": dict(self.rows)}
         if exc_type is not None:
             log.info("%s failed after %.1fs", self.name, seconds, extra={"event": "stage_failed"} | facts)

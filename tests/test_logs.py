@@ -96,7 +96,9 @@ def test_off_a_terminal_auto_writes_plain_utc_lines_to_stderr_and_the_summary_to
                     "--config", config(tmp_path, outputs=False), *NIGHT)
     assert result.exit_code == 0, result.output
     lines = result.stderr.splitlines()
-    assert lines and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO refund_recon: .+", line) for line in lines), lines
+    assert lines and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (INFO|WARNING) refund_recon: .+", line)
+                         for line in lines), lines
+    assert any(" WARNING refund_recon: Freshness of purchases: " in line for line in lines), lines
     stamps = {datetime.fromisoformat(line.split()[0]) for line in lines}
     assert all(before <= stamp <= before + timedelta(minutes=5) for stamp in stamps), (before, stamps)
     assert any(re.search(r"validate done in \d+\.\ds \(loaded 4, quarantined 1\)$", line) for line in lines), lines
