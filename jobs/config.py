@@ -92,8 +92,9 @@ class Settings:
     max_bad_row_fraction: float = 0.01
     validation_batch_rows: int = 250_000
     duckdb_threads: int | None = None
-    duckdb_memory_limit: str | None = None
+    duckdb_memory_limit: str = "1GiB"
     duckdb_temp_directory: str | None = None
+    duckdb_preserve_insertion_order: bool = True
     write_report: bool = True
     write_exports: bool = True
     mask_shared_report: bool = True
@@ -117,12 +118,14 @@ _KEYS = {
     ("duckdb", "threads"): "duckdb_threads",
     ("duckdb", "memory_limit"): "duckdb_memory_limit",
     ("duckdb", "temp_directory"): "duckdb_temp_directory",
+    ("duckdb", "preserve_insertion_order"): "duckdb_preserve_insertion_order",
     ("outputs", "report"): "write_report",
     ("outputs", "exports"): "write_exports",
     ("privacy", "mask_shared_report"): "mask_shared_report",
     ("privacy", "mask_csv_exports"): "mask_csv_exports",
 }
-_BOOLEANS = ("write_report", "write_exports", "mask_shared_report", "mask_csv_exports")
+_BOOLEANS = ("write_report", "write_exports", "mask_shared_report", "mask_csv_exports",
+             "duckdb_preserve_insertion_order")
 
 
 def load_settings(path: Path | None) -> Settings:

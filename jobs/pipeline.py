@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as clock, timedelta, timezone
 from pathlib import Path
@@ -56,6 +58,11 @@ class RunResult:
     report_paths: list[Path] = field(default_factory=list)
     export_paths: list[Path] = field(default_factory=list)
 
+    @property
+    def peak_rss_bytes(self) -> int | None:
+        """The run's peak resident memory so far: the highest of its stages' peaks."""
+        return max((peak for peak in self.stage_peak_rss_bytes.values() if peak is not None), default=None)
+
 
 def default_as_of(settings: Settings) -> date:
     """Yesterday in the billing time zone (SPEC section 3)."""
@@ -88,7 +95,7 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
     published.
     """
     mode = "replay" if input_dir is None else "delivery"
-    con = _connect(settings, run_id, as_of, mode, input_dir)
+    con = _connect(settings, run_id, as_of, mode, input_dir, db_path)
     result = RunResult(run_id, as_of, {}, con)
     log.info("run %s for %s (%s)", run_id, as_of, mode, extra={
         "event": "run_started", "as_of": as_of.isoformat(), "mode": mode,
@@ -145,7 +152,7 @@ def _check_night(con, settings: Settings, input_dir: Path | None, result: RunRes
 
 def _load_night(con, settings: Settings, input_dir: Path, result: RunResult) -> None:
     """Load and validate tonight's exports, then merge them over the stored records."""
-    with _stage(result, "load") as rows:
+    with _stage(result, "load") as rows, _reading_in_file_order(con, settings):
         exports = find_exports(input_dir)
         loaded = {stem: load_export(con, file) for stem, file in exports.items()}
         rows["rows read"] = sum(item.rows_read for item in loaded.values())
@@ -169,17 +176,35 @@ def _replay_night(con, result: RunResult) -> None:
         merge_records(con, {})
 
 
-def _connect(settings: Settings, run_id: str, as_of: date, mode: str,
-             input_dir: Path | None) -> duckdb.DuckDBPyConnection:
-    """A private DuckDB with the run's settings, parameters and macros."""
-    config = {"preserve_insertion_order": True}
+@contextmanager
+def _reading_in_file_order(con, settings: Settings) -> Iterator[None]:
+    """Loading numbers CSV rows by their position, so it keeps insertion order whatever
+    `[duckdb] preserve_insertion_order` says for the rest of the run."""
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        con.execute("SET preserve_insertion_order = ?", [settings.duckdb_preserve_insertion_order])
+
+
+def duckdb_config(settings: Settings, db_path: Path | None) -> dict:
+    """DuckDB's settings for a run: `[duckdb]` of the config; DuckDB spills next to the
+    warehouse (`<warehouse>.tmp`) unless `temp_directory` says where."""
+    config = {"memory_limit": settings.duckdb_memory_limit,
+              "preserve_insertion_order": settings.duckdb_preserve_insertion_order}
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
-    if settings.duckdb_memory_limit:
-        config["memory_limit"] = settings.duckdb_memory_limit
     if settings.duckdb_temp_directory:
         config["temp_directory"] = settings.duckdb_temp_directory
-    con = duckdb.connect(":memory:", config=config)
+    elif db_path is not None:
+        config["temp_directory"] = f"{db_path}.tmp"
+    return config
+
+
+def _connect(settings: Settings, run_id: str, as_of: date, mode: str, input_dir: Path | None,
+             db_path: Path | None) -> duckdb.DuckDBPyConnection:
+    """A private DuckDB with the run's settings, parameters and macros."""
+    con = duckdb.connect(":memory:", config=duckdb_config(settings, db_path))
     zone = ZoneInfo(settings.billing_time_zone)
     as_of_end = datetime.combine(as_of + timedelta(days=1), clock(0), tzinfo=zone)
     con.execute("SET TimeZone = ?", [settings.billing_time_zone])

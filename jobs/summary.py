@@ -40,6 +40,7 @@ def summary_fields(result: RunResult) -> dict:
         "report_paths": [str(path) for path in result.report_paths],
         "export_paths": [str(path) for path in result.export_paths],
         "stage_seconds": {stage: round(seconds, 3) for stage, seconds in result.stage_seconds.items()},
+        "peak_rss_bytes": result.peak_rss_bytes,
     }
 
 
@@ -62,4 +63,6 @@ def summary_lines(result: RunResult) -> list[str]:
         lines.append(f"  exports: {len(fields['export_paths'])} files under {os.path.commonpath(fields['export_paths'])}")
     timings = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in result.stage_seconds.items())
     lines.append(f"  stages: {timings}")
+    if result.peak_rss_bytes is not None:
+        lines.append(f"  peak memory: {result.peak_rss_bytes / 2**30:.2f} GiB")
     return lines

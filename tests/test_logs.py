@@ -141,6 +141,11 @@ def test_run_finished_carries_the_counts_the_flags_and_the_money_as_strings(json
     assert list(summary["stage_seconds"]) == finished
 
 
+def test_run_finished_carries_the_runs_peak_memory_the_highest_of_its_stages(json_run):
+    stage_peaks = [event["peak_rss_bytes"] for event in events(json_run.stdout) if event["event"] == "stage_finished"]
+    assert events(json_run.stdout)[-1]["peak_rss_bytes"] == max(stage_peaks) > 0
+
+
 def test_validate_in_json_mode_ends_with_the_summary_and_the_first_quarantined_rows(tmp_path):
     result = invoke("validate", "--log-format", "json", "--input", str(tiny_night(tmp_path / "in")),
                     "--config", config(tmp_path), *NIGHT)

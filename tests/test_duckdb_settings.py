@@ -1,0 +1,46 @@
+"""DuckDB's settings (issue #5): a bounded memory limit by default, spilling next to the
+warehouse, and `[duckdb]` keys that override both; loading numbers rows by their file line
+whatever `preserve_insertion_order` says."""
+
+from __future__ import annotations
+
+from jobs.config import Settings, load_settings
+from jobs.pipeline import run
+
+from exports import AS_OF, purchase, usage, write_exports
+
+
+def setting(result, name: str):
+    return result.con.execute("SELECT current_setting(?)", [name]).fetchone()[0]
+
+
+def test_by_default_duckdb_may_use_1_gib_and_spills_next_to_the_warehouse(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    result = run(Settings(write_report=False, write_exports=False), folder, AS_OF, tmp_path / "recon.duckdb")
+    assert setting(result, "memory_limit") == "1.0 GiB"
+    assert setting(result, "temp_directory") == str(tmp_path / "recon.duckdb.tmp")
+
+
+def test_the_duckdb_section_sets_threads_memory_limit_spill_folder_and_insertion_order(tmp_path):
+    config = tmp_path / "refund-recon.toml"
+    config.write_text('[duckdb]\nthreads = 1\nmemory_limit = "512MiB"\n'
+                      f'temp_directory = "{tmp_path / "spill"}"\npreserve_insertion_order = false\n',
+                      encoding="utf-8")
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    result = run(load_settings(config), folder, AS_OF, db_path=None)
+    assert (setting(result, "threads"), setting(result, "memory_limit")) == (1, "512.0 MiB")
+    assert setting(result, "temp_directory") == str(tmp_path / "spill")
+    assert setting(result, "preserve_insertion_order") is False
+
+
+def test_without_insertion_order_a_bad_row_deep_in_a_big_file_keeps_its_line(tmp_path):
+    """Many rows read by two threads: the quarantined row still names the line it is on."""
+    rows = [usage(usage_id=f"U{number}", minutes="1") for number in range(1, 300_001)]
+    rows[249_999]["minutes"] = "lots"  # data line 250,000 is file line 250,001
+    folder = write_exports(tmp_path / "in", purchases=[purchase()], usage=rows)
+    settings = Settings(max_bad_row_fraction=1.0, duckdb_threads=2, duckdb_preserve_insertion_order=False)
+    result = run(settings, folder, AS_OF, db_path=None)
+    quarantined = result.con.execute(
+        "SELECT line, \"column\" FROM quarantine WHERE source = 'usage'").fetchall()
+    assert quarantined == [(250_001, "minutes")]
+    assert result.con.execute("SELECT count(*) FROM delivered_usage").fetchone()[0] == 299_999
