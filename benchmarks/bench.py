@@ -3,8 +3,12 @@
 For each scale factor, in one invocation: generate the night once (cached under
 out/bench/data/), then time in child processes, each on the same files,
   floor     DuckDB reading and parsing every column of the four exports once (benchmarks/floor.py)
-  job       `refund-recon run` on a fresh warehouse, report and exports included
-  job-1gib  the same with [duckdb] memory_limit = "1GiB" and a spill directory
+  job       `refund-recon run` on a fresh warehouse with the default settings (DuckDB's
+            memory_limit 1 GiB), report and exports included
+  job-unbounded  the same with DuckDB's own memory limit, 80% of RAM (memory_limit = "80%")
+  delta     a night of one day's records onto the year before it (benchmarks/delta.py): the
+            history delivered at as_of - 1 on a fresh warehouse, then the delta at as_of timed
+            on a copy of that warehouse; its flags are checked against the job's
   peer      the pandas peer (benchmarks/peer_pandas.py), at scales up to --peer-max-scale,
             whose flags are then checked against the job's refund_flags
 and report wall time, peak resident memory, the job's per-stage profile, the ratios and the
@@ -38,7 +42,8 @@ import duckdb
 import pandas as pd
 
 from benchmarks import report
-from benchmarks.check import compare, job_quarantine
+from benchmarks.check import compare, differences, job_flags, job_quarantine
+from benchmarks.delta import history_as_of, split_night
 from benchmarks.floor import column_types
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,15 +138,18 @@ class BenchError(Exception):
     """The benchmark cannot go on; the message is one line for the user."""
 
 
-def run_job(data: Path, as_of: date, run_dir: Path, base_config: dict, memory_limit: str | None) -> Measurement:
-    """`refund-recon run` on a fresh warehouse in `run_dir`, with its stage profile."""
+def run_job(data: Path, as_of: date, run_dir: Path, base_config: dict, memory_limit: str | None = None,
+            warehouse: Path | None = None) -> Measurement:
+    """`refund-recon run` in `run_dir`, with its stage profile: on a fresh warehouse, or on a
+    copy of `warehouse` (copied before the clock starts)."""
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
+    if warehouse is not None:
+        shutil.copyfile(warehouse, run_dir / "recon.duckdb")
     config = run_dir / "refund-recon.toml"
     settings = dict(base_config)
     if memory_limit:
-        settings["duckdb"] = settings.get("duckdb", {}) | {"memory_limit": memory_limit,
-                                                           "temp_directory": str(run_dir / "spill")}
+        settings["duckdb"] = settings.get("duckdb", {}) | {"memory_limit": memory_limit}
     config.write_text(toml_text(settings))
     measured = measure([str(BIN / "refund-recon"), "run", "--input", str(data), "--db", str(run_dir / "recon.duckdb"),
                         "--as-of", as_of.isoformat(), "--config", str(config)], run_dir / "job.log")
@@ -173,6 +181,32 @@ def run_floor(data: Path, run_dir: Path) -> Measurement:
                    run_dir / "floor.log")
 
 
+def split_data(data: Path, as_of: date) -> Path:
+    """The night cut into history/ and delta/ (benchmarks/delta.py), once per night and as_of."""
+    folder = data.with_name(f"{data.name}-split-{as_of.isoformat()}")
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / ".complete").parent.mkdir(parents=True)
+        (folder / ".complete").write_text(json.dumps(split_night(data, as_of, folder)))
+    return folder
+
+
+def run_delta(data: Path, as_of: date, runs: Path, base_config: dict, repeat: int) -> dict:
+    """The history night, then the delta night timed on copies of its warehouse, flags checked."""
+    split = split_data(data, as_of)
+    history = run_job(split / "history", history_as_of(as_of), runs / "history", base_config)
+    if history.exit_code != 0:
+        return {"history": history}
+    delta = best_of(repeat, lambda: run_job(split / "delta", as_of, runs / "delta", base_config,
+                                            warehouse=runs / "history" / "recon.duckdb"))
+    result = {"history": history, "delta": delta, "rows": json.loads((split / ".complete").read_text())}
+    if delta.exit_code == 0:
+        with duckdb.connect(str(runs / "delta" / "recon.duckdb"), read_only=True) as nightly, \
+                duckdb.connect(str(runs / "job" / "recon.duckdb"), read_only=True) as rebuilt:
+            result["delta_differences"] = differences(job_flags(nightly), job_flags(rebuilt), ("delta", "full rebuild"))
+    return result
+
+
 def run_peer(data: Path, as_of: date, run_dir: Path, job_db: Path) -> tuple[Measurement, list[str]]:
     """Time the pandas peer on the rows the job loaded, then check its flags against the job's."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -199,8 +233,12 @@ def bench_scale(scale: float, args) -> dict:
     _progress(scale, "floor", result["floor"])
     result["job"] = best_of(args.repeat, lambda: run_job(data, args.as_of, runs / "job", base_config, None))
     _progress(scale, "job", result["job"])
-    result["job_1gib"] = best_of(args.repeat, lambda: run_job(data, args.as_of, runs / "job-1gib", base_config, "1GiB"))
-    _progress(scale, "job-1gib", result["job_1gib"])
+    result["job_unbounded"] = best_of(args.repeat, lambda: run_job(data, args.as_of, runs / "job-unbounded",
+                                                                   base_config, "80%"))
+    _progress(scale, "job-unbounded", result["job_unbounded"])
+    if result["job"].exit_code == 0:
+        result |= run_delta(data, args.as_of, runs, base_config, args.repeat)
+        _progress(scale, "delta", result["delta"] if "delta" in result else result["history"])
     if scale <= args.peer_max_scale and result["job"].exit_code == 0:
         result["peer"], result["differences"] = run_peer(data, args.as_of, runs / "peer", runs / "job" / "recon.duckdb")
         _progress(scale, "peer", result["peer"])
@@ -243,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peer-max-scale", type=float, default=1.0,
                         help="run the pandas peer only up to this scale (it holds everything in memory)")
     parser.add_argument("--config", type=Path, help="base settings of the job's runs (defaults if not given: "
-                        "report and exports on, as at night); the 1 GiB run adds its memory limit")
+                        "report and exports on, as at night); the unbounded run sets memory_limit = \"80%%\"")
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)

@@ -32,17 +32,17 @@ def peer_flags(frame: pd.DataFrame) -> Flags:
             for refund_id, code, amount in frame[["refund_id", "rule_code", "amount_at_risk"]].itertuples(index=False)}
 
 
-def differences(peer: Flags, job: Flags) -> list[str]:
+def differences(left: Flags, right: Flags, names: tuple[str, str] = ("peer", "job")) -> list[str]:
     """One line per disagreement, in refund and code order; empty when they agree."""
     lines = []
-    for key in sorted(peer.keys() | job.keys()):
+    for key in sorted(left.keys() | right.keys()):
         refund_id, code = key
-        if key not in job:
-            lines.append(f"{refund_id} {code}: only the peer flags it (at risk {peer[key]})")
-        elif key not in peer:
-            lines.append(f"{refund_id} {code}: only the job flags it (at risk {job[key]})")
-        elif peer[key] != job[key]:
-            lines.append(f"{refund_id} {code}: at risk {peer[key]} (peer) vs {job[key]} (job)")
+        if key not in right:
+            lines.append(f"{refund_id} {code}: only the {names[0]} flags it (at risk {left[key]})")
+        elif key not in left:
+            lines.append(f"{refund_id} {code}: only the {names[1]} flags it (at risk {right[key]})")
+        elif left[key] != right[key]:
+            lines.append(f"{refund_id} {code}: at risk {left[key]} ({names[0]}) vs {right[key]} ({names[1]})")
     return lines
 
 
