@@ -52,12 +52,7 @@ def validate(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport], ba
     for path in sql_files("validation"):
         con.execute(path.read_text(encoding="utf-8"))
     con.execute(read_sql("staging/quarantine_cleanup.sql"))
-    for export in EXPORTS.values():
-        _create_loaded_table(con, export)
-    counts = {stem: _counts(con, loaded[stem]) for stem in EXPORTS}
-    for export in EXPORTS.values():
-        con.execute(f"DROP TABLE typed_{export.stem}")  # every row is now loaded or quarantined
-    return counts
+    return {stem: _deliver(con, loaded[stem]) for stem in EXPORTS}
 
 
 def enforce_bad_row_limit(counts: dict[str, FileCounts], max_bad_row_fraction: float) -> None:
@@ -183,25 +178,31 @@ def _quarantine_duplicate_keys(con, export: Export) -> None:
     )
 
 
-def _create_loaded_table(con, export: Export) -> None:
-    con.execute(
-        f"CREATE OR REPLACE TABLE delivered_{export.stem} AS "
-        f"SELECT * EXCLUDE (_bad_types) FROM passing_{export.stem} ORDER BY _line"
-    )
+def _deliver(con, loaded: LoadedExport) -> FileCounts:
+    """Count the file's rows, then turn `typed_<stem>` into `delivered_<stem>`; return the counts.
 
-
-def _counts(con, loaded: LoadedExport) -> FileCounts:
+    Every row is now loaded or quarantined, so the typed table becomes the delivery in place,
+    without a copy: rows not visible or quarantined are deleted, `_bad_types` dropped, the table
+    renamed. The loader wrote it in file order, so the delivery is in line order.
+    """
     export = loaded.file.export
     stem = export.stem
     typed, visible = con.execute(
         f"SELECT (SELECT count(*) FROM typed_{stem}), (SELECT count(*) FROM visible_{stem})"
     ).fetchone()
+    quarantined = con.execute("SELECT count(DISTINCT line) FROM quarantine WHERE source = ?", [stem]).fetchone()[0]
+    con.execute(
+        f"DELETE FROM typed_{stem} WHERE NOT {_visible(export, _AS_OF_END)} "
+        f"OR _line IN (SELECT line FROM quarantine WHERE source = ?)",
+        [stem],
+    )
+    con.execute(f"ALTER TABLE typed_{stem} DROP COLUMN _bad_types")
+    con.execute(f"DROP TABLE IF EXISTS delivered_{stem}")
+    con.execute(f"ALTER TABLE typed_{stem} RENAME TO delivered_{stem}")
+    loaded_rows = con.execute(f"SELECT count(*) FROM delivered_{stem}").fetchone()[0]
     after = typed - visible
     unreadable = loaded.rows_read - after - visible
-    quarantined = con.execute("SELECT count(DISTINCT line) FROM quarantine WHERE source = ?", [stem]).fetchone()[0]
-    loaded_rows = con.execute(f"SELECT count(*) FROM delivered_{stem}").fetchone()[0]
-    rows_in = visible + unreadable
-    return FileCounts(stem, loaded.rows_read, after, rows_in, loaded_rows, quarantined)
+    return FileCounts(stem, loaded.rows_read, after, visible + unreadable, loaded_rows, quarantined)
 
 
 _QUARANTINE_COLUMNS = ("source", "line", "column", "check", "value", "message")
