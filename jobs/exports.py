@@ -34,12 +34,14 @@ import sys
 import time
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 
 import duckdb
+import pyarrow
 
 from .errors import first_line
-from .csvsafe import neutralise
+from .csvsafe import FORMULA_STARTS, neutralise
 from .publish import PublishError
 
 # The latest-run output tables exported each night; the optional ones when the warehouse has them.
@@ -135,6 +137,7 @@ def _write_csv_night(con, base: Path, tables: list[str], as_of: date, token: str
     target = parent / name
     try:
         scrubber = Scrubber.from_warehouse(con, mask_identifiers)
+        _install_csv_macros(con, scrubber)
         for table in tables:
             _write_csv(con, table, temp / f"{table}.csv", scrubber)
         _replace_folder(temp, target, parent / f".{name}.{token}.old")
@@ -144,6 +147,38 @@ def _write_csv_night(con, base: Path, tables: list[str], as_of: date, token: str
 
 
 def _write_csv(con, table: str, path: Path, scrubber: "Scrubber") -> None:
+    """One table as CSV: rendered, masked and neutralised in DuckDB and written by one `COPY`.
+
+    The bytes are those `csv.writer` writes from `Scrubber.cell`, the reference (and the writer
+    when the scrubber's words cannot be masked token by token): CRLF line ends, a cell quoted
+    only when it holds a comma, a quote or a line break (`COMMENT ''`, or DuckDB would quote
+    every '#'), an empty cell written as nothing (NULL, or DuckDB would write "").
+    """
+    if not scrubber.masks_whole_tokens:
+        _write_csv_in_python(con, table, path, scrubber)
+        return
+    relation = con.sql(f"SELECT * FROM {_quoted(table)}")
+    columns = list(zip(relation.columns, relation.types))
+    texts = [_unscrubbed_sql(name, kind, scrubber.mask_identifiers) for name, kind in columns]
+    scrubbed = [index for index, (_, scrub) in enumerate(texts) if scrub]
+    cells = ", ".join(
+        f"nullif({_cell_sql(table, name, kind, _scrubbed_text(index, texts[index]), scrubber.mask_identifiers)}, '') "
+        f"AS {_quoted(name)}" for index, (name, kind) in enumerate(columns))
+    con.execute(_CSV_COPY.format(
+        table=_quoted(table), path=_sql_text(str(path)), cells=cells,
+        texts="".join(f", {texts[index][0]} AS csv_text_{index}" for index in scrubbed),
+        text_list=", ".join(f"csv_text_{index}" for index in scrubbed) or "NULL::VARCHAR",
+        joins=" ".join(f"LEFT JOIN scrubbed AS scrubbed_{index} ON scrubbed_{index}.original = cell.csv_text_{index}"
+                       for index in scrubbed)))
+
+
+def _scrubbed_text(index: int, text: tuple[str, bool]) -> str:
+    """SQL for column `index`'s text after `Scrubber.text`, in `_CSV_COPY`."""
+    sql, scrub = text
+    return f"coalesce(scrubbed_{index}.scrubbed, cell.csv_text_{index})" if scrub else sql
+
+
+def _write_csv_in_python(con, table: str, path: Path, scrubber: "Scrubber") -> None:
     cursor = con.execute(f"SELECT * FROM {_quoted(table)}")
     columns = [column[0] for column in cursor.description]
     check_at = columns.index("check") if table == "validation_errors" else None
@@ -155,6 +190,147 @@ def _write_csv(con, table: str, path: Path, scrubber: "Scrubber") -> None:
                 record = dict(zip(columns, row))
                 writer.writerow([scrubber.cell(column, value, record if check_at is not None else None)
                                  for column, value in record.items()])
+
+
+_FORMULA_STARTS_SQL = ", ".join(f"chr({ord(start)})" for start in FORMULA_STARTS)
+
+# Macros rendering cells as `csv_text` and `Scrubber.cell` do; JSON strings are escaped as
+# `json.dumps(text, ensure_ascii=False)` escapes them.
+_CSV_MACROS = rf"""
+CREATE OR REPLACE TEMP MACRO csv_neutralised(text) AS
+    CASE WHEN left(text, 1) IN ({_FORMULA_STARTS_SQL}) THEN '''' || text ELSE text END;
+CREATE OR REPLACE TEMP MACRO csv_masked_identifier(text) AS
+    CASE WHEN length(text) > 5 THEN left(text, 3) || '…' || right(text, 2) ELSE left(text, 1) || '…' END;
+CREATE OR REPLACE TEMP MACRO csv_masked_fingerprint(text) AS
+    CASE WHEN length(text) > 8 THEN left(text, 4) || '…' || right(text, 2) ELSE left(text, 1) || '…' END;
+CREATE OR REPLACE TEMP MACRO csv_utc_time(moment) AS
+    regexp_replace(strftime(moment, '%Y-%m-%dT%H:%M:%S.%f'), '\.000000$', '') || '+00:00';
+CREATE OR REPLACE TEMP MACRO csv_json_string(text) AS
+    '"' || array_to_string(list_transform(string_split(text, ''), lambda character:
+        CASE WHEN character = '"' THEN '\"' WHEN character = '\' THEN '\\'
+             WHEN character = chr(8) THEN '\b' WHEN character = chr(9) THEN '\t'
+             WHEN character = chr(10) THEN '\n' WHEN character = chr(12) THEN '\f'
+             WHEN character = chr(13) THEN '\r'
+             WHEN ord(character) < 32 THEN printf('\u%04x', ord(character))
+             ELSE character END), '') || '"';
+"""
+
+# `scrubbed`: each cell text holding a word of the scrubber (`csv_scrub_words`), with those
+# words masked. The words are runs of [A-Za-z0-9_], so a match is a whole such token.
+_CSV_COPY = """
+COPY (
+    WITH cell AS (SELECT rowid AS csv_row, *{texts} FROM {table} AS cell),
+         texts AS (SELECT DISTINCT unnest([{text_list}]) AS text FROM cell),
+         masks AS (SELECT text, map(list(word), list(masked)) AS masks
+                   FROM (SELECT DISTINCT text, word.word, word.masked
+                         FROM (SELECT text, unnest(regexp_extract_all(text, '[A-Za-z0-9_]+')) AS token FROM texts)
+                         JOIN csv_scrub_words AS word ON word.word = token)
+                   GROUP BY text),
+         scrubbed AS (SELECT text AS original,
+                             array_to_string(list_transform(regexp_extract_all(text, '[A-Za-z0-9_]+|[^A-Za-z0-9_]+'),
+                                 lambda token: coalesce(map_extract_value(masks, token), token)), '') AS scrubbed
+                      FROM masks)
+    SELECT {cells} FROM cell {joins} ORDER BY cell.csv_row
+) TO {path} (FORMAT csv, HEADER true, NEW_LINE '\r\n', COMMENT '')
+"""
+
+
+def _install_csv_macros(con, scrubber: "Scrubber") -> None:
+    """The cell macros, and the scrubber's words as `csv_scrub_words`."""
+    con.execute(_CSV_MACROS)
+    words = pyarrow.table({"word": pyarrow.array(list(scrubber.replacements), pyarrow.string()),
+                           "masked": pyarrow.array(list(scrubber.replacements.values()), pyarrow.string())})
+    con.register("csv_scrub_words", words)
+
+
+_NUMBER_TYPES = frozenset({"tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
+                           "uinteger", "ubigint", "uhugeint", "decimal", "double", "float"})
+_NOT_TEXT_TYPES = _NUMBER_TYPES | {"boolean", "date", "timestamp with time zone"}
+
+
+def _cell_sql(table: str, column: str, kind: duckdb.DuckDBPyType, text: str, mask_identifiers: bool) -> str:
+    """SQL for the CSV text of a column's cells from their masked `text`, as `Scrubber.cell`."""
+    if kind.id not in _NOT_TEXT_TYPES:
+        text = f"csv_neutralised({text})"
+    if table == "validation_errors" and column == "value":
+        text = f"CASE {_whole_value_masks(mask_identifiers)} ELSE {text} END"
+    return text
+
+
+def _unscrubbed_sql(column: str, kind: duckdb.DuckDBPyType, mask_identifiers: bool) -> tuple[str, bool]:
+    """SQL for a column's cell text before `Scrubber.text`, and whether that applies to it.
+
+    It applies to text, lists of text and JSON (not to numbers, in lists or not); masking a
+    list's joined text masks each item, as no word spans the '; ' between two items.
+    """
+    if mask_identifiers and column in IDENTIFIER_COLUMNS:
+        return _text_sql(f"cell.{_quoted(column)}", kind, "csv_masked_identifier"), False
+    return _text_sql(f"cell.{_quoted(column)}", kind), _holds_text(kind)
+
+
+def _holds_text(kind: duckdb.DuckDBPyType) -> bool:
+    while kind.id == "list":
+        kind = kind.children[0][1]
+    return kind.id in ("varchar", "struct")
+
+
+def _whole_value_masks(mask_identifiers: bool) -> str:
+    """The WHEN branches of `Scrubber.cell` masking a validation error's value whole."""
+    fingerprint = "THEN csv_neutralised(csv_masked_fingerprint(cell.value))"
+    raw_line_sources = "('purchases', 'account_status')" if mask_identifiers else "('purchases')"
+    branches = [f"WHEN cell.\"column\" = 'payment_fingerprint' {fingerprint}",
+                f"WHEN cell.\"check\" = 'csv_row' AND cell.source IN {raw_line_sources} {fingerprint}"]
+    if mask_identifiers:
+        branches.append("WHEN cell.\"column\" IN ('account_id', 'entity_id') "
+                        "THEN csv_neutralised(csv_masked_identifier(cell.value))")
+    return " ".join(branches)
+
+
+def _text_sql(value: str, kind: duckdb.DuckDBPyType, mask: str = "", depth: int = 0) -> str:
+    """SQL for `csv_text(value, mask)` of a value of type `kind` (NULL for None); no mask: as is."""
+    if kind.id == "varchar":
+        return f"{mask}({value})"
+    if kind.id == "list":
+        item = f"item{depth}"
+        rendered = _text_sql(item, kind.children[0][1], mask, depth + 1)
+        return f"array_to_string(list_transform({value}, lambda {item}: coalesce({rendered}, '')), '; ')"
+    if kind.id == "struct":
+        return f"{mask}(CASE WHEN {value} IS NOT NULL THEN {_json_sql(value, kind, depth)} END)"
+    return _scalar_text_sql(value, kind.id)
+
+
+def _scalar_text_sql(value: str, kind_id: str) -> str:
+    """SQL for a number, boolean, date or time as `csv_text` writes it."""
+    if kind_id == "float":  # Python sees the float as a double
+        return f"CAST(CAST({value} AS DOUBLE) AS VARCHAR)"
+    if kind_id in _NUMBER_TYPES or kind_id in ("boolean", "date"):
+        return f"CAST({value} AS VARCHAR)"
+    if kind_id == "timestamp with time zone":
+        return f"csv_utc_time({value})"
+    raise ExportError(f"the CSV exports cannot write a {kind_id} ({value})")
+
+
+def _json_sql(value: str, kind: duckdb.DuckDBPyType, depth: int) -> str:
+    """SQL for `json_text(value)`: never NULL (None is null)."""
+    if kind.id == "struct":
+        fields = " || ',' || ".join(
+            f"{_sql_text(json.dumps(str(name), ensure_ascii=False) + ':')} || "
+            f"{_json_sql(f'struct_extract({value}, {_sql_text(name)})', child, depth)}"
+            for name, child in kind.children)
+        return f"CASE WHEN {value} IS NULL THEN 'null' ELSE '{{' || {fields} || '}}' END"
+    if kind.id == "list":
+        item = f"item{depth}"
+        rendered = _json_sql(item, kind.children[0][1], depth + 1)
+        return f"coalesce('[' || array_to_string(list_transform({value}, lambda {item}: {rendered}), ',') || ']', 'null')"
+    if kind.id in ("double", "float"):
+        return (f"coalesce(CASE WHEN isnan({value}) THEN 'NaN' WHEN isinf({value}) THEN "
+                f"CASE WHEN {value} > 0 THEN 'Infinity' ELSE '-Infinity' END "
+                f"ELSE {_scalar_text_sql(value, kind.id)} END, 'null')")
+    if kind.id == "varchar":
+        return f"coalesce(csv_json_string({value}), 'null')"
+    if kind.id in ("date", "timestamp with time zone"):
+        return f"coalesce(csv_json_string({_scalar_text_sql(value, kind.id)}), 'null')"
+    return f"coalesce({_scalar_text_sql(value, kind.id)}, 'null')"
 
 
 def _replace_folder(temp: Path, target: Path, old: Path) -> None:
@@ -284,7 +460,17 @@ class Scrubber:
             replacements |= {item: mask_identifier(item) for item in identifiers
                              if item and item not in replacements}
         self.replacements = replacements
-        self.pattern = _literal_pattern(replacements)
+
+    @cached_property
+    def pattern(self) -> re.Pattern | None:
+        """The words as one regex, built on first use (0.7 s for the 10k words of scale 1)."""
+        return _literal_pattern(self.replacements)
+
+    @property
+    def masks_whole_tokens(self) -> bool:
+        """Whether every word is a run of [A-Za-z0-9_], so that a match is always a whole such
+        token of the text: then SQL can mask token by token (`_CSV_COPY`) as `text` does."""
+        return all(_WORD_TOKEN.fullmatch(word) for word in self.replacements)
 
     @classmethod
     def from_warehouse(cls, con, mask_identifiers: bool) -> "Scrubber":
@@ -340,6 +526,9 @@ class Scrubber:
 def _is_text(value) -> bool:
     """Whether a cell came from text (which a spreadsheet could take for a formula), not a number."""
     return not isinstance(value, (bool, int, float, Decimal, date))
+
+
+_WORD_TOKEN = re.compile(r"[A-Za-z0-9_]+")
 
 
 def _literal_pattern(replacements: dict[str, str]) -> re.Pattern | None:

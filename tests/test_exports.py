@@ -302,6 +302,52 @@ def test_masking_catches_identifiers_inside_text_but_not_inside_longer_words():
     assert mask_identifier("ABCDE") == "A…"  # too short to keep 3 + 2 and hide anything
 
 
+EDGE_TEXTS = ["=1+1", "+1", "-1", "@SUM(B2)", "\tTAB", "\rCR", "'quote", "a,b", 'say "hi"', "two\nlines", "cr\r\nlf",
+              "#hash", "", None, "实体-E1", " lead ", "G-ENT0010231, card fp_abcdef123456", "XENT0010231 A12 A1"]
+
+
+def edge_table(con) -> None:
+    """validation_errors with a cell of every kind: formula starts, quoting, numbers, times, lists, structs."""
+    con.execute('''CREATE TABLE validation_errors (source VARCHAR, "column" VARCHAR, "check" VARCHAR, value VARCHAR,
+                   entity_id VARCHAR, entity_ids VARCHAR[], notes VARCHAR[], line BIGINT, amount DECIMAL(18,2),
+                   score DOUBLE, passed BOOLEAN, day DATE, moment TIMESTAMPTZ, lines BIGINT[],
+                   parts STRUCT(currency VARCHAR, amount DECIMAL(38,2))[])''')
+    rows = [("usage", "minutes", "type", text, text, [text, None], [text, "-x"], -3, Decimal("-5.00"), 0.1, True,
+             date(2026, 3, 2), datetime(2026, 3, 2, 10, 0, 0, 5, tzinfo=timezone.utc), [-1, None],
+             [{"currency": text, "amount": Decimal("1999.00")}, None]) for text in EDGE_TEXTS]
+    rows += [("purchases", "payment_fingerprint", "type", "fp_abcdef123456", None, [], None, None, None, 1e16,
+              None, None, datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc), None, None),
+             ("purchases", None, "csv_row", "=O4,ENT0010231,fp_abcdef123456", None, None, None, 5, None, float("inf"),
+              False, None, None, None, [{"currency": "\x01\x1f\\\"\b\f", "amount": None}]),
+             ("account_status", None, "csv_row", "A1,suspended", None, None, None, 6, None, 2.5e-7, None, None, None,
+              None, None),
+             ("purchases", "entity_id", "account_entity_conflict", "ENT0010231", None, None, None, 7, None, None, None,
+              None, None, None, None)]
+    con.executemany(f"INSERT INTO validation_errors VALUES ({', '.join(['?'] * 15)})", rows)
+
+
+@pytest.mark.parametrize("mask_identifiers", [False, True])
+def test_csv_written_by_duckdb_has_the_bytes_csv_writer_writes_from_the_python_cells(tmp_path, mask_identifiers):
+    scrubber = Scrubber(fingerprints=["fp_abcdef123456"], identifiers=["ENT0010231", "A1"],
+                        mask_identifiers=mask_identifiers)
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        edge_table(con)
+        exports_module._install_csv_macros(con, scrubber)
+        exports_module._write_csv(con, "validation_errors", tmp_path / "sql.csv", scrubber)
+        exports_module._write_csv_in_python(con, "validation_errors", tmp_path / "python.csv", scrubber)
+    assert scrubber.masks_whole_tokens
+    assert (tmp_path / "sql.csv").read_bytes() == (tmp_path / "python.csv").read_bytes()
+    rows = read_csv(tmp_path / "sql.csv")
+    assert [row["value"] for row in rows[:6]] == ["'" + text for text in EDGE_TEXTS[:6]]
+
+
+def test_words_sql_cannot_mask_token_by_token_leave_the_csv_to_python():
+    assert not Scrubber(fingerprints=["fp-with-dash"]).masks_whole_tokens
+    assert not Scrubber(identifiers=["实体-E1"], mask_identifiers=True).masks_whole_tokens
+    assert Scrubber(identifiers=["实体-E1"]).masks_whole_tokens  # identifiers unmasked: not words
+
+
 # --- run_results.json -------------------------------------------------------------------------
 
 def test_run_results_tell_a_scheduler_what_the_run_did(tmp_path):
