@@ -14,7 +14,7 @@ import gzip
 import hashlib
 import tempfile
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,6 +26,7 @@ from .schemas import EXPORTS, KIND_WORDS, SQL_TYPES, Export
 from .sqlfiles import read_sql
 
 FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet"}
+_CHUNK_BYTES = 1 << 24  # what each pass over a file's bytes reads at a time
 
 # A value of each kind must look like this (after trimming) before it is cast.
 _PATTERNS = {
@@ -53,6 +54,8 @@ class ExportFile:
     format: str
     size_bytes: int
     sha256: str
+    # A plain CSV's traits, from the pass that hashed it (a .csv.gz's are read when it loads).
+    csv_traits: _CsvTraits | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def find_exports(input_dir: Path) -> dict[str, ExportFile]:
             names = " and ".join(path.name for path in present)
             raise StructuralError(f"{input_dir}: export '{stem}' is given twice ({names}); keep one")
         path = present[0]
-        found[stem] = ExportFile(export, path, _format_of(path), *_size_and_sha256(path))
+        found[stem] = ExportFile(export, path, _format_of(path), *_size_sha256_and_traits(path))
     return found
 
 
@@ -87,18 +90,22 @@ def _format_of(path: Path) -> str:
     return next(fmt for suffix, fmt in FORMATS.items() if path.name.endswith(suffix))
 
 
-def _size_and_sha256(path: Path) -> tuple[int, str]:
+def _size_sha256_and_traits(path: Path) -> tuple[int, str, _CsvTraits | None]:
+    """The file's size and sha256 and, for a plain CSV, its traits: one pass over its bytes."""
     digest = hashlib.sha256()
+    scan = _CsvTraitScan() if path.name.endswith(".csv") else None
     try:
         with path.open("rb") as stream:
-            while chunk := stream.read(1 << 20):
+            while chunk := stream.read(_CHUNK_BYTES):
                 digest.update(chunk)
+                if scan:
+                    scan.feed(chunk)
     except OSError as error:
         raise StructuralError(f"{path}: cannot read file ({error.strerror})") from None
     size = path.stat().st_size
     if size == 0:
         raise StructuralError(f"{path}: file is empty (expected a header row naming the columns)")
-    return size, digest.hexdigest()
+    return size, digest.hexdigest(), scan.traits() if scan else None
 
 
 def load_export(con: duckdb.DuckDBPyConnection, file: ExportFile) -> LoadedExport:
@@ -112,21 +119,21 @@ def load_export(con: duckdb.DuckDBPyConnection, file: ExportFile) -> LoadedExpor
         )
     extra = tuple(name for name in source_columns if name not in file.export.columns)
     if file.format == "csv":
-        unreadable, source, parameters = _read_csv(con, file, list(source_columns))
+        unreadable = _read_csv(con, file, source_columns, extra)
     else:
         unreadable = 0
-        source, parameters = _PARQUET_ROWS_WITH_LINES, [str(file.path)]
-    _create_typed_table(con, file.export, source_columns, extra, source, parameters)
-    con.execute("DROP TABLE IF EXISTS raw_rows; DROP TABLE IF EXISTS raw_row_lines")
+        con.execute(f"CREATE OR REPLACE TABLE typed_{file.export.stem} AS SELECT _line, "
+                    f"{_typed_columns(file.export, source_columns, extra)} FROM ({_PARQUET_ROWS_WITH_LINES})",
+                    [str(file.path)])
     rows = con.execute(f"SELECT count(*) FROM typed_{file.export.stem}").fetchone()[0]
     return LoadedExport(file, rows + unreadable, extra)
 
 
-_CSV_SCAN = ("SELECT * FROM read_csv(?, auto_detect = false, header = true, columns = ?, delim = ',', "
-             "quote = '\"', escape = '\"', strict_mode = true, parallel = ?, store_rejects = true, "
-             "rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans')")
-_CSV_ROWS_NUMBERED_BY_POSITION = "SELECT CAST(rowid + ? AS BIGINT) AS _line, * FROM raw_rows"
-_CSV_ROWS_NUMBERED_BY_SCAN = "SELECT raw_row_lines._line, raw_rows.* FROM raw_rows POSITIONAL JOIN raw_row_lines"
+_CSV_SCAN = ("read_csv(?, auto_detect = false, header = true, columns = ?, delim = ',', quote = '\"', "
+             "escape = '\"', strict_mode = true, parallel = ?, {errors})")
+_CSV_STORE_REJECTS = "store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans'"
+_CSV_ROWS_NUMBERED_BY_POSITION = "SELECT CAST(rowid + ? AS BIGINT) AS _line, * FROM csv_rows"
+_CSV_ROWS_NUMBERED_BY_SCAN = "SELECT csv_row_lines._line, csv_rows.* FROM csv_rows POSITIONAL JOIN csv_row_lines"
 _CSV_ROWS_SPLIT = "SELECT * FROM ({rows}) WHERE _line NOT IN (SELECT line FROM csv_rejected_rows)"
 _PARQUET_ROWS_WITH_LINES = "SELECT file_row_number + 1 AS _line, * FROM read_parquet(?, file_row_number = true)"
 # Line ends after an empty last field: DuckDB drops empty fields at the end of a line.
@@ -170,66 +177,90 @@ def _open_csv(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, columns: list[str]) -> tuple[int, str, list]:
-    """Read the CSV in file order into `raw_rows`; return the unsplittable row count and the other rows' SQL.
+def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, source_columns: dict[str, str],
+              extra: tuple[str, ...]) -> int:
+    """Read the CSV in file order into `typed_<stem>`; return the count of rows that cannot be split.
 
     Rows that cannot be split into the header's columns go to `quarantine`: those DuckDB
     rejects, and those it loads although they have more fields than the header (it drops
     empty fields at the end of a line). A file mixing LF and CRLF line ends is read from a
     copy whose records all end with LF, since DuckDB takes one line end for a whole file.
     """
-    traits = _csv_traits(file.path)
+    traits = file.csv_traits or _csv_traits(file.path)
+    header_lines = _csv_header(file.path)[1]
+    columns = list(source_columns)
     try:
         with tempfile.TemporaryDirectory(prefix="refund-recon-") if traits.mixed_line_ends else nullcontext() as folder:
             path = _with_lf_record_ends(file.path, Path(folder) / "records.csv") if folder else file.path
-            _read_raw_rows(con, file.path, path, columns)
-            source, parameters = _number_rows(con, path, traits, _csv_header(file.path)[1], columns)
+            parallel = _read_csv_rows(con, file, path, columns, _typed_columns(file.export, source_columns, extra))
+            source, parameters = _number_rows(con, path, traits, header_lines, columns, parallel)
     except (OSError, csv.Error) as error:
         raise StructuralError(f"{file.path}: cannot be read as CSV ({error})") from None
+    con.execute(f"CREATE OR REPLACE TABLE typed_{file.export.stem} AS {_CSV_ROWS_SPLIT.format(rows=source)}",
+                parameters)
+    con.execute("DROP TABLE csv_rows; DROP TABLE IF EXISTS csv_row_lines")
     con.execute("INSERT INTO quarantine SELECT ?, line, column_name, 'csv_row', csv_line, message "
                 "FROM csv_rejected_rows", [file.export.stem])
     unreadable = con.execute("SELECT count(*) FROM csv_rejected_rows").fetchone()[0]
-    return unreadable, _CSV_ROWS_SPLIT.format(rows=source), parameters
+    con.execute("DROP TABLE csv_rejected_rows")
+    return unreadable
 
 
-def _read_raw_rows(con, original: Path, path: Path, columns: list[str]) -> None:
-    """`raw_rows` and `csv_rejected_rows` from DuckDB's reader.
+def _read_csv_rows(con, file: ExportFile, path: Path, columns: list[str], typed_columns: str) -> bool:
+    """`csv_rows` (the typed columns of the rows DuckDB's reader splits, in file order, without
+    their lines) and `csv_rejected_rows`; return whether the file was read in parallel.
 
+    The text is cast in the same statement that reads it: no copy of the file as text is kept.
     After a record over the reader's max_line_size (2,000,000 bytes), DuckDB's parallel
     reader can resume inside a quoted field and lose the records that follow; such a file
     is read again on one thread, which skips the record whole.
     """
+    scan = _CSV_SCAN.format(errors=_CSV_STORE_REJECTS)
     for parallel in (True, False):
         con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE raw_rows AS {_CSV_SCAN}",
+            con.execute(f"CREATE OR REPLACE TEMP TABLE csv_rows AS SELECT {typed_columns} FROM {scan}",
                         [str(path), {name: "VARCHAR" for name in columns}, parallel])
         except duckdb.Error as error:
-            raise StructuralError(f"{original}: cannot be read as CSV ({first_line(error)})") from None
+            raise StructuralError(f"{file.path}: cannot be read as CSV ({first_line(error)})") from None
         over_long = con.execute(
             "SELECT count(*) FROM csv_rejects WHERE error_type = 'LINE SIZE OVER MAXIMUM'").fetchone()[0]
         if not over_long:
             break
     con.execute(read_sql("staging/csv_rejected_rows.sql"))
+    con.execute("DROP TABLE csv_rejects; DROP TABLE csv_reject_scans")
+    return parallel
 
 
-def _number_rows(con, path: Path, traits: _CsvTraits, header_lines: int, columns: list[str]) -> tuple[str, list]:
-    """The SQL numbering `raw_rows` with their lines; records with too many fields join `csv_rejected_rows`.
+def _number_rows(con, path: Path, traits: _CsvTraits, header_lines: int, columns: list[str],
+                 parallel: bool) -> tuple[str, list]:
+    """The SQL numbering `csv_rows` with their lines; records with too many fields join `csv_rejected_rows`.
 
     The common file (no rejected record, no newline inside a field, so one line per row, and
     no blank line, which the reader skips) numbers its rows by position; any other is scanned
-    once more to find the line where each record starts (`raw_row_lines`).
+    once more to find the line where each record starts (`csv_row_lines`).
     """
     rejected = {line for (line,) in con.execute("SELECT reader_line FROM csv_rejected_rows").fetchall()}
-    has_newline = " OR ".join(f"contains({_quoted(column)}, chr(10))" for column in columns)
-    multiline = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM raw_rows WHERE {has_newline} LIMIT 1)").fetchone()[0]
-    rows = con.execute("SELECT count(*) FROM raw_rows").fetchone()[0]
-    if rejected or multiline or traits.lines > header_lines + rows:
+    rows = con.execute("SELECT count(*) FROM csv_rows").fetchone()[0]
+    if (rejected or traits.lines > header_lines + rows
+            or traits.bare_cr and _has_a_field_with_a_newline(con, path, columns, parallel)):
         _number_lines_by_scanning(con, path, rejected, len(columns))
         return _CSV_ROWS_NUMBERED_BY_SCAN, []
     if traits.empty_last_field:
         _reject_split_badly(con, _lines_with_extra_fields(path, header_lines, len(columns)), len(columns))
     return _CSV_ROWS_NUMBERED_BY_POSITION, [header_lines + 1]
+
+
+def _has_a_field_with_a_newline(con, path: Path, columns: list[str], parallel: bool) -> bool:
+    """Whether a row the reader splits holds a newline in a field (the file is read again as text).
+
+    Only a file with a bare CR needs asking: elsewhere rows end only at a newline, so a row
+    with a newline inside spans two lines and the file has more lines than header and rows.
+    """
+    has_newline = " OR ".join(f"contains({_quoted(column)}, chr(10))" for column in columns)
+    scan = _CSV_SCAN.format(errors="ignore_errors = true")
+    return con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {scan} WHERE {has_newline} LIMIT 1)",
+                       [str(path), {name: "VARCHAR" for name in columns}, parallel]).fetchone()[0] > 0
 
 
 @dataclass(frozen=True)
@@ -239,29 +270,50 @@ class _CsvTraits:
     lines: int              # ended by LF; more than the header's plus one per row if any is blank
     empty_last_field: bool  # a line ending in an empty field: DuckDB drops it, even if one too many
     mixed_line_ends: bool   # LF and CRLF: the reader refuses the file or splits its rows wrongly
+    bare_cr: bool           # a CR not before LF: the reader may end a row there
+
+
+class _CsvTraitScan:
+    """Gathers a CSV's `_CsvTraits` from its bytes, fed in order, at C speed (counts and substring searches)."""
+
+    def __init__(self) -> None:
+        self.lf = self.cr = self.crlf = 0
+        self.empty_last = False
+        self.tail = b""  # the last bytes fed: a line end may straddle two chunks
+
+    def feed(self, chunk: bytes) -> None:
+        seam = self.tail + chunk[:4]  # the bytes either side of where the previous chunk ended
+        self.lf += chunk.count(b"\n")
+        if b"\r" in chunk:
+            self.cr += chunk.count(b"\r")
+            self.crlf += chunk.count(b"\r\n")
+        self.crlf += self.tail.endswith(b"\r") and chunk.startswith(b"\n")
+        self.empty_last = self.empty_last or any(map(_ends_a_line_with_an_empty_field, (seam, chunk)))
+        self.tail = (self.tail + chunk[-4:])[-4:]
+
+    def traits(self) -> _CsvTraits:
+        empty_last = self.empty_last or self.tail.endswith((b",", b',""'))  # the last line, without a line end
+        lines = self.lf + (not self.tail.endswith(b"\n"))
+        return _CsvTraits(lines, empty_last, 0 < self.crlf < self.lf, self.cr > self.crlf)
+
+
+def _ends_a_line_with_an_empty_field(data: bytes) -> bool:
+    """Whether a line in `data` ends in an empty field (`,` or `,""` before its LF or CRLF).
+
+    The endings with a CR or a quote are looked for only where there is one (found at memchr speed).
+    """
+    return (b",\n" in data
+            or b"\r" in data and b",\r\n" in data
+            or b'"' in data and (b',""\n' in data or b',""\r\n' in data))
 
 
 def _csv_traits(path: Path) -> _CsvTraits:
-    """The file's traits, from one pass over its bytes at C speed (counts and substring searches).
-
-    A window is searched for the empty-last-field endings of the line ends it has: LF, CRLF or both.
-    """
-    lf = crlf = 0
-    empty_last = False
-    tail = b""
+    """The traits of a CSV (a .csv.gz: decompressed), from one pass over its bytes."""
+    scan = _CsvTraitScan()
     with _open_csv(path) as stream:
-        while chunk := stream.read(1 << 24):
-            window = tail + chunk  # an ending may straddle two chunks
-            chunk_lf = chunk.count(b"\n")
-            window_crlf = window.count(b"\r\n") if b"\r" in window else 0
-            ends = ((_EMPTY_LAST_FIELD if window_crlf < chunk_lf + tail.count(b"\n") else ())
-                    + (_EMPTY_LAST_FIELD_CRLF if window_crlf else ()))
-            empty_last = empty_last or any(end in window for end in ends)
-            lf += chunk_lf
-            crlf += window_crlf - tail.count(b"\r\n")
-            tail = window[-4:]
-    empty_last = empty_last or tail.endswith((b",", b',""'))  # the last line, without a line end
-    return _CsvTraits(lf + (not tail.endswith(b"\n")), empty_last, 0 < crlf < lf)
+        while chunk := stream.read(_CHUNK_BYTES):
+            scan.feed(chunk)
+    return scan.traits()
 
 
 def _with_lf_record_ends(path: Path, copy: Path) -> Path:
@@ -304,7 +356,7 @@ def _number_lines_by_scanning(con, path: Path, rejected_reader_lines: set[int], 
     each record the scan tells the rejected records from the loaded ones, which keep file
     order. A loaded record whose field count is not the header's is rejected here.
     """
-    con.execute("CREATE OR REPLACE TEMP TABLE raw_row_lines (_line BIGINT)")
+    con.execute("CREATE OR REPLACE TEMP TABLE csv_row_lines (_line BIGINT)")
     reader_to_line = {}
     batch, split_badly = [], []
     line = 1
@@ -353,15 +405,13 @@ def _reject_split_badly(con, records, width: int) -> None:
 def _append_lines(con, lines: list[int]) -> None:
     if lines:
         batch = pyarrow.table({"_line": pyarrow.array(lines, type=pyarrow.int64())})
-        con.execute("INSERT INTO raw_row_lines SELECT _line FROM batch")
+        con.execute("INSERT INTO csv_row_lines SELECT _line FROM batch")
 
 
-def _create_typed_table(con, export: Export, source_columns: dict[str, str], extra: tuple[str, ...],
-                        source: str, parameters: list) -> None:
-    """`typed_<stem>`: SPEC columns cast to their types, extra columns kept as text.
-
-    `_bad_types` lists the values that did not parse, with the column and what was expected.
-    """
+def _typed_columns(export: Export, source_columns: dict[str, str], extra: tuple[str, ...]) -> str:
+    """The select list of `typed_<stem>` after `_line`: SPEC columns cast to their types, extra
+    columns kept as text, and `_bad_types`, the values that did not parse, with the column and
+    what was expected."""
     typed, bad = [], []
     for name, kind in export.columns.items():
         raw = _quoted(name)
@@ -372,12 +422,8 @@ def _create_typed_table(con, export: Export, source_columns: dict[str, str], ext
             bad.append(f"CASE WHEN {text} IS NOT NULL AND {expression} IS NULL "
                        f"THEN {{'column': '{name}', 'value': {text}, 'expected': '{KIND_WORDS[kind]}'}} END")
     kept = [f"CAST({_quoted(name)} AS VARCHAR) AS {_quoted(name)}" for name in extra]
-    con.execute(
-        f"CREATE OR REPLACE TABLE typed_{export.stem} AS SELECT _line, {', '.join(typed + kept)}, "
-        f"list_filter([{', '.join(bad) or 'NULL'}], lambda x: x IS NOT NULL) AS _bad_types "
-        f"FROM ({source})",
-        parameters,
-    )
+    return (f"{', '.join(typed + kept)}, "
+            f"list_filter([{', '.join(bad) or 'NULL'}], lambda x: x IS NOT NULL) AS _bad_types")
 
 
 def _typed_expression(raw: str, kind: str, source_type: str) -> str:

@@ -57,6 +57,7 @@ from hypothesis import core as hypothesis_core
 from hypothesis import strategies as st
 
 from exports import AS_OF, error_lines, purchase, refund, usage, write_exports
+from jobs import loading
 from jobs.cli import main
 from jobs.config import Settings
 from jobs.loading import StructuralError
@@ -414,6 +415,11 @@ FIXED = {
     "LF header, CRLF row": fixed(USAGE_HEADER + LF + usage_row(1) + CRLF, {2: "valid"}),
     "a trailing comma": fixed(USAGE_HEADER + LF + usage_row(1) + b"," + LF + usage_row(2) + LF,
                               {2: "trailing_empty", 3: "valid"}),
+    "a trailing quoted empty field, CRLF": fixed(
+        USAGE_HEADER + CRLF + usage_row(1) + CRLF + usage_row(2) + b',""' + CRLF + usage_row(3) + CRLF,
+        {2: "valid", 3: "trailing_empty", 4: "valid"}),
+    "a CR inside a quoted field": fixed(
+        USAGE_HEADER + LF + usage_row(1, usage_id='"U1\rx"') + LF + usage_row(2) + LF, {2: "valid", 3: "valid"}),
     "a header spanning two lines": fixed(  # a quoted column name holding a newline: the header is lines 1-2
         USAGE_HEADER + b',"extra' + LF + b'column"' + LF + usage_row(1) + b",e" + LF, {3: "valid"}),
     # Found by a random search: DuckDB's parallel reader lost its place after the third record
@@ -428,4 +434,14 @@ FIXED = {
 
 @pytest.mark.parametrize("name", FIXED)
 def test_fixed_csv_cases_are_loaded_or_quarantined_at_their_start_lines(name):
+    check_loaded_case(FIXED[name])
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3])
+@pytest.mark.parametrize("name", ["a trailing comma", "a trailing quoted empty field, CRLF", "LF header, CRLF row",
+                                  "a CR inside a quoted field"])
+def test_line_ends_straddling_two_reads_of_the_file_are_seen(name, chunk_bytes, monkeypatch):
+    """The file's bytes are read in chunks (16 MiB): here tiny ones, so that some chunk
+    boundary falls inside every line end and every empty last field."""
+    monkeypatch.setattr(loading, "_CHUNK_BYTES", chunk_bytes)
     check_loaded_case(FIXED[name])
