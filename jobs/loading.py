@@ -237,18 +237,48 @@ def _number_rows(con, path: Path, traits: _CsvTraits, header_lines: int, columns
     """The SQL numbering `csv_rows` with their lines; records with too many fields join `csv_rejected_rows`.
 
     The common file (no rejected record, no newline inside a field, so one line per row, and
-    no blank line, which the reader skips) numbers its rows by position; any other is scanned
-    once more to find the line where each record starts (`csv_row_lines`).
+    no blank line, which the reader skips) numbers its rows by position. Any other finds the
+    line where each record starts (`csv_row_lines`): from its blank lines if it has no quote
+    and no bare CR (one line per record), else by scanning its records once more.
     """
     rejected = {line for (line,) in con.execute("SELECT reader_line FROM csv_rejected_rows").fetchall()}
     rows = con.execute("SELECT count(*) FROM csv_rows").fetchone()[0]
-    if (rejected or traits.lines > header_lines + rows
+    width = len(columns)
+    if not (rejected or traits.lines > header_lines + rows
             or traits.bare_cr and _has_a_field_with_a_newline(con, path, columns, parallel)):
-        _number_lines_by_scanning(con, path, rejected, len(columns))
-        return _CSV_ROWS_NUMBERED_BY_SCAN, []
+        if traits.empty_last_field:
+            _reject_split_badly(con, _lines_with_extra_fields(path, header_lines, width), width)
+        return _CSV_ROWS_NUMBERED_BY_POSITION, [header_lines + 1]
+    if traits.quotes or traits.bare_cr or not _number_one_line_records(con, path, traits, header_lines, rejected,
+                                                                         rows, width):
+        _number_lines_by_scanning(con, path, rejected, width)
+    return _CSV_ROWS_NUMBERED_BY_SCAN, []
+
+
+def _number_one_line_records(con, path: Path, traits: _CsvTraits, header_lines: int, rejected: set[int],
+                             rows: int, width: int) -> bool:
+    """Number the rows of a file whose records are one line each (no quote, no bare CR).
+
+    The rows take, in order, the lines after the header that are neither blank nor rejected
+    (DuckDB numbers a rejected row by its line here). Return False, the lines not being one
+    per row, for the file to be scanned instead.
+    """
+    skipped = sorted(rejected.union(_blank_lines(path, header_lines)))
+    con.execute("CREATE OR REPLACE TEMP TABLE csv_row_lines AS SELECT range AS _line FROM range(?, ?)",
+                [header_lines + 1, traits.lines + 1])
+    con.execute("DELETE FROM csv_row_lines WHERE _line IN (SELECT unnest(?::BIGINT[]))", [skipped])
+    if con.execute("SELECT count(*) FROM csv_row_lines").fetchone()[0] != rows:
+        return False
     if traits.empty_last_field:
-        _reject_split_badly(con, _lines_with_extra_fields(path, header_lines, len(columns)), len(columns))
-    return _CSV_ROWS_NUMBERED_BY_POSITION, [header_lines + 1]
+        extra = (record for record in _lines_with_extra_fields(path, header_lines, width) if record[0] not in rejected)
+        _reject_split_badly(con, extra, width)
+    return True
+
+
+def _blank_lines(path: Path, header_lines: int) -> list[int]:
+    """The numbers of the empty lines after the header."""
+    with _open_csv(path) as stream:
+        return [line for line, raw in enumerate(stream, start=1) if line > header_lines and raw in (b"\n", b"\r\n")]
 
 
 def _has_a_field_with_a_newline(con, path: Path, columns: list[str], parallel: bool) -> bool:
@@ -271,6 +301,7 @@ class _CsvTraits:
     empty_last_field: bool  # a line ending in an empty field: DuckDB drops it, even if one too many
     mixed_line_ends: bool   # LF and CRLF: the reader refuses the file or splits its rows wrongly
     bare_cr: bool           # a CR not before LF: the reader may end a row there
+    quotes: bool            # a quote: a record may span lines
 
 
 class _CsvTraitScan:
@@ -278,7 +309,7 @@ class _CsvTraitScan:
 
     def __init__(self) -> None:
         self.lf = self.cr = self.crlf = 0
-        self.empty_last = False
+        self.empty_last = self.quotes = False
         self.tail = b""  # the last bytes fed: a line end may straddle two chunks
 
     def feed(self, chunk: bytes) -> None:
@@ -288,13 +319,14 @@ class _CsvTraitScan:
             self.cr += chunk.count(b"\r")
             self.crlf += chunk.count(b"\r\n")
         self.crlf += self.tail.endswith(b"\r") and chunk.startswith(b"\n")
+        self.quotes = self.quotes or b'"' in chunk
         self.empty_last = self.empty_last or any(map(_ends_a_line_with_an_empty_field, (seam, chunk)))
         self.tail = (self.tail + chunk[-4:])[-4:]
 
     def traits(self) -> _CsvTraits:
         empty_last = self.empty_last or self.tail.endswith((b",", b',""'))  # the last line, without a line end
         lines = self.lf + (not self.tail.endswith(b"\n"))
-        return _CsvTraits(lines, empty_last, 0 < self.crlf < self.lf, self.cr > self.crlf)
+        return _CsvTraits(lines, empty_last, 0 < self.crlf < self.lf, self.cr > self.crlf, self.quotes)
 
 
 def _ends_a_line_with_an_empty_field(data: bytes) -> bool:

@@ -418,6 +418,10 @@ FIXED = {
     "a trailing quoted empty field, CRLF": fixed(
         USAGE_HEADER + CRLF + usage_row(1) + CRLF + usage_row(2) + b',""' + CRLF + usage_row(3) + CRLF,
         {2: "valid", 3: "trailing_empty", 4: "valid"}),
+    "no quote: trailing commas, a blank line and a short row": fixed(  # lines from the blank and rejected ones
+        USAGE_HEADER + LF + usage_row(1) + b"," + LF + LF + usage_row(2) + b",," + LF
+        + usage_row(3).rsplit(b",", 1)[0] + LF + usage_row(4) + LF,
+        {2: "trailing_empty", 4: "trailing_empty", 5: "ragged_short", 6: "valid"}),
     "a CR inside a quoted field": fixed(
         USAGE_HEADER + LF + usage_row(1, usage_id='"U1\rx"') + LF + usage_row(2) + LF, {2: "valid", 3: "valid"}),
     "a header spanning two lines": fixed(  # a quoted column name holding a newline: the header is lines 1-2
