@@ -244,25 +244,27 @@ def _number_rows(con, path: Path, traits: _CsvTraits, header_lines: int, columns
     rejected = {line for (line,) in con.execute("SELECT reader_line FROM csv_rejected_rows").fetchall()}
     rows = con.execute("SELECT count(*) FROM csv_rows").fetchone()[0]
     width = len(columns)
-    if not (rejected or traits.lines > header_lines + rows
-            or traits.bare_cr and _has_a_field_with_a_newline(con, path, columns, parallel)):
+    one_row_per_line = not (rejected or traits.lines > header_lines + rows
+                            or traits.bare_cr and _has_a_field_with_a_newline(con, path, columns, parallel))
+    if one_row_per_line:
         if traits.empty_last_field:
             _reject_split_badly(con, _lines_with_extra_fields(path, header_lines, width), width)
         return _CSV_ROWS_NUMBERED_BY_POSITION, [header_lines + 1]
-    if traits.quotes or traits.bare_cr or not _number_one_line_records(con, path, traits, header_lines, rejected,
-                                                                         rows, width):
+    if not _number_one_line_records(con, path, traits, header_lines, rejected, rows, width):
         _number_lines_by_scanning(con, path, rejected, width)
     return _CSV_ROWS_NUMBERED_BY_SCAN, []
 
 
 def _number_one_line_records(con, path: Path, traits: _CsvTraits, header_lines: int, rejected: set[int],
                              rows: int, width: int) -> bool:
-    """Number the rows of a file whose records are one line each (no quote, no bare CR).
+    """Number the rows of a file whose records are one line each: one without a quote or a bare CR.
 
     The rows take, in order, the lines after the header that are neither blank nor rejected
-    (DuckDB numbers a rejected row by its line here). Return False, the lines not being one
-    per row, for the file to be scanned instead.
+    (DuckDB numbers a rejected row by its line here). Return False for any other file, or if
+    those lines are not one per row, for the file to be scanned instead.
     """
+    if traits.quotes or traits.bare_cr:
+        return False
     skipped = sorted(rejected.union(_blank_lines(path, header_lines)))
     con.execute("CREATE OR REPLACE TEMP TABLE csv_row_lines AS SELECT range AS _line FROM range(?, ?)",
                 [header_lines + 1, traits.lines + 1])
@@ -278,7 +280,8 @@ def _number_one_line_records(con, path: Path, traits: _CsvTraits, header_lines: 
 def _blank_lines(path: Path, header_lines: int) -> list[int]:
     """The numbers of the empty lines after the header."""
     with _open_csv(path) as stream:
-        return [line for line, raw in enumerate(stream, start=1) if line > header_lines and raw in (b"\n", b"\r\n")]
+        return [line for line, raw in enumerate(stream, start=1)
+                if line > header_lines and raw in (b"\n", b"\r\n")]
 
 
 def _has_a_field_with_a_newline(con, path: Path, columns: list[str], parallel: bool) -> bool:
