@@ -32,6 +32,7 @@ def split_night(night: Path, as_of: date, out: Path) -> dict[str, dict[str, int]
     rows: dict[str, dict[str, int]] = {"history": {}, "delta": {}}
     with duckdb.connect() as con:
         con.execute("SET TimeZone = ?", [BILLING_TIME_ZONE])
+        con.execute("SET enable_progress_bar = false")
         for stem, export_file in find_exports(night).items():
             source = _rows_of(export_file.path, export_file.format)
             days = ", ".join(f"TRY_CAST({_quoted(column)} AS TIMESTAMPTZ)::DATE"

@@ -7,6 +7,6 @@ SELECT CAST(line AS BIGINT) AS reader_line,
        CAST(line AS BIGINT) AS line,
        string_agg(column_name, ', ' ORDER BY column_idx) AS column_name,
        trim(first(csv_line), chr(13) || chr(10)) AS csv_line,
-       'row cannot be split into the header''s columns: ' || string_agg(DISTINCT error_message, '; ') AS message
+       'row cannot be split into the header''s columns: ' || string_agg(DISTINCT error_message, '; ' ORDER BY error_message) AS message
 FROM csv_rejects
 GROUP BY line;
