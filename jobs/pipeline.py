@@ -187,7 +187,7 @@ def _reading_in_file_order(con, settings: Settings) -> Iterator[None]:
         con.execute("SET preserve_insertion_order = ?", [settings.duckdb_preserve_insertion_order])
 
 
-def duckdb_config(settings: Settings, db_path: Path | None) -> dict:
+def _duckdb_config(settings: Settings, db_path: Path | None) -> dict:
     """DuckDB's settings for a run: `[duckdb]` of the config; DuckDB spills next to the
     warehouse (`<warehouse>.tmp`) unless `temp_directory` says where."""
     config = {"memory_limit": settings.duckdb_memory_limit,
@@ -204,7 +204,7 @@ def duckdb_config(settings: Settings, db_path: Path | None) -> dict:
 def _connect(settings: Settings, run_id: str, as_of: date, mode: str, input_dir: Path | None,
              db_path: Path | None) -> duckdb.DuckDBPyConnection:
     """A private DuckDB with the run's settings, parameters and macros."""
-    con = duckdb.connect(":memory:", config=duckdb_config(settings, db_path))
+    con = duckdb.connect(":memory:", config=_duckdb_config(settings, db_path))
     zone = ZoneInfo(settings.billing_time_zone)
     as_of_end = datetime.combine(as_of + timedelta(days=1), clock(0), tzinfo=zone)
     con.execute("SET TimeZone = ?", [settings.billing_time_zone])
