@@ -161,18 +161,26 @@ def _text(value) -> str:
 
 
 def _quarantine_duplicate_keys(con, export: Export) -> None:
-    """Of visible rows sharing a key, all but the first in file order are quarantined."""
+    """Of visible rows sharing a key, all but the first in file order are quarantined.
+
+    Keys are first grouped by their hash (a small hash table, where grouping 50M text keys
+    spills), and only rows whose hash repeats are compared by key.
+    """
     key = ", ".join(export.key)
     key_text = " || ' / ' || ".join(f"CAST({column} AS VARCHAR)" for column in export.key)
     not_null = " AND ".join(f"{column} IS NOT NULL" for column in export.key)
     con.execute(
         f"""
         INSERT INTO quarantine
+        WITH candidate AS (
+            SELECT * FROM visible_{export.stem}
+            WHERE {not_null} AND hash({key}) IN (
+                SELECT hash({key}) AS key_hash FROM visible_{export.stem} WHERE {not_null}
+                GROUP BY key_hash HAVING count(*) > 1)),
+        first AS (SELECT {key}, min(_line) AS _line FROM candidate GROUP BY {key} HAVING count(*) > 1)
         SELECT '{export.stem}', row._line, '{key}', 'duplicate_key', {key_text},
                'duplicate of the row on line ' || first._line || ' (same {key}); the first row wins'
-        FROM visible_{export.stem} AS row
-        JOIN (SELECT {key}, min(_line) AS _line FROM visible_{export.stem} WHERE {not_null}
-              GROUP BY {key} HAVING count(*) > 1) AS first USING ({key})
+        FROM candidate AS row JOIN first USING ({key})
         WHERE row._line > first._line
         """
     )
