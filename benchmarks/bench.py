@@ -186,7 +186,7 @@ def split_data(data: Path, as_of: date) -> Path:
     folder = data.with_name(f"{data.name}-split-{as_of.isoformat()}")
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
-        (folder / ".complete").parent.mkdir(parents=True)
+        folder.mkdir(parents=True)
         (folder / ".complete").write_text(json.dumps(split_night(data, as_of, folder)))
     return folder
 

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import duckdb
 
+from jobs.config import Settings
 from jobs.loading import find_exports
 from jobs.schemas import EXPORTS
+from jobs.sqlfiles import quoted
 
-BILLING_TIME_ZONE = "Asia/Shanghai"  # the generator writes billing times of the default zone
+BILLING_TIME_ZONE = Settings().billing_time_zone  # the generator writes billing times of the default zone
 
 
 def split_night(night: Path, as_of: date, out: Path) -> dict[str, dict[str, int]]:
@@ -35,7 +37,7 @@ def split_night(night: Path, as_of: date, out: Path) -> dict[str, dict[str, int]
         con.execute("SET enable_progress_bar = false")
         for stem, export_file in find_exports(night).items():
             source = _rows_of(export_file.path, export_file.format)
-            days = ", ".join(f"TRY_CAST({_quoted(column)} AS TIMESTAMPTZ)::DATE"
+            days = ", ".join(f"TRY_CAST({quoted(column)} AS TIMESTAMPTZ)::DATE"
                              for column, kind in EXPORTS[stem].columns.items() if kind == "timestamp")
             for part, keeps in (("history", f"coalesce(least({days}) < ?, true)"),
                                 ("delta", f"list_contains([{days}], ?)")):
@@ -61,10 +63,6 @@ def _rows_of(path: Path, file_format: str) -> str:
 
 def _copy_options(file_format: str) -> str:
     return "FORMAT parquet" if file_format == "parquet" else "FORMAT csv, HEADER true"
-
-
-def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,6 +43,7 @@ import pyarrow
 from .errors import first_line
 from .csvsafe import FORMULA_STARTS, neutralise
 from .publish import PublishError
+from .sqlfiles import quoted
 
 # The latest-run output tables exported each night; the optional ones when the warehouse has them.
 EXPORT_TABLES = ("refund_flags", "refund_verdicts", "validation_errors", "abuse_signals", "abuse_cases")
@@ -117,9 +118,9 @@ def _parquet_select(con, table: str) -> str:
     """Every column but as_of (it is the partition); HUGEINT counts as BIGINT (Parquet has no 128-bit int)."""
     columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
                           "AND table_name = ? ORDER BY column_index", [table]).fetchall()
-    selected = [f"CAST({_quoted(name)} AS BIGINT) AS {_quoted(name)}" if kind in ("HUGEINT", "UHUGEINT")
-                else _quoted(name) for name, kind in columns if name != "as_of"]
-    return f"SELECT {', '.join(selected)} FROM {_quoted(table)}"
+    selected = [f"CAST({quoted(name)} AS BIGINT) AS {quoted(name)}" if kind in ("HUGEINT", "UHUGEINT")
+                else quoted(name) for name, kind in columns if name != "as_of"]
+    return f"SELECT {', '.join(selected)} FROM {quoted(table)}"
 
 
 # --- CSV --------------------------------------------------------------------------------------
@@ -157,15 +158,15 @@ def _write_csv(con, table: str, path: Path, scrubber: "Scrubber") -> None:
     if not scrubber.masks_whole_tokens:
         _write_csv_in_python(con, table, path, scrubber)
         return
-    relation = con.sql(f"SELECT * FROM {_quoted(table)}")
+    relation = con.sql(f"SELECT * FROM {quoted(table)}")
     columns = list(zip(relation.columns, relation.types))
     texts = [_unscrubbed_sql(name, kind, scrubber.mask_identifiers) for name, kind in columns]
     scrubbed = [index for index, (_, scrub) in enumerate(texts) if scrub]
     cells = ", ".join(
         f"nullif({_cell_sql(table, name, kind, _scrubbed_text(index, texts[index]), scrubber.mask_identifiers)}, '') "
-        f"AS {_quoted(name)}" for index, (name, kind) in enumerate(columns))
+        f"AS {quoted(name)}" for index, (name, kind) in enumerate(columns))
     con.execute(_CSV_COPY.format(
-        table=_quoted(table), path=_sql_text(str(path)), cells=cells,
+        table=quoted(table), path=_sql_text(str(path)), cells=cells,
         texts="".join(f", {texts[index][0]} AS csv_text_{index}" for index in scrubbed),
         text_list=", ".join(f"csv_text_{index}" for index in scrubbed) or "NULL::VARCHAR",
         joins=" ".join(f"LEFT JOIN scrubbed AS scrubbed_{index} ON scrubbed_{index}.original = cell.csv_text_{index}"
@@ -179,7 +180,7 @@ def _scrubbed_text(index: int, text: tuple[str, bool]) -> str:
 
 
 def _write_csv_in_python(con, table: str, path: Path, scrubber: "Scrubber") -> None:
-    cursor = con.execute(f"SELECT * FROM {_quoted(table)}")
+    cursor = con.execute(f"SELECT * FROM {quoted(table)}")
     columns = [column[0] for column in cursor.description]
     check_at = columns.index("check") if table == "validation_errors" else None
     with path.open("w", newline="", encoding="utf-8") as stream:
@@ -264,8 +265,8 @@ def _unscrubbed_sql(column: str, kind: duckdb.DuckDBPyType, mask_identifiers: bo
     list's joined text masks each item, as no word spans the '; ' between two items.
     """
     if mask_identifiers and column in IDENTIFIER_COLUMNS:
-        return _text_sql(f"cell.{_quoted(column)}", kind, "csv_masked_identifier"), False
-    return _text_sql(f"cell.{_quoted(column)}", kind), _holds_text(kind)
+        return _text_sql(f"cell.{quoted(column)}", kind, "csv_masked_identifier"), False
+    return _text_sql(f"cell.{quoted(column)}", kind), _holds_text(kind)
 
 
 def _holds_text(kind: duckdb.DuckDBPyType) -> bool:
@@ -673,10 +674,5 @@ def _write_atomically(path: Path, text: str, token: str) -> None:
         temp.unlink(missing_ok=True)
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-

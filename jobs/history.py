@@ -26,7 +26,7 @@ import duckdb
 from .errors import PublishError, first_line
 from .loading import LoadedExport
 from .schemas import EXPORTS, SQL_TYPES, Export
-from .sqlfiles import read_sql
+from .sqlfiles import quoted, read_sql
 
 PROVENANCE_COLUMNS = {
     "_extra_columns": "MAP(VARCHAR, VARCHAR)",  # the file's extra columns: kept, never compared
@@ -92,7 +92,7 @@ def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport
         extra = delivery.extra_columns if delivery else ()
         con.execute(f"SET VARIABLE source_file_{export.stem} = ?", [str(delivery.file.path) if delivery else None])
         con.execute(f"SET VARIABLE extra_columns_{export.stem} = ?::VARCHAR[]", [list(extra)])
-        extra_values = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}"' for name in extra)
+        extra_values = ", ".join(quoted(name) for name in extra)
         extra_map = (f"map(getvariable('extra_columns_{export.stem}'), [{extra_values}]::VARCHAR[])" if extra
                      else "NULL::MAP(VARCHAR, VARCHAR)")  # most exports have none: nothing to store
         con.execute(

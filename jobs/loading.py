@@ -23,7 +23,7 @@ import pyarrow
 
 from .errors import first_line
 from .schemas import EXPORTS, KIND_WORDS, SQL_TYPES, Export
-from .sqlfiles import read_sql
+from .sqlfiles import quoted, read_sql
 
 FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet"}
 _CHUNK_BYTES = 1 << 24  # what each pass over a file's bytes reads at a time
@@ -290,7 +290,7 @@ def _has_a_field_with_a_newline(con, path: Path, columns: list[str], parallel: b
     Only a file with a bare CR needs asking: elsewhere rows end only at a newline, so a row
     with a newline inside spans two lines and the file has more lines than header and rows.
     """
-    has_newline = " OR ".join(f"contains({_quoted(column)}, chr(10))" for column in columns)
+    has_newline = " OR ".join(f"contains({quoted(column)}, chr(10))" for column in columns)
     scan = _CSV_SCAN.format(errors="ignore_errors = true")
     return con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {scan} WHERE {has_newline} LIMIT 1)",
                        [str(path), {name: "VARCHAR" for name in columns}, parallel]).fetchone()[0] > 0
@@ -449,14 +449,14 @@ def _typed_columns(export: Export, source_columns: dict[str, str], extra: tuple[
     what was expected."""
     typed, bad = [], []
     for name, kind in export.columns.items():
-        raw = _quoted(name)
+        raw = quoted(name)
         expression = _typed_expression(raw, kind, source_columns[name])
         typed.append(f"{expression} AS {raw}")
         if kind != "text":
             text = f"NULLIF(trim(CAST({raw} AS VARCHAR)), '')"
             bad.append(f"CASE WHEN {text} IS NOT NULL AND {expression} IS NULL "
                        f"THEN {{'column': '{name}', 'value': {text}, 'expected': '{KIND_WORDS[kind]}'}} END")
-    kept = [f"CAST({_quoted(name)} AS VARCHAR) AS {_quoted(name)}" for name in extra]
+    kept = [f"CAST({quoted(name)} AS VARCHAR) AS {quoted(name)}" for name in extra]
     return (f"{', '.join(typed + kept)}, "
             f"list_filter([{', '.join(bad) or 'NULL'}], lambda x: x IS NOT NULL) AS _bad_types")
 
@@ -479,8 +479,3 @@ def _typed_expression(raw: str, kind: str, source_type: str) -> str:
         return f"CASE WHEN {exact} = round({exact}, {_SCALES[kind]}) THEN TRY_CAST({exact} AS {target}) END"
     text = f"trim(CAST({raw} AS VARCHAR))"
     return f"CASE WHEN regexp_full_match({text}, '{_PATTERNS[kind]}') THEN TRY_CAST({text} AS {target}) END"
-
-
-
-def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'

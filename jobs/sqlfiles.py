@@ -1,4 +1,5 @@
-"""Where the SQL lives: `sql/` at the repository root, or `jobs/sql/` inside the wheel."""
+"""Where the SQL lives: `sql/` at the repository root, or `jobs/sql/` inside the wheel; and how
+to name a column in SQL built from it."""
 
 from __future__ import annotations
 
@@ -18,3 +19,8 @@ def read_sql(relative: str) -> str:
 def sql_files(folder: str) -> list[Path]:
     """The .sql files of `sql/<folder>`, in name order."""
     return sorted((SQL_DIR / folder).glob("*.sql"))
+
+
+def quoted(identifier: str) -> str:
+    """`identifier` as a quoted SQL identifier (any name a file's header may carry)."""
+    return '"' + identifier.replace('"', '""') + '"'
