@@ -6,6 +6,9 @@ Written after the warehouse is committed, from the warehouse opened read-only, n
     <db dir>/exports/csv/as_of=YYYY-MM-DD/<table>.csv                one folder per night
     <db dir>/run_results.json                                        the latest run, for schedulers
 
+A replay (a run without input) writes the same layout under `<db dir>/replays/<run_id>/`
+instead, so the files its night published stay as they were.
+
 Rerunning a night replaces its partition and never leaves a half-written file where a reader
 looks: a Parquet file is written under a hidden name and renamed over `data.parquet`; a
 night's CSV files are written into a hidden folder that then takes the partition's place;
@@ -42,7 +45,7 @@ import pyarrow
 
 from .errors import first_line
 from .csvsafe import FORMULA_STARTS, neutralise
-from .publish import PublishError
+from .publish import PublishError, output_folder
 from .sqlfiles import quoted
 
 # The latest-run output tables exported each night; the optional ones when the warehouse has them.
@@ -59,15 +62,17 @@ class ExportError(PublishError):
 
 
 def write_exports(db_path: Path, run_id: str, settings, result) -> list[Path]:
-    """Write the run's exports next to the warehouse; return their paths."""
+    """Write the run's exports into its output folder (next to the warehouse, or a replay's own
+    folder: jobs/publish.py `output_folder`); return their paths."""
     started = time.perf_counter()
     db_path = Path(db_path)
-    base = db_path.parent
     token = f"{run_id}-{secrets.token_hex(3)}"
     try:
         with duckdb.connect(str(db_path), read_only=True) as con:
             con.execute("SET TimeZone = 'UTC'")
             _check_latest_run(con, run_id)
+            (mode,) = con.execute("SELECT mode FROM runs WHERE run_id = ?", [run_id]).fetchone()
+            base = output_folder(db_path, run_id, mode)
             tables = exported_tables(con)
             parquet = [_write_parquet(con, base, table, result.as_of, token) for table in tables]
             csv_files = _write_csv_night(con, base, tables, result.as_of, token,

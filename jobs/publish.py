@@ -46,6 +46,17 @@ HISTORY_TABLES = {
 WAREHOUSE_DEFINITIONS = ("history/records_valid_on.sql", "outputs/case_dispositions.sql", "outputs/signal_precision.sql", "views/money_at_risk_by_rule_month.sql", "views/entity_refund_history.sql", "views/open_cases.sql", "views/flag_changes.sql")
 
 
+def output_folder(db_path: Path, run_id: str, mode: str) -> Path:
+    """Where a run's report and exports go: next to the warehouse for a night delivered from
+    files; for a replay its own `replays/<run_id>/` beside the warehouse (created here), so a
+    replay never overwrites what its night published (docs/operations.md)."""
+    if mode != "replay":
+        return db_path.parent
+    folder = db_path.parent / "replays" / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @contextmanager
 def warehouse_attached(con: duckdb.DuckDBPyConnection, db_path: Path) -> Iterator[None]:
     """Attach the warehouse as `warehouse` for writing; this takes DuckDB's one-writer lock.

@@ -32,6 +32,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from .errors import first_line
+from .publish import output_folder
 
 TEMPLATES = Path(__file__).parent / "templates"
 TREND_NIGHTS = 30          # nights in the trend charts
@@ -55,7 +56,8 @@ class ReportError(Exception):
 # --- entry points -----------------------------------------------------------------------------
 
 def write_report(db_path: Path, run_id: str, settings) -> list[Path]:
-    """Write the run's self-contained HTML report(s) next to the warehouse; return their paths."""
+    """Write the run's self-contained HTML report(s) into its output folder (next to the warehouse,
+    or a replay's own folder: jobs/publish.py `output_folder`); return their paths."""
     db_path = Path(db_path)
     con = _connect(db_path)
     try:
@@ -63,10 +65,11 @@ def write_report(db_path: Path, run_id: str, settings) -> list[Path]:
         pages = render(con, data, shared_copy=settings.mask_shared_report)
     finally:
         con.close()
+    folder = output_folder(db_path, run_id, data["run"]["mode"])
     stem = f"report-{data['run']['as_of']}"
-    targets = [(db_path.parent / f"{stem}.html", pages["full"])]
+    targets = [(folder / f"{stem}.html", pages["full"])]
     if "shared" in pages:
-        targets.append((db_path.parent / f"{stem}.shared.html", pages["shared"]))
+        targets.append((folder / f"{stem}.shared.html", pages["shared"]))
     _write_atomically(targets)
     return [path for path, _ in targets]
 
@@ -195,10 +198,13 @@ def collect(con, run_id: str) -> dict:
 
 
 def _nights(con, run: dict) -> list[dict]:
-    """The latest run of each of the last TREND_NIGHTS nights up to this one; this run is tonight."""
+    """The latest run of each of the last TREND_NIGHTS nights up to this one; this run is tonight.
+
+    An earlier night is shown as delivered: its latest run from files, a replay only if it has none
+    (a replay reads no file, so it counts no row in or quarantined)."""
     rows = _rows(con, """
         SELECT * FROM runs WHERE as_of < ?
-        QUALIFY row_number() OVER (PARTITION BY as_of ORDER BY finished_at DESC, run_id DESC) = 1
+        QUALIFY row_number() OVER (PARTITION BY as_of ORDER BY mode = 'replay', finished_at DESC, run_id DESC) = 1
         ORDER BY as_of DESC LIMIT ?""", [run["as_of"], TREND_NIGHTS - 1])
     return [*reversed(rows), dict(run)]
 

@@ -3,13 +3,17 @@ backfills and the flag_changes view. Each test publishes a few tiny nights into 
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
 from click.testing import CliRunner
 
+from jobs import report
 from jobs.cli import main
 from jobs.config import Settings
 from jobs.errors import PublishError
@@ -211,3 +215,58 @@ def test_runs_records_the_seconds_of_each_stage_before_publishing(tmp_path):
     (stages,) = query(tmp_path, "SELECT stage_seconds FROM runs")[0]
     assert list(stages) == ["load", "validate", "gates", "rules", "signals", "reconcile"]
     assert all(seconds >= 0 for seconds in stages.values())
+
+
+# --- a replay never overwrites what a night published ------------------------------------------
+
+PUBLISHING = replace(SETTINGS, write_report=True, write_exports=True)
+
+
+def published_files(folder: Path, as_of: date) -> dict[str, str]:
+    """sha256 of a night's report, export partitions and run_results.json, by path under `folder`."""
+    paths = [*folder.glob(f"report-{as_of}*.html"), *folder.glob(f"exports/*/**/as_of={as_of}/*"),
+             *folder.glob("run_results.json")]
+    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
+
+
+@pytest.mark.parametrize("replay_with", ["run", "backfill", "report"])
+def test_a_replay_leaves_the_nights_published_files_as_they_were_and_writes_its_own_copies(tmp_path, replay_with):
+    db_path = tmp_path / "recon.duckdb"
+    for night, exports in ((NIGHT_1, dict(purchases=[purchase(), purchase(order_id="O2", product="spam")],
+                                          refunds=[refund(status="pending", processed_at="")], usage=[usage()])),
+                           (NIGHT_2, dict(refunds=[refund(refund_id="R2", requested_at="2026-03-11 09:00:00",
+                                                          processed_at="2026-03-11 10:00:00")]))):
+        run(PUBLISHING, write_exports(tmp_path / f"exports-{night}", **exports), night, db_path)
+    published = {night: published_files(tmp_path, night) for night in (NIGHT_1, NIGHT_2)}
+    assert "exports/csv/as_of=2026-03-10/validation_errors.csv" in published[NIGHT_1]
+    assert "report-2026-03-10.html" in published[NIGHT_1] and "run_results.json" in published[NIGHT_2]
+    if replay_with == "run":
+        again = run(PUBLISHING, None, NIGHT_1, db_path)
+    else:
+        command = (["backfill", "--from", "2026-03-10", "--to", "2026-03-10"] if replay_with == "backfill" else
+                   ["report", "--as-of", "2026-03-10"])
+        if replay_with == "report":
+            run(replace(PUBLISHING, write_report=False), None, NIGHT_1, db_path)
+        outcome = CliRunner().invoke(main, command + ["--db", str(db_path)])
+        assert outcome.exit_code == 0, outcome.output
+        again = SimpleNamespace(run_id=query(tmp_path, "SELECT arg_max(run_id, finished_at) FROM runs")[0][0])
+    assert {night: published_files(tmp_path, night) for night in (NIGHT_1, NIGHT_2)} == published
+    own = tmp_path / "replays" / again.run_id
+    expected = {"report-2026-03-10.html"} | ({"exports/csv/as_of=2026-03-10/validation_errors.csv",
+                                             "exports/parquet/validation_errors/as_of=2026-03-10/data.parquet",
+                                             "run_results.json"} if replay_with != "report" else set())
+    assert expected <= set(published_files(own, NIGHT_1))
+    assert {path.name for path in tmp_path.glob("report-*")} == {  # no other report beside the nights' own
+        name for files in published.values() for name in files if name.startswith("report-")}
+
+
+def test_a_later_nights_report_shows_an_earlier_night_as_delivered_not_as_replayed(tmp_path):
+    db_path = tmp_path / "recon.duckdb"
+    run(SETTINGS, write_exports(tmp_path / "n1", purchases=[purchase(), purchase(order_id="O2", product="spam")]),
+        NIGHT_1, db_path)
+    run(SETTINGS, None, NIGHT_1, db_path)
+    night_2 = run(SETTINGS, write_exports(tmp_path / "n2", purchases=[purchase(order_id="O3")]), NIGHT_2, db_path)
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        nights = report.collect(con, night_2.run_id)["nights"]
+    assert [(night["as_of"], night["mode"], night["rows_quarantined"]) for night in nights] == [
+        (NIGHT_1, "delivery", 1), (NIGHT_2, "delivery", 0)]
