@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,6 +27,9 @@ EXPORT_COLUMNS = ("case_id", "disposition", "reviewer", "note", "decided_at", "d
                   "severity", "score", "entity_ids", "signal_codes", "refund_count", "amount_refunded",
                   "amount_at_risk", "refund_ids", "first_refund_day", "last_refund_day", "group_id",
                   "run_id", "as_of")
+# A decision time must be a real instant: not before this, not later than now plus the skew.
+EARLIEST_DECISION = datetime(2000, 1, 1, tzinfo=timezone.utc)
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def copy_reviewer_state(con: duckdb.DuckDBPyConnection) -> None:
@@ -208,21 +211,32 @@ def _import_row(con, row: dict, default_reviewer: str | None, zone: ZoneInfo, no
     if not reviewer:
         raise ValueError("no reviewer")
     note = row.get("note") or None
-    decided_at = _parse_time(row.get("decided_at", ""), zone) or now
+    decided_at = _parse_time(row.get("decided_at", ""), zone, now) or now
     if _already_recorded(con, case_id, disposition, reviewer, note, decided_at):
         return "unchanged"
     record_decision(con, case_id, disposition, reviewer, note, decided_at)
     return "imported"
 
 
-def _parse_time(text: str, zone: ZoneInfo) -> datetime | None:
+def _parse_time(text: str, zone: ZoneInfo, now: datetime) -> datetime | None:
+    """An ISO 8601 decision time (naive: in `zone`), between EARLIEST_DECISION and now + CLOCK_SKEW."""
     if not text:
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"decided_at {text!r} is not an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    try:
+        utc = moment.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        utc = EARLIEST_DECISION - CLOCK_SKEW if moment.year == 1 else now + 2 * CLOCK_SKEW
+    if utc < EARLIEST_DECISION:
+        raise ValueError(f"decided_at {text!r} is before {EARLIEST_DECISION.date()} (not a real decision time)")
+    if utc > now + CLOCK_SKEW:
+        raise ValueError(f"decided_at {text!r} is in the future (now is {now.isoformat(timespec='seconds')}; "
+                         f"at most {CLOCK_SKEW.seconds // 60} minutes of clock skew allowed)")
+    return moment
 
 
 def _already_recorded(con, case_id: str, disposition: str, reviewer: str, note: str | None,

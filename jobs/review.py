@@ -7,8 +7,9 @@
     export   the cases and their standing decisions as CSV, for spreadsheets
     import   decisions from such a CSV
 
-Readers open the warehouse read-only; `decide` and `import` write in one transaction. A
-payment fingerprint is only ever shown masked. Exit code 1 when the warehouse is missing or
+Readers open the warehouse read-only in the sandbox `refund-recon query` uses; `decide` and
+`import` write in one transaction. A payment fingerprint is only ever shown masked, and
+control characters in the data are printed as visible escapes (jobs/terminal.py). Exit code 1 when the warehouse is missing or
 busy, the case unknown, or an imported row was bad (the good rows are imported).
 """
 
@@ -24,9 +25,10 @@ from zoneinfo import ZoneInfo
 import click
 import duckdb
 
-from . import dispositions
+from . import dispositions, masking
 from .errors import first_line
-from .sqlfiles import read_sql
+from .query import QueryError, open_read_only
+from .terminal import visible
 
 OPEN = ("open", "reopened", "needs_info")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -53,18 +55,23 @@ def list_command(db_path: Path, show_all: bool) -> None:
             "disposition_reason FROM abuse_cases WHERE ? OR disposition IN ? ORDER BY score DESC, case_id",
             [show_all, list(OPEN)]).fetchall()
         amounts = _amounts(con)
-        click.echo(f"{len(rows)} {'' if show_all else 'open '}case(s), {_run_label(con)}")
-    if not rows:
-        return
+        lines = [f"{len(rows)} {'' if show_all else 'open '}case(s), {_run_label(con)}"]
+        _print(con, lines + _case_list(rows, amounts) if rows else lines)
+
+
+def _case_list(rows: list[tuple], amounts: dict) -> list[str]:
+    """The cases as a table, a reopened case followed by why."""
     table = [(case_id, severity, f"{score:.1f}", _short(entities), ", ".join(signals), str(count),
               amounts.get(case_id, {}).get("refunded", ""), disposition)
              for case_id, severity, score, entities, signals, count, disposition, _ in rows]
-    lines = _table(("case", "severity", "score", "entities", "signals", "refunds", "refunded", "disposition"), table)
-    click.echo(lines[0])
-    for line, row in zip(lines[1:], rows):
-        click.echo(line)
+    header, *lines = _table(("case", "severity", "score", "entities", "signals", "refunds", "refunded", "disposition"),
+                            table)
+    out = [header]
+    for line, row in zip(lines, rows):
+        out.append(line)
         if row[6] == "reopened":
-            click.echo(f"    reopened: {row[7]}")
+            out.append(f"    reopened: {row[7]}")
+    return out
 
 
 # --- show -------------------------------------------------------------------------------------
@@ -79,10 +86,7 @@ def show_command(case_id: str, db_path: Path) -> None:
         zone = _billing_zone(con)
         sections = (_header(con, case), _decisions(con, case_id, zone), _signals(con, case),
                     _entities(con, case, zone), _refunds(con, case, zone), _timeline(con, case, zone))
-    for section in sections:
-        for line in section:
-            click.echo(line)
-        click.echo("")
+        _print(con, [line for section in sections for line in (*section, "")])
 
 
 def _header(con, case: dict) -> list[str]:
@@ -216,14 +220,17 @@ def _warehouse(db_path: Path, write: bool = False):
     if not db_path.is_file():
         _fail(f"{db_path}: no warehouse here (run `refund-recon run` first, or pass --db)")
     try:
-        con = duckdb.connect(str(db_path), read_only=not write)
+        con = duckdb.connect(str(db_path)) if write else open_read_only(db_path)
+    except QueryError as error:
+        _fail(f"cannot open the warehouse: {error}")
     except duckdb.Error as error:
         _fail(f"{db_path}: cannot open the warehouse, is a run writing it? ({first_line(error)})")
     try:
         tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         if not {"abuse_cases", "case_dispositions", "runs"} <= tables:
             _fail(f"{db_path}: no abuse cases in this warehouse (run `refund-recon run` first)")
-        con.execute(read_sql("staging/macros.sql"))  # masked_fingerprint, the one way to show one
+        if not write:
+            masking.create_known_ids(con)  # the fingerprints `_print` masks
         yield con
     finally:
         con.close()
@@ -238,8 +245,8 @@ def _case(con, case_id: str) -> dict:
 
 
 def _run_label(con) -> str:
-    row = con.execute("SELECT run_id, as_of FROM runs ORDER BY finished_at DESC LIMIT 1").fetchone()
-    return f"run {row[0]} as of {row[1]}" if row else "no run yet"
+    rows = con.execute("SELECT run_id, as_of FROM runs ORDER BY finished_at DESC LIMIT 1").fetchall()
+    return f"run {rows[0][0]} as of {rows[0][1]}" if rows else "no run yet"
 
 
 def _billing_zone(con) -> ZoneInfo:
@@ -274,7 +281,7 @@ SELECT members.entity_id,
        (SELECT list((accounts.account_id, status_now.status, status_now.reason, status_now.effective_at)
                     ORDER BY accounts.account_id)
         FROM accounts LEFT JOIN status_now USING (account_id) WHERE accounts.entity_id = members.entity_id),
-       (SELECT list(DISTINCT masked_fingerprint(purchase.payment_fingerprint) ORDER BY masked_fingerprint(purchase.payment_fingerprint))
+       (SELECT list(DISTINCT purchase.payment_fingerprint ORDER BY purchase.payment_fingerprint)
         FROM purchases AS purchase
         WHERE purchase.entity_id = members.entity_id AND purchase.payment_fingerprint IS NOT NULL),
        (SELECT list((sharing.fingerprint, sharing.entity_ids, sharing.links_entities) ORDER BY sharing.fingerprint)
@@ -310,7 +317,7 @@ events AS (
                   order_id, product, package_kind, coalesce(' ' || edition, ''),
                   CAST(paid_cash_credit + paid_commission_credit + paid_free_credit AS VARCHAR), currency,
                   CAST(list_price AS VARCHAR), CAST(discount_amount AS VARCHAR), CAST(coupon_amount AS VARCHAR),
-                  account_id, entity_id, coalesce(', fingerprint ' || masked_fingerprint(payment_fingerprint), ''))
+                  account_id, entity_id, coalesce(', fingerprint ' || payment_fingerprint, ''))
                AS detail
     FROM orders
     UNION ALL
@@ -341,31 +348,18 @@ def _evidence_lines(value) -> list[str]:
     for key, item in value.items():
         if isinstance(item, list) and any(isinstance(element, dict) for element in item):
             lines.append(f"{key}:")
-            lines += [f"  - {_inline(_masked(element))}" for element in item]
+            lines += [f"  - {_inline(element)}" for element in item]
         else:
-            lines.append(f"{key}: {_inline(_masked({key: item})[key])}")
+            lines.append(f"{key}: {_inline(item)}")
     return lines
 
 
 def _inline(value) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{key}: {_inline(item)}" for key, item in _masked(value).items())
+        return ", ".join(f"{key}: {_inline(item)}" for key, item in value.items())
     if isinstance(value, list):
         return "; ".join(f"({_inline(item)})" if isinstance(item, dict) else _inline(item) for item in value) or "-"
     return "-" if value is None else str(value)
-
-
-def _masked(record):
-    """Belt and braces: a fingerprint-named string not already masked is masked here."""
-    if not isinstance(record, dict):
-        return record
-    return {key: _mask(value) if "fingerprint" in key and isinstance(value, str) and "…" not in value else value
-            for key, value in record.items()}
-
-
-def _mask(fingerprint: str) -> str:
-    """As masked_fingerprint() in sql/staging/macros.sql."""
-    return fingerprint[:4] + "…" + fingerprint[-2:] if len(fingerprint) > 8 else fingerprint[:1] + "…"
 
 
 def _parse_json(text: str | None):
@@ -376,17 +370,33 @@ def _parse_json(text: str | None):
 
 
 def _table(header: tuple, rows: list[tuple]) -> list[str]:
-    """Left-aligned columns two spaces apart; the first line is the header."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    return ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in (header, *rows)]
+    """Left-aligned columns two spaces apart, control characters escaped; the first line is the header."""
+    cells = [[visible(str(cell)) for cell in row] for row in (header, *rows)]
+    widths = [max(len(cell) for cell in column) for column in zip(*cells)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
 
 
 def _short(items: list[str], keep: int = 3) -> str:
     return ", ".join(items[:keep]) + (f" +{len(items) - keep}" if len(items) > keep else "")
 
 
-def _when(moment: datetime | None, zone: ZoneInfo) -> str:
-    return moment.astimezone(zone).strftime(TIME_FORMAT) if moment else "-"
+def _when(moment: datetime | str | None, zone: ZoneInfo) -> str:
+    """A time in billing time; one Python cannot hold or show there (year 1, 9999, infinity) as stored."""
+    if moment is None:
+        return "-"
+    if not isinstance(moment, datetime):  # DuckDB gives text for a time past Python's year 9999
+        return f"{moment} (out of range)"
+    try:
+        return moment.astimezone(zone).strftime(TIME_FORMAT)
+    except (OverflowError, ValueError):
+        return f"{moment.isoformat()} (out of range)"
+
+
+def _print(con, lines: list[str]) -> None:
+    """Print lines with every known payment fingerprint masked and control characters escaped."""
+    masker = masking.masker_for(con, lines, identifiers=False)
+    for line in lines:
+        click.echo(visible(masker.text(line)))
 
 
 def _fail(message: str):

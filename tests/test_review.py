@@ -22,7 +22,7 @@ from jobs.cli import main
 from jobs.pipeline import run
 
 FINGERPRINT = "fp_secret_0123456789"
-MASKED = "fp_s…89"
+MASKED = "fp_…89"
 
 
 def e1_orders() -> list[dict]:
@@ -238,3 +238,70 @@ def test_a_warehouse_locked_by_a_running_job_exits_1_with_one_line(warehouse):
         holder.communicate("")
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "cannot open the warehouse" in result.output
+
+
+# --- hostile decision times and text (issue #10) ---------------------------------------------
+
+@pytest.mark.parametrize("decided_at, problem", [
+    ("9999-12-31", "is in the future"),
+    ("9999-12-31T23:59:59+00:00", "is in the future"),
+    ("{in_10_minutes}", "is in the future"),
+    ("0001-01-01", "is before 2000-01-01"),
+    ("1999-12-31T23:59:59+00:00", "is before 2000-01-01"),
+    ("0001-01-01T00:00:00+08:00", "is before 2000-01-01"),
+    ("2000-01-01T00:00:00+00:00", None),
+    ("2026-03-31T10:00:00", None),
+    ("{in_2_minutes}", None),
+])
+def test_import_takes_a_decision_time_only_if_it_is_a_real_past_instant(warehouse, tmp_path, decided_at, problem):
+    from datetime import datetime, timedelta, timezone
+    now = datetime.now(timezone.utc)
+    decided_at = decided_at.format(in_10_minutes=(now + timedelta(minutes=10)).isoformat(),
+                                   in_2_minutes=(now + timedelta(minutes=2)).isoformat())
+    e1, e2 = case_of(warehouse, "E1")["case_id"], case_of(warehouse, "E2")["case_id"]
+    sheet = tmp_path / "decisions.csv"
+    sheet.write_text("case_id,disposition,reviewer,note,decided_at\n"
+                     f"{e1},confirmed,carol,,{decided_at}\n"          # line 2
+                     f"{e2},confirmed,carol,,\n", encoding="utf-8")   # line 3: now
+    result = review(warehouse, "import", str(sheet))
+    imported = {case for (case,) in query(warehouse, "SELECT case_id FROM case_dispositions")}
+    if problem is None:
+        assert result.exit_code == 0, result.output
+        assert imported == {e1, e2}
+    else:
+        assert result.exit_code == 1
+        assert f"line 2: decided_at {decided_at!r} {problem}" in result.output
+        assert imported == {e2} and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("stored", ["9999-12-31 23:59:59+00", "0001-01-01 00:00:00+00", "infinity", "-infinity"])
+def test_show_and_export_survive_a_stored_decision_time_out_of_range(warehouse, tmp_path, stored):
+    e1 = case_of(warehouse, "E1")["case_id"]
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("INSERT INTO case_dispositions (case_id, disposition, reviewer, note, decided_at) "
+                    "VALUES (?, 'confirmed', 'mallory', NULL, CAST(? AS TIMESTAMPTZ))", [e1, stored])
+    shown = review(warehouse, "show", e1)
+    assert shown.exit_code == 0, shown.output
+    assert "confirmed by mallory" in shown.output
+    assert review(warehouse, "export", "--out", str(tmp_path / "cases.csv")).exit_code == 0
+
+
+CONTROL_TEXT = "\x1b[2J\x1b]0;owned\x07back\bspace\rreturn\x9b31m\u202eevil"
+
+
+def raw_controls(text: str) -> list[str]:
+    return [char for char in text if (ord(char) < 32 and char != "\n") or 127 <= ord(char) < 160 or char == "\u202e"]
+
+
+def test_list_and_show_print_control_characters_escaped(warehouse):
+    e1 = case_of(warehouse, "E1")["case_id"]
+    assert review(warehouse, "decide", e1, "--disposition", "needs_info", "--reviewer", CONTROL_TEXT,
+                  "--note", CONTROL_TEXT).exit_code == 0
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("UPDATE abuse_cases SET entity_ids = list_append(entity_ids, ?) WHERE case_id = ?",
+                    [CONTROL_TEXT, e1])
+    for args in (("list",), ("list", "--all"), ("show", e1)):
+        result = review(warehouse, *args)
+        assert result.exit_code == 0, result.output
+        assert raw_controls(result.output) == []
+        assert "\\x1b[2J\\x1b]0;owned\\x07back\\x08space\\rreturn\\x9b31m\\u202eevil" in result.output

@@ -21,10 +21,12 @@ CREATE OR REPLACE TEMP MACRO is_disqualifying_suspension(status, reason) AS
 CREATE OR REPLACE TEMP MACRO in_days_ending_on_as_of(day, days) AS
     day BETWEEN getvariable('as_of') - CAST(days - 1 AS INTEGER) AND getvariable('as_of');
 
--- A payment fingerprint as it may be shown to a person: never in full.
+-- A payment fingerprint (or an account or entity id) as it may be shown to a person: never in
+-- full. jobs/masking.py mask_id in SQL; tests/test_masking.py holds the two equal.
 CREATE OR REPLACE TEMP MACRO masked_fingerprint(fingerprint) AS
-    CASE WHEN length(fingerprint) > 8 THEN left(fingerprint, 4) || '…' || right(fingerprint, 2)
-         ELSE left(fingerprint, 1) || '…' END;
+    CASE WHEN length(fingerprint) >= 10 THEN left(fingerprint, 3) || '…' || right(fingerprint, 2)
+         WHEN length(fingerprint) >= 4 THEN left(fingerprint, 1) || '…'
+         WHEN fingerprint IS NOT NULL THEN '…' END;
 
 -- An invariant's verdict from per-currency figures, `rows` being a list of
 -- {currency, expected, actual} texts: passed when every currency's texts are equal.
