@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .catalog import CATALOG
+
 
 @dataclass(frozen=True)
 class Column:
@@ -41,8 +43,13 @@ def _money(name: str, meaning: str) -> Column:
     return _c(name, MONEY, meaning)
 
 
+def _sum(name: str, meaning: str) -> Column:
+    return _c(name, TOTAL, meaning)
+
+
 TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
 MONEY = "DECIMAL(18,2)"
+TOTAL = "DECIMAL(38,2)"  # a sum of amounts: wide enough that no day of them overflows
 LIST = "VARCHAR[]"
 
 RUN_ID = _c("run_id", "VARCHAR", "The run that wrote the row: its UTC start time and a random suffix, "
@@ -173,14 +180,6 @@ ABUSE_CASES = Table(
      _c("decided_at", TIMESTAMPTZ, "When the latest decision was taken.")),
 )
 
-_RULE_MONEY = (
-    ("past_window", "PAST_WINDOW"), ("minutes_used", "MINUTES_USED"), ("concurrent_refund", "CONCURRENT_REFUND"),
-    ("account_suspended", "ACCOUNT_SUSPENDED"), ("coupon_refunded", "COUPON_REFUNDED"),
-    ("path_mismatch", "PATH_MISMATCH"), ("duplicate_refund", "DUPLICATE_REFUND"),
-    ("usage_after_refund", "USAGE_AFTER_REFUND"), ("under_refunded", "UNDER_REFUNDED"),
-    ("rejected_with_payout", "REJECTED_WITH_PAYOUT"),
-)
-
 DAILY_RECONCILIATION = Table(
     "daily_reconciliation", "table", LATEST,
     "billing day, product and currency",
@@ -193,40 +192,54 @@ DAILY_RECONCILIATION = Table(
      _c("product", "VARCHAR", "The order's product."),
      _c("currency", "VARCHAR", "The order's currency."),
      _c("purchases_count", "BIGINT", "Orders bought that day."),
-     _money("purchases_list_price", "Their list prices."),
-     _money("purchases_discount_amount", "Their discounts."),
-     _money("purchases_coupon_amount", "Their coupons."),
-     _money("purchases_paid_cash_credit", "Paid with cash credits."),
-     _money("purchases_paid_commission_credit", "Paid with commission credits."),
-     _money("purchases_paid_free_credit", "Paid with free credits."),
-     _money("purchases_paid_amount", "Paid in all (the refundable amounts)."),
+     _sum("purchases_list_price", "Their list prices."),
+     _sum("purchases_discount_amount", "Their discounts."),
+     _sum("purchases_coupon_amount", "Their coupons."),
+     _sum("purchases_paid_cash_credit", "Paid with cash credits."),
+     _sum("purchases_paid_commission_credit", "Paid with commission credits."),
+     _sum("purchases_paid_free_credit", "Paid with free credits."),
+     _sum("purchases_paid_amount", "Paid in all (the refundable amounts)."),
      _c("refunds_requested_count", "BIGINT", "Refunds requested that day."),
-     _money("refunds_requested_amount", "Their refund_amount."),
+     _sum("refunds_requested_amount", "Their refund_amount."),
      _c("refunds_paid_count", "BIGINT", "Of them, paid."),
-     _money("refunds_paid_amount", "Amount of those paid."),
+     _sum("refunds_paid_amount", "Amount of those paid."),
      _c("refunds_rejected_count", "BIGINT", "Of them, rejected."),
-     _money("refunds_rejected_amount", "Amount of those rejected (money that went out on a rejected refund)."),
+     _sum("refunds_rejected_amount", "Amount of those rejected (money that went out on a rejected refund)."),
      _c("refunds_pending_count", "BIGINT", "Of them, pending (as the run sees them)."),
-     _money("refunds_pending_amount", "Amount of those pending."),
+     _sum("refunds_pending_amount", "Amount of those pending."),
      _c("refunds_paid_compliant_count", "BIGINT", "Paid with verdict compliant."),
-     _money("refunds_paid_compliant_amount", "Their amount."),
+     _sum("refunds_paid_compliant_amount", "Their amount."),
      _c("refunds_paid_in_breach_count", "BIGINT", "Paid with verdict breach."),
-     _money("refunds_paid_in_breach_amount", "Their amount."),
+     _sum("refunds_paid_in_breach_amount", "Their amount."),
      _c("verdict_compliant_count", "BIGINT", "Refunds with verdict compliant."),
      _c("verdict_breach_count", "BIGINT", "Refunds with verdict breach."),
      _c("verdict_stop_count", "BIGINT", "Refunds with verdict stop."),
      _c("verdict_rejected_count", "BIGINT", "Refunds with verdict rejected."),
-     _money("at_risk_breach", "Money at risk of the breach refunds (refund_verdicts.amount_at_risk)."),
-     _money("at_risk_stop", "Money at risk of the stop refunds."),
-     _money("at_risk_total", "Money at risk of all the day's refunds."),
+     _sum("at_risk_breach", "Money at risk of the breach refunds (refund_verdicts.amount_at_risk)."),
+     _sum("at_risk_stop", "Money at risk of the stop refunds."),
+     _sum("at_risk_total", "Money at risk of all the day's refunds."),
      _c("flags_count", "BIGINT", "Flags raised on the day's refunds."),
-     *(_money(f"at_risk_{column}", f"The {code} flags' money at risk (refund_flags.amount_at_risk).")
-       for column, code in _RULE_MONEY),
-     _money("amount_recoverable", "What went out in breach and should come back: for each paid or rejected "
+     *(_sum(f"at_risk_{rule.code.lower()}", f"The {rule.code} flags' money at risk (refund_flags.amount_at_risk).")
+       for rule in CATALOG.rules),
+     _sum("amount_recoverable", "What went out in breach and should come back: for each paid or rejected "
             "refund with verdict breach, its refund_amount when a whole-refund code fired, else the largest "
             "amount at risk of its flags other than UNDER_REFUNDED."),
-     _money("amount_owed_to_customers", "The UNDER_REFUNDED shortfalls: paid refunds that paid back less than "
+     _sum("amount_owed_to_customers", "The UNDER_REFUNDED shortfalls: paid refunds that paid back less than "
             "the refundable amount.")),
+)
+
+DAILY_RECONCILIATION_BY_RULE = Table(
+    "daily_reconciliation_by_rule", "table", LATEST,
+    "billing day, product, currency and rule code that flagged a refund requested that day",
+    "Money at risk per rule as rows (sql/reconciliation/daily_reconciliation_by_rule.sql): the long twin of "
+    "daily_reconciliation's at_risk_<rule code> columns; a new rule appears here with no other change.",
+    (RUN_ID, AS_OF,
+     _c("billing_day", "DATE", "The refunds' request day (billing time)."),
+     _c("product", "VARCHAR", "The order's product."),
+     _c("currency", "VARCHAR", "The order's currency."),
+     _c("rule_code", "VARCHAR", "The reason code (rule_catalog)."),
+     _c("flags_count", "BIGINT", "Flags of that code on the day's refunds."),
+     _sum("amount_at_risk", "Their money at risk (refund_flags.amount_at_risk).")),
 )
 
 INVARIANT_RESULTS = Table(
@@ -567,11 +580,11 @@ def _versions(records: Table) -> Table:
 
 TABLES: tuple[Table, ...] = (
     REFUND_FLAGS, REFUND_VERDICTS, VALIDATION_ERRORS, ABUSE_SIGNALS, ABUSE_CASES,
-    DAILY_RECONCILIATION, INVARIANT_RESULTS, GATE_RESULTS,
+    DAILY_RECONCILIATION, DAILY_RECONCILIATION_BY_RULE, INVARIANT_RESULTS, GATE_RESULTS,
     SIGNAL_PRECISION, MONEY_AT_RISK_BY_RULE_MONTH, ENTITY_REFUND_HISTORY, OPEN_CASES, FLAG_CHANGES,
     RUNS_TABLE, *(_history(table) for table in (VALIDATION_ERRORS, REFUND_FLAGS, REFUND_VERDICTS,
                                                  ABUSE_SIGNALS, ABUSE_CASES, DAILY_RECONCILIATION,
-                                                 INVARIANT_RESULTS, GATE_RESULTS)),
+                                                 DAILY_RECONCILIATION_BY_RULE, INVARIANT_RESULTS, GATE_RESULTS)),
     CASE_DISPOSITIONS, ENTITY_GROUPS, FINGERPRINT_SHARING,
     RULE_CATALOG, SIGNAL_CATALOG,
     PURCHASES, USAGE, REFUNDS, ACCOUNT_STATUS,

@@ -17,12 +17,13 @@ import duckdb
 
 from .config import DEFAULT_FRESHNESS_MAX_AGE_HOURS, Settings
 from .schemas import EXPORTS
-from .sqlfiles import read_sql
+from .engine.engine import Typed
+from .engine.runner import Runner
+from .engine.steps import discover
 
 log = logging.getLogger("refund_recon")
 assert list(DEFAULT_FRESHNESS_MAX_AGE_HOURS) == list(EXPORTS)
 
-GATES = ("freshness", "volume")
 # warehouse.runs as the volume gate reads it, or the same shape, empty, before the first run.
 _NO_RUNS = ("SELECT NULL::VARCHAR AS run_id, NULL::DATE AS as_of, NULL::TIMESTAMPTZ AS started_at, "
             "NULL::STRUCT(source VARCHAR, rows_in BIGINT)[] AS input_files WHERE false")
@@ -33,20 +34,18 @@ class GateFailed(Exception):
     """A gate failed and `[gates] on_failure` is "fail"."""
 
 
-def check_gates(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
-    """Build `gate_results`; log and return the failed gates' messages.
+def check_gates(runner: Runner, settings: Settings) -> list[str]:
+    """Build `gate_results` (sql/gates/); log and return the failed gates' messages.
 
-    Needs the run's tables (`purchases`, `usage`, `refunds`, `account_status`, `run_inputs`) and
-    variables (`run_id`, `as_of`, `as_of_end`). Raises GateFailed when a gate failed and
-    `on_failure` is "fail".
+    Needs the run's tables (`purchases`, `usage`, `refunds`, `account_status`, `run_inputs`).
+    Raises GateFailed when a gate failed and `on_failure` is "fail".
     """
-    _set_variables(con, settings)
+    con = runner.engine.con
     con.execute(f"CREATE OR REPLACE TEMP VIEW gate_runs AS {_RUNS if _has_runs(con) else _NO_RUNS}")
-    con.execute(read_sql("gates/gate_results.sql"))
-    for gate in GATES:
-        con.execute(read_sql(f"gates/{gate}.sql"))
-    failed = con.execute(
-        "SELECT gate, source, message FROM gate_results WHERE NOT passed ORDER BY gate, source").fetchall()
+    runner.provide("gate_runs")
+    runner.run(discover("gates"))
+    _, failed = runner.engine.fetch(
+        "SELECT gate, source, message FROM gate_results WHERE NOT passed ORDER BY gate, source", {})
     for gate, source, message in failed:
         log.warning(message, extra={"event": "gate_warning", "gate": gate, "source": source})
     if failed and settings.gates.on_failure == "fail":
@@ -56,15 +55,16 @@ def check_gates(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]
     return [message for _, _, message in failed]
 
 
-def _set_variables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+def gate_params(settings: Settings) -> dict[str, Typed]:
+    """The parameters sql/gates/ declares, from `[gates]`."""
     gates = settings.gates
-    hours = gates.freshness_max_age_hours
-    con.execute("SET VARIABLE gate_freshness_max_age_hours = map(?::VARCHAR[], ?::INTEGER[])",
-                [list(hours), list(hours.values())])
-    con.execute("SET VARIABLE gate_volume_max_factor = ?::DECIMAL(18,6)", [Decimal(str(gates.volume_max_factor))])
-    con.execute("SET VARIABLE gate_volume_trailing_nights = ?::INTEGER", [gates.volume_trailing_nights])
-    con.execute("SET VARIABLE gate_volume_min_nights = ?::INTEGER", [gates.volume_min_nights])
-    con.execute("SET VARIABLE gate_sources = ?::VARCHAR[]", [list(EXPORTS)])
+    return {
+        "gate_freshness_max_age_hours": Typed(dict(gates.freshness_max_age_hours), "MAP(VARCHAR, INTEGER)"),
+        "gate_volume_max_factor": Typed(Decimal(str(gates.volume_max_factor)), "DECIMAL(18,6)"),
+        "gate_volume_trailing_nights": Typed(gates.volume_trailing_nights, "INTEGER"),
+        "gate_volume_min_nights": Typed(gates.volume_min_nights, "INTEGER"),
+        "gate_sources": Typed(list(EXPORTS), "VARCHAR[]"),
+    }
 
 
 def _has_runs(con: duckdb.DuckDBPyConnection) -> bool:

@@ -26,7 +26,8 @@ import duckdb
 from .errors import PublishError, first_line
 from .loading import LoadedExport
 from .schemas import EXPORTS, SQL_TYPES, Export
-from .sqlfiles import quoted, read_sql
+from .engine.runner import Runner
+from .engine.steps import step
 
 PROVENANCE_COLUMNS = {
     "_extra_columns": "MAP(VARCHAR, VARCHAR)",  # the file's extra columns: kept, never compared
@@ -35,6 +36,7 @@ PROVENANCE_COLUMNS = {
     "_run_id": "VARCHAR",
     "_valid_from": "DATE",
     "_valid_to": "DATE",
+    "_quarantined": "BOOLEAN",  # the record's delivery that night was quarantined: withheld while current
 }
 # Which versions a run starts from: delivering a night replaces that night's own delivery,
 # so it starts from the versions valid just before as_of; a replay uses those valid on it.
@@ -43,6 +45,11 @@ _VALID_BEFORE_AS_OF = ("_valid_from < getvariable('as_of') "
                        "AND (_valid_to IS NULL OR _valid_to >= getvariable('as_of'))")
 _VALID_ON_AS_OF = ("_valid_from <= getvariable('as_of') "
                    "AND (_valid_to IS NULL OR _valid_to > getvariable('as_of'))")
+
+
+# Records judged with another: a refund with its order, so it is withheld while its order is
+# (usage is not judged itself; it only counts for its order's refunds, withheld with the order).
+_JUDGED_WITH = {"refunds": "order_id IN (SELECT order_id FROM purchases)"}
 
 
 class HistoryError(PublishError):
@@ -65,7 +72,8 @@ def open_history(con: duckdb.DuckDBPyConnection, db_path: Path | None, replay: b
         if not _warehouse_has(con, versions_table(export)):
             con.execute(versions_ddl(export, f"empty_{versions_table(export)}", temporary=True))
             source = f"empty_{versions_table(export)}"
-        con.execute(f"CREATE OR REPLACE TEMP VIEW stored_{export.stem} AS SELECT * FROM {source} WHERE {window}")
+        missing = "" if "_quarantined" in _columns(con, source) else ", false AS _quarantined"  # older warehouses
+        con.execute(f"CREATE OR REPLACE TEMP VIEW stored_{export.stem} AS SELECT *{missing} FROM {source} WHERE {window}")
 
 
 def stored_records(con: duckdb.DuckDBPyConnection) -> int:
@@ -76,53 +84,76 @@ def stored_records(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def empty_delivery(con: duckdb.DuckDBPyConnection) -> None:
-    """A replay delivers nothing: empty `delivered_<stem>` tables."""
+    """A replay delivers nothing: empty `delivered_<stem>` and `quarantined_keys_<stem>` tables
+    (what its night withheld is in the stored versions, `_quarantined`)."""
     for export in EXPORTS.values():
         con.execute(f"CREATE OR REPLACE TABLE delivered_{export.stem} AS "
                     f"SELECT NULL::BIGINT AS _line, {_column_list(export)} FROM stored_{export.stem} LIMIT 0")
+        con.execute(f"CREATE OR REPLACE TABLE quarantined_keys_{export.stem} AS "
+                    f"SELECT {', '.join(export.key)}, NULL::BIGINT AS _line FROM stored_{export.stem} LIMIT 0")
 
 
 def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport]) -> None:
     """`<stem>`: the records the rules judge, tonight's rows (`delivery_<stem>`, with their
-    provenance) over the stored ones."""
+    provenance) over the stored ones.
+
+    A record whose latest delivery is quarantined (tonight: `quarantined_keys_<stem>`, made by
+    sql/validation/90_quarantined_keys.sql; or an earlier night: a `_quarantined` version) is
+    withheld: not judged on its stored version, and its dependants (`_JUDGED_WITH`) neither.
+    Tonight's `delivery_<stem>` stores such a record as a `_quarantined` version of its stored one.
+    """
     for export in EXPORTS.values():
         columns = _column_list(export)
         key = ", ".join(export.key)
         delivery = loaded.get(export.stem)
-        extra = delivery.extra_columns if delivery else ()
         con.execute(f"SET VARIABLE source_file_{export.stem} = ?", [str(delivery.file.path) if delivery else None])
-        con.execute(f"SET VARIABLE extra_columns_{export.stem} = ?::VARCHAR[]", [list(extra)])
-        extra_values = ", ".join(quoted(name) for name in extra)
-        extra_map = (f"map(getvariable('extra_columns_{export.stem}'), [{extra_values}]::VARCHAR[])" if extra
-                     else "NULL::MAP(VARCHAR, VARCHAR)")  # most exports have none: nothing to store
+        # The loader keeps a file's extra columns in one map (NULL when it has none).
+        extra_map = "_extra_columns" if delivery else "NULL::MAP(VARCHAR, VARCHAR)"
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW delivery_{export.stem} AS "
             f"SELECT {columns}, "
             f"       {extra_map} AS _extra_columns, "
             f"       getvariable('source_file_{export.stem}')::VARCHAR AS _source_file, "
-            f"       _line AS _source_line, getvariable('run_id') AS _run_id, getvariable('as_of') AS _valid_from "
-            f"FROM delivered_{export.stem}"
+            f"       _line AS _source_line, getvariable('run_id') AS _run_id, getvariable('as_of') AS _valid_from, "
+            f"       false AS _quarantined "
+            f"FROM delivered_{export.stem} "
+            f"UNION ALL "
+            f"SELECT {_column_list(export, 'stored')}, stored._extra_columns, "
+            f"       getvariable('source_file_{export.stem}')::VARCHAR, quarantined._line, getvariable('run_id'), "
+            f"       getvariable('as_of'), true "
+            f"FROM stored_{export.stem} AS stored JOIN quarantined_keys_{export.stem} AS quarantined USING ({key})"
         )
         relation = "VIEW" if export.stem == "usage" else "TABLE"  # usage is big: read it in place
         con.execute(
             f"CREATE OR REPLACE TEMP {relation} {export.stem} AS "
-            f"FROM delivery_{export.stem} "
-            f"UNION ALL "
-            f"SELECT * EXCLUDE (_valid_to) FROM stored_{export.stem} ANTI JOIN delivered_{export.stem} USING ({key})"
+            f"FROM (SELECT * EXCLUDE (_quarantined) FROM delivery_{export.stem} WHERE NOT _quarantined "
+            f"      UNION ALL "
+            f"      SELECT * EXCLUDE (_valid_to, _quarantined) FROM stored_{export.stem} "
+            f"      ANTI JOIN delivery_{export.stem} USING ({key}) WHERE NOT _quarantined) "
+            f"WHERE {_JUDGED_WITH.get(export.stem, 'true')}"
         )
 
 
-def store_delivery(con: duckdb.DuckDBPyConnection) -> None:
+def store_delivery(runner: Runner) -> None:
     """Upsert tonight's delivery into `warehouse.<stem>_versions` (inside publish's transaction)."""
+    template = step("history/store_delivery")
     for export in EXPORTS.values():
-        con.execute(versions_ddl(export, f"warehouse.{versions_table(export)}"))
-        con.execute(read_sql("history/store_delivery.sql").format(
+        runner.run((template.render(
             versions=f"warehouse.{versions_table(export)}", stem=export.stem,
             key=", ".join(export.key), first_key=export.key[0],
-            tonight_columns=_column_list(export, "tonight"), stored_columns=_column_list(export, "stored"),
-            earlier_columns=_column_list(export, "earlier"),
+            tonight_columns=_compared_columns(export, "tonight"), stored_columns=_compared_columns(export, "stored"),
+            earlier_columns=_compared_columns(export, "earlier"),
             kept_match=_key_match(export, "kept"), following_match=_key_match(export, "following"),
-        ))
+        ),))
+
+
+def prepare_versions_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the warehouse's versions tables, or bring an older warehouse's up to date (inside
+    publish's transaction): their versions came before `_quarantined` and were all judged."""
+    for export in EXPORTS.values():
+        table = f"warehouse.{versions_table(export)}"
+        con.execute(versions_ddl(export, table))
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _quarantined BOOLEAN DEFAULT false")
 
 
 def versions_table(export: Export) -> str:
@@ -138,6 +169,15 @@ def versions_ddl(export: Export, table: str, temporary: bool = False) -> str:
 
 def _key_match(export: Export, other: str) -> str:
     return " AND ".join(f"versions.{name} = {other}.{name}" for name in export.key)
+
+
+def _compared_columns(export: Export, table: str) -> str:
+    """What makes two versions differ: their SPEC columns, and whether the delivery was quarantined."""
+    return f"{_column_list(export, table)}, {table}._quarantined"
+
+
+def _columns(con, relation: str) -> set[str]:
+    return {column[0] for column in con.execute(f"SELECT * FROM {relation} LIMIT 0").description}
 
 
 def _column_list(export: Export, table: str | None = None) -> str:

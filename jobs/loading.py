@@ -13,6 +13,7 @@ import csv
 import gzip
 import hashlib
 import tempfile
+import zlib
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,22 +24,17 @@ import pyarrow
 
 from .errors import first_line
 from .schemas import EXPORTS, KIND_WORDS, SQL_TYPES, Export
-from .sqlfiles import quoted, read_sql
+from .engine.engine import DuckDBEngine
+from .engine.runner import Runner
+from .engine.steps import step
+from .sqlfiles import quoted
 
 FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet"}
 _CHUNK_BYTES = 1 << 24  # what each pass over a file's bytes reads at a time
+# Errors reading a CSV's bytes (a truncated or corrupt .csv.gz among them): the file is unreadable.
+_UNREADABLE = (OSError, EOFError, zlib.error, csv.Error)
+_CR_STAND_IN = "\uf8ff"  # a private-use character: what `_records` hands the csv module for a bare CR
 
-# A value of each kind must look like this (after trimming) before it is cast.
-_PATTERNS = {
-    "int": r"[+-]?[0-9]+",
-    "money": r"[+-]?[0-9]+(\.[0-9]{1,2})?",
-    "minutes": r"[+-]?[0-9]+(\.[0-9]{1,6})?",
-}
-
-
-_SCALES = {"int": 0, "money": 2, "minutes": 6}
-_INTEGER_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")
-_FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
 
 
 class StructuralError(Exception):
@@ -122,8 +118,9 @@ def load_export(con: duckdb.DuckDBPyConnection, file: ExportFile) -> LoadedExpor
         unreadable = _read_csv(con, file, source_columns, extra)
     else:
         unreadable = 0
+        typed_columns = _typed_columns(file.export, source_columns, {name: name for name in extra})
         con.execute(f"CREATE OR REPLACE TABLE typed_{file.export.stem} AS SELECT _line, "
-                    f"{_typed_columns(file.export, source_columns, extra)} FROM ({_PARQUET_ROWS_WITH_LINES})",
+                    f"{typed_columns} FROM ({_PARQUET_ROWS_WITH_LINES})",
                     [str(file.path)])
     rows = con.execute(f"SELECT count(*) FROM typed_{file.export.stem}").fetchone()[0]
     return LoadedExport(file, rows + unreadable, extra)
@@ -158,7 +155,7 @@ def _csv_header(path: Path) -> tuple[list[str], int]:
         with _open_csv(path) as stream:
             lines, header = next(_records(stream), ([], []))
         b"".join(lines).decode("utf-8")
-    except (OSError, EOFError, csv.Error) as error:
+    except _UNREADABLE as error:
         raise StructuralError(f"{path}: cannot be read as CSV ({error})") from None
     except UnicodeDecodeError as error:
         raise StructuralError(f"{path}: the header row is not valid UTF-8 CSV ({error})") from None
@@ -182,20 +179,23 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, source_columns: 
     """Read the CSV in file order into `typed_<stem>`; return the count of rows that cannot be split.
 
     Rows that cannot be split into the header's columns go to `quarantine`: those DuckDB
-    rejects, and those it loads although they have more fields than the header (it drops
-    empty fields at the end of a line). A file mixing LF and CRLF line ends is read from a
-    copy whose records all end with LF, since DuckDB takes one line end for a whole file.
+    rejects, those it loads although they have more fields than the header (it drops empty
+    fields at the end of a line), and those with a CR outside quotes. A file mixing LF and CRLF
+    line ends, or with a bare CR, is read from a copy DuckDB's reader can take (`_readable_copy`).
     """
-    traits = file.csv_traits or _csv_traits(file.path)
     header_lines = _csv_header(file.path)[1]
-    columns = list(source_columns)
+    columns = _scan_names(list(source_columns), file.export)
+    extra_columns = {name: column for name, column in zip(source_columns, columns) if name in extra}
     try:
-        with tempfile.TemporaryDirectory(prefix="refund-recon-") if traits.mixed_line_ends else nullcontext() as folder:
-            path = _with_lf_record_ends(file.path, Path(folder) / "records.csv") if folder else file.path
-            parallel = _read_csv_rows(con, file, path, columns, _typed_columns(file.export, source_columns, extra))
+        traits = file.csv_traits or _csv_traits(file.path)
+        needs_copy = traits.mixed_line_ends or traits.bare_cr
+        with tempfile.TemporaryDirectory(prefix="refund-recon-") if needs_copy else nullcontext() as folder:
+            path, left_out = _readable_copy(file.path, Path(folder) / "records.csv") if folder else (file.path, [])
+            parallel = _read_csv_rows(con, file, path, columns, _typed_columns(file.export, source_columns, extra_columns))
             source, parameters = _number_rows(con, path, traits, header_lines, columns, parallel)
-    except (OSError, csv.Error) as error:
+    except _UNREADABLE as error:
         raise StructuralError(f"{file.path}: cannot be read as CSV ({error})") from None
+    _reject_records(con, left_out)
     con.execute(f"CREATE OR REPLACE TABLE typed_{file.export.stem} AS {_CSV_ROWS_SPLIT.format(rows=source)}",
                 parameters)
     con.execute("DROP TABLE csv_rows; DROP TABLE IF EXISTS csv_row_lines")
@@ -204,6 +204,20 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, source_columns: 
     unreadable = con.execute("SELECT count(*) FROM csv_rejected_rows").fetchone()[0]
     con.execute("DROP TABLE csv_rejected_rows")
     return unreadable
+
+
+def _scan_names(header: list[str], export: Export) -> list[str]:
+    """The names the CSV scan gives the header's columns: their own, except an extra column's
+    whose name differs from an earlier or a SPEC column's only by case (DuckDB's names ignore
+    case): that one is named by its position."""
+    taken = {name.lower() for name in header if name in export.columns}
+    names = []
+    for position, name in enumerate(header, start=1):
+        if name not in export.columns:
+            name = f"_extra_column_{position}" if name.lower() in taken else name
+            taken.add(name.lower())
+        names.append(name)
+    return names
 
 
 def _read_csv_rows(con, file: ExportFile, path: Path, columns: list[str], typed_columns: str) -> bool:
@@ -227,7 +241,7 @@ def _read_csv_rows(con, file: ExportFile, path: Path, columns: list[str], typed_
             "SELECT count(*) FROM csv_rejects WHERE error_type = 'LINE SIZE OVER MAXIMUM'").fetchone()[0]
         if not over_long:
             break
-    con.execute(read_sql("staging/csv_rejected_rows.sql"))
+    Runner(DuckDBEngine(con), {}, provided=("csv_rejects",)).run((step("staging/csv_rejected_rows"),))
     con.execute("DROP TABLE csv_rejects; DROP TABLE csv_reject_scans")
     return parallel
 
@@ -351,17 +365,51 @@ def _csv_traits(path: Path) -> _CsvTraits:
     return scan.traits()
 
 
-def _with_lf_record_ends(path: Path, copy: Path) -> Path:
-    """A copy of the CSV whose records all end with LF; newlines inside quoted fields are kept.
+_CR_OUTSIDE_QUOTES = "row cannot be split into the header's columns: a carriage return (CR) outside quotes"
 
-    Only a CR before a record's final LF goes, so every line keeps its number.
+
+def _readable_copy(path: Path, copy: Path) -> tuple[Path, list[tuple[int, list[bytes], str]]]:
+    """A copy of the CSV that DuckDB's reader takes whole, and the records left out of it.
+
+    Every record ends with LF (the reader takes one line end for a whole file; newlines inside
+    quoted fields are kept). A data record with a CR outside quotes, which RFC 4180 forbids and
+    the reader refuses the whole file for, is left out as (its line, its raw lines, why); blank
+    lines stand in for it, so that every line keeps its number.
     """
+    left_out = []
+    line = 1
     with _open_csv(path) as stream, copy.open("wb") as out:
-        for lines, _fields in _records(stream):
-            if lines[-1].endswith(b"\r\n"):
+        for number, (lines, _fields) in enumerate(_records(stream)):
+            start, line = line, line + len(lines)
+            if number and _has_a_cr_outside_quotes(b"".join(lines)):
+                left_out.append((start, lines, _CR_OUTSIDE_QUOTES))
+                lines = [b"\n" for raw in lines if raw.endswith(b"\n")]
+            elif lines[-1].endswith(b"\r\n"):
                 lines[-1] = lines[-1][:-2] + b"\n"
             out.writelines(lines)
-    return copy
+    return copy, left_out
+
+
+def _has_a_cr_outside_quotes(record: bytes) -> bool:
+    """Whether a record holds a CR outside its quoted fields, other than before its final LF.
+
+    Fields are read as Python's csv module reads them: a quote opens a quoted field only at a
+    field's start, and a doubled quote inside one stands for a quote.
+    """
+    if b"\r" not in record.removesuffix(b"\r\n"):
+        return False
+    in_quotes = closed = False
+    field_start = True
+    for position, char in enumerate(record.removesuffix(b"\r\n").decode("utf-8", "replace")):
+        if in_quotes:
+            in_quotes = char != '"'
+            closed = not in_quotes
+            continue
+        if char == "\r":
+            return True
+        in_quotes = char == '"' and (field_start or closed)
+        field_start, closed = char == ",", False
+    return False
 
 
 def _records(stream: BinaryIO):
@@ -369,18 +417,24 @@ def _records(stream: BinaryIO):
 
     Python's csv module splits the records (a quote opens a quoted field only at a field's
     start); a line is what ends with b"\\n", as in DuckDB. A blank line is a record with no fields.
+    A CR not before a line's LF is data here (the csv module would end a record there): it is
+    handed to the module as a stand-in character and given back in the fields.
     """
     consumed = []
 
     def decoded():
         for line in stream:
             consumed.append(line)
-            yield line.decode("utf-8", "replace")
+            text = line.decode("utf-8", "replace")
+            if "\r" in text:
+                body, end = (text[:-2], "\r\n") if text.endswith("\r\n") else (text, "")
+                text = body.replace("\r", _CR_STAND_IN) + end
+            yield text
 
     csv.field_size_limit(1 << 30)
     for fields in csv.reader(decoded()):
         lines, consumed = consumed, []
-        yield lines, fields
+        yield lines, [field.replace(_CR_STAND_IN, "\r") for field in fields]
 
 
 def _number_lines_by_scanning(con, path: Path, rejected_reader_lines: set[int], width: int) -> None:
@@ -430,9 +484,14 @@ def _lines_with_extra_fields(path: Path, header_lines: int, width: int):
 
 def _reject_split_badly(con, records, width: int) -> None:
     """Add records that DuckDB loaded with the wrong number of fields to `csv_rejected_rows`."""
-    rows = [[line, b"".join(lines).decode("utf-8", "replace").rstrip("\r\n"),
-             f"row cannot be split into the header's columns: {fields} fields, the header has {width}"]
-            for line, lines, fields in records]
+    _reject_records(con, [(line, lines, f"row cannot be split into the header's columns: {fields} fields, "
+                                        f"the header has {width}") for line, lines, fields in records])
+
+
+def _reject_records(con, records: list[tuple[int, list[bytes], str]]) -> None:
+    """Add (line, raw lines, message) records to `csv_rejected_rows`."""
+    rows = [[line, b"".join(lines).decode("utf-8", "replace").rstrip("\r\n"), message]
+            for line, lines, message in records]
     if rows:
         con.executemany("INSERT INTO csv_rejected_rows VALUES (NULL, ?, NULL, ?, ?)", rows)
 
@@ -443,39 +502,115 @@ def _append_lines(con, lines: list[int]) -> None:
         con.execute("INSERT INTO csv_row_lines SELECT _line FROM batch")
 
 
-def _typed_columns(export: Export, source_columns: dict[str, str], extra: tuple[str, ...]) -> str:
+def _typed_columns(export: Export, source_columns: dict[str, str], extra: dict[str, str]) -> str:
     """The select list of `typed_<stem>` after `_line`: SPEC columns cast to their types, extra
-    columns kept as text, and `_bad_types`, the values that did not parse, with the column and
-    what was expected."""
+    columns kept as text in one map `_extra_columns` (a name may differ from a SPEC column's only
+    by case, which DuckDB's column names cannot), and `_bad_types`, the values that did not
+    parse, with the column and what was expected. `extra` maps each extra column's name to the
+    column of the source holding it."""
     typed, bad = [], []
     for name, kind in export.columns.items():
-        raw = quoted(name)
-        expression = _typed_expression(raw, kind, source_columns[name])
+        raw, source_type = quoted(name), source_columns[name]
+        expression = _typed_expression(raw, kind, source_type)
         typed.append(f"{expression} AS {raw}")
-        if kind != "text":
+        if kind != "text" or not _is_text_like(source_type):
             text = f"NULLIF(trim(CAST({raw} AS VARCHAR)), '')"
             bad.append(f"CASE WHEN {text} IS NOT NULL AND {expression} IS NULL "
                        f"THEN {{'column': '{name}', 'value': {text}, 'expected': '{KIND_WORDS[kind]}'}} END")
-    kept = [f"CAST({quoted(name)} AS VARCHAR) AS {quoted(name)}" for name in extra]
-    return (f"{', '.join(typed + kept)}, "
+    kept = (f"map([{', '.join(_sql_text(name) for name in extra)}], "
+            f"[{', '.join(f'CAST({quoted(column)} AS VARCHAR)' for column in extra.values())}]::VARCHAR[])" if extra
+            else "NULL::MAP(VARCHAR, VARCHAR)")
+    return (f"{', '.join(typed)}, {kept} AS _extra_columns, "
             f"list_filter([{', '.join(bad) or 'NULL'}], lambda x: x IS NOT NULL) AS _bad_types")
 
 
+def _sql_text(value: str) -> str:
+    """`value` as a SQL string literal (a column name from a file's header)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+# Parquet types by how they are read (DuckDB's names, from DESCRIBE).
+_INTEGER_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT",
+                  "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT", "UHUGEINT")
+_FLOAT_TYPES = ("DOUBLE", "FLOAT")
+_TIMESTAMP_TYPES = ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP WITH TIME ZONE")
+_SCALES = {"int": 0, "money": 2, "minutes": 6}
+# What a value of each kind must look like as text (after trimming) before it is cast.
+_NUMBER_PATTERNS = {
+    "int": r"[+-]?[0-9]+",
+    "money": r"[+-]?[0-9]+(\.[0-9]{1,2})?",
+    "minutes": r"[+-]?[0-9]+(\.[0-9]{1,6})?",
+}
+# A float's shortest decimal text, as DuckDB (and Python's repr) prints it: 809.1, 1e-05, 1.5e+17.
+_FLOAT_TEXT = r"-?[0-9]+(\.[0-9]+)?(e[+-][0-9]+)?"
+# ISO 8601: date, 'T' or a space, hh:mm[:ss[.fraction]], then Z, +hh:mm, +hhmm, +hh or nothing.
+_ISO_TIMESTAMP = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
+                  r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?")
+# Instants a timestamp may be: a day inside years 1-9999 in any zone (no infinity, nothing Python cannot hold).
+_INSTANTS = "BETWEEN TIMESTAMPTZ '0001-01-02 00:00:00+00' AND TIMESTAMPTZ '9999-12-30 00:00:00+00'"
+
+
+def _is_text_like(source_type: str) -> bool:
+    """Whether a column of this type reads as text: text itself, or whole numbers (ids)."""
+    return source_type == "VARCHAR" or source_type in _INTEGER_TYPES
+
+
 def _typed_expression(raw: str, kind: str, source_type: str) -> str:
-    """SQL turning a source column into its SPEC type; NULL where the value does not parse."""
-    target = SQL_TYPES[kind]
+    """SQL turning a source column into its SPEC type; NULL where the value does not parse.
+
+    A column of a type that cannot hold the kind (a BLOB, STRUCT, MAP, LIST, BOOLEAN...) gives
+    NULL on every row: each value is a type error.
+    """
     if kind == "text":
-        return f"NULLIF(CAST({raw} AS VARCHAR), '')"
+        if source_type == "VARCHAR":
+            return f"NULLIF({raw}, '')"
+        return f"CAST({raw} AS VARCHAR)" if _is_text_like(source_type) else "NULL::VARCHAR"
     if kind == "timestamp":
-        # Naive values (text without offset, Parquet TIMESTAMP) are read in the session
-        # time zone, which the pipeline sets to the billing time zone.
-        value = f"trim({raw})" if source_type == "VARCHAR" else raw
-        return f"TRY_CAST({value} AS TIMESTAMPTZ)"
-    if source_type == target or (kind == "int" and source_type in _INTEGER_TYPES):
-        return f"CAST({raw} AS {target})"
-    if source_type in _FLOAT_TYPES or source_type.startswith("DECIMAL"):
-        # A Parquet number: accepted when it has no more decimals than the kind allows.
-        exact = f"TRY_CAST({raw} AS DECIMAL(38,10))"
-        return f"CASE WHEN {exact} = round({exact}, {_SCALES[kind]}) THEN TRY_CAST({exact} AS {target}) END"
-    text = f"trim(CAST({raw} AS VARCHAR))"
-    return f"CASE WHEN regexp_full_match({text}, '{_PATTERNS[kind]}') THEN TRY_CAST({text} AS {target}) END"
+        return _timestamp_expression(raw, source_type)
+    target, scale = SQL_TYPES[kind], _SCALES[kind]
+    if source_type == "VARCHAR":
+        text = f"trim({raw})"
+        return f"CASE WHEN regexp_full_match({text}, '{_NUMBER_PATTERNS[kind]}') THEN TRY_CAST({text} AS {target}) END"
+    if source_type in _INTEGER_TYPES or source_type == target:
+        return f"TRY_CAST({raw} AS {target})"
+    if source_type.startswith("DECIMAL"):
+        return f"CASE WHEN {raw} = round({raw}, {scale}) THEN TRY_CAST({raw} AS {target}) END"
+    if source_type in _FLOAT_TYPES:
+        return _float_expression(raw, scale, target)
+    return f"NULL::{target}"
+
+
+def _float_expression(raw: str, scale: int, target: str) -> str:
+    """A float stands for its shortest decimal text (SPEC 2): that text, if it has at most `scale`
+    decimals once its exponent is applied, cast exactly; NaN and infinities never match."""
+    text = f"CAST({raw} AS VARCHAR)"
+    decimals = (f"length(rtrim(regexp_extract({text}, '\\.([0-9]+)', 1), '0')) "
+                f"- coalesce(TRY_CAST(regexp_extract({text}, 'e([+-][0-9]+)$', 1) AS INTEGER), 0)")
+    return (f"CASE WHEN regexp_full_match({text}, '{_FLOAT_TEXT}') AND {decimals} <= {scale} "
+            f"THEN TRY_CAST(TRY_CAST({text} AS DECIMAL(38,{scale})) AS {target}) END")
+
+
+def _timestamp_expression(raw: str, source_type: str) -> str:
+    """SQL for an instant: ISO 8601 text, or a Parquet timestamp of any unit, kept to the
+    microsecond (finer parts are cut, never rounded up into the next second or day).
+
+    Naive values (text without offset, Parquet TIMESTAMP without zone) are read in the session
+    time zone, which the pipeline sets to the billing time zone.
+    """
+    if source_type == "VARCHAR":
+        text = f"trim({raw})"
+        instant = f"CASE WHEN regexp_full_match({text}, '{_ISO_TIMESTAMP}') THEN TRY_CAST({text} AS TIMESTAMPTZ) END"
+    elif source_type in _TIMESTAMP_TYPES:
+        instant = f"CAST({raw} AS TIMESTAMPTZ)"
+    elif source_type == "TIMESTAMP_NS":
+        instant = f"CAST(make_timestamp({_microseconds(f'epoch_ns({raw})')}) AS TIMESTAMPTZ)"
+    elif source_type == "TIMESTAMPTZ_NS":
+        instant = f"timezone('UTC', make_timestamp({_microseconds(f'epoch_ns({raw})')}))"
+    else:
+        return "NULL::TIMESTAMPTZ"
+    return f"CASE WHEN {instant} {_INSTANTS} THEN {instant} END"
+
+
+def _microseconds(nanoseconds: str) -> str:
+    """SQL: whole microseconds in `nanoseconds`, rounded down (also before 1970)."""
+    return f"(({nanoseconds}) - ((({nanoseconds}) % 1000) + 1000) % 1000) // 1000"

@@ -14,14 +14,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as clock, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import pyarrow
 
-from . import __version__
 from .abuse import build_cases, detect_abuse
+from .catalog import CATALOG
 from .config import Settings
 from .dispositions import copy_reviewer_state
 from .errors import first_line
@@ -31,14 +32,39 @@ from .report import ReportError, write_report
 from .gates import check_gates
 from .history import HistoryError, empty_delivery, merge_records, open_history, stored_records
 from .loading import LoadedExport, find_exports, load_export
+from .engine.engine import DuckDBEngine
+from .engine.runner import Runner, check_plan
+from .engine.steps import discover, step
 from .logs import bound_fields
+from .params import LATE_PARAMS, night_params, stage_seconds_param
 from .publish import publish, run_lock, warehouse_attached
 from .rules import evaluate
-from .sqlfiles import read_sql
+from .schemas import EXPORTS
 from .validation import FileCounts, enforce_bad_row_limit, validate
 
 
 log = logging.getLogger("refund_recon")
+
+# Made before any stage: the macros, the quarantine, and the tables reviewers' state is copied into.
+SETUP_STEPS = ("staging/macros", "staging/quarantine", "outputs/case_dispositions", "abuse/00_prior_cases")
+# Every step a night runs, checked at start-up: each can be ordered, each input made, each parameter set.
+NIGHT_STEPS = (*(step(name) for name in SETUP_STEPS), step("staging/csv_rejected_rows"),
+               step("staging/quarantine_cleanup"), *discover("validation"), *discover("gates"),
+               *discover("model"), *CATALOG.rules, step("outputs/refund_flags"), step("outputs/refund_verdicts"),
+               *discover("abuse"), *CATALOG.signals, *discover("reconciliation"), *discover("invariants"),
+               step("outputs/validation_errors"), step("outputs/run_record"))
+# Tables Python makes for the steps: the loaded and validated exports, the records merged over
+# the stored ones, the catalogues and the run's inputs.
+DELIVERED_TABLES = tuple(f"{prefix}_{stem}" for prefix in ("delivered", "quarantined_keys") for stem in EXPORTS)
+MERGED_TABLES = (*EXPORTS, *(f"delivery_{stem}" for stem in EXPORTS))
+PROVIDED_TABLES = (*(f"{prefix}_{stem}" for prefix in ("typed", "visible", "passing", "stored") for stem in EXPORTS),
+                   *DELIVERED_TABLES, *MERGED_TABLES, "csv_rejects", "gate_runs", "rule_catalog",
+                   "signal_catalog", "run_inputs")
+RUN_INPUTS_SCHEMA = pyarrow.schema(
+    [("source", pyarrow.string()), ("file_name", pyarrow.string()), ("format", pyarrow.string()),
+     ("sha256", pyarrow.string()), ("size_bytes", pyarrow.int64()), ("extra_columns", pyarrow.list_(pyarrow.string()))]
+    + [(name, pyarrow.int64()) for name in ("rows_read", "rows_after_as_of", "rows_in", "rows_loaded",
+                                             "rows_quarantined")])
 
 
 class RunFailed(Exception):
@@ -52,11 +78,16 @@ class RunResult:
     run_id: str
     as_of: date
     files: dict[str, FileCounts]
-    con: duckdb.DuckDBPyConnection
+    runner: Runner
     stage_seconds: dict[str, float] = field(default_factory=dict)
     stage_peak_rss_bytes: dict[str, int | None] = field(default_factory=dict)
     report_paths: list[Path] = field(default_factory=list)
     export_paths: list[Path] = field(default_factory=list)
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The run's working DuckDB (its tables stay readable after the run, for tests)."""
+        return self.runner.engine.con
 
     @property
     def peak_rss_bytes(self) -> int | None:
@@ -95,30 +126,30 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
     published.
     """
     mode = "replay" if input_dir is None else "delivery"
-    con = _connect(settings, run_id, as_of, mode, input_dir, db_path)
-    result = RunResult(run_id, as_of, {}, con)
+    runner = _start(settings, night_params(settings, run_id, as_of, mode, input_dir, started_at), db_path)
+    con = runner.engine.con
+    result = RunResult(run_id, as_of, {}, runner)
     log.info("run %s for %s (%s)", run_id, as_of, mode, extra={
         "event": "run_started", "as_of": as_of.isoformat(), "mode": mode,
         "input_dir": None if input_dir is None else str(input_dir),
         "warehouse": str(db_path) if publish_results else None})
     try:
         open_history(con, db_path, replay=input_dir is None)
-        _check_night(con, settings, input_dir, result)
+        runner.provide(*(f"stored_{stem}" for stem in EXPORTS))
+        _check_night(runner, settings, input_dir, result)
     except duckdb.Error as error:  # out of memory, no room to spill, ...
         raise RunFailed(f"run failed, nothing written ({first_line(error)})") from None
     if not publish_results:
-        build_cases(con)
+        build_cases(runner)
         return result
     with _stage(result, "publish"), warehouse_attached(con, db_path):
         # Reviewers' decisions are read under the writer's lock, so none can slip in unseen.
         copy_reviewer_state(con)
-        build_cases(con)
-        con.execute("SET VARIABLE run_started_at = ?", [started_at])
-        con.execute("SET VARIABLE run_finished_at = ?", [datetime.now(timezone.utc)])
-        con.execute("SET VARIABLE stage_seconds = map(?::VARCHAR[], ?::DOUBLE[])",
-                    [list(result.stage_seconds), [round(seconds, 3) for seconds in result.stage_seconds.values()]])
-        con.execute(read_sql("outputs/run_record.sql"))
-        publish(con)
+        build_cases(runner)
+        runner.bind(run_finished_at=datetime.now(timezone.utc),
+                    stage_seconds=stage_seconds_param(result.stage_seconds))
+        runner.run((step("outputs/run_record"),))
+        publish(runner)
     # Derived files, each written whole or not at all, from the committed warehouse.
     if settings.write_report:
         with _stage(result, "report"):
@@ -132,48 +163,58 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
     return result
 
 
-def _check_night(con, settings: Settings, input_dir: Path | None, result: RunResult) -> None:
+def _check_night(runner: Runner, settings: Settings, input_dir: Path | None, result: RunResult) -> None:
     """The stages before publishing: load and validate (or replay), gates, rules, signals, reconcile."""
     if input_dir is None:
-        _replay_night(con, result)
+        _replay_night(runner, result)
     else:
-        _load_night(con, settings, input_dir, result)
+        _load_night(runner, settings, input_dir, result)
+    runner.provide(*MERGED_TABLES)
     with _stage(result, "gates") as rows:
-        rows["failed"] = len(check_gates(con, settings))
+        rows["failed"] = len(check_gates(runner, settings))
     with _stage(result, "rules") as rows:
-        evaluate(con)
-        rows["flags"] = con.execute("SELECT count(*) FROM refund_flags").fetchone()[0]
+        evaluate(runner)
+        rows["flags"] = _count(runner, "refund_flags")
     with _stage(result, "signals") as rows:
-        detect_abuse(con, settings.signals)
-        rows["signals"] = con.execute("SELECT count(*) FROM abuse_signals").fetchone()[0]
+        detect_abuse(runner, settings.signals)
+        rows["signals"] = _count(runner, "abuse_signals")
     with _stage(result, "reconcile"):
-        reconcile(con)
+        reconcile(runner)
 
 
-def _load_night(con, settings: Settings, input_dir: Path, result: RunResult) -> None:
+def _load_night(runner: Runner, settings: Settings, input_dir: Path, result: RunResult) -> None:
     """Load and validate tonight's exports, then merge them over the stored records."""
+    con = runner.engine.con
     with _stage(result, "load") as rows, _reading_in_file_order(con, settings):
         exports = find_exports(input_dir)
         loaded = {stem: load_export(con, file) for stem, file in exports.items()}
+        runner.provide(*(f"typed_{stem}" for stem in loaded))
         rows["rows read"] = sum(item.rows_read for item in loaded.values())
     with _stage(result, "validate") as rows:
-        result.files = validate(con, loaded, settings.validation_batch_rows)
+        result.files = validate(runner, loaded, settings.validation_batch_rows)
+        runner.provide(*DELIVERED_TABLES)
         rows["loaded"] = sum(counts.rows_loaded for counts in result.files.values())
         rows["quarantined"] = sum(counts.rows_quarantined for counts in result.files.values())
         enforce_bad_row_limit(result.files, settings.max_bad_row_fraction)
-        _record_inputs(con, loaded, result.files)
+        _record_inputs(runner, loaded, result.files)
         merge_records(con, loaded)
 
 
-def _replay_night(con, result: RunResult) -> None:
+def _replay_night(runner: Runner, result: RunResult) -> None:
     """No input: the night's records are the stored versions valid on as_of."""
+    con = runner.engine.con
     with _stage(result, "load") as rows:
         rows["stored records"] = stored_records(con)
         if not rows["stored records"]:
             raise HistoryError(f"nothing is stored on or before {result.as_of} to replay; give --input")
         empty_delivery(con)
-        _record_inputs(con, {}, {})
+        runner.provide(*DELIVERED_TABLES)
+        _record_inputs(runner, {}, {})
         merge_records(con, {})
+
+
+def _count(runner: Runner, table: str) -> int:
+    return runner.engine.fetch(f"SELECT count(*) FROM {table}", {})[1][0][0]
 
 
 @contextmanager
@@ -201,50 +242,28 @@ def _duckdb_config(settings: Settings, db_path: Path | None) -> dict:
     return config
 
 
-def _connect(settings: Settings, run_id: str, as_of: date, mode: str, input_dir: Path | None,
-             db_path: Path | None) -> duckdb.DuckDBPyConnection:
-    """A private DuckDB with the run's settings, parameters and macros."""
+def _start(settings: Settings, params: dict, db_path: Path | None) -> Runner:
+    """A private DuckDB with the run's settings and a runner over it, after checking at start-up
+    that every step of the night can run: its inputs made, its parameters set."""
+    check_plan(NIGHT_STEPS, PROVIDED_TABLES, (*params, *LATE_PARAMS))
     con = duckdb.connect(":memory:", config=_duckdb_config(settings, db_path))
-    zone = ZoneInfo(settings.billing_time_zone)
-    as_of_end = datetime.combine(as_of + timedelta(days=1), clock(0), tzinfo=zone)
     con.execute("SET TimeZone = ?", [settings.billing_time_zone])
-    variables = {
-        "run_id": run_id,
-        "as_of": as_of,
-        "as_of_end": as_of_end,
-        "billing_tz": settings.billing_time_zone,
-        "refund_window_days": settings.refund_window_days,
-        "disqualifying_reasons": list(settings.disqualifying_suspension_reasons),
-        "config_hash": settings.fingerprint(),
-        "code_version": __version__,
-        "run_mode": mode,
-        "input_dir": None if input_dir is None else str(input_dir),
-    }
-    for name, value in variables.items():
-        con.execute(f"SET VARIABLE {name} = ?", [value])
-    con.execute(read_sql("staging/macros.sql"))
-    con.execute(read_sql("staging/quarantine.sql"))
-    con.execute(read_sql("outputs/case_dispositions.sql"))
-    con.execute(read_sql("abuse/00_prior_cases.sql"))
-    return con
+    runner = Runner(DuckDBEngine(con), params)
+    runner.run(tuple(step(name) for name in SETUP_STEPS))
+    return runner
 
 
-def _record_inputs(con, loaded: dict[str, LoadedExport], counts: dict[str, FileCounts]) -> None:
+def _record_inputs(runner: Runner, loaded: dict[str, LoadedExport], counts: dict[str, FileCounts]) -> None:
     """`run_inputs` and `validation_errors`: what came in, and what was turned away."""
-    con.execute(read_sql("staging/run_inputs.sql"))
-    if not loaded:
-        con.execute(read_sql("outputs/validation_errors.sql"))
-        return
-    con.executemany(
-        "INSERT INTO run_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (stem, str(item.file.path.name), item.file.format, item.file.sha256, item.file.size_bytes,
-             list(item.extra_columns), counts[stem].rows_read, counts[stem].rows_after_as_of,
-             counts[stem].rows_in, counts[stem].rows_loaded, counts[stem].rows_quarantined)
-            for stem, item in loaded.items()
-        ],
-    )
-    con.execute(read_sql("outputs/validation_errors.sql"))
+    runner.engine.write_table("run_inputs", pyarrow.Table.from_pylist(
+        [{"source": stem, "file_name": item.file.path.name, "format": item.file.format, "sha256": item.file.sha256,
+          "size_bytes": item.file.size_bytes, "extra_columns": list(item.extra_columns),
+          "rows_read": counts[stem].rows_read, "rows_after_as_of": counts[stem].rows_after_as_of,
+          "rows_in": counts[stem].rows_in, "rows_loaded": counts[stem].rows_loaded,
+          "rows_quarantined": counts[stem].rows_quarantined}
+         for stem, item in loaded.items()], schema=RUN_INPUTS_SCHEMA))
+    runner.provide("run_inputs")
+    runner.run((step("outputs/validation_errors"),))
 
 
 class _stage:

@@ -17,8 +17,11 @@ from pathlib import Path
 import duckdb
 
 from .errors import PublishError, first_line
-from .history import RECORD_VIEWS, store_delivery
-from .sqlfiles import read_sql
+from .engine.runner import Runner
+from .engine.steps import discover, step
+from .history import RECORD_VIEWS, prepare_versions_tables, store_delivery, versions_table
+from .schemas import EXPORTS
+from .sqlfiles import quoted
 
 # Tables holding the latest run's view, replaced by each run. (The records themselves live in
 # `<stem>_versions`, upserted by jobs/history.py; `purchases` etc. are views of them.)
@@ -26,7 +29,7 @@ LATEST_TABLES = (
     "validation_errors", "refund_flags", "refund_verdicts",
     "abuse_signals", "abuse_cases", "rule_catalog", "signal_catalog",
     "entity_groups", "fingerprint_sharing",
-    "daily_reconciliation", "invariant_results", "gate_results",
+    "daily_reconciliation", "daily_reconciliation_by_rule", "invariant_results", "gate_results",
 )
 # Tables that keep every run's rows, appended to by each run (the history of the table named).
 HISTORY_TABLES = {
@@ -37,13 +40,17 @@ HISTORY_TABLES = {
     "abuse_signals_history": "abuse_signals",
     "abuse_cases_history": "abuse_cases",
     "daily_reconciliation_history": "daily_reconciliation",
+    "daily_reconciliation_by_rule_history": "daily_reconciliation_by_rule",
     "invariant_results_history": "invariant_results",
     "gate_results_history": "gate_results",
 }
 
 
 # Created in the warehouse if missing, never replaced by a run: reviewers own the first.
-WAREHOUSE_DEFINITIONS = ("history/records_valid_on.sql", "outputs/case_dispositions.sql", "outputs/signal_precision.sql", "views/money_at_risk_by_rule_month.sql", "views/entity_refund_history.sql", "views/open_cases.sql", "views/flag_changes.sql")
+WAREHOUSE_DEFINITIONS = ("history/records_valid_on", "outputs/case_dispositions", "outputs/signal_precision",
+                         *(view.name for view in discover("views")))
+# What the definitions may read: the tables a run publishes.
+WAREHOUSE_TABLES = (*LATEST_TABLES, *HISTORY_TABLES, *(versions_table(export) for export in EXPORTS.values()))
 
 
 def output_folder(db_path: Path, run_id: str, mode: str) -> Path:
@@ -123,21 +130,33 @@ def _drop_record_tables_of_old_warehouses(con: duckdb.DuckDBPyConnection) -> Non
             con.execute(f"DROP TABLE warehouse.{name}")
 
 
-def publish(con: duckdb.DuckDBPyConnection) -> None:
+def _add_new_columns(con: duckdb.DuckDBPyConnection, source: str, history: str) -> None:
+    """Columns tonight's table has and its history lacks (a rule added since: its at_risk_<code>)
+    are added to the history, empty for the earlier runs."""
+    kept = {name for (name,) in con.execute(f"SELECT column_name FROM (DESCRIBE {history})").fetchall()}
+    for name, sql_type in con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {source})").fetchall():
+        if name not in kept:
+            con.execute(f"ALTER TABLE {history} ADD COLUMN {quoted(name)} {sql_type}")
+
+
+def publish(runner: Runner) -> None:
     """Write the run's tables into the attached warehouse, atomically."""
+    con = runner.engine.con
     try:
         con.execute("BEGIN TRANSACTION")
         _drop_record_tables_of_old_warehouses(con)
-        if con.execute("SELECT getvariable('run_mode')").fetchone()[0] == "delivery":
-            store_delivery(con)
+        prepare_versions_tables(con)
+        if runner.params["run_mode"] == "delivery":
+            store_delivery(runner)
         for table in LATEST_TABLES:
             con.execute(f"CREATE OR REPLACE TABLE warehouse.{table} AS SELECT * FROM {table}")
         for history, source in HISTORY_TABLES.items():
             con.execute(f"CREATE TABLE IF NOT EXISTS warehouse.{history} AS FROM {source} LIMIT 0")
+            _add_new_columns(con, source, f"warehouse.{history}")
             con.execute(f"INSERT INTO warehouse.{history} BY NAME FROM {source}")
         con.execute("USE warehouse")  # the reviewers' table and the views live in, and read, the warehouse
-        for definition in WAREHOUSE_DEFINITIONS:
-            con.execute(read_sql(definition))
+        Runner(runner.engine, runner.params, provided=WAREHOUSE_TABLES).run(
+            tuple(step(name) for name in WAREHOUSE_DEFINITIONS))
         con.execute("USE memory")
         con.execute("COMMIT")
     except duckdb.Error as error:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
 import pandas as pd
@@ -23,7 +24,8 @@ import pyarrow
 
 from .loading import LoadedExport
 from .schemas import ARROW_TYPES, EXPORTS, Export
-from .sqlfiles import read_sql, sql_files
+from .engine.runner import Runner
+from .engine.steps import discover, step
 
 
 class TooManyBadRows(Exception):
@@ -42,17 +44,19 @@ class FileCounts:
     rows_quarantined: int
 
 
-def validate(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport], batch_rows: int) -> dict[str, FileCounts]:
+def validate(runner: Runner, loaded: dict[str, LoadedExport], batch_rows: int) -> dict[str, FileCounts]:
     """Quarantine every bad visible row and build the loaded tables; return per-file counts."""
+    con = runner.engine.con
+    as_of_end = _timestamp_literal(runner.params["as_of_end"])
     for export in EXPORTS.values():
-        _create_views(con, export)
+        _create_views(con, export, as_of_end)
         _quarantine_type_errors(con, export)
-        _check_rows(con, export, batch_rows)
+        _check_rows(con, export, batch_rows, as_of_end)
         _quarantine_duplicate_keys(con, export)
-    for path in sql_files("validation"):
-        con.execute(path.read_text(encoding="utf-8"))
-    con.execute(read_sql("staging/quarantine_cleanup.sql"))
-    return {stem: _deliver(con, loaded[stem]) for stem in EXPORTS}
+        runner.provide(f"visible_{export.stem}", f"passing_{export.stem}")
+    runner.run(discover("validation"))
+    runner.run((step("staging/quarantine_cleanup"),))
+    return {stem: _deliver(con, loaded[stem], as_of_end) for stem in EXPORTS}
 
 
 def enforce_bad_row_limit(counts: dict[str, FileCounts], max_bad_row_fraction: float) -> None:
@@ -66,12 +70,12 @@ def enforce_bad_row_limit(counts: dict[str, FileCounts], max_bad_row_fraction: f
             )
 
 
-def _create_views(con, export: Export) -> None:
+def _create_views(con, export: Export, as_of_end: str) -> None:
     """`visible_<stem>`: rows the run can see (SPEC section 3); `passing_<stem>`: not yet quarantined."""
     stem = export.stem
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW visible_{stem} AS SELECT * FROM typed_{stem} "
-        f"WHERE {_visible(export, _AS_OF_END)}"
+        f"WHERE {_visible(export, as_of_end)}"
     )
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW passing_{stem} AS SELECT * FROM visible_{stem} "
@@ -79,10 +83,12 @@ def _create_views(con, export: Export) -> None:
     )
 
 
-_AS_OF_END = "getvariable('as_of_end')"
+def _timestamp_literal(moment: datetime) -> str:
+    """The run's own cut-off as a SQL literal (views cannot take parameters)."""
+    return f"TIMESTAMPTZ '{moment.isoformat()}'"
 
 
-def _visible(export: Export, as_of_end: str = "?") -> str:
+def _visible(export: Export, as_of_end: str) -> str:
     """SQL: the row is known by the end of as_of, or has no valid moment (and is judged)."""
     return f"({export.visible_by} IS NULL OR {export.visible_by} < {as_of_end})"
 
@@ -97,17 +103,15 @@ def _quarantine_type_errors(con, export: Export) -> None:
     )
 
 
-def _check_rows(con, export: Export, batch_rows: int) -> None:
+def _check_rows(con, export: Export, batch_rows: int, as_of_end: str) -> None:
     """Run the export's Pandera schema over Arrow batches of at most `batch_rows` rows."""
     arrow_schema = pyarrow.schema(
         [("_line", pyarrow.int64())] + [(name, ARROW_TYPES[kind]) for name, kind in export.columns.items()]
     )
     columns = ", ".join(arrow_schema.names)
-    # A second cursor streams the rows while this one records failures; it shares the
-    # database, not this connection's variables, so the visibility cut-off is passed in.
-    as_of_end = con.execute("SELECT getvariable('as_of_end')").fetchone()[0]
+    # A second cursor streams the rows while this one records failures.
     reader = con.cursor().sql(
-        f"SELECT {columns} FROM typed_{export.stem} WHERE {_visible(export)}", params=[as_of_end]
+        f"SELECT {columns} FROM typed_{export.stem} WHERE {_visible(export, as_of_end)}"
     ).to_arrow_reader(batch_rows)
     for batch in reader:
         table = pyarrow.Table.from_batches([batch]).cast(arrow_schema)
@@ -186,7 +190,7 @@ def _quarantine_duplicate_keys(con, export: Export) -> None:
     )
 
 
-def _deliver(con, loaded: LoadedExport) -> FileCounts:
+def _deliver(con, loaded: LoadedExport, as_of_end: str) -> FileCounts:
     """Count the file's rows, then turn `typed_<stem>` into `delivered_<stem>`; return the counts.
 
     Every row is now loaded or quarantined, so the typed table becomes the delivery in place,
@@ -200,7 +204,7 @@ def _deliver(con, loaded: LoadedExport) -> FileCounts:
     ).fetchone()
     quarantined = con.execute("SELECT count(DISTINCT line) FROM quarantine WHERE source = ?", [stem]).fetchone()[0]
     con.execute(
-        f"DELETE FROM typed_{stem} WHERE NOT {_visible(export, _AS_OF_END)} "
+        f"DELETE FROM typed_{stem} WHERE NOT {_visible(export, as_of_end)} "
         f"OR _line IN (SELECT line FROM quarantine WHERE source = ?)",
         [stem],
     )

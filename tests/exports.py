@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from jobs.config import Settings
+from jobs.engine.runner import Runner
 from jobs.pipeline import run
 from jobs.schemas import EXPORTS
 
@@ -85,7 +86,11 @@ def write_exports(folder: Path, purchases=(), usage=(), refunds=(), account_stat
 class Night:
     """The outcome of one run, read from its in-memory working database."""
 
-    con: duckdb.DuckDBPyConnection
+    runner: Runner
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        return self.runner.engine.con
 
     def codes(self, refund_id: str) -> set[str]:
         """The rule codes flagged on a refund."""
@@ -125,4 +130,4 @@ def run_night(tmp_path: Path, *, as_of: date = AS_OF, settings: Settings | None 
     """Write the given exports and run the job on them without publishing."""
     folder = write_exports(tmp_path / "exports", **exports)
     settings = settings or Settings(max_bad_row_fraction=1.0)
-    return Night(run(settings, folder, as_of, db_path=None).con)
+    return Night(run(settings, folder, as_of, db_path=None).runner)

@@ -18,9 +18,10 @@ from click.testing import CliRunner
 from exports import purchase, refund, usage, write_exports
 from jobs.cli import main
 from jobs.config import GateSettings, Settings, load_settings
-from jobs.gates import GateFailed, check_gates
+from jobs.engine.engine import DuckDBEngine
+from jobs.engine.runner import Runner
+from jobs.gates import GateFailed, check_gates, gate_params
 from jobs.pipeline import run
-from jobs.sqlfiles import read_sql
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "gates.md"
 TZ = ZoneInfo("Asia/Shanghai")
@@ -41,13 +42,11 @@ def night(newest=ONE_HOUR_AGO, rows_in=TONIGHT_ROWS, runs=None) -> duckdb.DuckDB
     """
     con = duckdb.connect()
     con.execute("SET TimeZone = 'Asia/Shanghai'")
-    for name, value in {"run_id": "tonight", "as_of": AS_OF, "as_of_end": END_OF_AS_OF}.items():
-        con.execute(f"SET VARIABLE {name} = ?", [value])
     for stem, column in TIME_COLUMNS.items():
         con.execute(f"CREATE TABLE {stem} ({column} TIMESTAMPTZ)")
         if stem in newest:
             con.execute(f"INSERT INTO {stem} VALUES (? - INTERVAL 5 DAY), (?)", [newest[stem], newest[stem]])
-    con.execute(read_sql("staging/run_inputs.sql"))
+    con.execute("CREATE TABLE run_inputs (source VARCHAR, rows_in BIGINT)")
     for stem, rows in rows_in.items():
         con.execute("INSERT INTO run_inputs (source, rows_in) VALUES (?, ?)", [stem, rows])
     if runs is not None:
@@ -59,6 +58,12 @@ def night(newest=ONE_HOUR_AGO, rows_in=TONIGHT_ROWS, runs=None) -> duckdb.DuckDB
                         [f"run{number}", as_of, started_at,
                          [{"source": stem, "rows_in": rows} for stem, rows in files.items()]])
     return con
+
+
+def check(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
+    """The gates stage on `con`, with the run's parameters for AS_OF."""
+    params = {"run_id": "tonight", "as_of": AS_OF, "as_of_end": END_OF_AS_OF, **gate_params(settings)}
+    return check_gates(Runner(DuckDBEngine(con), params, provided=(*TIME_COLUMNS, "run_inputs")), settings)
 
 
 def settings(**gates) -> Settings:
@@ -85,13 +90,13 @@ def nights_before(count: int, rows: int, stem: str = "usage") -> list:
 ], ids=["exactly-max-age-passes", "one-second-over-fires"])
 def test_freshness_fires_only_past_the_max_age(age, passed):
     con = night(newest=ONE_HOUR_AGO | {"usage": END_OF_AS_OF - age})
-    check_gates(con, settings())
+    check(con, settings())
     assert result(con, "freshness", "usage")[0] is passed
 
 
 def test_freshness_message_names_the_newest_record_its_age_and_the_key():
     con = night(newest=ONE_HOUR_AGO | {"purchases": datetime(2026, 3, 29, 23, 0, tzinfo=TZ)})
-    check_gates(con, settings())
+    check(con, settings())
     passed, observed, expected, message = result(con, "freshness", "purchases")
     assert passed is False
     assert observed == "purchased_at 2026-03-29 23:00:00+08 (49h00m00s old)"
@@ -101,7 +106,7 @@ def test_freshness_message_names_the_newest_record_its_age_and_the_key():
 
 def test_an_empty_export_is_stale():
     con = night(newest={stem: at for stem, at in ONE_HOUR_AGO.items() if stem != "refunds"})
-    check_gates(con, settings())
+    check(con, settings())
     passed, observed, _, message = result(con, "freshness", "refunds")
     assert (passed, observed) == (False, "no record")
     assert "no record at all" in message
@@ -110,7 +115,7 @@ def test_an_empty_export_is_stale():
 def test_freshness_turned_off_makes_no_judgement():
     con = night(newest={})
     hours = GateSettings().freshness_max_age_hours | {"usage": None}
-    check_gates(con, settings(freshness_max_age_hours=hours))
+    check(con, settings(freshness_max_age_hours=hours))
     assert result(con, "freshness", "usage")[0] is None
     assert result(con, "freshness", "purchases")[0] is False
 
@@ -125,7 +130,7 @@ def test_freshness_turned_off_makes_no_judgement():
         "exactly-fractional-factor", "just-over-fractional-factor"])
 def test_volume_fires_only_beyond_the_factor(factor, median, tonight, passed):
     con = night(rows_in=TONIGHT_ROWS | {"usage": tonight}, runs=nights_before(5, median))
-    check_gates(con, settings(volume_max_factor=factor))
+    check(con, settings(volume_max_factor=factor))
     assert result(con, "volume", "usage")[0] is passed
 
 
@@ -133,7 +138,7 @@ def test_volume_compares_with_the_median_not_the_mean():
     runs = [(AS_OF - timedelta(days=back), END_OF_AS_OF, {"usage": rows})
             for back, rows in enumerate([100, 100, 100, 100, 100_000], start=1)]
     con = night(runs=runs)
-    check_gates(con, settings())
+    check(con, settings())
     passed, _, expected, _ = result(con, "volume", "usage")
     assert passed is True
     assert "median 100 of 5 earlier nights" in expected
@@ -142,7 +147,7 @@ def test_volume_compares_with_the_median_not_the_mean():
 @pytest.mark.parametrize("nights, judged", [(4, False), (5, True)], ids=["too-few-nights", "just-enough"])
 def test_volume_needs_the_minimum_of_earlier_nights(nights, judged):
     con = night(rows_in=TONIGHT_ROWS | {"usage": 10_000}, runs=nights_before(nights, 100))
-    check_gates(con, settings(volume_min_nights=5))
+    check(con, settings(volume_min_nights=5))
     passed, _, _, message = result(con, "volume", "usage")
     assert passed is (False if judged else None)
     assert ("gates.volume_min_nights" in message) is not judged
@@ -152,7 +157,7 @@ def test_reruns_of_one_as_of_count_as_one_night():
     yesterday = AS_OF - timedelta(days=1)
     runs = [(yesterday, END_OF_AS_OF + timedelta(hours=hour), {"usage": 100}) for hour in range(3)]
     con = night(runs=runs + nights_before(2, 100)[1:])
-    check_gates(con, settings(volume_min_nights=3))
+    check(con, settings(volume_min_nights=3))
     assert result(con, "volume", "usage")[0] is None
     assert "2 earlier nights delivered it" in result(con, "volume", "usage")[3]
 
@@ -163,7 +168,7 @@ def test_the_latest_delivery_of_an_as_of_is_the_one_counted():
     runs = [(yesterday, later, {"usage": 100}), (yesterday, END_OF_AS_OF, {"usage": 1000}),
             (yesterday, later + timedelta(hours=1), {})]  # a replay after it reads no file
     con = night(runs=runs)
-    check_gates(con, settings(volume_min_nights=1))
+    check(con, settings(volume_min_nights=1))
     assert result(con, "volume", "usage")[0] is True
 
 
@@ -172,14 +177,14 @@ def test_the_latest_delivery_of_an_as_of_is_the_one_counted():
 def test_volume_reads_only_the_trailing_nights_before_tonight(ignored_as_of):
     runs = nights_before(1, 100) + [(ignored_as_of, END_OF_AS_OF, {"usage": 10_000})]
     con = night(runs=runs)
-    check_gates(con, settings(volume_min_nights=1, volume_trailing_nights=14))
+    check(con, settings(volume_min_nights=1, volume_trailing_nights=14))
     assert result(con, "volume", "usage")[0] is True
     assert "median 100 of 1 earlier night," in result(con, "volume", "usage")[2]
 
 
 def test_the_oldest_trailing_night_counts():
     con = night(runs=[(AS_OF - timedelta(days=14), END_OF_AS_OF, {"usage": 10_000})])
-    check_gates(con, settings(volume_min_nights=1, volume_trailing_nights=14))
+    check(con, settings(volume_min_nights=1, volume_trailing_nights=14))
     assert result(con, "volume", "usage")[0] is False
 
 
@@ -188,14 +193,14 @@ def test_volume_without_history_makes_no_judgement(runs):
     con = night(runs=None)
     if runs:
         con.execute("ATTACH ':memory:' AS warehouse")
-    check_gates(con, settings(volume_min_nights=1))
+    check(con, settings(volume_min_nights=1))
     assert [row[0] for row in con.execute("SELECT passed FROM gate_results WHERE gate = 'volume'").fetchall()] \
         == [None] * 4
 
 
 def test_a_replay_reads_no_file_so_volume_is_not_judged():
     con = night(rows_in={}, runs=nights_before(5, 100))
-    check_gates(con, settings())
+    check(con, settings())
     passed, observed, _, _ = result(con, "volume", "usage")
     assert (passed, observed) == (None, "no file read")
 
@@ -211,7 +216,7 @@ def test_volume_reads_the_history_a_real_warehouse_keeps(tmp_path):
         run(plain, quiet, as_of, db_path)
     con = run(plain, busy, AS_OF, None, publish_results=False).con
     con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(db_path)])
-    check_gates(con, replace(plain, gates=GateSettings(volume_min_nights=2)))
+    check(con, replace(plain, gates=GateSettings(volume_min_nights=2)))
     passed, observed, expected, _ = result(con, "volume", "usage")
     assert (passed, observed) == (False, "4 rows")
     assert "median 1 of 2 earlier nights" in expected
@@ -225,7 +230,7 @@ STALE_USAGE = ONE_HOUR_AGO | {"usage": END_OF_AS_OF - timedelta(days=3)}
 def test_warn_logs_each_failed_gate_and_returns_its_message(caplog):
     con = night(newest=STALE_USAGE)
     with caplog.at_level(logging.WARNING, logger="refund_recon"):
-        messages = check_gates(con, settings())
+        messages = check(con, settings())
     assert len(messages) == 1 and messages[0].startswith("Freshness of usage:")
     [record] = [record for record in caplog.records if getattr(record, "event", None) == "gate_warning"]
     assert (record.gate, record.source, record.getMessage()) == ("freshness", "usage", messages[0])
@@ -234,11 +239,11 @@ def test_warn_logs_each_failed_gate_and_returns_its_message(caplog):
 def test_fail_raises_naming_the_failed_gates():
     con = night(newest=STALE_USAGE)
     with pytest.raises(GateFailed, match="freshness of usage"):
-        check_gates(con, settings(on_failure="fail"))
+        check(con, settings(on_failure="fail"))
 
 
 def test_fail_with_every_gate_passing_lets_the_run_go_on():
-    assert check_gates(night(), settings(on_failure="fail")) == []
+    assert check(night(), settings(on_failure="fail")) == []
 
 
 # --- settings ----------------------------------------------------------------------------------

@@ -7,17 +7,17 @@ import sys
 import zipfile
 from pathlib import Path
 
-from jobs.rules import RULES
-from jobs.sqlfiles import SQL_DIR
+from jobs.catalog import CATALOG
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_every_rule_has_its_sql_file_headed_by_a_policy_quote():
-    for rule in RULES:
-        text = (SQL_DIR / "rules" / f"{rule.code}.sql").read_text(encoding="utf-8")
-        assert text.startswith("-- "), rule.code
-        assert '"' in text.splitlines()[0] + text.splitlines()[1], f"{rule.code} quotes no policy sentence"
+def test_every_rule_quotes_the_policy_sentence_it_enforces_below_its_header():
+    for rule in CATALOG.rules:
+        first_lines = rule.sql.splitlines()[:2]
+        assert first_lines[0].startswith("-- "), rule.code
+        assert '"' in "".join(first_lines), f"{rule.code} quotes no policy sentence"
+        assert "Fires when" in rule.description, f"{rule.code} does not say when it fires"
 
 
 def test_the_wheel_ships_every_sql_file(tmp_path):

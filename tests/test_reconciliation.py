@@ -7,6 +7,7 @@ invariant stops `refund-recon run` with exit code 1 and leaves the warehouse as 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -20,9 +21,8 @@ from jobs.cli import main
 from jobs.config import Settings, load_settings
 from jobs.pipeline import run
 from jobs.reconciliation import (
-    INVARIANTS, Invariant, InvariantFailed, build_daily_reconciliation, check_invariants, reconcile,
+    INVARIANTS, InvariantFailed, build_daily_reconciliation, check_invariants, reconcile,
 )
-from jobs.sqlfiles import SQL_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
@@ -78,9 +78,9 @@ def night(tmp_path_factory):
 
 
 @pytest.fixture
-def con(tmp_path):
-    """A fresh working database of the fixture night, free to corrupt."""
-    return run_night(tmp_path, purchases=PURCHASES, refunds=REFUNDS).con
+def night(tmp_path):
+    """A fresh run of the fixture night, its working tables free to corrupt."""
+    return run_night(tmp_path, purchases=PURCHASES, refunds=REFUNDS)
 
 
 def _rows(con, sql: str, *params) -> list[dict]:
@@ -89,8 +89,8 @@ def _rows(con, sql: str, *params) -> list[dict]:
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-def _failed(con) -> set[str]:
-    return {result.invariant.code for result in check_invariants(con) if not result.passed}
+def _failed(night) -> set[str]:
+    return {result.invariant.code for result in check_invariants(night.runner) if not result.passed}
 
 
 # --- the sample night --------------------------------------------------------------------
@@ -112,12 +112,12 @@ def test_there_are_numbered_invariants_each_headed_by_what_it_proves():
     assert len(INVARIANTS) >= 8
     assert [invariant.code for invariant in INVARIANTS] == [f"I{n:02d}" for n in range(1, len(INVARIANTS) + 1)]
     for invariant in INVARIANTS:
-        path = SQL_DIR / "invariants" / f"{invariant.code}_{invariant.name}.sql"
-        assert path.read_text(encoding="utf-8").startswith("-- "), path.name
+        assert invariant.path.name == f"{invariant.code}_{invariant.meta['name']}.sql"
+        assert invariant.sql.startswith("-- "), invariant.path.name
         assert len(invariant.description) > 40, invariant.code
     docs = (REPO / "docs" / "reconciliation.md").read_text(encoding="utf-8")
     for invariant in INVARIANTS:
-        assert f"`{invariant.code}`" in docs and invariant.name in docs, f"{invariant.code} is not documented"
+        assert f"`{invariant.code}`" in docs and invariant.meta["name"] in docs, f"{invariant.code} is not documented"
 
 
 # --- daily_reconciliation, to the cent ---------------------------------------------------
@@ -225,7 +225,7 @@ def test_money_columns_are_decimal_never_float(night):
     ).fetchall())
     money = [name for name in types if "amount" in name or name.startswith(("at_risk_", "purchases_"))
              and name != "purchases_count"]
-    assert money and {types[name] for name in money} == {"DECIMAL(18,2)"}
+    assert money and {types[name] for name in money} == {"DECIMAL(38,2)"}  # sums of DECIMAL(18,2) amounts
     assert not [name for name, kind in types.items() if kind in ("DOUBLE", "FLOAT", "REAL")]
 
 
@@ -270,6 +270,8 @@ CORRUPTIONS = {
                                 "amount_owed_to_customers + 1 WHERE billing_day = '2026-03-02' AND product = 'live'"),
     "I15": (_IN_RECONCILIATION, "UPDATE daily_reconciliation SET billing_day = '2026-03-20' "
                                 "WHERE billing_day = '2026-03-21'"),
+    # R1, judged, is also a refund whose row tonight was quarantined.
+    "I16": (_AFTER_RULES, "INSERT INTO quarantined_keys_refunds VALUES ('R1', 99)"),
 }
 
 
@@ -278,33 +280,53 @@ def test_every_invariant_has_a_corruption_test():
 
 
 @pytest.mark.parametrize("code", sorted(CORRUPTIONS))
-def test_each_invariant_fails_alone_on_its_corruption(con, code):
-    assert _failed(con) == set()
+def test_each_invariant_fails_alone_on_its_corruption(night, code):
+    assert _failed(night) == set()
     when, corruption = CORRUPTIONS[code]
-    con.execute(corruption)
+    night.con.execute(corruption)
     if when == _AFTER_RULES:
-        build_daily_reconciliation(con)
-    assert _failed(con) == {code}
-    stored = _rows(con, "SELECT invariant, passed, expected, actual, detail FROM invariant_results "
+        build_daily_reconciliation(night.runner)
+    assert _failed(night) == {code}
+    stored = _rows(night.con, "SELECT invariant, passed, expected, actual, detail FROM invariant_results "
                         "WHERE NOT passed")
     assert len(stored) == 1 and stored[0]["invariant"] == code
     assert stored[0]["expected"] and stored[0]["actual"] and stored[0]["detail"]
 
 
-def test_the_failure_names_the_invariant_and_its_figures(con):
-    con.execute("DELETE FROM refund_verdicts WHERE refund_id = 'R6'")
+# A refund judged although its latest delivery, or its order's, is quarantined (stale versions).
+STALE_JUDGEMENTS = [
+    ("INSERT INTO quarantined_keys_refunds VALUES ('R1', 99)", "R1: its row tonight is quarantined"),
+    ("INSERT INTO quarantined_keys_purchases VALUES ('O1', 99)", "R1: its order O1 is withheld"),
+    # stored as quarantined on an earlier night, not delivered tonight
+    ("CREATE OR REPLACE TEMP VIEW stored_refunds AS SELECT *, true AS _quarantined FROM refunds "
+     "WHERE refund_id = 'R3'; DELETE FROM delivered_refunds WHERE refund_id = 'R3'",
+     "R3: its latest delivery was quarantined"),
+    ("CREATE OR REPLACE TEMP VIEW stored_purchases AS SELECT *, true AS _quarantined FROM purchases "
+     "WHERE order_id = 'O3'; DELETE FROM delivered_purchases WHERE order_id = 'O3'", "R3: its order O3 is withheld"),
+]
+
+
+@pytest.mark.parametrize("corruption, detail", STALE_JUDGEMENTS)
+def test_i16_finds_a_refund_judged_on_a_version_whose_latest_delivery_is_quarantined(night, corruption, detail):
+    night.con.execute(corruption)
+    (result,) = [result for result in check_invariants(night.runner) if result.invariant.code == "I16"]
+    assert not result.passed and result.detail == detail
+
+
+def test_the_failure_names_the_invariant_and_its_figures(night):
+    night.con.execute("DELETE FROM refund_verdicts WHERE refund_id = 'R6'")
     with pytest.raises(InvariantFailed) as failure:
-        reconcile(con)
+        reconcile(night.runner)
     message = str(failure.value)
     assert "\n" not in message
     assert "I05 every_visible_refund_has_exactly_one_verdict" in message
     assert "R6: no verdict" in message and "nothing was written" in message
 
 
-def test_a_check_that_cannot_run_counts_as_failed(con):
-    broken = Invariant("I99", "broken_check", "a check reading a table that is not there",
-                       "SELECT true AS passed, '' AS expected, '' AS actual, '' AS detail FROM no_such_table")
-    (result,) = check_invariants(con, (broken,))
+def test_a_check_that_cannot_run_counts_as_failed(night):
+    broken = replace(INVARIANTS[0], reads=("no_such_table",), meta={"code": "I99", "name": "broken_check"},
+                     sql="SELECT true AS passed, '' AS expected, '' AS actual, '' AS detail FROM no_such_table")
+    (result,) = check_invariants(night.runner, (broken,))
     assert not result.passed and "could not run" in result.detail
 
 
@@ -369,9 +391,9 @@ def test_a_stage_that_loses_a_verdict_fails_the_run_and_writes_nothing(tmp_path,
     before = _warehouse(db_path)
     detect_abuse = pipeline.detect_abuse
 
-    def losing_a_verdict(con, settings):
-        detect_abuse(con, settings)
-        con.execute("DELETE FROM refund_verdicts WHERE refund_id = 'R2'")
+    def losing_a_verdict(runner, settings):
+        detect_abuse(runner, settings)
+        runner.engine.con.execute("DELETE FROM refund_verdicts WHERE refund_id = 'R2'")
 
     monkeypatch.setattr(pipeline, "detect_abuse", losing_a_verdict)
     result = CliRunner().invoke(main, args)

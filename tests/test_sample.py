@@ -187,7 +187,7 @@ RESELLER_CLIENTS = ("ENT0010231", "ENT0010544", "ENT0010688", "ENT0010965")
 @pytest.fixture(scope="module")
 def night() -> Night:
     settings = load_settings(SAMPLE / "refund-recon.toml")
-    return Night(run(settings, SAMPLE, AS_OF, db_path=None).con)
+    return Night(run(settings, SAMPLE, AS_OF, db_path=None).runner)
 
 
 def test_the_sample_config_allows_its_deliberate_bad_rows():
@@ -286,7 +286,7 @@ def test_the_ring_links_three_entities_through_two_cards(night):
 def test_the_resellers_card_links_the_four_clients_only_without_the_sample_limit():
     settings = load_settings(SAMPLE / "refund-recon.toml")
     settings = replace(settings, signals=replace(settings.signals, linked_fingerprint_max_entities=20))
-    wide = Night(run(settings, SAMPLE, AS_OF, db_path=None).con)
+    wide = Night(run(settings, SAMPLE, AS_OF, db_path=None).runner)
     cases = cases_of(wide)
     assert RESELLER_CLIENTS in cases
     # ENT0010544 (03-14, 03-19) and ENT0010965 (03-18) refunded within 4 billing days.

@@ -1,3 +1,8 @@
+/* @step
+creates = ["entity_fingerprints", "fingerprint_sharing"]
+reads = ["purchases"]
+params = ["linked_fingerprint_max_entities"]
+*/
 -- Who shares each payment fingerprint. SPEC 5 links entities "joined, directly or through
 -- others, by a shared non-null payment_fingerprint"; a fingerprint shared by more than
 -- linked_fingerprint_max_entities entities (a wallet provider, a reseller's card) is

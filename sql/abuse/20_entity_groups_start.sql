@@ -1,3 +1,8 @@
+/* @step
+creates = ["entity_links", "entity_labels"]
+reads = ["entity_fingerprints", "purchases"]
+params = ["linked_fingerprint_max_entities"]
+*/
 -- Linked groups are the connected components of the entity - fingerprint graph, found by
 -- label propagation: every entity starts with its own id as label, and each round gives
 -- every entity the smallest label seen through any linking fingerprint, until nothing

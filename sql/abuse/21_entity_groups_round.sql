@@ -1,3 +1,9 @@
+/* @step
+creates = ["next_entity_labels", "label_changes", "entity_labels"]
+reads = ["entity_labels", "entity_links"]
+repeat_until = "SELECT changed = 0 FROM label_changes"
+max_rounds = 1000
+*/
 -- One round of label propagation; leaves `label_changes`, the number of entities relabelled.
 CREATE OR REPLACE TABLE next_entity_labels AS
 WITH fingerprint_labels AS (

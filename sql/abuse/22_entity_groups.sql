@@ -1,3 +1,7 @@
+/* @step
+creates = ["entity_groups", "group_accounts"]
+reads = ["entity_labels", "purchases"]
+*/
 -- entity_groups: one row per entity, with its linked group (an entity with no links is its
 -- own group of one) and the accounts of the group (SPEC 5: "An entity's accounts are the
 -- account_ids of its purchases").

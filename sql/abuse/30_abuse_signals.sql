@@ -1,3 +1,8 @@
+/* @step
+creates = ["abuse_signals"]
+reads = ["entity_groups", "signal_catalog", "signal_hits"]
+params = ["as_of", "run_id"]
+*/
 -- abuse_signals (SPEC 6): one row per entity and signal that fired.
 CREATE OR REPLACE TABLE abuse_signals AS
 SELECT getvariable('run_id') AS run_id,

@@ -1,3 +1,8 @@
+/* @step
+creates = ["abuse_cases"]
+reads = ["abuse_signals", "case_dispositions", "entity_groups", "prior_case_members", "refund_facts", "refund_verdicts", "signal_catalog"]
+params = ["as_of", "run_id"]
+*/
 -- abuse_cases (SPEC 5, 6): one case per linked group with signals.
 --   case_id: the id of last night's case that shares the most entities with the group (so a
 --          case keeps its id, and its reviewers' decisions, while its group grows or

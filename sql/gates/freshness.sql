@@ -1,3 +1,8 @@
+/* @step
+appends = ["gate_results"]
+reads = ["account_status", "purchases", "refunds", "usage"]
+params = ["as_of", "as_of_end", "gate_freshness_max_age_hours", "run_id"]
+*/
 -- Freshness: is the newest record the night sees (tonight's delivery merged over the stored
 -- records, visible by the end of as_of) at most gates.freshness_max_age_hours.<export> older than
 -- the end of as_of? An export with no record at all is stale. A limit of NULL: not checked.

@@ -1,3 +1,6 @@
+/* @step
+creates = ["gate_results", "gate_number", "gate_age", "gate_nights"]
+*/
 -- gate_results: one row per gate and export, filled by freshness.sql and volume.sql
 -- (docs/gates.md). passed is NULL when the gate made no judgement (turned off, too little history,
 -- no file read); observed, expected and message are for people.

@@ -1,3 +1,8 @@
+/* @step
+appends = ["gate_results"]
+reads = ["gate_runs", "run_inputs"]
+params = ["as_of", "gate_sources", "gate_volume_max_factor", "gate_volume_min_nights", "gate_volume_trailing_nights", "run_id"]
+*/
 -- Volume: are tonight's visible rows of an export (run_inputs.rows_in) within
 -- gates.volume_max_factor of their median over the earlier nights? The earlier nights are the
 -- as_of values in the gates.volume_trailing_nights days before tonight's, each counted once

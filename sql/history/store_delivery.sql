@@ -1,3 +1,10 @@
+/* @step
+creates = ["changed", "earlier", "kept", "touched"]
+appends = ["{versions}"]
+reads = ["delivery_{stem}", "stored_{stem}"]
+params = ["as_of"]
+template = ["versions", "stem", "key", "first_key", "tonight_columns", "stored_columns", "earlier_columns", "kept_match", "following_match"]
+*/
 -- Upsert tonight's delivery of {stem} into {versions}: "records are upserted by key (a later
 -- export of the same key wins; the run that last changed a row is recorded)" (issue #4).
 -- Filled in per export by jobs/history.py with its own column names, never with values.

@@ -1,3 +1,8 @@
+/* @invariant
+code = "I01"
+name = "rows_in_equal_loaded_plus_quarantined"
+reads = ["delivered_account_status", "delivered_purchases", "delivered_refunds", "delivered_usage", "quarantine", "run_inputs"]
+*/
 -- Every input row the run can see ends up either loaded or quarantined, never lost and never
 -- both (SPEC 2, "rows in = rows loaded + rows quarantined"): for each export, rows_in equals
 -- the rows of its loaded table plus its distinct quarantined lines, counted again now, and

@@ -1,3 +1,9 @@
+/* @invariant
+code = "I02"
+name = "rows_read_equal_after_as_of_plus_rows_in"
+reads = ["run_inputs"]
+params = ["run_mode"]
+*/
 -- Every row read from a file is either set aside as not yet known on as_of (after the end of
 -- as_of, billing time: SPEC 3, "Later records are ignored, not errors") or taken in by the run:
 -- for each export, rows_read = rows_after_as_of + rows_in.

@@ -1,3 +1,8 @@
+/* @invariant
+code = "I03"
+name = "no_row_both_loaded_and_quarantined"
+reads = ["delivered_account_status", "delivered_purchases", "delivered_refunds", "delivered_usage", "quarantine"]
+*/
 -- No row is both loaded and quarantined: no line of a loaded table (purchases, usage,
 -- refunds, account_status) has an entry in the quarantine, so no quarantined refund, order,
 -- usage record or status change reaches the rules or the money.

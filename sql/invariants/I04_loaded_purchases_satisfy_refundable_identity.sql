@@ -1,3 +1,8 @@
+/* @invariant
+code = "I04"
+name = "loaded_purchases_satisfy_refundable_identity"
+reads = ["purchases"]
+*/
 -- Every loaded purchase satisfies the row rule behind the refundable amount (SPEC 2):
 -- list_price - discount_amount - coupon_amount = paid_cash_credit + paid_commission_credit
 -- + paid_free_credit, within 0.01, so the refundable amount finance sees is well defined.

@@ -1,3 +1,8 @@
+/* @invariant
+code = "I05"
+name = "every_visible_refund_has_exactly_one_verdict"
+reads = ["refund_verdicts", "refunds"]
+*/
 -- Every refund visible to the run (every loaded refund) has exactly one row in
 -- refund_verdicts, and refund_verdicts holds no refund that was not loaded (SPEC 4, 6).
 WITH loaded AS (

@@ -1,3 +1,8 @@
+/* @invariant
+code = "I06"
+name = "verdicts_agree_with_flags_and_status"
+reads = ["refund_facts", "refund_flags", "refund_verdicts"]
+*/
 -- Each verdict follows from the refund's flags and the status the run sees (SPEC 4): a
 -- flagged refund is `breach` (paid or rejected) or `stop` (pending), never compliant; an
 -- unflagged one is `compliant`, or `rejected` when rejected; every flag's refund has a

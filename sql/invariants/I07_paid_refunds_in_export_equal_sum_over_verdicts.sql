@@ -1,3 +1,9 @@
+/* @invariant
+code = "I07"
+name = "paid_refunds_in_export_equal_sum_over_verdicts"
+reads = ["refund_verdicts", "refunds"]
+params = ["as_of_end"]
+*/
 -- The refunds paid in the export tie out to the verdicts: per currency, the count and the sum
 -- of refund_amount of the loaded refunds with status paid and processed by the end of as_of
 -- equal those of the paid refunds in refund_verdicts, summed over their verdicts

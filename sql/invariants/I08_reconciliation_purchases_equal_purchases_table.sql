@@ -1,3 +1,8 @@
+/* @invariant
+code = "I08"
+name = "reconciliation_purchases_equal_purchases_table"
+reads = ["daily_reconciliation", "purchases"]
+*/
 -- daily_reconciliation's purchase figures add up to the loaded purchases table: per currency,
 -- the order count, list price, discounts, coupons and the amounts paid by cash, commission
 -- and free credits summed over its days and products equal the same sums over purchases.

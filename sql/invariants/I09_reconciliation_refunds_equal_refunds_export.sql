@@ -1,3 +1,9 @@
+/* @invariant
+code = "I09"
+name = "reconciliation_refunds_equal_refunds_export"
+reads = ["daily_reconciliation", "refunds"]
+params = ["as_of_end"]
+*/
 -- daily_reconciliation's refund figures add up to the loaded refunds export: per currency, the
 -- refunds requested, paid, rejected and pending (count and amount) summed over its days and
 -- products equal the same figures counted straight from the export, with the status the run

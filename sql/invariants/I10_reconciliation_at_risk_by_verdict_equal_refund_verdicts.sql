@@ -1,3 +1,8 @@
+/* @invariant
+code = "I10"
+name = "reconciliation_at_risk_by_verdict_equal_refund_verdicts"
+reads = ["daily_reconciliation", "refund_verdicts"]
+*/
 -- daily_reconciliation's verdicts and money at risk add up to refund_verdicts: per currency,
 -- the refunds per verdict (compliant, breach, stop, rejected) and the money at risk of breach
 -- and stop refunds summed over its days and products equal the same figures in

@@ -1,3 +1,8 @@
+/* @invariant
+code = "I11"
+name = "reconciliation_at_risk_by_rule_equal_refund_flags"
+reads = ["daily_reconciliation", "purchases", "refund_flags", "rule_catalog"]
+*/
 -- daily_reconciliation's money at risk per rule adds up to refund_flags: per currency and rule
 -- code of the catalogue, the at_risk_<rule code> column summed over its days and products
 -- equals the sum of amount_at_risk of that code's flags, and flags_count equals the number of

@@ -1,3 +1,8 @@
+/* @invariant
+code = "I12"
+name = "paid_refunds_split_into_compliant_and_breach"
+reads = ["daily_reconciliation"]
+*/
 -- On every row of daily_reconciliation the refunds paid (as the run sees their status) split
 -- exactly into those paid compliant and those paid in breach, in count and in amount: a paid
 -- refund has no other verdict, so paid = paid compliant + paid in breach.

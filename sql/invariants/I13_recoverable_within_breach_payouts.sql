@@ -1,3 +1,8 @@
+/* @invariant
+code = "I13"
+name = "recoverable_within_breach_payouts"
+reads = ["daily_reconciliation"]
+*/
 -- Money recoverable is money that actually went out in breach: on every row of
 -- daily_reconciliation, 0 <= amount_recoverable <= refunds paid in breach + refunds rejected
 -- (amount), and the amount owed to customers is never negative.

@@ -1,3 +1,8 @@
+/* @invariant
+code = "I14"
+name = "owed_equals_under_refund_shortfalls"
+reads = ["daily_reconciliation", "purchases", "refund_flags", "refunds"]
+*/
 -- The amount owed to customers ties out to the exports: per currency, amount_owed_to_customers
 -- summed over daily_reconciliation equals, over the refunds flagged UNDER_REFUNDED, what their
 -- orders paid (cash + commission + free credits, from purchases) less what the refunds export

@@ -1,3 +1,9 @@
+/* @invariant
+code = "I15"
+name = "reconciliation_keys_unique_and_of_this_run"
+reads = ["daily_reconciliation"]
+params = ["as_of", "run_id"]
+*/
 -- daily_reconciliation has one row per (billing_day, product, currency), no key is missing a
 -- part, and every row belongs to this run (run_id and as_of), so sums over it count nothing
 -- twice and nothing from another night.

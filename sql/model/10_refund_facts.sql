@@ -1,3 +1,8 @@
+/* @step
+creates = ["refund_facts"]
+reads = ["purchases", "refunds"]
+params = ["as_of_end"]
+*/
 -- One row per refund visible to the run (SPEC 3 and 4): the status the run sees, the
 -- cut-off its rules look up to, and the figures of its order the rules compare against.
 --   refund_status: a refund processed after the end of as_of is still `pending` tonight.

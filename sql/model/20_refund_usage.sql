@@ -1,3 +1,7 @@
+/* @step
+creates = ["refund_usage"]
+reads = ["refund_facts", "usage"]
+*/
 -- The usage export reduced once, per refund of a live refund's order, for every rule that
 -- needs minutes (MINUTES_USED, USAGE_AFTER_REFUND). Only records with minutes > 0 count.
 CREATE OR REPLACE TABLE refund_usage AS

@@ -1,3 +1,8 @@
+/* @step
+creates = ["earlier_live_refunds"]
+reads = ["refund_facts"]
+params = ["refund_window_days"]
+*/
 -- For each live refund, the other live refunds of its entity ordered earlier by
 -- (requested_at, refund_id): what CONCURRENT_REFUND and DUPLICATE_REFUND look at. Pairs
 -- further apart than the refund window matter only when they share the order.

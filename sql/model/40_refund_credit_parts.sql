@@ -1,3 +1,7 @@
+/* @step
+creates = ["refund_credit_parts"]
+reads = ["refund_facts"]
+*/
 -- Each refund split by credit type: what the order paid with that type and what the
 -- refund pays back with it (SPEC 1.5: money goes back by the original path).
 CREATE OR REPLACE TABLE refund_credit_parts AS

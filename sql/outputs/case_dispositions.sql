@@ -1,3 +1,6 @@
+/* @step
+creates = ["case_dispositions"]
+*/
 -- case_dispositions: every reviewer decision, appended, never rewritten by a run. The
 -- latest decision of a case (by decided_at) is its disposition. refund_ids and signal_codes
 -- are what the case held when it was decided, so that new evidence can reopen a case

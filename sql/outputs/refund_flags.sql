@@ -1,3 +1,8 @@
+/* @step
+creates = ["refund_flags"]
+reads = ["refund_facts", "rule_catalog", "rule_hits"]
+params = ["as_of", "run_id"]
+*/
 -- refund_flags (SPEC 6): one row per refund and reason code that fired.
 CREATE OR REPLACE TABLE refund_flags AS
 SELECT getvariable('run_id') AS run_id,

@@ -1,3 +1,8 @@
+/* @step
+creates = ["refund_verdicts"]
+reads = ["refund_facts", "rule_catalog", "rule_hits"]
+params = ["as_of", "run_id"]
+*/
 -- refund_verdicts (SPEC 6): one row per visible refund.
 --   verdict: paid or rejected with a flag -> breach; pending with a flag -> stop;
 --            no flag -> compliant, or rejected for a rejected refund.

@@ -1,3 +1,8 @@
+/* @step
+creates = ["run_record"]
+reads = ["refund_flags", "refund_verdicts", "rule_catalog", "run_inputs"]
+params = ["as_of", "billing_tz", "code_version", "config_hash", "input_dir", "refund_window_days", "run_finished_at", "run_id", "run_mode", "run_started_at", "stage_seconds"]
+*/
 -- runs (SPEC 6): one row per run. Input files with their sha256 and row counts come from
 -- run_inputs; flag counts from refund_flags. The run's own figures arrive as variables.
 CREATE OR REPLACE TABLE run_record AS

@@ -1,3 +1,7 @@
+/* @step
+creates = ["signal_precision"]
+reads = ["case_dispositions", "signal_catalog"]
+*/
 -- signal_precision: for each signal, how reviewers judged the cases it was part of, by
 -- each case's latest decision. precision = confirmed / (confirmed + false_positive).
 CREATE OR REPLACE VIEW signal_precision AS

@@ -1,9 +1,18 @@
+/* @step
+creates = ["daily_reconciliation"]
+reads = ["daily_reconciliation_by_rule", "purchases", "refund_facts", "refund_flags", "refund_verdicts", "rule_catalog"]
+params = ["as_of", "run_id"]
+template = ["at_risk_per_rule"]
+*/
 -- daily_reconciliation: the finance tie-out, one row per (billing_day, product, currency).
 --   Purchases count on their purchase day, billing_day(purchased_at); refunds, with their
 --   verdicts, flags and money, on their request day, billing_day(requested_at), under the
 --   order's product and currency. A refund's status is the one the run sees (paid or
 --   rejected after the end of as_of -> pending). A key with no purchases, or no refunds, has
---   zeros on that side. Money is DECIMAL(18,2), summed exactly, never as floating point.
+--   zeros on that side. Money is summed exactly into DECIMAL(38,2), never as floating point: a
+--   day of the largest amounts a DECIMAL(18,2) holds does not overflow.
+--   at_risk_<rule code>: one column per rule of the catalogue (jobs/reconciliation.py fills the
+--     template from sql/rules/), the wide twin of daily_reconciliation_by_rule for spreadsheets.
 --   amount_recoverable: what went out in breach of the rules and should come back: for each
 --     paid or rejected refund with verdict breach, its refund_amount when a whole-refund code
 --     fired, else the largest amount at risk of its flags, leaving out UNDER_REFUNDED.
@@ -28,19 +37,10 @@ WITH purchase_days AS (
 flag_money AS (
     SELECT flag.refund_id,
            count(*) AS flags,
-           sum(flag.amount_at_risk) FILTER (WHERE flag.rule_code = 'PAST_WINDOW') AS past_window,
-           sum(flag.amount_at_risk) FILTER (WHERE flag.rule_code = 'MINUTES_USED') AS minutes_used,
-           sum(flag.amount_at_risk) FILTER (WHERE flag.rule_code = 'CONCURRENT_REFUND') AS concurrent_refund,
-           sum(flag.amount_at_risk) FILTER (WHERE flag.rule_code = 'ACCOUNT_SUSPENDED') AS account_suspended,
-           sum(flag.amount_at_risk) FILTER (WHERE flag.rule_code = 'COUPON_REFUNDED') AS coupon_refunded,
-           sum(flag.amount_at_risk) FILTER (WHERE flag.rule_code = 'PATH_MISMATCH') AS path_mismatch,
-           sum(flag.amount_at_risk) FILTER (WHERE flag.rule_code = 'DUPLICATE_REFUND') AS duplicate_refund,
-           sum(flag.amount_at_risk) FILTER (WHERE flag.rule_code = 'USAGE_AFTER_REFUND') AS usage_after_refund,
-           sum(flag.amount_at_risk) FILTER (WHERE flag.rule_code = 'UNDER_REFUNDED') AS under_refunded,
-           sum(flag.amount_at_risk) FILTER (WHERE flag.rule_code = 'REJECTED_WITH_PAYOUT') AS rejected_with_payout,
            coalesce(bool_or(rule.whole_refund_at_risk) FILTER (WHERE flag.rule_code <> 'UNDER_REFUNDED'), false)
                AS whole_refund_recoverable,
-           max(flag.amount_at_risk) FILTER (WHERE flag.rule_code <> 'UNDER_REFUNDED') AS largest_recoverable
+           max(flag.amount_at_risk) FILTER (WHERE flag.rule_code <> 'UNDER_REFUNDED') AS largest_recoverable,
+           sum(flag.amount_at_risk) FILTER (WHERE flag.rule_code = 'UNDER_REFUNDED') AS under_refunded
     FROM refund_flags AS flag
     LEFT JOIN rule_catalog AS rule USING (rule_code)
     GROUP BY flag.refund_id
@@ -89,19 +89,15 @@ refund_days AS (
            sum(amount_at_risk) FILTER (WHERE verdict = 'stop') AS at_risk_stop,
            sum(amount_at_risk) AS at_risk_total,
            sum(flags) AS flags_count,
-           sum(past_window) AS at_risk_past_window,
-           sum(minutes_used) AS at_risk_minutes_used,
-           sum(concurrent_refund) AS at_risk_concurrent_refund,
-           sum(account_suspended) AS at_risk_account_suspended,
-           sum(coupon_refunded) AS at_risk_coupon_refunded,
-           sum(path_mismatch) AS at_risk_path_mismatch,
-           sum(duplicate_refund) AS at_risk_duplicate_refund,
-           sum(usage_after_refund) AS at_risk_usage_after_refund,
-           sum(under_refunded) AS at_risk_under_refunded,
-           sum(rejected_with_payout) AS at_risk_rejected_with_payout,
            sum(recoverable) AS amount_recoverable,
            sum(owed) AS amount_owed_to_customers
     FROM refund_money
+    GROUP BY ALL
+),
+rule_days AS (
+    SELECT billing_day, product, currency,
+           {at_risk_per_rule}
+    FROM daily_reconciliation_by_rule
     GROUP BY ALL
 )
 SELECT getvariable('run_id') AS run_id,
@@ -110,45 +106,37 @@ SELECT getvariable('run_id') AS run_id,
        product,
        currency,
        coalesce(purchases_count, 0) AS purchases_count,
-       coalesce(purchases_list_price, 0)::DECIMAL(18,2) AS purchases_list_price,
-       coalesce(purchases_discount_amount, 0)::DECIMAL(18,2) AS purchases_discount_amount,
-       coalesce(purchases_coupon_amount, 0)::DECIMAL(18,2) AS purchases_coupon_amount,
-       coalesce(purchases_paid_cash_credit, 0)::DECIMAL(18,2) AS purchases_paid_cash_credit,
-       coalesce(purchases_paid_commission_credit, 0)::DECIMAL(18,2) AS purchases_paid_commission_credit,
-       coalesce(purchases_paid_free_credit, 0)::DECIMAL(18,2) AS purchases_paid_free_credit,
-       coalesce(purchases_paid_amount, 0)::DECIMAL(18,2) AS purchases_paid_amount,
+       coalesce(purchases_list_price, 0)::DECIMAL(38,2) AS purchases_list_price,
+       coalesce(purchases_discount_amount, 0)::DECIMAL(38,2) AS purchases_discount_amount,
+       coalesce(purchases_coupon_amount, 0)::DECIMAL(38,2) AS purchases_coupon_amount,
+       coalesce(purchases_paid_cash_credit, 0)::DECIMAL(38,2) AS purchases_paid_cash_credit,
+       coalesce(purchases_paid_commission_credit, 0)::DECIMAL(38,2) AS purchases_paid_commission_credit,
+       coalesce(purchases_paid_free_credit, 0)::DECIMAL(38,2) AS purchases_paid_free_credit,
+       coalesce(purchases_paid_amount, 0)::DECIMAL(38,2) AS purchases_paid_amount,
        coalesce(refunds_requested_count, 0) AS refunds_requested_count,
-       coalesce(refunds_requested_amount, 0)::DECIMAL(18,2) AS refunds_requested_amount,
+       coalesce(refunds_requested_amount, 0)::DECIMAL(38,2) AS refunds_requested_amount,
        coalesce(refunds_paid_count, 0) AS refunds_paid_count,
-       coalesce(refunds_paid_amount, 0)::DECIMAL(18,2) AS refunds_paid_amount,
+       coalesce(refunds_paid_amount, 0)::DECIMAL(38,2) AS refunds_paid_amount,
        coalesce(refunds_rejected_count, 0) AS refunds_rejected_count,
-       coalesce(refunds_rejected_amount, 0)::DECIMAL(18,2) AS refunds_rejected_amount,
+       coalesce(refunds_rejected_amount, 0)::DECIMAL(38,2) AS refunds_rejected_amount,
        coalesce(refunds_pending_count, 0) AS refunds_pending_count,
-       coalesce(refunds_pending_amount, 0)::DECIMAL(18,2) AS refunds_pending_amount,
+       coalesce(refunds_pending_amount, 0)::DECIMAL(38,2) AS refunds_pending_amount,
        coalesce(refunds_paid_compliant_count, 0) AS refunds_paid_compliant_count,
-       coalesce(refunds_paid_compliant_amount, 0)::DECIMAL(18,2) AS refunds_paid_compliant_amount,
+       coalesce(refunds_paid_compliant_amount, 0)::DECIMAL(38,2) AS refunds_paid_compliant_amount,
        coalesce(refunds_paid_in_breach_count, 0) AS refunds_paid_in_breach_count,
-       coalesce(refunds_paid_in_breach_amount, 0)::DECIMAL(18,2) AS refunds_paid_in_breach_amount,
+       coalesce(refunds_paid_in_breach_amount, 0)::DECIMAL(38,2) AS refunds_paid_in_breach_amount,
        coalesce(verdict_compliant_count, 0) AS verdict_compliant_count,
        coalesce(verdict_breach_count, 0) AS verdict_breach_count,
        coalesce(verdict_stop_count, 0) AS verdict_stop_count,
        coalesce(verdict_rejected_count, 0) AS verdict_rejected_count,
-       coalesce(at_risk_breach, 0)::DECIMAL(18,2) AS at_risk_breach,
-       coalesce(at_risk_stop, 0)::DECIMAL(18,2) AS at_risk_stop,
-       coalesce(at_risk_total, 0)::DECIMAL(18,2) AS at_risk_total,
+       coalesce(at_risk_breach, 0)::DECIMAL(38,2) AS at_risk_breach,
+       coalesce(at_risk_stop, 0)::DECIMAL(38,2) AS at_risk_stop,
+       coalesce(at_risk_total, 0)::DECIMAL(38,2) AS at_risk_total,
        coalesce(flags_count, 0)::BIGINT AS flags_count,
-       coalesce(at_risk_past_window, 0)::DECIMAL(18,2) AS at_risk_past_window,
-       coalesce(at_risk_minutes_used, 0)::DECIMAL(18,2) AS at_risk_minutes_used,
-       coalesce(at_risk_concurrent_refund, 0)::DECIMAL(18,2) AS at_risk_concurrent_refund,
-       coalesce(at_risk_account_suspended, 0)::DECIMAL(18,2) AS at_risk_account_suspended,
-       coalesce(at_risk_coupon_refunded, 0)::DECIMAL(18,2) AS at_risk_coupon_refunded,
-       coalesce(at_risk_path_mismatch, 0)::DECIMAL(18,2) AS at_risk_path_mismatch,
-       coalesce(at_risk_duplicate_refund, 0)::DECIMAL(18,2) AS at_risk_duplicate_refund,
-       coalesce(at_risk_usage_after_refund, 0)::DECIMAL(18,2) AS at_risk_usage_after_refund,
-       coalesce(at_risk_under_refunded, 0)::DECIMAL(18,2) AS at_risk_under_refunded,
-       coalesce(at_risk_rejected_with_payout, 0)::DECIMAL(18,2) AS at_risk_rejected_with_payout,
-       coalesce(amount_recoverable, 0)::DECIMAL(18,2) AS amount_recoverable,
-       coalesce(amount_owed_to_customers, 0)::DECIMAL(18,2) AS amount_owed_to_customers
+       coalesce(COLUMNS('^rule_(at_risk_.*)$'), 0)::DECIMAL(38,2) AS '\1',
+       coalesce(amount_recoverable, 0)::DECIMAL(38,2) AS amount_recoverable,
+       coalesce(amount_owed_to_customers, 0)::DECIMAL(38,2) AS amount_owed_to_customers
 FROM purchase_days
 FULL OUTER JOIN refund_days USING (billing_day, product, currency)
+LEFT JOIN rule_days USING (billing_day, product, currency)
 ORDER BY billing_day, product, currency;

@@ -1,3 +1,12 @@
+/* @rule
+code = "ACCOUNT_SUSPENDED"
+position = 4  # in the catalogue (SPEC table order)
+category = "policy"
+severity = "high"
+whole_refund_at_risk = true
+summary = "the account is suspended for content or illegal activity"
+reads = ["account_status", "refund_facts"]
+*/
 -- Policy 4: "No package of an account suspended for content review (pornography and other
 -- illegal content) or for illegal activities is refundable."
 -- Fires when the order's account had a disqualifying suspension in force at requested_at,

@@ -1,3 +1,13 @@
+/* @rule
+code = "CONCURRENT_REFUND"
+position = 3  # in the catalogue (SPEC table order)
+category = "policy"
+severity = "high"
+whole_refund_at_risk = true
+summary = "another refund of the entity within the window"
+reads = ["earlier_live_refunds", "refund_facts"]
+params = ["refund_window_days"]
+*/
 -- Policy 3: "For a single Tencent Cloud entity ... one package or feature package can be
 -- refunded at a time within 5 days."
 -- Fires when another live refund of the same entity, ordered earlier by (requested_at,

@@ -1,3 +1,12 @@
+/* @rule
+code = "COUPON_REFUNDED"
+position = 5  # in the catalogue (SPEC table order)
+category = "policy"
+severity = "medium"
+whole_refund_at_risk = false
+summary = "discounts or coupons paid back"
+reads = ["refund_facts"]
+*/
 -- Policy 5: "A qualifying refund is a full refund of what was paid with cash credits,
 -- commission credits or free credits; discounts and cash coupons are never refunded."
 -- Fires when refund_amount > refundable amount + 0.01; at risk: the excess.

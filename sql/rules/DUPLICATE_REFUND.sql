@@ -1,3 +1,12 @@
+/* @rule
+code = "DUPLICATE_REFUND"
+position = 7  # in the catalogue (SPEC table order)
+category = "reconciliation"
+severity = "high"
+whole_refund_at_risk = true
+summary = "a second live refund of the same order"
+reads = ["earlier_live_refunds", "refund_facts"]
+*/
 -- Reconciliation: an order is refunded once. Policy 5: "A qualifying refund is a full
 -- refund of what was paid", so a second live refund of the same order pays out twice.
 -- Fires when another live refund of the same order is ordered earlier by

@@ -1,3 +1,12 @@
+/* @rule
+code = "MINUTES_USED"
+position = 2  # in the catalogue (SPEC table order)
+category = "policy"
+severity = "high"
+whole_refund_at_risk = true
+summary = "the package's minutes were used before the cut-off"
+reads = ["refund_facts", "refund_usage"]
+*/
 -- Policy 2: "If the package's gifted audio/video call minutes have been used at all, used up
 -- or not, it is not refundable."
 -- Fires when the order's usage with minutes > 0 and started_at < cut-off sums to more than 0.

@@ -1,3 +1,12 @@
+/* @rule
+code = "PATH_MISMATCH"
+position = 6  # in the catalogue (SPEC table order)
+category = "policy"
+severity = "medium"
+whole_refund_at_risk = false
+summary = "paid back by another credit type than paid"
+reads = ["refund_credit_parts"]
+*/
 -- Policy 5: "... money goes back by the original path."
 -- Fires when, for some credit type, the refund part exceeds the part paid with that type by
 -- more than 0.01; at risk: the sum of those excesses.

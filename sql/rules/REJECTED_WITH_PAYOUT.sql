@@ -1,3 +1,12 @@
+/* @rule
+code = "REJECTED_WITH_PAYOUT"
+position = 10  # in the catalogue (SPEC table order)
+category = "reconciliation"
+severity = "high"
+whole_refund_at_risk = false
+summary = "a rejected refund paid money out"
+reads = ["refund_facts"]
+*/
 -- Reconciliation: Policy 6, "Refunds may be declined when abuse is suspected": a declined
 -- refund pays nothing back.
 -- Fires when a rejected refund has refund_amount > 0.01; at risk: the refund_amount.

@@ -1,3 +1,12 @@
+/* @rule
+code = "UNDER_REFUNDED"
+position = 9  # in the catalogue (SPEC table order)
+category = "reconciliation"
+severity = "low"
+whole_refund_at_risk = false
+summary = "less paid back than is owed"
+reads = ["refund_facts", "rule_catalog", "rule_hits"]
+*/
 -- Reconciliation: Policy 5, "A qualifying refund is a full refund of what was paid with cash
 -- credits, commission credits or free credits."
 -- Fires when a paid refund on which no policy rule fired has refund_amount < refundable

@@ -1,3 +1,15 @@
+/* @signal
+code = "LINKED_ENTITIES"
+position = 5  # in the catalogue (SPEC table order)
+origin = "spec"
+weight = 0.7
+summary = "the one-at-a-time rule dodged through entities sharing a payment instrument"
+reads = ["entity_groups", "fingerprint_sharing", "refund_facts"]
+params = ["refund_window_days"]
+
+[settings]  # [signals] keys of the config, with their defaults
+linked_entities_window_days = 180
+*/
 -- SPEC 5: "it belongs to a linked group ... of >= 2 entities, and two live refunds of
 -- different entities of that group, requested in the 180 days ending on as_of, are at most
 -- refund_window_days - 1 billing days apart (the one-at-a-time rule dodged through other

@@ -1,3 +1,14 @@
+/* @signal
+code = "LINKED_TO_SUSPENDED"
+position = 6  # in the catalogue (SPEC table order)
+origin = "extra"
+weight = 0.6
+summary = "another account of the entity or its group is suspended"
+reads = ["account_status", "entity_groups", "group_accounts", "refund_facts"]
+
+[settings]  # [signals] keys of the config, with their defaults
+linked_to_suspended_window_days = 180
+*/
 -- Beyond the SPEC. Policy 4: "No package of an account suspended for content review ... or
 -- for illegal activities is refundable" - dodged by refunding through another account.
 -- Fires for an entity with a live refund requested in the linked_to_suspended_window_days

@@ -1,3 +1,15 @@
+/* @signal
+code = "PROMO_REFUNDS"
+position = 3  # in the catalogue (SPEC table order)
+origin = "spec"
+weight = 0.4
+summary = "refunds of several discounted or couponed orders"
+reads = ["refund_facts"]
+
+[settings]  # [signals] keys of the config, with their defaults
+promo_refunds_min_orders = 2
+promo_refunds_window_days = 180
+*/
 -- SPEC 5: ">= 2 distinct orders with discount_amount > 0 or coupon_amount > 0 have live
 -- refunds requested in the 180 days ending on as_of".
 -- Threshold and window: promo_refunds_min_orders, promo_refunds_window_days.

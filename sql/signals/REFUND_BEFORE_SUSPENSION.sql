@@ -1,3 +1,14 @@
+/* @signal
+code = "REFUND_BEFORE_SUSPENSION"
+position = 4  # in the catalogue (SPEC table order)
+origin = "spec"
+weight = 0.8
+summary = "a refund shortly before a disqualifying suspension"
+reads = ["account_status", "group_accounts", "refund_facts"]
+
+[settings]  # [signals] keys of the config, with their defaults
+refund_before_suspension_max_days = 7
+*/
 -- SPEC 5: "one of its accounts got a disqualifying suspension effective after one of its
 -- live refunds was requested and at most 7 billing days after that refund's billing day".
 -- Window: refund_before_suspension_max_days.

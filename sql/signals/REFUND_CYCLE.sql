@@ -1,3 +1,16 @@
+/* @signal
+code = "REFUND_CYCLE"
+position = 2  # in the catalogue (SPEC table order)
+origin = "spec"
+weight = 0.6
+summary = "refund, then buy the same product again within days, repeatedly"
+reads = ["purchases", "refund_facts"]
+
+[settings]  # [signals] keys of the config, with their defaults
+refund_cycle_max_days_to_repurchase = 7
+refund_cycle_min_cycles = 2
+refund_cycle_window_days = 180
+*/
 -- SPEC 5: ">= 2 of its live refunds requested in the 180 days ending on as_of were each
 -- followed by a purchase of the same product by the same entity, made after the refund's
 -- requested_at and at most 7 billing days after the refund's billing day".

@@ -1,3 +1,18 @@
+/* @signal
+code = "REFUND_VELOCITY"
+position = 8  # in the catalogue (SPEC table order)
+origin = "extra"
+weight = 0.3
+summary = "a day with far more refunds than usual across all entities"
+reads = ["refund_facts"]
+params = ["as_of"]
+
+[settings]  # [signals] keys of the config, with their defaults
+refund_velocity_baseline_days = 28
+refund_velocity_factor = 3.0
+refund_velocity_min_refunds = 20
+refund_velocity_window_days = 7
+*/
 -- Beyond the SPEC. Policy 6: "Refunds may be declined when abuse is suspected" - a leaked
 -- coupon or a scripted campaign shows as a day with far more refunds than usual.
 -- A billing day in the refund_velocity_window_days ending on as_of spikes when its live

@@ -1,3 +1,15 @@
+/* @signal
+code = "SERIAL_REFUNDER"
+position = 1  # in the catalogue (SPEC table order)
+origin = "spec"
+weight = 0.5
+summary = "many live refunds in a short time"
+reads = ["refund_facts"]
+
+[settings]  # [signals] keys of the config, with their defaults
+serial_refunder_min_refunds = 3
+serial_refunder_window_days = 90
+*/
 -- SPEC 5: "it has >= 3 live refunds requested in the 90 days ending on as_of".
 -- Threshold and window: serial_refunder_min_refunds, serial_refunder_window_days.
 SELECT entity_id,

@@ -1,3 +1,15 @@
+/* @signal
+code = "USAGE_SHIFT"
+position = 7  # in the catalogue (SPEC table order)
+origin = "extra"
+weight = 0.5
+summary = "package untouched while free or pay-as-you-go minutes were used, then refunded"
+reads = ["purchases", "refund_facts", "usage"]
+
+[settings]  # [signals] keys of the config, with their defaults
+usage_shift_min_minutes = 500
+usage_shift_window_days = 180
+*/
 -- Beyond the SPEC. Policy 2: "If the package's gifted audio/video call minutes have been
 -- used at all ... it is not refundable" - dodged by letting TRTC bill the free or
 -- pay-as-you-go minutes while the package's own stay untouched.

@@ -1,3 +1,7 @@
+/* @step
+creates = ["csv_rejected_rows"]
+reads = ["csv_rejects"]
+*/
 -- Rows the CSV reader could not split into the header's columns, one row each.
 -- reader_line is DuckDB's number for the row (physical lines less the newlines inside quoted
 -- fields); line starts equal to it and is corrected to the physical line when the file has

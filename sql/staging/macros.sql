@@ -1,3 +1,7 @@
+/* @step
+creates = ["billing_day", "billing_days_between", "exceeds_by_more_than_a_cent", "is_disqualifying_suspension", "in_days_ending_on_as_of", "masked_fingerprint", "currency_tie_out"]
+params = ["as_of", "billing_tz", "disqualifying_reasons"]
+*/
 -- Shared helpers. The run sets these variables before any SQL runs:
 --   billing_tz (VARCHAR), as_of (DATE), as_of_end (TIMESTAMPTZ: the end of as_of in billing
 --   time), refund_window_days (INTEGER), disqualifying_reasons (VARCHAR[]).

@@ -1,3 +1,6 @@
+/* @step
+creates = ["quarantine"]
+*/
 -- Every failed check of every row the run turned away: one row per (row, check).
 -- A row is quarantined when it has at least one entry here.
 CREATE OR REPLACE TABLE quarantine (

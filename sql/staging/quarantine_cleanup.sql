@@ -1,3 +1,6 @@
+/* @step
+appends = ["quarantine"]
+*/
 -- A value that does not parse is reported once, as a type error, not also as missing.
 DELETE FROM quarantine AS missing
 WHERE missing."check" = 'not_nullable'

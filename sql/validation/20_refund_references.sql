@@ -1,3 +1,7 @@
+/* @step
+appends = ["quarantine"]
+reads = ["known_purchases", "missing_order_check", "missing_order_message", "passing_refunds"]
+*/
 -- SPEC 2, refunds: "order_id ... must name a known order"; "requested_at ... not before the
 -- order's purchased_at"; "currency ... equals the order's currency". A refund of a
 -- quarantined order is quarantined with that reason.

@@ -1,3 +1,7 @@
+/* @step
+appends = ["quarantine"]
+reads = ["known_purchases", "missing_order_check", "missing_order_message", "passing_usage"]
+*/
 -- SPEC 2, usage: "a usage row whose order_id is not null must name a known order and must
 -- not start before 00:00 (billing time) of that order's purchase day". A usage row of a
 -- quarantined order is quarantined with that reason.

@@ -1,3 +1,7 @@
+/* @step
+creates = ["entity_refund_history"]
+reads = ["abuse_cases", "purchases", "refund_verdicts", "refund_verdicts_history", "refunds", "runs"]
+*/
 -- entity_refund_history: every refund of every entity the latest run saw, with its order,
 -- its verdict and codes, the night it was first seen and first flagged (from the history
 -- tables), and the entity's abuse case tonight, if any (in_case_evidence: whether this refund

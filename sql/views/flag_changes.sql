@@ -1,3 +1,7 @@
+/* @step
+creates = ["flag_changes"]
+reads = ["refund_flags_history", "runs"]
+*/
 -- flag_changes: what changed in refund_flags since the previous night (issue #4). The latest
 -- run is compared with the latest run of the night before it (the greatest earlier as_of):
 --   new       a flag raised tonight that the night before did not have;

@@ -1,3 +1,7 @@
+/* @step
+creates = ["money_at_risk_by_rule_month"]
+reads = ["refund_flags", "refunds", "rule_catalog", "runs"]
+*/
 -- money_at_risk_by_rule_month: the latest run's flags summed per billing month in which the
 -- refund was requested, reason code and currency (money is never added across currencies).
 -- A refund flagged by several codes counts under each; amount_at_risk is each flag's own

@@ -1,3 +1,7 @@
+/* @step
+creates = ["open_cases"]
+reads = ["abuse_cases", "abuse_cases_history"]
+*/
 -- open_cases: the latest run's abuse cases still waiting for a reviewer (disposition open,
 -- reopened or needs_info), highest score first, with the night each case was first raised
 -- (from abuse_cases_history, by case_id) and how many nights it has been seen.

@@ -1,0 +1,70 @@
+"""The engine seam: the little a step runner needs from a SQL engine.
+
+Steps run through this interface only, so a second engine (Spark) is an adapter of these four
+methods. DuckDB's binds a step's parameters as session variables (`getvariable('name')`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow
+
+from ..sqlfiles import quoted
+
+
+@dataclass(frozen=True)
+class Typed:
+    """A parameter value with the SQL type it must have (a dict is bound as a MAP)."""
+
+    value: Any
+    sql_type: str
+
+
+class Engine(Protocol):
+    """Run a statement, run a query, read a table, write a table."""
+
+    def execute(self, sql: str, params: Mapping[str, Any]) -> None: ...
+
+    def fetch(self, sql: str, params: Mapping[str, Any]) -> tuple[list[str], list[tuple]]: ...
+
+    def read_table(self, name: str) -> pyarrow.Table: ...
+
+    def write_table(self, name: str, table: pyarrow.Table) -> None: ...
+
+
+class DuckDBEngine:
+    """An Engine over one DuckDB connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def execute(self, sql: str, params: Mapping[str, Any]) -> None:
+        self._bind(params)
+        self.con.execute(sql)
+
+    def fetch(self, sql: str, params: Mapping[str, Any]) -> tuple[list[str], list[tuple]]:
+        self._bind(params)
+        cursor = self.con.execute(sql)
+        return [column[0] for column in cursor.description], cursor.fetchall()
+
+    def read_table(self, name: str) -> pyarrow.Table:
+        return self.con.table(name).to_arrow_table()
+
+    def write_table(self, name: str, table: pyarrow.Table) -> None:
+        with self.con.cursor() as cursor:  # its own cursor: this one may hold an unfinished result
+            cursor.register("incoming", table)
+            cursor.execute(f"CREATE OR REPLACE TABLE {quoted(name)} AS SELECT * FROM incoming")
+
+    def _bind(self, params: Mapping[str, Any]) -> None:
+        for name, value in params.items():
+            if not isinstance(value, Typed):
+                self.con.execute(f"SET VARIABLE {quoted(name)} = ?", [value])
+            elif isinstance(value.value, dict):
+                self.con.execute(f"SET VARIABLE {quoted(name)} = map(?, ?)::{value.sql_type}",
+                                 [list(value.value), list(value.value.values())])
+            else:
+                self.con.execute(f"SET VARIABLE {quoted(name)} = ?::{value.sql_type}", [value.value])

@@ -1,0 +1,50 @@
+"""The parameters a night's SQL steps may declare, all known before the first step runs.
+
+A step names the ones it uses in its header (`params = [...]`, a signal's `[settings]`); the
+runner binds exactly those before it runs, and `check_plan` refuses at start-up a step that
+declares one missing here (jobs/engine/runner.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date, datetime, time as clock, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from . import __version__
+from .config import Settings
+from .engine.engine import Typed
+from .gates import gate_params
+
+# Bound when they are known: at publishing, the run's end and the time of each stage.
+LATE_PARAMS = ("run_finished_at", "stage_seconds")
+
+
+def night_params(settings: Settings, run_id: str, as_of: date, mode: str, input_dir: Path | None,
+                 started_at: datetime) -> dict[str, Any]:
+    """Every parameter of the night, from the run's settings and identity."""
+    zone = ZoneInfo(settings.billing_time_zone)
+    signal_settings = {name: value for name, value in asdict(settings.signals).items()
+                       if name not in ("disabled", "weights")}
+    return {
+        "run_id": run_id,
+        "as_of": as_of,
+        "as_of_end": datetime.combine(as_of + timedelta(days=1), clock(0), tzinfo=zone),
+        "billing_tz": settings.billing_time_zone,
+        "refund_window_days": settings.refund_window_days,
+        "disqualifying_reasons": Typed(list(settings.disqualifying_suspension_reasons), "VARCHAR[]"),
+        "config_hash": settings.fingerprint(),
+        "code_version": __version__,
+        "run_mode": mode,
+        "input_dir": Typed(None if input_dir is None else str(input_dir), "VARCHAR"),
+        "run_started_at": started_at,
+        **signal_settings,
+        **gate_params(settings),
+    }
+
+
+def stage_seconds_param(stage_seconds: dict[str, float]) -> Typed:
+    """`stage_seconds` as the MAP(VARCHAR, DOUBLE) `runs` keeps."""
+    return Typed({name: round(seconds, 3) for name, seconds in stage_seconds.items()}, "MAP(VARCHAR, DOUBLE)")
