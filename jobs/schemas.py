@@ -32,9 +32,10 @@ ARROW_TYPES = {
 }
 # What a value of each kind must look like, in words for the quarantine's messages.
 KIND_WORDS = {
-    "int": "a whole number",
-    "money": "an amount with at most 2 decimals",
-    "minutes": "a number with at most 6 decimals",
+    "text": "text",
+    "int": "a whole number within 64 bits",
+    "money": "an amount with at most 2 decimals and 16 digits before the point",
+    "minutes": "a number with at most 6 decimals and 12 digits before the point",
     "timestamp": "an ISO 8601 timestamp",
 }
 CENT = Decimal("0.01")

@@ -4,10 +4,13 @@ and Parquet into typed rows with the right line numbers."""
 from __future__ import annotations
 
 import gzip
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pyarrow
+import pyarrow.parquet
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +19,7 @@ from jobs.cli import main
 from jobs.config import Settings
 from jobs.loading import StructuralError
 from jobs.pipeline import run
-from jobs.schemas import EXPORTS
+from jobs.schemas import EXPORTS, KIND_WORDS
 
 USAGE_HEADER = ",".join(EXPORTS["usage"].columns)
 
@@ -188,18 +191,20 @@ def test_a_csv_gz_export_loads_like_the_csv(tmp_path):
     assert errors(result, "usage") == [(3, "minutes", "type")]
 
 
-def test_extra_columns_are_kept_and_ignored(tmp_path):
+@pytest.mark.parametrize("extra", ["note", "Status", "ORDER_ID"])  # the last two differ from SPEC columns by case only
+def test_extra_columns_are_kept_and_ignored(tmp_path, extra):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     text = (folder / "purchases.csv").read_text(encoding="utf-8").splitlines()
     (folder / "purchases.csv").write_text(
-        f"{text[0]},note\n{text[1]},not a number\n", encoding="utf-8"
+        f"{text[0]},{extra}\n{text[1]},not a number\n", encoding="utf-8"
     )
     result = run_folder(folder)
     assert errors(result, "purchases") == []
-    assert result.con.execute("SELECT order_id, note FROM delivered_purchases").fetchall() == [("O1", "not a number")]
+    assert result.con.execute(f"SELECT order_id, _extra_columns['{extra}'] FROM delivered_purchases").fetchall() == [
+        ("O1", "not a number")]
     assert result.con.execute(
         "SELECT extra_columns FROM run_inputs WHERE source = 'purchases'"
-    ).fetchone()[0] == ["note"]
+    ).fetchone()[0] == [extra]
 
 
 def test_a_utf8_byte_order_mark_before_the_header_is_accepted(tmp_path):
@@ -355,3 +360,187 @@ def test_a_structural_error_on_the_command_line_prints_one_line_exits_1_and_writ
     assert len(lines) == 1 and "refunds" in lines[0]
     assert "Traceback" not in result.output
     assert not db.exists()
+
+
+# --- Parquet values: floats, decimals, timestamps and types that cannot hold a column ------------
+
+def write_parquet(folder: Path, stem: str, row: dict, **columns: pyarrow.Array) -> None:
+    """Replace `<stem>.csv` by a Parquet file of one row: `row` as text, `columns` as given."""
+    table = pyarrow.table({name: pyarrow.array([str(value)]) for name, value in row.items()})
+    for name, values in columns.items():
+        table = table.set_column(table.schema.get_field_index(name), name, values)
+    (folder / f"{stem}.csv").unlink()
+    pyarrow.parquet.write_table(table, folder / f"{stem}.parquet")
+
+
+def load_one_parquet_row(tmp_path, stem: str, **columns: pyarrow.Array):
+    """Run a night whose `stem` export is one Parquet row (the builder's, with `columns`)."""
+    builders = {"usage": usage, "refunds": refund}
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    write_parquet(folder, stem, builders[stem](), **columns)
+    return run_folder(folder)
+
+
+MONEY = ("refund_cash_credit", "refund_amount")  # set together, so that the refund's parts add up
+PARQUET_NUMBERS = {  # case: (columns, Arrow values, the value loaded, or None and the text a type error shows)
+    "an id written as a double": (("sdkappid",), pyarrow.array([1400690315.0]), 1400690315, None),
+    "an id written as a float": (("sdkappid",), pyarrow.array([16777216.0], pyarrow.float32()), 16777216, None),
+    "an id with a fraction": (("sdkappid",), pyarrow.array([1400690315.5]), None, "1400690315.5"),
+    "an id over INT64 as a double": (("sdkappid",), pyarrow.array([1e19]), None, "1e+19"),
+    "an id over INT64 as UBIGINT": (("sdkappid",), pyarrow.array([2**63 + 5], pyarrow.uint64()), None, str(2**63 + 5)),
+    "an id over INT64 as DECIMAL(38,0)": (("sdkappid",), pyarrow.array([Decimal(10**20)], pyarrow.decimal128(38, 0)),
+                                          None, str(10**20)),
+    "an id as NaN": (("sdkappid",), pyarrow.array([float("nan")]), None, "nan"),
+    "minutes 809.1": (("minutes",), pyarrow.array([809.1]), Decimal("809.1"), None),
+    "minutes 1.5e-05": (("minutes",), pyarrow.array([1.5e-05]), Decimal("0.000015"), None),
+    "minutes 0.1 as a float": (("minutes",), pyarrow.array([0.1], pyarrow.float32()), Decimal("0.1"), None),
+    "minutes 1e-07": (("minutes",), pyarrow.array([1e-07]), None, "1e-07"),
+    "minutes 1e-11": (("minutes",), pyarrow.array([1e-11]), None, "1e-11"),
+    "minutes over 12 integer digits": (("minutes",), pyarrow.array([1e13]), None, "10000000000000.0"),
+    "minutes infinite": (("minutes",), pyarrow.array([float("inf")]), None, "inf"),
+    "money 1234567.89": (MONEY, pyarrow.array([1234567.89]), Decimal("1234567.89"), None),
+    "money 809.1": (MONEY, pyarrow.array([809.1]), Decimal("809.10"), None),
+    "money 0.3 as a float": (MONEY, pyarrow.array([0.3], pyarrow.float32()), Decimal("0.30"), None),
+    "money 0.125": (MONEY, pyarrow.array([0.125]), None, "0.125"),
+    "money -infinity": (MONEY, pyarrow.array([float("-inf")]), None, "-inf"),
+    "money 1e+16": (MONEY, pyarrow.array([1e16]), None, "1e+16"),
+    "money as DECIMAL(20,4), exact": (MONEY, pyarrow.array([Decimal("12.3400")], pyarrow.decimal128(20, 4)),
+                                      Decimal("12.34"), None),
+    "money as DECIMAL(20,4), inexact": (MONEY, pyarrow.array([Decimal("12.3456")], pyarrow.decimal128(20, 4)),
+                                        None, "12.3456"),
+    "money as DECIMAL(38,12), a trillionth off": (
+        MONEY, pyarrow.array([Decimal("1.000000000001")], pyarrow.decimal128(38, 12)), None, "1.000000000001"),
+    "money as DECIMAL(38,2), over 16 integer digits": (
+        MONEY, pyarrow.array([Decimal("12345678901234567.00")], pyarrow.decimal128(38, 2)), None, "12345678901234567.00"),
+    "money as an integer": (MONEY, pyarrow.array([100], pyarrow.int32()), Decimal("100.00"), None),
+}
+
+
+@pytest.mark.parametrize("columns, values, loaded, shown", PARQUET_NUMBERS.values(), ids=PARQUET_NUMBERS.keys())
+def test_a_parquet_number_loads_as_its_shortest_decimal_text_or_is_a_type_error_showing_it(
+        tmp_path, columns, values, loaded, shown):
+    stem = "refunds" if columns == MONEY else "usage"
+    result = load_one_parquet_row(tmp_path, stem, **{column: values for column in columns})
+    if loaded is not None:
+        assert errors(result, stem) == []
+        assert result.con.execute(f"SELECT {columns[0]} FROM delivered_{stem}").fetchall() == [(loaded,)]
+    else:
+        assert result.con.execute(
+            f"SELECT line, \"column\", \"check\", value, message FROM quarantine WHERE source = '{stem}' ORDER BY \"column\""
+        ).fetchall() == [(1, column, "type", shown, f"{column} must be {KIND_WORDS[EXPORTS[stem].columns[column]]}, "
+                                                      f"got '{shown}'") for column in sorted(columns)]
+
+
+NOON_UTC = 1772452800  # 2026-03-02 12:00:00 UTC, in seconds since the epoch
+PARQUET_TIMESTAMPS = {  # (unit, zone, value in the unit) -> the instant in UTC
+    ("s", "UTC", NOON_UTC): "2026-03-02 12:00:00",
+    ("ms", "UTC", NOON_UTC * 10**3 + 250): "2026-03-02 12:00:00.25",
+    ("us", "UTC", NOON_UTC * 10**6 + 123456): "2026-03-02 12:00:00.123456",
+    ("ns", "UTC", NOON_UTC * 10**9 + 999_999_999): "2026-03-02 12:00:00.999999",  # cut, not rounded up
+    ("ns", "Asia/Tokyo", NOON_UTC * 10**9): "2026-03-02 12:00:00",
+    ("us", "America/New_York", NOON_UTC * 10**6): "2026-03-02 12:00:00",
+    ("s", None, NOON_UTC): "2026-03-02 04:00:00",                    # naive: billing time (UTC+8)
+    ("ms", None, NOON_UTC * 10**3): "2026-03-02 04:00:00",
+    ("us", None, NOON_UTC * 10**6): "2026-03-02 04:00:00",
+    ("ns", None, NOON_UTC * 10**9 + 1): "2026-03-02 04:00:00",
+    ("ns", None, -1): "1969-12-31 15:59:59.999999",                  # before 1970 too: cut towards the past
+}
+
+
+@pytest.mark.parametrize("unit, zone, value", PARQUET_TIMESTAMPS, ids=[str(case) for case in PARQUET_TIMESTAMPS])
+def test_a_parquet_timestamp_of_any_unit_and_zone_loads_as_its_instant(tmp_path, unit, zone, value):
+    started_at = pyarrow.array([value], pyarrow.timestamp(unit, tz=zone))
+    result = load_one_parquet_row(tmp_path, "usage", started_at=started_at, order_id=pyarrow.nulls(1, pyarrow.string()))
+    assert errors(result, "usage") == []
+    assert result.con.execute("SELECT timezone('UTC', started_at) FROM delivered_usage").fetchall() == [
+        (datetime.fromisoformat(PARQUET_TIMESTAMPS[unit, zone, value]),)]
+
+
+@pytest.mark.parametrize("text", ["infinity", "-infinity", "epoch", "2026-03-02 12:00:00 Asia/Tokyo", "PST",
+                                  "2026-2-3 10:00", "2026-03-02"])
+def test_a_parquet_text_timestamp_that_is_not_iso_8601_is_a_type_error(tmp_path, text):
+    result = load_one_parquet_row(tmp_path, "usage", started_at=pyarrow.array([text]))
+    assert errors(result, "usage") == [(1, "started_at", "type")]
+
+
+ODD_TYPES = {
+    "BLOB": pyarrow.array([b"U1"], pyarrow.binary()),
+    "STRUCT": pyarrow.array([{"value": "U1"}]),
+    "MAP": pyarrow.array([[("value", "U1")]], pyarrow.map_(pyarrow.string(), pyarrow.string())),
+    "LIST": pyarrow.array([["U1"]]),
+    "BOOLEAN": pyarrow.array([True]),
+    "DATE": pyarrow.array([date(2026, 3, 2)]),
+    "TIME": pyarrow.array([time(12, 0)]),
+}
+
+
+@pytest.mark.parametrize("column", ["usage_id", "minutes", "started_at"])
+@pytest.mark.parametrize("odd_type", ODD_TYPES)
+def test_a_parquet_column_of_a_type_that_cannot_hold_its_kind_is_a_type_error_on_each_row(tmp_path, odd_type, column):
+    result = load_one_parquet_row(tmp_path, "usage", **{column: ODD_TYPES[odd_type]})
+    assert errors(result, "usage") == [(1, column, "type")]
+    assert result.files["usage"].rows_quarantined == 1
+
+
+# --- CSV oddities that must not reject a whole file -------------------------------------------
+
+ROW = "U{},O1,1400000001,2026-03-02 12:00:00,10,audio"
+BARE_CR = {  # case: (the file after its header, the lines loaded, the line quarantined as csv_row)
+    "a CR inside an unquoted field": (f"{ROW.format(1)}\nU2,O1,1400000001,2026-03-02 12:00:00,1\r0,audio\n{ROW.format(3)}\n",
+                                      [2, 4], 3),
+    "a CR at an unquoted field's start": (f"{ROW.format(1)}\n\rU2,O1,1400000001,2026-03-02 12:00:00,10,audio\n"
+                                          f"{ROW.format(3)}\n", [2, 4], 3),
+    "a CR in a row with a quoted field": (f'{ROW.format(1)}\n"U2",O1,1400000001,2026-03-02 12:00:00,1\r0,audio\n'
+                                          f"{ROW.format(3)}\n", [2, 4], 3),
+    "a CR after a multi-line field": (f'"U1\nx",O1,1400000001,2026-03-02 12:00:00,10,audio\n'
+                                      f"U2,O1,1400000001,2026-03-02 12:00:00,1\r0,audio\n{ROW.format(3)}\n", [2, 5], 4),
+    "a lone CR at the end of the file": (f"{ROW.format(1)}\n{ROW.format(2)}\n\r", [2, 3], 4),
+    "a last row ended by a CR alone": (f"{ROW.format(1)}\n{ROW.format(2)}\r", [2], 3),
+    "CRLF lines, a CR inside a field": (f"{ROW.format(1)}\r\nU2,O1,1400000001,2026-03-02 12:00:00,1\r0,audio\r\n"
+                                        f"{ROW.format(3)}\r\n", [2, 4], 3),
+    "CRLF lines, then a lone CR": (f"{ROW.format(1)}\r\n{ROW.format(2)}\r\n\r", [2, 3], 4),
+}
+
+
+@pytest.mark.parametrize("body, loaded, quarantined", BARE_CR.values(), ids=BARE_CR.keys())
+def test_a_cr_outside_quotes_quarantines_its_row_and_the_rest_loads(tmp_path, body, loaded, quarantined):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    eol = "\r\n" if "\r\n" in body else "\n"
+    (folder / "usage.csv").write_bytes((USAGE_HEADER + eol + body).encode())
+    result = run_folder(folder)
+    assert [line for line, _ in loaded_lines(result, "usage", "usage_id")] == loaded
+    assert errors(result, "usage") == [(quarantined, None, "csv_row")]
+    counts = result.files["usage"]
+    assert (counts.rows_in, counts.rows_loaded, counts.rows_quarantined) == (len(loaded) + 1, len(loaded), 1)
+
+
+def test_a_cr_inside_a_quoted_field_is_data(tmp_path):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()])
+    usage_csv(folder, '"U1\rx",O1,1400000001,2026-03-02 12:00:00,10,audio', ROW.format(2))
+    result = run_folder(folder)
+    assert loaded_lines(result, "usage", "usage_id") == [(2, "U1\rx"), (3, "U2")]
+
+
+def _gzipped(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+BROKEN_GZIP = {
+    "cut before its end marker": lambda data: _gzipped(data)[:-8],
+    "cut in the middle": lambda data: _gzipped(data)[: len(_gzipped(data)) // 2],
+    "a corrupt byte in its data": lambda data: (lambda z: z[:20] + bytes([z[20] ^ 0xFF]) + z[21:])(_gzipped(data)),
+    "only its header": lambda data: _gzipped(data)[:10],
+}
+
+
+@pytest.mark.parametrize("break_it", BROKEN_GZIP.values(), ids=BROKEN_GZIP.keys())
+def test_a_truncated_or_corrupt_csv_gz_is_one_structural_error_naming_it(tmp_path, break_it):
+    folder = write_exports(tmp_path / "in", purchases=[purchase()],
+                           usage=[usage(usage_id=f"U{index}") for index in range(200)])
+    (folder / "usage.csv.gz").write_bytes(break_it((folder / "usage.csv").read_bytes()))
+    (folder / "usage.csv").unlink()
+    result = CliRunner().invoke(main, ["validate", "--input", str(folder), "--as-of", "2026-03-31"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    lines = error_lines(result.stderr.strip())
+    assert len(lines) == 1 and "usage.csv.gz" in lines[0], result.stderr

@@ -58,7 +58,7 @@ def test_an_int_that_is_not_whole_is_a_type_error(tmp_path):
     night = one_bad_purchase(tmp_path, sdkappid="1400000001.5")
     assert night.errors("purchases") == [{
         "line": 3, "column": "sdkappid", "check": "type", "value": "1400000001.5",
-        "message": "sdkappid must be a whole number, got '1400000001.5'",
+        "message": "sdkappid must be a whole number within 64 bits, got '1400000001.5'",
     }]
 
 
@@ -519,3 +519,76 @@ def test_each_row_schema_check_fires_on_an_arrow_backed_frame(stem, overrides, c
     if column is not None:
         assert set(matching["column"]) == {column}
     assert set(matching["index"].dropna().astype(int)) == {0}
+
+
+# --- timestamps: ISO 8601 instants only (docs/validation.md) -----------------------------------
+
+ISO_TIMESTAMPS = {  # text -> the instant in UTC
+    "2026-03-02 12:00:00": "2026-03-02 04:00:00",          # naive: billing time (UTC+8)
+    "2026-03-02T12:00:00": "2026-03-02 04:00:00",
+    "2026-03-02 12:00": "2026-03-02 04:00:00",
+    "2026-03-02 12:00:00.5": "2026-03-02 04:00:00.5",
+    "2026-03-02 12:00:00.1234569": "2026-03-02 04:00:00.123456",  # kept to the microsecond, never rounded up
+    "2026-03-02T12:00:00Z": "2026-03-02 12:00:00",
+    "2026-03-02T12:00:00+09:00": "2026-03-02 03:00:00",
+    "2026-03-02T12:00:00+0900": "2026-03-02 03:00:00",
+    "2026-03-02T12:00:00+09": "2026-03-02 03:00:00",
+    "2026-03-02 12:00:00-05:30": "2026-03-02 17:30:00",
+    " 2026-03-02 12:00:00 ": "2026-03-02 04:00:00",        # surrounding blanks are trimmed
+}
+
+
+@pytest.mark.parametrize("text, utc", ISO_TIMESTAMPS.items(), ids=ISO_TIMESTAMPS.keys())
+def test_an_iso_8601_timestamp_loads_as_its_instant(tmp_path, text, utc):
+    night = run_night(tmp_path, purchases=[purchase()], usage=[usage(started_at=text)])
+    assert night.errors("usage") == []
+    assert night.con.execute("SELECT timezone('UTC', started_at) FROM delivered_usage").fetchall() == [
+        (datetime.fromisoformat(utc),)]
+
+
+NOT_ISO_TIMESTAMPS = [
+    "infinity", "-infinity", "epoch", "now", "today", "2026-2-3 10:00", "2026-03-02", "2026-03-02T",
+    "Asia/Tokyo", "PST", "2026-03-02 12:00:00 Asia/Tokyo", "2026-03-02 12:00:00 PST", "2026-03-02 12:00:00 +08:00",
+    "2026-03-02 24:00:00", "2026-03-02 12:00:00+25:00", "2026/03/02 12:00:00", "20260302T120000",
+    "2026-03-02 12:00:00 BC", "0001-01-01 00:00:00", "1772424000",
+]
+
+
+@pytest.mark.parametrize("text", NOT_ISO_TIMESTAMPS)
+def test_a_timestamp_that_is_not_an_iso_8601_instant_is_a_type_error_at_its_line(tmp_path, text):
+    night = run_night(tmp_path, purchases=[purchase()],
+                      refunds=[refund(refund_id="R1"), refund(refund_id="R2", requested_at=text)])
+    assert night.loaded_keys("refunds", "refund_id") == ["R1"]
+    assert night.errors("refunds") == [{
+        "line": 3, "column": "requested_at", "check": "type", "value": text.strip(),
+        "message": f"requested_at must be an ISO 8601 timestamp, got '{text.strip()}'",
+    }]
+
+
+# --- values out of range: quarantined, never a failed run -------------------------------------
+
+OUT_OF_RANGE = {  # (export, column, text)
+    "money over 16 integer digits": ("refunds", "refund_amount", "10000000000000000.00"),
+    "sdkappid over INT64": ("usage", "sdkappid", "9223372036854775808"),
+    "minutes over 12 integer digits": ("usage", "minutes", "1000000000000"),
+    "gifted_minutes over INT64": ("purchases", "gifted_minutes", "99999999999999999999"),
+}
+
+
+@pytest.mark.parametrize("stem, column, text", OUT_OF_RANGE.values(), ids=OUT_OF_RANGE.keys())
+def test_a_number_out_of_its_columns_range_is_a_type_error_at_its_line(tmp_path, stem, column, text):
+    builders = {"purchases": purchase, "usage": usage, "refunds": refund}
+    key = EXPORTS[stem].key[0]
+    rows = [builders[stem](**{key: "K1"}), builders[stem](**{key: "K2", column: text})]
+    night = run_night(tmp_path, **({"purchases": [purchase()]} | {stem: rows}))
+    assert night.loaded_keys(stem, key) == ["K1"]
+    assert [(e["line"], e["column"], e["check"], e["value"]) for e in night.errors(stem)] == [
+        (3, column, "type", text)]
+
+
+def test_the_largest_amount_loads_exactly(tmp_path):
+    night = run_night(tmp_path, purchases=[purchase()], refunds=[refund(
+        refund_cash_credit="9999999999999999.99", refund_amount="9999999999999999.99")])
+    assert night.errors("refunds") == []
+    assert night.con.execute("SELECT CAST(refund_amount AS VARCHAR) FROM delivered_refunds").fetchall() == [
+        ("9999999999999999.99",)]
