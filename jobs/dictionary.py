@@ -74,6 +74,9 @@ PROVENANCE = (
 )
 VALID_TO = _c("_valid_to", "DATE", "The as_of of the night that delivered the next version of the record; "
               "NULL while this one is current. A night's records are those with _valid_from <= as_of < _valid_to.")
+QUARANTINED = _c("_quarantined", "BOOLEAN", "True when the night's delivery of the record was quarantined: the "
+                 "version repeats the record as it stood, and the record is withheld (not judged, nor the refunds "
+                 "of an order) until a later night delivers it valid. Such versions are not in the views.")
 
 LATEST = "Latest run: outputs"
 VIEWS = "Views for analysts"
@@ -162,9 +165,9 @@ ABUSE_CASES = Table(
         "(a \"noisy or\")."),
      _c("severity", "VARCHAR", "`critical` (score >= 80), `high` (>= 60), `medium` (>= 40), else `low`."),
      _c("refund_count", "HUGEINT", "How many refunds are behind the case's signals."),
-     _c("amount_refunded", MONEY, "Their refund_amount summed, when they share one currency; NULL when the case "
+     _c("amount_refunded", TOTAL, "Their refund_amount summed, when they share one currency; NULL when the case "
         "spans currencies (see amounts_by_currency)."),
-     _c("amount_at_risk", MONEY, "Their money at risk (refund_verdicts) summed, when they share one currency; "
+     _c("amount_at_risk", TOTAL, "Their money at risk (refund_verdicts) summed, when they share one currency; "
         "else NULL."),
      _c("currency", "VARCHAR", "The currency of the two amounts above; NULL when the case spans currencies."),
      _c("amounts_by_currency",
@@ -407,10 +410,10 @@ MONEY_AT_RISK_BY_RULE_MONTH = Table(
      _c("currency", "VARCHAR", "The refunds' currency."),
      _c("flag_count", "BIGINT", "Flags of the code."),
      _c("refund_count", "BIGINT", "Distinct refunds flagged by the code."),
-     _c("amount_at_risk", MONEY, "Their flags' money at risk."),
-     _c("amount_at_risk_paid", MONEY, "Of it, on refunds already paid (to recover)."),
-     _c("amount_at_risk_pending", MONEY, "Of it, on pending refunds (to stop before payout)."),
-     _c("amount_at_risk_rejected", MONEY, "Of it, on rejected refunds (REJECTED_WITH_PAYOUT).")),
+     _c("amount_at_risk", TOTAL, "Their flags' money at risk."),
+     _c("amount_at_risk_paid", TOTAL, "Of it, on refunds already paid (to recover)."),
+     _c("amount_at_risk_pending", TOTAL, "Of it, on pending refunds (to stop before payout)."),
+     _c("amount_at_risk_rejected", TOTAL, "Of it, on rejected refunds (REJECTED_WITH_PAYOUT).")),
 )
 
 ENTITY_REFUND_HISTORY = Table(
@@ -480,8 +483,8 @@ OPEN_CASES = Table(
      _c("signal_codes", LIST, "The signals that fired."),
      _c("refund_count", "HUGEINT", "Refunds behind the signals."),
      _c("refund_ids", LIST, "Those refunds."),
-     _c("amount_refunded", MONEY, "Their refund_amount, when in one currency."),
-     _c("amount_at_risk", MONEY, "Their money at risk, when in one currency."),
+     _c("amount_refunded", TOTAL, "Their refund_amount, when in one currency."),
+     _c("amount_at_risk", TOTAL, "Their money at risk, when in one currency."),
      _c("currency", "VARCHAR", "The currency of the two amounts; NULL when the case spans currencies."),
      _c("amounts_by_currency",
         "STRUCT(currency VARCHAR, amount_refunded DECIMAL(38,2), amount_at_risk DECIMAL(38,2))[]",
@@ -575,7 +578,7 @@ def _versions(records: Table) -> Table:
                    meaning=f"Every version of every `{records.name}` record a night delivered, upserted by key "
                            f"(jobs/history.py): a delivered row becomes a version when it differs from the record "
                            f"as it stood. Query any night with `records_valid_on('{records.name}_versions', day)`.",
-                   columns=records.columns + (VALID_TO,))
+                   columns=records.columns + (VALID_TO, QUARANTINED))
 
 
 TABLES: tuple[Table, ...] = (

@@ -18,7 +18,7 @@ from jobs.cli import main
 from jobs.config import Settings
 from jobs.errors import PublishError
 from jobs.pipeline import run
-from tests.exports import purchase, refund, usage, write_exports
+from tests.exports import purchase, refund, status, usage, write_exports
 
 SETTINGS = Settings(max_bad_row_fraction=1.0, write_report=False, write_exports=False)
 NIGHT_1, NIGHT_2, NIGHT_3 = date(2026, 3, 10), date(2026, 3, 11), date(2026, 3, 12)
@@ -95,11 +95,90 @@ def test_a_row_tonight_that_differs_only_in_an_extra_column_is_no_new_version(tm
     assert query(tmp_path, "SELECT count(*), any_value(_extra_columns['note']) FROM purchases_versions") == [(1, "first")]
 
 
-def test_a_quarantined_row_tonight_leaves_the_stored_record_as_it_was(tmp_path):
-    deliver(tmp_path, NIGHT_1, purchases=[purchase(product="call")])
+def test_a_quarantined_row_tonight_keeps_the_stored_version_but_withholds_the_record(tmp_path):
+    first = deliver(tmp_path, NIGHT_1, purchases=[purchase(product="call")])
     night = deliver(tmp_path, NIGHT_2, purchases=[purchase(product="bundle")])
     assert night.files["purchases"].rows_quarantined == 1
-    assert query(tmp_path, "SELECT product FROM purchases") == [("call",)]
+    assert query(tmp_path, "SELECT product, _quarantined, _run_id, _source_line, _valid_from, _valid_to "
+                           "FROM purchases_versions ORDER BY _valid_from") == [
+        ("call", False, first.run_id, 2, NIGHT_1, NIGHT_2), ("call", True, night.run_id, 2, NIGHT_2, None)]
+    assert query(tmp_path, "SELECT order_id FROM purchases") == []
+    assert query(tmp_path, "SELECT product FROM records_valid_on('purchases_versions', ?)", [NIGHT_1]) == [("call",)]
+
+
+# --- a record whose latest delivery is quarantined is not judged on its stored version ----------
+
+BEFORE_ITS_ORDER = dict(requested_at="2026-02-28 10:00:00")  # O1 was bought 2026-03-01: refund_before_purchase
+# Each export: the night before (one valid record), tonight (that record redelivered bad), and the
+# records the rules then judge. The stored version is never judged while the latest delivery is bad.
+WITHHELD = {
+    "purchases": (dict(purchases=[purchase()]), dict(purchases=[purchase(product="bundle")]),
+                  "SELECT order_id FROM purchases"),
+    "usage": (dict(purchases=[purchase()], usage=[usage()]), dict(usage=[usage(media_type="smell")]),
+              "SELECT usage_id FROM usage"),
+    "refunds": (dict(purchases=[purchase()], refunds=[refund()]), dict(refunds=[refund(**BEFORE_ITS_ORDER)]),
+                "SELECT refund_id FROM refunds"),
+    "account_status": (dict(purchases=[purchase()], account_status=[status()]),
+                       dict(account_status=[status(reason="bad_luck")]), "SELECT account_id FROM account_status"),
+}
+
+
+@pytest.mark.parametrize("stem", sorted(WITHHELD))
+def test_a_record_whose_latest_delivery_is_quarantined_is_not_judged_tonight_nor_on_later_nights(tmp_path, stem):
+    before, tonight, judged = WITHHELD[stem]
+    deliver(tmp_path, NIGHT_1, **before)
+    assert query(tmp_path, judged)
+    night = deliver(tmp_path, NIGHT_2, **tonight)
+    assert night.files[stem].rows_quarantined == 1
+    assert query(tmp_path, judged) == []
+    deliver(tmp_path, NIGHT_3)  # a delta without the record: its latest delivery is still the bad one
+    assert query(tmp_path, judged) == []
+    replay(tmp_path, NIGHT_2)
+    assert query(tmp_path, judged) == []
+
+
+def test_a_refund_redelivered_bad_is_quarantined_and_not_judged_from_its_previous_version(tmp_path):
+    pending = dict(status="pending", processed_at="")
+    deliver(tmp_path, NIGHT_1, purchases=[purchase()], usage=[usage()], refunds=[refund(**pending)])
+    assert query(tmp_path, "SELECT refund_id, verdict FROM refund_verdicts") == [("R1", "stop")]  # MINUTES_USED
+    night = deliver(tmp_path, NIGHT_2, refunds=[refund(**pending, **BEFORE_ITS_ORDER)])
+    assert query(tmp_path, 'SELECT source, line, "check" FROM validation_errors') == [
+        ("refunds", 2, "refund_before_purchase")]
+    assert query(tmp_path, "SELECT count(*) FROM refund_verdicts") == [(0,)]
+    assert query(tmp_path, "SELECT count(*) FROM refund_flags") == [(0,)]
+    assert query(tmp_path, "SELECT change, refund_id FROM flag_changes") == [("resolved", "R1")]
+    assert night.con.execute("SELECT passed FROM invariant_results WHERE invariant = 'I16'").fetchall() == [(True,)]
+    deliver(tmp_path, NIGHT_3, refunds=[refund(**pending)])  # corrected: judged again
+    assert query(tmp_path, "SELECT refund_id, verdict FROM refund_verdicts") == [("R1", "stop")]
+
+
+def test_the_dependants_of_an_order_redelivered_bad_are_not_judged_on_its_stored_version(tmp_path):
+    deliver(tmp_path, NIGHT_1, purchases=[purchase()], refunds=[refund()])
+    deliver(tmp_path, NIGHT_2, purchases=[purchase(paid_cash_credit="90.00")],  # breaks the refundable identity
+            refunds=[refund(refund_id="R2", requested_at="2026-03-02 13:00:00")],
+            usage=[usage(usage_id="U2")])
+    ((reason,),) = query(tmp_path, "SELECT message FROM validation_errors WHERE source = 'purchases'")
+    assert query(tmp_path, 'SELECT source, line, "check", message FROM validation_errors ORDER BY source') == [
+        ("purchases", 2, "refundable_amount_identity", reason),
+        ("refunds", 2, "order_quarantined", f"order O1 is quarantined (purchases line 2: {reason})"),
+        ("usage", 2, "order_quarantined", f"order O1 is quarantined (purchases line 2: {reason})")]
+    assert query(tmp_path, "SELECT refund_id FROM refunds") == []  # R1, stored, waits for its order
+    assert query(tmp_path, "SELECT count(*) FROM refund_verdicts") == [(0,)]
+    deliver(tmp_path, NIGHT_3, refunds=[refund(refund_id="R3", requested_at="2026-03-02 14:00:00")])
+    assert query(tmp_path, 'SELECT source, "check", message FROM validation_errors') == [
+        ("refunds", "order_quarantined", "order O1 is quarantined (its latest delivery, purchases line 2 on "
+         "2026-03-11, was quarantined)")]
+    deliver(tmp_path, date(2026, 3, 13), purchases=[purchase()])  # the order corrected: R1 judged again
+    assert query(tmp_path, "SELECT refund_id, verdict FROM refund_verdicts") == [("R1", "compliant")]
+
+
+def test_a_purchase_redelivered_bad_still_holds_its_account_for_its_entity(tmp_path):
+    deliver(tmp_path, NIGHT_1, purchases=[purchase(order_id="O1", account_id="A1", entity_id="E1")])
+    deliver(tmp_path, NIGHT_2, purchases=[purchase(order_id="O1", product="bundle"),
+                                          purchase(order_id="O2", account_id="A1", entity_id="E2",
+                                                   purchased_at="2026-03-11 10:00:00")])
+    assert query(tmp_path, 'SELECT line, "check" FROM validation_errors ORDER BY line') == [
+        (2, "isin"), (3, "account_entity_conflict")]
 
 
 def test_rerunning_a_night_on_the_same_files_changes_no_output_and_adds_one_runs_row(tmp_path):
