@@ -32,10 +32,12 @@ class Catalog:
 
     rules: tuple[Step, ...]
     signals: tuple[Step, ...]
+    linking: tuple[Step, ...]  # sql/abuse/: linked groups and cases
 
     def signal_settings(self) -> dict[str, Any]:
-        """Each signal's own `[settings]` with their defaults: the keys of `[signals]` in the config."""
-        return {name: value for signal in self.signals for name, value in signal.settings.items()}
+        """The `[settings]` of the signals and of the linking steps, with their defaults: the keys
+        of `[signals]` in the config."""
+        return {name: value for step in (*self.linking, *self.signals) for name, value in step.settings.items()}
 
     def signal_weights(self) -> dict[str, float]:
         """Each signal's default weight in a case's score."""
@@ -60,7 +62,8 @@ class Catalog:
 
 def load_catalog(sql_dir: Path | None = None) -> Catalog:
     """The catalogue of `sql_dir` (default: the job's own sql/)."""
-    return Catalog(_in_position_order(discover("rules", sql_dir)), _in_position_order(discover("signals", sql_dir)))
+    return Catalog(_in_position_order(discover("rules", sql_dir)), _in_position_order(discover("signals", sql_dir)),
+                   discover("abuse", sql_dir))
 
 
 def _in_position_order(steps: tuple[Step, ...]) -> tuple[Step, ...]:

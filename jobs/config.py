@@ -10,8 +10,11 @@ import hashlib
 import json
 import tomllib
 import zoneinfo
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
+
+from .catalog import CATALOG
 
 SUSPENSION_REASONS = (
     "content_violation",
@@ -27,42 +30,81 @@ class ConfigError(ValueError):
     """A configuration key has a value the job cannot use."""
 
 
-# Abuse signals and how much each weighs in a case's score (0 < weight <= 1; see jobs/abuse.py).
-DEFAULT_SIGNAL_WEIGHTS = {
-    "SERIAL_REFUNDER": 0.5,
-    "REFUND_CYCLE": 0.6,
-    "PROMO_REFUNDS": 0.4,
-    "REFUND_BEFORE_SUSPENSION": 0.8,
-    "LINKED_ENTITIES": 0.7,
-    "LINKED_TO_SUSPENDED": 0.6,
-    "USAGE_SHIFT": 0.5,
-    "REFUND_VELOCITY": 0.3,
+@dataclass(frozen=True)
+class Range:
+    """The values a number of the config may take: `low` to `high`, whole numbers unless `whole`
+    is False; `low` itself excluded when `low_open`."""
+
+    low: int | float
+    high: int | float
+    whole: bool = True
+    low_open: bool = False
+
+    def holds(self, value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int if self.whole else (int, float)):
+            return False
+        return (self.low < value if self.low_open else self.low <= value) and value <= self.high
+
+    def __str__(self) -> str:
+        if self.low_open:
+            return f"a number above {self.low} and at most {self.high}"
+        return f"{'a whole number' if self.whole else 'a number'} from {self.low} to {self.high}"
+
+
+WINDOW_DAYS = Range(1, 3660)    # days back from as_of (ten years; as_of is 2000-01-01 or later)
+DAYS_AFTER = Range(1, 366)      # days after an event
+COUNT = Range(1, 1_000_000_000)
+FACTOR = Range(1, 1000, whole=False, low_open=True)
+
+# Every number of the config, by TOML key (a `*` stands for any text): the range it may take.
+# Beyond these the job's date arithmetic (DuckDB INTEGER days and intervals), its threads or its
+# memory could not follow, or the value would mean nothing. tests/test_cli.py checks each key.
+NUMBER_RANGES = {
+    "refund_policy.refund_window_days": DAYS_AFTER,
+    "validation.max_bad_row_fraction": Range(0, 1, whole=False),
+    "validation.batch_rows": Range(1, 10_000_000),
+    "duckdb.threads": Range(1, 256),
+    "signals.*_window_days": WINDOW_DAYS,
+    "signals.*_baseline_days": WINDOW_DAYS,
+    "signals.*_max_days*": DAYS_AFTER,
+    "signals.*_min_*": COUNT,
+    "signals.*_max_entities": COUNT,
+    "signals.*_factor": Range(0, 1000, whole=False, low_open=True),
+    "signals.weights.*": Range(0, 1, whole=False, low_open=True),
+    "gates.volume_max_factor": FACTOR,
+    "gates.volume_trailing_nights": DAYS_AFTER,
+    "gates.volume_min_nights": DAYS_AFTER,
+    "gates.freshness_max_age_hours.*": Range(1, 366 * 24),
 }
 
 
-@dataclass(frozen=True)
-class SignalSettings:
-    """Thresholds and windows of the abuse signals (SPEC section 5 defaults), TOML [signals]."""
+def number_range(key: str) -> Range | None:
+    """The declared range of the number at `key`, or None if `key` is not a number's."""
+    return next((limits for pattern, limits in NUMBER_RANGES.items() if fnmatchcase(key, pattern)), None)
 
-    serial_refunder_min_refunds: int = 3
-    serial_refunder_window_days: int = 90
-    refund_cycle_min_cycles: int = 2
-    refund_cycle_window_days: int = 180
-    refund_cycle_max_days_to_repurchase: int = 7
-    promo_refunds_min_orders: int = 2
-    promo_refunds_window_days: int = 180
-    refund_before_suspension_max_days: int = 7
-    linked_entities_window_days: int = 180
-    linked_fingerprint_max_entities: int = 20
-    linked_to_suspended_window_days: int = 180
-    usage_shift_min_minutes: int = 500
-    usage_shift_window_days: int = 180
-    refund_velocity_window_days: int = 7
-    refund_velocity_baseline_days: int = 28
-    refund_velocity_min_refunds: int = 20
-    refund_velocity_factor: float = 3.0
-    disabled: tuple[str, ...] = ()
-    weights: dict = field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS))
+
+def _number(key: str, value):
+    """`value` if it is in the range declared for `key` (as a float where the range is not whole)."""
+    limits = number_range(key)
+    if limits is None:
+        raise LookupError(f"no range declared for config key '{key}' in NUMBER_RANGES")
+    if not limits.holds(value):
+        raise ConfigError(f"config key '{key}' must be {limits}, got {value!r}")
+    return value if limits.whole else float(value)
+
+
+# Abuse signals and how much each weighs in a case's score (0 < weight <= 1), and each signal's
+# own thresholds: all declared in the headers of sql/signals/<CODE>.sql (jobs/catalog.py).
+DEFAULT_SIGNAL_WEIGHTS = CATALOG.signal_weights()
+
+SignalSettings = make_dataclass(
+    "SignalSettings",
+    [(name, type(default), field(default=default)) for name, default in CATALOG.signal_settings().items()]
+    + [("disabled", tuple, field(default=())),
+       ("weights", dict, field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS)))],
+    frozen=True,
+)
+SignalSettings.__doc__ = "Thresholds and windows of the abuse signals (SPEC section 5 defaults), TOML [signals]."
 
 
 # Freshness gate: how old, in hours before the end of as_of, each export's newest record may be
@@ -128,6 +170,14 @@ _BOOLEANS = ("write_report", "write_exports", "mask_shared_report", "mask_csv_ex
              "duckdb_preserve_insertion_order")
 
 
+def config_keys() -> list[str]:
+    """Every key a config file may set, dotted (`signals.weights.SERIAL_REFUNDER`)."""
+    signals = [f"signals.{item.name}" for item in fields(SignalSettings) if item.name != "weights"]
+    gates = [f"gates.{item.name}" for item in fields(GateSettings) if item.name != "freshness_max_age_hours"]
+    return ([".".join(key) for key in _KEYS] + signals + [f"signals.weights.{code}" for code in DEFAULT_SIGNAL_WEIGHTS]
+            + gates + [f"gates.freshness_max_age_hours.{stem}" for stem in DEFAULT_FRESHNESS_MAX_AGE_HOURS])
+
+
 def load_settings(path: Path | None) -> Settings:
     """Read `path` (or use the defaults when None) and check every value."""
     if path is None:
@@ -136,6 +186,9 @@ def load_settings(path: Path | None) -> Settings:
         document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {path} is not UTF-8 (byte {error.object[error.start]:#04x} "
+                          f"at offset {error.start})") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     values = {}
@@ -171,26 +224,18 @@ def _signal_settings(table: dict) -> SignalSettings:
             values[key] = tuple(value)
         elif key == "weights":
             values[key] = dict(defaults.weights) | _weights(name, value)
-        elif isinstance(getattr(defaults, key), float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigError(f"config key '{name}' must be a number > 0, got {value!r}")
-            values[key] = float(value)
         else:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"config key '{name}' must be a whole number >= 1, got {value!r}")
-            values[key] = value
+            values[key] = _number(name, value)
     return replace(defaults, **values)
 
 
 def _weights(name: str, table) -> dict:
     if not isinstance(table, dict):
         raise ConfigError(f"config key '{name}' must be a table of signal code = weight")
-    for code, weight in table.items():
+    for code in table:
         if code not in DEFAULT_SIGNAL_WEIGHTS:
             raise ConfigError(f"unknown config key '{name}.{code}'")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1:
-            raise ConfigError(f"config key '{name}.{code}' must be a number in (0, 1], got {weight!r}")
-    return {code: float(weight) for code, weight in table.items()}
+    return {code: _number(f"{name}.{code}", weight) for code, weight in table.items()}
 
 
 def _gate_settings(table: dict) -> GateSettings:
@@ -203,13 +248,8 @@ def _gate_settings(table: dict) -> GateSettings:
                 raise ConfigError(f"config key '{name}' must be \"warn\" or \"fail\", got {value!r}")
         elif key == "freshness_max_age_hours":
             value = DEFAULT_FRESHNESS_MAX_AGE_HOURS | _max_ages(name, value)
-        elif key == "volume_max_factor":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 1:
-                raise ConfigError(f"config key '{name}' must be a number > 1, got {value!r}")
-            value = float(value)
-        elif key in ("volume_trailing_nights", "volume_min_nights"):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"config key '{name}' must be a whole number >= 1, got {value!r}")
+        elif number_range(name) is not None:
+            value = _number(name, value)
         else:
             raise ConfigError(f"unknown config key '{name}'")
         values[key] = value
@@ -224,13 +264,10 @@ def _max_ages(name: str, table) -> dict:
     """Hours per export stem: a whole number >= 1, or false for not checked."""
     if not isinstance(table, dict):
         raise ConfigError(f"config key '{name}' must be a table of export = hours")
-    for stem, hours in table.items():
+    for stem in table:
         if stem not in DEFAULT_FRESHNESS_MAX_AGE_HOURS:
             raise ConfigError(f"unknown config key '{name}.{stem}'")
-        if hours is not False and (isinstance(hours, bool) or not isinstance(hours, int) or hours < 1):
-            raise ConfigError(f"config key '{name}.{stem}' must be a whole number of hours >= 1, or false "
-                              f"(not checked), got {hours!r}")
-    return {stem: None if hours is False else hours for stem, hours in table.items()}
+    return {stem: None if hours is False else _number(f"{name}.{stem}", hours) for stem, hours in table.items()}
 
 
 def _checked(key: str, name: str, value):
@@ -239,10 +276,8 @@ def _checked(key: str, name: str, value):
         if not isinstance(value, str) or value not in zoneinfo.available_timezones():
             raise ConfigError(f"config key '{key}' must be an IANA time zone such as 'Asia/Shanghai', got {value!r}")
         return value
-    if name in ("refund_window_days", "validation_batch_rows", "duckdb_threads"):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"config key '{key}' must be a whole number >= 1, got {value!r}")
-        return value
+    if number_range(key) is not None:
+        return _number(key, value)
     if name == "disqualifying_suspension_reasons":
         if not isinstance(value, list) or any(reason not in SUSPENSION_REASONS for reason in value):
             raise ConfigError(f"config key '{key}' must be a list drawn from {list(SUSPENSION_REASONS)}, got {value!r}")
@@ -251,10 +286,6 @@ def _checked(key: str, name: str, value):
         if not isinstance(value, bool):
             raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
         return value
-    if name == "max_bad_row_fraction":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise ConfigError(f"config key '{key}' must be a number from 0 to 1, got {value!r}")
-        return float(value)
     if not isinstance(value, str) or not value:
         raise ConfigError(f"config key '{key}' must be a non-empty string, got {value!r}")
     return value

@@ -15,12 +15,14 @@ import sqlglot
 from sqlglot import expressions
 
 from exports import AS_OF, purchase, refund, write_exports
+from jobs.catalog import CATALOG
 from jobs.engine.engine import DuckDBEngine
 from jobs.engine.runner import Runner, check_plan, plan
 from jobs.engine.steps import StepError, discover, parse_step
 from jobs.pipeline import NIGHT_STEPS, PROVIDED_TABLES
 from jobs.sqlfiles import SQL_DIR
 
+REPO = Path(__file__).resolve().parents[1]
 FOLDERS = sorted(path.name for path in SQL_DIR.iterdir() if path.is_dir() and path.name != "generate")
 # Scalar and table macros are functions, not tables: the parse tree shows a table macro as a table.
 _NOT_TABLES = {"records_valid_on", "latest_as_of", "query_table", "unnest", "range", "generate_series"}
@@ -208,3 +210,16 @@ def test_one_new_sql_file_adds_a_rule_to_every_output(tmp_path):
     assert con.execute("SELECT bool_and(passed) FROM invariant_results").fetchone() == (True,)
     dictionary = subprocess.run([*job, "dictionary"], capture_output=True, text=True, env=env)
     assert "ROUND_AMOUNT" in dictionary.stdout
+
+
+def test_docs_rules_lists_every_rule_of_the_catalogue_with_its_category_and_severity():
+    docs = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    rows = {cells[1].strip("` "): (cells[2].strip(), cells[3].strip())
+            for cells in (line.split("|") for line in docs.splitlines()) if len(cells) > 4 and "`" in cells[1]
+            and cells[1].strip("` ").isupper()}
+    assert rows == {rule.code: (rule.meta["category"], rule.meta["severity"]) for rule in CATALOG.rules}
+
+
+def test_docs_signals_has_a_section_per_signal_of_the_catalogue():
+    docs = (REPO / "docs" / "signals.md").read_text(encoding="utf-8")
+    assert [signal.code for signal in CATALOG.signals if signal.code not in docs] == []

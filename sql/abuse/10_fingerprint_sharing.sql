@@ -1,7 +1,9 @@
 /* @step
 creates = ["entity_fingerprints", "fingerprint_sharing"]
 reads = ["purchases"]
-params = ["linked_fingerprint_max_entities"]
+
+[settings]  # [signals] keys of the config, with their defaults
+linked_fingerprint_max_entities = 20
 */
 -- Who shares each payment fingerprint. SPEC 5 links entities "joined, directly or through
 -- others, by a shared non-null payment_fingerprint"; a fingerprint shared by more than
