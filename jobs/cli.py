@@ -1,20 +1,37 @@
 """Command line: `refund-recon run` and `refund-recon validate` (SPEC section 7).
 
 Exit codes: 0 success (flags found is success); 1 input rejected or run failed, nothing
-written; 2 usage error (bad option or config value).
+written, or a file the command was to write could not be; 2 usage error (bad option, date or
+config value); 130 interrupted (Ctrl-C). Every failure is one line naming what is wrong
+(docs/operations.md, "Errors and exit codes").
 """
 
 from __future__ import annotations
 
 import functools
-from datetime import date, timedelta
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
 from . import __version__, logs
+from .engine.steps import StepError
+
+try:  # reading the SQL steps' headers: a broken one stops the command here, in one line
+    from .catalog import CATALOG  # noqa: F401
+    from .pipeline import NIGHT_STEPS  # noqa: F401
+except StepError as broken:
+    raise SystemExit(f"refund-recon: {broken}") from None
+
 from .gates import GateFailed
 from .config import ConfigError, Settings, load_settings
+from .errors import cannot_write
 from .loading import StructuralError
 from .pipeline import RunFailed, default_as_of, run
 from .publish import PublishError
@@ -24,10 +41,68 @@ from .review import review
 from .summary import summary_fields, summary_lines
 from .validation import TooManyBadRows
 
-INPUT_PROBLEMS = (StructuralError, TooManyBadRows, GateFailed, PublishError, InvariantFailed, ReportError, RunFailed)
+INPUT_PROBLEMS = (StructuralError, TooManyBadRows, GateFailed, PublishError, InvariantFailed, ReportError, RunFailed,
+                  StepError)
+# The nights a run can compute with: none before this, none more than this many days after
+# today in billing time (a typo such as 9999-12-31 is caught, and no date arithmetic overflows).
+FIRST_NIGHT = date(2000, 1, 1)
+MAX_DAYS_AHEAD = 366
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report it
+_interrupt_received = threading.Event()
 
 
-@click.group()
+class Night(click.ParamType):
+    """A business date, YYYY-MM-DD, that exists in the calendar (2026-02-30 does not)."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx) -> date:
+        if isinstance(value, date):
+            return value
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            self.fail(f"{value!r} is not a date of the form YYYY-MM-DD", param, ctx)
+        try:
+            return date.fromisoformat(value)
+        except ValueError as error:
+            self.fail(f"{value!r} is not a date ({error})", param, ctx)
+
+
+class _Main(click.Group):
+    """The command group: Ctrl-C in any command ends it with one line and exit code 130."""
+
+    def invoke(self, ctx):
+        with _noting_interrupts():
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt:
+                _fail("interrupted", INTERRUPTED_EXIT_CODE)
+            except Exception:
+                if _interrupt_received.is_set():
+                    _fail("interrupted", INTERRUPTED_EXIT_CODE)
+                raise
+
+
+@contextmanager
+def _noting_interrupts() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt as usual, and is noted: DuckDB turns it into a RuntimeError
+    inside a query, which must still end the command as an interrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum, frame):
+        _interrupt_received.set()
+        signal.default_int_handler(signum, frame)
+
+    _interrupt_received.clear()
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@click.group(cls=_Main)
 @click.version_option(__version__, prog_name="refund-recon")
 def main() -> None:
     """Check every TRTC monthly-package refund against the refund policy.
@@ -44,7 +119,7 @@ main.add_command(review)
 def _common_options(command):
     command = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                            help="TOML settings file; every key is optional (see README).")(command)
-    command = click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+    command = click.option("--as-of", type=Night(),
                            help="Business date YYYY-MM-DD the run sees up to, in billing time "
                                 "(default: yesterday in the billing time zone).")(command)
     command = click.option("--input", "input_dir",
@@ -66,6 +141,8 @@ def log_format_option(command):
                 return command(*args, **kwargs)
             except (click.ClickException, click.exceptions.Exit, click.Abort):
                 raise
+            except KeyboardInterrupt:
+                _fail("interrupted", INTERRUPTED_EXIT_CODE)
             except Exception as error:  # noqa: BLE001 -- a bug still ends in one clear line
                 detail = str(error).strip().splitlines()[:1]
                 _fail(f"run failed on an unexpected error ({type(error).__name__}"
@@ -92,9 +169,9 @@ def run_command(input_dir: Path, as_of, config_path: Path | None, db_path: Path)
 
 
 @main.command("backfill")
-@click.option("--from", "first_night", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+@click.option("--from", "first_night", required=True, type=Night(),
               help="The first business date to run, YYYY-MM-DD.")
-@click.option("--to", "last_night", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+@click.option("--to", "last_night", required=True, type=Night(),
               help="The last business date to run, YYYY-MM-DD (included).")
 @click.option("--input", "input_pattern",
               help="Each night's export folder, with {as_of} standing for its date, e.g. 'exports/{as_of}' "
@@ -115,8 +192,8 @@ def backfill_command(first_night, last_night, input_pattern: str | None, db_path
     if last_night < first_night:
         raise click.UsageError("--to is before --from")
     settings = _settings(config_path)
-    night = first_night.date()
-    while night <= last_night.date():
+    night, last = _night(first_night, settings, "--from"), _night(last_night, settings, "--to")
+    while night <= last:
         input_dir = None if input_pattern is None else Path(input_pattern.replace("{as_of}", night.isoformat()))
         result = _run(settings, input_dir, night, db_path)
         loaded = sum(counts.rows_loaded for counts in result.files.values())
@@ -162,7 +239,11 @@ def _finish(result, status: str, lines: list[str], **fields) -> None:
 
 
 def _fail(message: str, exit_code: int = 1, **fields):
-    """End the command: the failure reported (one line, or a `run_failed` event), then `exit_code`."""
+    """End the command: the failure reported (one line, or a `run_failed` event), then `exit_code`.
+
+    A failure that Ctrl-C caused is reported as the interrupt it is."""
+    if _interrupt_received.is_set():
+        message, exit_code = "interrupted", INTERRUPTED_EXIT_CODE
     logs.run_failed(message, exit_code, **fields)
     raise SystemExit(exit_code)
 
@@ -174,8 +255,21 @@ def _settings(config_path: Path | None) -> Settings:
         raise click.UsageError(str(error)) from None
 
 
-def _as_of(value, settings: Settings) -> date:
-    return value.date() if value is not None else default_as_of(settings)
+def _as_of(value: date | None, settings: Settings) -> date:
+    return _night(value, settings) if value is not None else default_as_of(settings)
+
+
+def _night(value: date, settings: Settings, option: str = "--as-of") -> date:
+    """`value`, if it is a night the job can run: from FIRST_NIGHT to MAX_DAYS_AHEAD days after
+    today in billing time; else a usage error naming `option`."""
+    last = datetime.now(ZoneInfo(settings.billing_time_zone)).date() + timedelta(days=MAX_DAYS_AHEAD)
+    if value < FIRST_NIGHT:
+        raise click.BadParameter(f"{value} is before {FIRST_NIGHT}, the first night a run can be for",
+                                 param_hint=f"'{option}'")
+    if value > last:
+        raise click.BadParameter(f"{value} is after {last}, {MAX_DAYS_AHEAD} days after today in billing time "
+                                 f"({settings.billing_time_zone})", param_hint=f"'{option}'")
+    return value
 
 
 def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path | None,
@@ -222,14 +316,17 @@ def dictionary_command(out_path: Path | None) -> None:
     if out_path is None:
         click.echo(markdown(), nl=False)
     else:
-        write_markdown(out_path)
+        try:
+            write_markdown(out_path)
+        except OSError as error:
+            _fail(cannot_write(out_path, error))
         click.echo(f"wrote {out_path}")
 
 
 @main.command("report")
 @click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse to read, read-only.")
-@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+@click.option("--as-of", type=Night(),
               help="The night to report on (its latest run); default: the latest run.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="TOML settings file; [privacy] mask_shared_report decides the shared copy.")
@@ -239,7 +336,7 @@ def report_command(db_path: Path, as_of, config_path: Path | None) -> None:
 
     settings = _settings(config_path)
     try:
-        paths = write_report(db_path, find_run(db_path, as_of.date() if as_of else None), settings)
+        paths = write_report(db_path, find_run(db_path, as_of), settings)
     except ReportError as error:
         click.echo(f"refund-recon: {error}", err=True)
         raise SystemExit(1) from None
@@ -255,7 +352,7 @@ def report_command(db_path: Path, as_of, config_path: Path | None) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write purchases, usage, refunds and account_status to.")
 @click.option("--format", "file_format", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-03-31", show_default=True,
+@click.option("--as-of", type=Night(), default="2026-03-31", show_default=True,
               help="The last business date of the year of history (a few records fall after it).")
 def generate_command(scale: float, seed: int, out_dir: Path, file_format: str, as_of) -> None:
     """Write a synthetic night of exports where every rule and signal fires (docs/generator.md)."""
@@ -265,7 +362,7 @@ def generate_command(scale: float, seed: int, out_dir: Path, file_format: str, a
     from .generate import generate
 
     try:
-        rows = generate(out_dir, scale, seed, file_format, as_of.date())
+        rows = generate(out_dir, scale, seed, file_format, as_of)
     except (OSError, duckdb.Error) as error:
         click.echo(f"refund-recon: generating failed ({first_line(error)})", err=True)
         raise SystemExit(1) from None

@@ -223,3 +223,19 @@ def test_docs_rules_lists_every_rule_of_the_catalogue_with_its_category_and_seve
 def test_docs_signals_has_a_section_per_signal_of_the_catalogue():
     docs = (REPO / "docs" / "signals.md").read_text(encoding="utf-8")
     assert [signal.code for signal in CATALOG.signals if signal.code not in docs] == []
+
+
+def test_a_broken_sql_copy_stops_the_run_at_start_up_with_exit_1_naming_the_file(tmp_path):
+    sql_copy = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql_copy)
+    rule = sql_copy / "rules" / "PAST_WINDOW.sql"
+    rule.write_text(rule.read_text().replace("getvariable('refund_window_days') - 1",
+                                             "getvariable('refund_window_dayz') - 1"), encoding="utf-8")
+    folder = write_exports(tmp_path / "in", purchases=[purchase()], refunds=[refund()])
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "refund-recon"), "run", "--input", str(folder),
+         "--db", str(tmp_path / "recon.duckdb"), "--as-of", str(AS_OF)],
+        env=os.environ | {"REFUND_RECON_SQL_DIR": str(sql_copy)}, capture_output=True, text=True)
+    assert completed.returncode == 1
+    assert "PAST_WINDOW.sql: uses parameter refund_window_dayz without declaring it" in completed.stderr
+    assert "Traceback" not in completed.stderr and not (tmp_path / "recon.duckdb").exists()
