@@ -544,3 +544,26 @@ def test_a_truncated_or_corrupt_csv_gz_is_one_structural_error_naming_it(tmp_pat
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
     lines = error_lines(result.stderr.strip())
     assert len(lines) == 1 and "usage.csv.gz" in lines[0], result.stderr
+
+
+# --- the largest amounts through a whole night ------------------------------------------------
+
+MAX_AMOUNT = "9999999999999999.99"  # the largest DECIMAL(18,2)
+
+
+def test_a_night_of_the_largest_amounts_runs_publishes_and_sums_them_exactly(tmp_path):
+    orders = [purchase(order_id=f"O{index}", account_id=f"A{index}", entity_id="E1", list_price=MAX_AMOUNT,
+                       paid_cash_credit=MAX_AMOUNT) for index in range(1, 4)]
+    refunds = [refund(refund_id=f"R{index}", order_id=f"O{index}", refund_cash_credit=MAX_AMOUNT,
+                      refund_amount=MAX_AMOUNT) for index in range(1, 4)]
+    folder = write_exports(tmp_path / "in", purchases=orders, refunds=refunds,
+                           usage=[usage(order_id="O1")])
+    db = tmp_path / "out" / "recon.duckdb"
+    result = CliRunner().invoke(main, ["run", "--input", str(folder), "--db", str(db), "--as-of", "2026-03-31"])
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(
+            "SELECT CAST(sum(purchases_list_price) AS VARCHAR), CAST(sum(refunds_requested_amount) AS VARCHAR), "
+            "CAST(sum(at_risk_total) AS VARCHAR) FROM daily_reconciliation").fetchone() == (
+            "29999999999999999.97", "29999999999999999.97", "29999999999999999.97")
+        assert con.execute("SELECT count(*) FROM refund_verdicts WHERE verdict = 'breach'").fetchone()[0] == 3

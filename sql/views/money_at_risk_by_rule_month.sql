@@ -19,12 +19,12 @@ SELECT CAST(date_trunc('month', timezone((SELECT billing_time_zone FROM latest_r
        refund.currency,
        count(*) AS flag_count,
        count(DISTINCT flag.refund_id) AS refund_count,
-       sum(flag.amount_at_risk)::DECIMAL(18,2) AS amount_at_risk,
-       coalesce(sum(flag.amount_at_risk) FILTER (WHERE flag.refund_status = 'paid'), 0)::DECIMAL(18,2)
+       sum(flag.amount_at_risk)::DECIMAL(38,2) AS amount_at_risk,
+       coalesce(sum(flag.amount_at_risk) FILTER (WHERE flag.refund_status = 'paid'), 0)::DECIMAL(38,2)
            AS amount_at_risk_paid,
-       coalesce(sum(flag.amount_at_risk) FILTER (WHERE flag.refund_status = 'pending'), 0)::DECIMAL(18,2)
+       coalesce(sum(flag.amount_at_risk) FILTER (WHERE flag.refund_status = 'pending'), 0)::DECIMAL(38,2)
            AS amount_at_risk_pending,
-       coalesce(sum(flag.amount_at_risk) FILTER (WHERE flag.refund_status = 'rejected'), 0)::DECIMAL(18,2)
+       coalesce(sum(flag.amount_at_risk) FILTER (WHERE flag.refund_status = 'rejected'), 0)::DECIMAL(38,2)
            AS amount_at_risk_rejected
 FROM refund_flags AS flag
 JOIN refunds AS refund USING (refund_id)
