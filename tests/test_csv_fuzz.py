@@ -25,6 +25,7 @@ What each mutation of a data record must give (docs/validation.md, README "Decis
 | `after_as_of`        | the row's own moment after as_of                         | neither: rows_after_as_of|
 | `stray_quote`        | a lone `"` inside an unquoted field (`U3"x`)             | loaded or quarantined    |
 | `trailing_empty`     | one or two empty fields added at the end (`...,audio,`)  | quarantined, `csv_row`   |
+| `bare_cr`            | a CR inside an unquoted field (not before the line end)   | quarantined, `csv_row`   |
 
 On top of its kind, a record's key (a text column) may carry commas, doubled quotes, LF or
 CRLF newlines, tabs, semicolons and non-ASCII text, quoted as RFC 4180 requires; any field may
@@ -112,6 +113,7 @@ OUTCOMES = {  # kind -> (outcome, the check a quarantined record must have)
     "after_as_of": ("after_as_of", None),
     "stray_quote": ("either", None),
     "trailing_empty": ("quarantined", "csv_row"),
+    "bare_cr": ("quarantined", "csv_row"),
 }
 SOUND_KINDS = [kind for kind in OUTCOMES if kind != "stray_quote"]  # stray_quote has its own property
 
@@ -206,7 +208,12 @@ def records(draw, fuzzed: Fuzzed, index: int, kinds: list[str]) -> Record:
     if kind in ("thousands_quoted", "thousands_bare"):
         values[fuzzed.number] = draw(st.sampled_from(fuzzed.thousands)).encode()
         quoted[fuzzed.number] = kind == "thousands_quoted"
-    raw = {"thousands_bare": fuzzed.number, "stray_quote": fuzzed.key}.get(kind)  # written as is, unquoted
+    if kind == "bare_cr":  # a CR before some character of a field other than the key
+        cr_column = draw(st.sampled_from([name for name in columns if name != fuzzed.key]))
+        cut = draw(st.integers(0, len(values[cr_column]) - 1))
+        values[cr_column] = values[cr_column][:cut] + b"\r" + values[cr_column][cut:]
+    raw = {"thousands_bare": fuzzed.number, "stray_quote": fuzzed.key,
+           "bare_cr": cr_column if kind == "bare_cr" else None}.get(kind)  # written as is, unquoted
     fields = [values[name] if name == raw else csv_field(values[name], quoted[name]) for name in columns]
     if kind == "ragged_short":
         dropped = draw(st.sets(st.integers(0, len(fields) - 1), min_size=1, max_size=len(fields) - 1))
@@ -413,6 +420,9 @@ FIXED = {
         USAGE_HEADER + LF + usage_row(1, usage_id='U1"x') + LF + usage_row(2) + b",extra" + LF + usage_row(3) + LF,
         {2: "stray_quote", 3: "ragged_long", 4: "valid"}),
     "LF header, CRLF row": fixed(USAGE_HEADER + LF + usage_row(1) + CRLF, {2: "valid"}),
+    "a lone CR at the end of the file": fixed(USAGE_HEADER + LF + usage_row(1) + LF + b"\r", {2: "valid", 3: "bare_cr"}),
+    "a last row ended by a CR alone": fixed(USAGE_HEADER + CRLF + usage_row(1) + CRLF + usage_row(2) + b"\r",
+                                            {2: "valid", 3: "bare_cr"}),
     "a trailing comma": fixed(USAGE_HEADER + LF + usage_row(1) + b"," + LF + usage_row(2) + LF,
                               {2: "trailing_empty", 3: "valid"}),
     "a trailing quoted empty field, CRLF": fixed(
