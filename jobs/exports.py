@@ -20,31 +20,30 @@ CSV cells: UTF-8 with a header row, dates and times ISO 8601 (times in UTC), lis
 with '; ', structs as JSON; a text cell a spreadsheet would take for a formula gets a leading
 single quote (numbers are written as numbers). Payment fingerprints are never printed in
 full; with `[privacy] mask_csv_exports` account and entity identifiers are masked too, in
-their own columns and wherever they appear in evidence or messages.
+their own columns and wherever they appear in evidence or messages: every id the warehouse
+knows, by the one rule of jobs/masking.py.
 """
 
 from __future__ import annotations
 
-import csv
 import ctypes
 import errno
 import json
 import os
-import re
 import secrets
 import shutil
 import sys
 import time
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from functools import cached_property
 from pathlib import Path
 
 import duckdb
 import pyarrow
 
 from .errors import first_line
-from .csvsafe import FORMULA_STARTS, neutralise
+from . import masking
+from .csvsafe import FORMULA_STARTS
 from .publish import PublishError, output_folder
 from .sqlfiles import quoted
 
@@ -54,7 +53,6 @@ OPTIONAL_EXPORT_TABLES = ("daily_reconciliation", "invariant_results")
 # Columns holding account or entity identifiers (masked in CSV when mask_csv_exports is on).
 IDENTIFIER_COLUMNS = frozenset({"account_id", "entity_id", "entity_ids", "account_ids", "earlier_account_id"})
 RUN_RESULTS_SCHEMA = "refund-recon/run-results/v1"
-_BATCH_ROWS = 10_000
 
 
 class ExportError(PublishError):
@@ -142,34 +140,30 @@ def _write_csv_night(con, base: Path, tables: list[str], as_of: date, token: str
     temp.mkdir()
     target = parent / name
     try:
-        scrubber = Scrubber.from_warehouse(con, mask_identifiers)
-        _install_csv_macros(con, scrubber)
+        _install_csv_macros(con, mask_identifiers)
         for table in tables:
-            _write_csv(con, table, temp / f"{table}.csv", scrubber)
+            _write_csv(con, table, temp / f"{table}.csv", mask_identifiers)
         _replace_folder(temp, target, parent / f".{name}.{token}.old")
     finally:
         shutil.rmtree(temp, ignore_errors=True)  # gone already unless something failed
     return [target / f"{table}.csv" for table in tables]
 
 
-def _write_csv(con, table: str, path: Path, scrubber: "Scrubber") -> None:
+def _write_csv(con, table: str, path: Path, mask_identifiers: bool) -> None:
     """One table as CSV: rendered, masked and neutralised in DuckDB and written by one `COPY`.
 
-    The bytes are those `csv.writer` writes from `Scrubber.cell`, the reference (and the writer
-    when the scrubber's words cannot be masked token by token): CRLF line ends, a cell quoted
-    only when it holds a comma, a quote or a line break (`COMMENT ''`, or DuckDB would quote
-    every '#'), an empty cell written as nothing (NULL, or DuckDB would write "").
+    CRLF line ends, a cell quoted only when it holds a comma, a quote or a line break (`COMMENT
+    ''`, or DuckDB would quote every '#'), an empty cell written as nothing (NULL, or DuckDB
+    would write ""). Known ids that are runs of word characters are masked token by token in
+    SQL; a cell text holding any other known id is masked by `masking.Masker` (`_mask_odd_texts`).
     """
-    if not scrubber.masks_whole_tokens:
-        _write_csv_in_python(con, table, path, scrubber)
-        return
     relation = con.sql(f"SELECT * FROM {quoted(table)}")
     columns = list(zip(relation.columns, relation.types))
-    texts = [_unscrubbed_sql(name, kind, scrubber.mask_identifiers) for name, kind in columns]
+    texts = [_unscrubbed_sql(name, kind, mask_identifiers) for name, kind in columns]
     scrubbed = [index for index, (_, scrub) in enumerate(texts) if scrub]
-    cells = ", ".join(
-        f"nullif({_cell_sql(table, name, kind, _scrubbed_text(index, texts[index]), scrubber.mask_identifiers)}, '') "
-        f"AS {quoted(name)}" for index, (name, kind) in enumerate(columns))
+    _mask_odd_texts(con, table, [texts[index][0] for index in scrubbed], mask_identifiers)
+    cells = ", ".join(f"nullif({_cell_sql(kind, _scrubbed_text(index, texts[index]))}, '') AS {quoted(name)}"
+                      for index, (name, kind) in enumerate(columns))
     con.execute(_CSV_COPY.format(
         table=quoted(table), path=_sql_text(str(path)), cells=cells,
         texts="".join(f", {texts[index][0]} AS csv_text_{index}" for index in scrubbed),
@@ -179,36 +173,34 @@ def _write_csv(con, table: str, path: Path, scrubber: "Scrubber") -> None:
 
 
 def _scrubbed_text(index: int, text: tuple[str, bool]) -> str:
-    """SQL for column `index`'s text after `Scrubber.text`, in `_CSV_COPY`."""
+    """SQL for column `index`'s text after masking, in `_CSV_COPY`."""
     sql, scrub = text
     return f"coalesce(scrubbed_{index}.scrubbed, cell.csv_text_{index})" if scrub else sql
 
 
-def _write_csv_in_python(con, table: str, path: Path, scrubber: "Scrubber") -> None:
-    cursor = con.execute(f"SELECT * FROM {quoted(table)}")
-    columns = [column[0] for column in cursor.description]
-    check_at = columns.index("check") if table == "validation_errors" else None
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(columns)
-        while rows := cursor.fetchmany(_BATCH_ROWS):
-            for row in rows:
-                record = dict(zip(columns, row))
-                writer.writerow([scrubber.cell(column, value, record if check_at is not None else None)
-                                 for column, value in record.items()])
+def _mask_odd_texts(con, table: str, text_sqls: list[str], mask_identifiers: bool) -> None:
+    """`csv_odd_scrubbed(original, scrubbed)`: the table's cell texts holding a known id that is not
+    a run of word characters (spaces, '#', ',', non-ASCII: rare), masked in Python."""
+    originals = []
+    if text_sqls:
+        originals = [text for (text,) in con.execute(f"""
+            SELECT DISTINCT text FROM (SELECT unnest([{', '.join(text_sqls)}]) AS text FROM {quoted(table)} AS cell)
+            WHERE EXISTS (SELECT 1 FROM {masking.KNOWN_IDS} AS known
+                          WHERE NOT known.is_word AND list_contains(?, known.kind) AND contains(text, known.id))""",
+            [masking.kinds(mask_identifiers)]).fetchall()]
+    masker = masking.masker_for(con, originals, mask_identifiers)
+    con.register("csv_odd_scrubbed", pyarrow.table({
+        "original": pyarrow.array(originals, pyarrow.string()),
+        "scrubbed": pyarrow.array([masker.text(text) for text in originals], pyarrow.string())}))
 
 
 _FORMULA_STARTS_SQL = ", ".join(f"chr({ord(start)})" for start in FORMULA_STARTS)
 
-# Macros rendering cells as `csv_text` and `Scrubber.cell` do; JSON strings are escaped as
+# Macros rendering cells as `csv_text` does; JSON strings are escaped as
 # `json.dumps(text, ensure_ascii=False)` escapes them.
 _CSV_MACROS = rf"""
 CREATE OR REPLACE TEMP MACRO csv_neutralised(text) AS
     CASE WHEN left(text, 1) IN ({_FORMULA_STARTS_SQL}) THEN '''' || text ELSE text END;
-CREATE OR REPLACE TEMP MACRO csv_masked_identifier(text) AS
-    CASE WHEN length(text) > 5 THEN left(text, 3) || '…' || right(text, 2) ELSE left(text, 1) || '…' END;
-CREATE OR REPLACE TEMP MACRO csv_masked_fingerprint(text) AS
-    CASE WHEN length(text) > 8 THEN left(text, 4) || '…' || right(text, 2) ELSE left(text, 1) || '…' END;
 CREATE OR REPLACE TEMP MACRO csv_utc_time(moment) AS
     regexp_replace(strftime(moment, '%Y-%m-%dT%H:%M:%S.%f'), '\.000000$', '') || '+00:00';
 CREATE OR REPLACE TEMP MACRO csv_json_string(text) AS
@@ -221,32 +213,36 @@ CREATE OR REPLACE TEMP MACRO csv_json_string(text) AS
              ELSE character END), '') || '"';
 """
 
-# `scrubbed`: each cell text holding a word of the scrubber (`csv_scrub_words`), with those
-# words masked. The words are runs of [A-Za-z0-9_], so a match is a whole such token.
+# `scrubbed`: each cell text holding a known id to mask, masked. The ids of `csv_scrub_words` are
+# runs of [A-Za-z0-9_], so a match is a whole such token; texts holding any other id were
+# masked in Python (`csv_odd_scrubbed`).
 _CSV_COPY = """
 COPY (
     WITH cell AS (SELECT rowid AS csv_row, *{texts} FROM {table} AS cell),
          texts AS (SELECT DISTINCT unnest([{text_list}]) AS text FROM cell),
+         word_texts AS (SELECT text FROM texts ANTI JOIN csv_odd_scrubbed AS odd ON odd.original = texts.text),
          masks AS (SELECT text, map(list(word), list(masked)) AS masks
                    FROM (SELECT DISTINCT text, word.word, word.masked
-                         FROM (SELECT text, unnest(regexp_extract_all(text, '[A-Za-z0-9_]+')) AS token FROM texts)
+                         FROM (SELECT text, unnest(regexp_extract_all(text, '[A-Za-z0-9_]+')) AS token FROM word_texts)
                          JOIN csv_scrub_words AS word ON word.word = token)
                    GROUP BY text),
          scrubbed AS (SELECT text AS original,
                              array_to_string(list_transform(regexp_extract_all(text, '[A-Za-z0-9_]+|[^A-Za-z0-9_]+'),
                                  lambda token: coalesce(map_extract_value(masks, token), token)), '') AS scrubbed
-                      FROM masks)
+                      FROM masks
+                      UNION ALL SELECT original, scrubbed FROM csv_odd_scrubbed)
     SELECT {cells} FROM cell {joins} ORDER BY cell.csv_row
 ) TO {path} (FORMAT csv, HEADER true, NEW_LINE '\r\n', COMMENT '')
 """
 
 
-def _install_csv_macros(con, scrubber: "Scrubber") -> None:
-    """The cell macros, and the scrubber's words as `csv_scrub_words`."""
+def _install_csv_macros(con, mask_identifiers: bool) -> None:
+    """The cell macros, the warehouse's known ids, and those masked token by token as `csv_scrub_words`."""
     con.execute(_CSV_MACROS)
-    words = pyarrow.table({"word": pyarrow.array(list(scrubber.replacements), pyarrow.string()),
-                           "masked": pyarrow.array(list(scrubber.replacements.values()), pyarrow.string())})
-    con.register("csv_scrub_words", words)
+    masking.create_known_ids(con)
+    kinds = ", ".join(f"'{kind}'" for kind in masking.kinds(mask_identifiers))
+    con.execute(f"CREATE OR REPLACE TEMP VIEW csv_scrub_words AS SELECT DISTINCT id AS word, masked "
+                f"FROM {masking.KNOWN_IDS} WHERE is_word AND kind IN ({kinds})")
 
 
 _NUMBER_TYPES = frozenset({"tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
@@ -254,23 +250,20 @@ _NUMBER_TYPES = frozenset({"tinyint", "smallint", "integer", "bigint", "hugeint"
 _NOT_TEXT_TYPES = _NUMBER_TYPES | {"boolean", "date", "timestamp with time zone"}
 
 
-def _cell_sql(table: str, column: str, kind: duckdb.DuckDBPyType, text: str, mask_identifiers: bool) -> str:
-    """SQL for the CSV text of a column's cells from their masked `text`, as `Scrubber.cell`."""
-    if kind.id not in _NOT_TEXT_TYPES:
-        text = f"csv_neutralised({text})"
-    if table == "validation_errors" and column == "value":
-        text = f"CASE {_whole_value_masks(mask_identifiers)} ELSE {text} END"
-    return text
+def _cell_sql(kind: duckdb.DuckDBPyType, text: str) -> str:
+    """SQL for the CSV text of a column's cells from their masked `text`: text neutralised."""
+    return text if kind.id in _NOT_TEXT_TYPES else f"csv_neutralised({text})"
 
 
 def _unscrubbed_sql(column: str, kind: duckdb.DuckDBPyType, mask_identifiers: bool) -> tuple[str, bool]:
-    """SQL for a column's cell text before `Scrubber.text`, and whether that applies to it.
+    """SQL for a column's cell text before masking known ids in it, and whether that applies.
 
     It applies to text, lists of text and JSON (not to numbers, in lists or not); masking a
     list's joined text masks each item, as no word spans the '; ' between two items.
     """
     if mask_identifiers and column in IDENTIFIER_COLUMNS:
-        return _text_sql(f"cell.{quoted(column)}", kind, "csv_masked_identifier"), False
+        # masked whole (masking.mask_id), then as text: the characters a mask keeps may be a short id
+        return _text_sql(f"cell.{quoted(column)}", kind, "masked_fingerprint"), _holds_text(kind)
     return _text_sql(f"cell.{quoted(column)}", kind), _holds_text(kind)
 
 
@@ -278,18 +271,6 @@ def _holds_text(kind: duckdb.DuckDBPyType) -> bool:
     while kind.id == "list":
         kind = kind.children[0][1]
     return kind.id in ("varchar", "struct")
-
-
-def _whole_value_masks(mask_identifiers: bool) -> str:
-    """The WHEN branches of `Scrubber.cell` masking a validation error's value whole."""
-    fingerprint = "THEN csv_neutralised(csv_masked_fingerprint(cell.value))"
-    raw_line_sources = "('purchases', 'account_status')" if mask_identifiers else "('purchases')"
-    branches = [f"WHEN cell.\"column\" = 'payment_fingerprint' {fingerprint}",
-                f"WHEN cell.\"check\" = 'csv_row' AND cell.source IN {raw_line_sources} {fingerprint}"]
-    if mask_identifiers:
-        branches.append("WHEN cell.\"column\" IN ('account_id', 'entity_id') "
-                        "THEN csv_neutralised(csv_masked_identifier(cell.value))")
-    return " ".join(branches)
 
 
 def _text_sql(value: str, kind: duckdb.DuckDBPyType, mask: str = "", depth: int = 0) -> str:
@@ -437,131 +418,6 @@ def jsonable(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
-
-
-def mask_identifier(text: str) -> str:
-    """An account or entity id as a CSV may show it: first 3 and last 2 characters."""
-    return text[:3] + "…" + text[-2:] if len(text) > 5 else text[:1] + "…"
-
-
-def mask_fingerprint(text: str) -> str:
-    """A payment fingerprint as anything printed may show it (as the SQL macro masked_fingerprint)."""
-    return text[:4] + "…" + text[-2:] if len(text) > 8 else text[:1] + "…"
-
-
-class Scrubber:
-    """Makes each CSV cell safe to share: masked where it must be, neutralised for spreadsheets.
-
-    Every known payment fingerprint is masked wherever it appears. With `mask_identifiers`,
-    identifier columns are masked whole and every known account or entity id is masked wherever
-    it appears in text (evidence JSON, validation messages, group ids). The raw line of a
-    purchases row that could not be split (check csv_row) may hold a fingerprint anywhere, so
-    it is masked whole; so is that of an account_status row when identifiers are masked.
-    """
-
-    def __init__(self, fingerprints=(), identifiers=(), mask_identifiers: bool = False):
-        self.mask_identifiers = mask_identifiers
-        replacements = {item: mask_fingerprint(item) for item in fingerprints if item}
-        if mask_identifiers:
-            replacements |= {item: mask_identifier(item) for item in identifiers
-                             if item and item not in replacements}
-        self.replacements = replacements
-
-    @cached_property
-    def pattern(self) -> re.Pattern | None:
-        """The words as one regex, built on first use (0.7 s for the 10k words of scale 1)."""
-        return _literal_pattern(self.replacements)
-
-    @property
-    def masks_whole_tokens(self) -> bool:
-        """Whether every word is a run of [A-Za-z0-9_], so that a match is always a whole such
-        token of the text: then SQL can mask token by token (`_CSV_COPY`) as `text` does."""
-        return all(_WORD_TOKEN.fullmatch(word) for word in self.replacements)
-
-    @classmethod
-    def from_warehouse(cls, con, mask_identifiers: bool) -> "Scrubber":
-        def values(sql: str) -> set[str]:
-            return {value for (value,) in con.execute(sql).fetchall() if value}
-
-        has = {name for (name,) in con.execute(  # the records (purchases, ...) are views
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-            "UNION SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'").fetchall()}
-        fingerprints = set()
-        if "purchases" in has:
-            fingerprints |= values("SELECT DISTINCT payment_fingerprint FROM purchases")
-        if "validation_errors" in has:
-            fingerprints |= values("SELECT DISTINCT value FROM validation_errors WHERE \"column\" = 'payment_fingerprint'")
-        identifiers = set()
-        if mask_identifiers:
-            sources = [("purchases", "account_id"), ("purchases", "entity_id"), ("account_status", "account_id"),
-                       ("refund_verdicts", "account_id"), ("refund_verdicts", "entity_id"),
-                       ("abuse_signals", "entity_id"), ("entity_groups", "entity_id")]
-            for table, column in sources:
-                if table in has:
-                    identifiers |= values(f"SELECT DISTINCT {column} FROM {table}")
-            if "validation_errors" in has:
-                identifiers |= values("SELECT DISTINCT value FROM validation_errors "
-                                      "WHERE \"column\" IN ('account_id', 'entity_id')")
-        return cls(fingerprints, identifiers, mask_identifiers)
-
-    def text(self, text: str) -> str:
-        """`text` with every known fingerprint (and identifier, when masking) masked."""
-        if self.pattern is None:
-            return text
-        return self.pattern.sub(lambda match: self.replacements[match.group(0)], text)
-
-    def cell(self, column: str, value, record: dict | None = None) -> str:
-        """The CSV text of one cell of `column`; `record` is the validation_errors row it is in."""
-        if record is not None and isinstance(value, str) and column == "value":
-            if record.get("column") == "payment_fingerprint":
-                return neutralise(mask_fingerprint(value))
-            raw_line = record.get("check") == "csv_row"
-            if raw_line and (record.get("source") == "purchases"
-                             or (self.mask_identifiers and record.get("source") == "account_status")):
-                return neutralise(mask_fingerprint(value))
-            if self.mask_identifiers and record.get("column") in ("account_id", "entity_id"):
-                return neutralise(mask_identifier(value))
-        if self.mask_identifiers and column in IDENTIFIER_COLUMNS:
-            mask = mask_identifier
-        else:
-            mask = self.text
-        text = csv_text(value, mask)
-        return neutralise(text) if _is_text(value) else text
-
-
-def _is_text(value) -> bool:
-    """Whether a cell came from text (which a spreadsheet could take for a formula), not a number."""
-    return not isinstance(value, (bool, int, float, Decimal, date))
-
-
-_WORD_TOKEN = re.compile(r"[A-Za-z0-9_]+")
-
-
-def _literal_pattern(replacements: dict[str, str]) -> re.Pattern | None:
-    """One regex matching any of the strings (longest first), not inside a longer word.
-
-    Built as a trie, so a night of many thousands of identifiers stays fast.
-    """
-    if not replacements:
-        return None
-    trie: dict = {}
-    for word in replacements:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = True
-
-    def render(node: dict) -> str:
-        end = "" in node
-        branches = [re.escape(char) + render(child) for char, child in sorted(node.items()) if char]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        if end:
-            return f"(?:{body})?"
-        return body
-
-    return re.compile(r"(?<![A-Za-z0-9_])" + render(trie) + r"(?![A-Za-z0-9_])")
 
 
 # --- run_results.json -------------------------------------------------------------------------

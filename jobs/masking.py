@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Iterable
+from typing import Callable, Iterable
 
 import duckdb
 import pyarrow
@@ -46,18 +46,38 @@ def mask_id(identifier: str) -> str:
 class Masker:
     """Masks every occurrence of the given ids in a text."""
 
-    def __init__(self, ids: Iterable[str] = ()):
-        self.masks = {identifier: mask_id(identifier) for identifier in ids if identifier}
+    def __init__(self, ids: Iterable[str] = (), masks: dict[str, str] | None = None):
+        """Masks of `ids` by `mask_id`, settled; or the given (settled) `masks`."""
+        if masks is None:
+            self.masks = {identifier: mask_id(identifier) for identifier in ids if identifier}
+            self.masks = {identifier: self.settled(mask) for identifier, mask in self.masks.items()}
+        else:
+            self.masks = masks
 
     @cached_property
     def pattern(self) -> re.Pattern | None:
         return _trie_pattern(self.masks)
+
+    def escaped(self, escape: Callable[[str], str]) -> Masker:
+        """The same masks for text in which each id is written escaped (HTML: `O&#39;Brien`)."""
+        other = Masker()
+        other.masks = {escape(identifier): escape(mask) for identifier, mask in self.masks.items()}
+        return other
 
     def text(self, text: str) -> str:
         """`text` with each known id replaced by its mask."""
         if self.pattern is None or not text:
             return text
         return self.pattern.sub(lambda match: self.masks[match.group(0)], text)
+
+    def settled(self, mask: str) -> str:
+        """A mask in which no id shows in full: the 3 characters `E1234567890` keeps may be the id `E12`."""
+        for _ in range(len(mask)):  # each pass hides at least one more character
+            masked = self.text(mask)
+            if masked == mask:
+                break
+            mask = masked
+        return mask
 
 
 def _trie_pattern(ids: Iterable[str]) -> re.Pattern | None:
@@ -123,6 +143,22 @@ def create_known_ids(con: duckdb.DuckDBPyConnection) -> None:
         CREATE OR REPLACE TEMP TABLE {KNOWN_IDS} AS
         SELECT DISTINCT kind, id, regexp_full_match(id, '{_WORD_ID}') AS is_word, masked_fingerprint(id) AS masked
         FROM ({union}) WHERE id IS NOT NULL AND id <> ''""")
+    _settle_known_ids(con)
+
+
+def _settle_known_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """Masks that show a known id in full (`E12…90` when `E12` is an id) masked again (`……90`)."""
+    masks = [mask for (mask,) in con.execute(f"SELECT DISTINCT masked FROM {KNOWN_IDS}").fetchall()]
+    masker = masker_for(con, masks, identifiers=True)
+    if not masker.masks:
+        return
+    settled = {mask: masker.settled(mask) for mask in masks}
+    settled = {mask: value for mask, value in settled.items() if value != mask}
+    con.register("settled_masks", pyarrow.table({"masked": pyarrow.array(list(settled), pyarrow.string()),
+                                                 "settled": pyarrow.array(list(settled.values()), pyarrow.string())}))
+    con.execute(f"UPDATE {KNOWN_IDS} SET masked = settled_masks.settled FROM settled_masks "
+                f"WHERE {KNOWN_IDS}.masked = settled_masks.masked")
+    con.unregister("settled_masks")
 
 
 def kinds(identifiers: bool) -> list[str]:
@@ -139,12 +175,12 @@ def masker_for(con: duckdb.DuckDBPyConnection, texts: Iterable[str], identifiers
     con.register("masking_texts", pyarrow.table({"text": pyarrow.array(list(texts), pyarrow.string())}))
     try:
         rows = con.execute(f"""
-            WITH known AS (SELECT id, is_word FROM {KNOWN_IDS} WHERE list_contains(?, kind)),
+            WITH known AS (SELECT DISTINCT id, is_word, masked FROM {KNOWN_IDS} WHERE list_contains(?, kind)),
                  words AS (SELECT DISTINCT unnest(regexp_extract_all(text, '{_WORD_ID}')) AS id FROM masking_texts)
-            SELECT id FROM known WHERE is_word AND id IN (SELECT id FROM words)
+            SELECT id, masked FROM known WHERE is_word AND id IN (SELECT id FROM words)
             UNION
-            SELECT known.id FROM known JOIN masking_texts ON contains(masking_texts.text, known.id)
+            SELECT known.id, known.masked FROM known JOIN masking_texts ON contains(masking_texts.text, known.id)
             WHERE NOT known.is_word""", [kinds(identifiers)]).fetchall()
     finally:
         con.unregister("masking_texts")
-    return Masker(identifier for (identifier,) in rows)
+    return Masker(masks=dict(rows))

@@ -8,7 +8,8 @@ before it) through a read-only connection and writes, next to the warehouse,
 
 Each page holds everything it shows: inline CSS, charts as inline SVG drawn here, no script,
 no font, no image from anywhere, and a Content-Security-Policy that forbids loading any. A
-payment fingerprint is never printed in full, in either copy. Files are written whole or not
+payment fingerprint is never printed in full, in either copy: every value printed is masked
+by jobs/masking.py at each id the warehouse knows. Files are written whole or not
 at all (temporary file, then `os.replace`), so a failure leaves the previous night's report.
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from . import masking
 from .errors import first_line
 from .publish import output_folder
 
@@ -536,11 +537,6 @@ def _validation(con, run: dict, nights: list[dict]) -> dict:
         SELECT source, line, "column", "check", value, message FROM validation_errors_history WHERE run_id = ?
         QUALIFY row_number() OVER (PARTITION BY source, "check" ORDER BY line, "column") <= ?
         ORDER BY source, line, "column" LIMIT ?""", [run["run_id"], EXAMPLES_PER_CHECK, MAX_EXAMPLES])
-    for example in examples:
-        if "fingerprint" in (example["column"] or "") and example["value"]:
-            masked = mask_fingerprint(example["value"])
-            example["message"] = (example["message"] or "").replace(example["value"], masked)
-            example["value"] = masked
     total = _rows(con, "SELECT count(*) AS n FROM validation_errors_history WHERE run_id = ?", [run["run_id"]])[0]["n"]
     return {"files": files, "checks": checks, "examples": examples, "failures": total,
             "rows_in": run["rows_in"], "rows_loaded": run["rows_loaded"], "rows_quarantined": run["rows_quarantined"],
@@ -656,10 +652,10 @@ def _evidence_items(value) -> list[dict]:
         if isinstance(item, list) and item and all(isinstance(element, dict) for element in item):
             columns = list(dict.fromkeys(column for element in item for column in element))
             items.append({"key": key, "columns": columns,
-                          "rows": [[_inline(_masked_fingerprints(element).get(column)) for column in columns]
+                          "rows": [[_inline(element.get(column)) for column in columns]
                                    for element in item]})
         else:
-            items.append({"key": key, "text": _inline(_masked_fingerprints({key: item})[key])})
+            items.append({"key": key, "text": _inline(item)})
     return items
 
 
@@ -667,7 +663,7 @@ def _inline(value) -> str:
     if value is None:
         return "–"
     if isinstance(value, dict):
-        return ", ".join(f"{key} {_inline(item)}" for key, item in _masked_fingerprints(value).items())
+        return ", ".join(f"{key} {_inline(item)}" for key, item in value.items())
     if isinstance(value, list):
         return ", ".join(f"({_inline(item)})" if isinstance(item, dict) else _inline(item) for item in value) or "–"
     if isinstance(value, bool):
@@ -677,152 +673,51 @@ def _inline(value) -> str:
     return str(value)
 
 
-def _masked_fingerprints(record: dict) -> dict:
-    """Belt and braces: a fingerprint-named string not already masked is masked here."""
-    return {key: mask_fingerprint(value) if "fingerprint" in key and isinstance(value, str) and "…" not in value
-            else value for key, value in record.items()}
-
-
-def mask_fingerprint(fingerprint: str) -> str:
-    """As masked_fingerprint() in sql/staging/macros.sql: first four and last two characters."""
-    return fingerprint[:4] + "…" + fingerprint[-2:] if len(fingerprint) > 8 else fingerprint[:1] + "…"
-
-
-def mask_identifier(identifier: str) -> str:
-    """An account or entity id in the shared copy: first three and last two characters."""
-    return identifier[:3] + "…" + identifier[-2:] if len(identifier) >= 8 else identifier[:1] + "…"
-
-
 # --- masking what is printed ------------------------------------------------------------------
 
-_TOKEN = re.compile(r"[A-Za-z0-9_.:@+/=\-]+")
-_SEPARATOR = re.compile(r"([_.:@+/=\-])")
-_MAX_PARTS = 12
-
-
-def _word_runs(token: str):
-    """Every run of consecutive words of a token, with the separators between them kept."""
-    parts = _SEPARATOR.split(token)
-    words = len(parts) // 2 + 1
-    if words == 1:
-        yield 0, 0, token
-        return
-    spans = range(words) if words <= _MAX_PARTS else ()
-    for first in spans:
-        for last in range(first, words):
-            yield first, last, "".join(parts[2 * first: 2 * last + 1])
-    if words > _MAX_PARTS:
-        yield 0, words - 1, token
-        for index in range(words):
-            yield index, index, parts[2 * index]
-
-
-class _Masker:
-    """Jinja's finalize hook: sees every value printed, and masks the ones that are identifiers.
-
-    The first rendering only collects the tokens printed; the warehouse then tells which are
-    account or entity ids and which are payment fingerprints; the next renderings replace them
-    (whole tokens, or runs of words inside one, as the entity id in `G-ENT0011563`).
-    """
+class _Printed:
+    """Jinja's finalize hook: sees every value printed. The first rendering collects their texts;
+    the next ones print them masked by `masker` (jobs/masking.py), HTML of charts included."""
 
     def __init__(self):
-        self.collecting = True
-        self.tokens: set[str] = set()
-        self.replacements: dict[str, str] = {}
+        self.texts: set[str] = set()
+        self.masker: masking.Masker | None = None
+        self.html_masker: masking.Masker | None = None
+
+    def mask_with(self, masker: masking.Masker) -> None:
+        self.masker, self.html_masker = masker, masker.escaped(escape)
 
     def __call__(self, value):
         if value is None:
             return ""
-        text = str(value)
-        if self.collecting:
-            for token in _TOKEN.findall(text):
-                self.tokens.update(run for _, _, run in _word_runs(token))
+        if self.masker is None:
+            self.texts.add(value.unescape() if isinstance(value, Markup) else str(value))
             return value
-        if not self.replacements:
-            return value
-        masked = _TOKEN.sub(self._replace, text)
-        if masked == text:
-            return value
-        return Markup(masked) if isinstance(value, Markup) else masked
-
-    def _replace(self, match: re.Match) -> str:
-        token = match.group(0)
-        if token in self.replacements:
-            return self.replacements[token]
-        parts = _SEPARATOR.split(token)
-        words = len(parts) // 2 + 1
-        if words == 1 or words > _MAX_PARTS:
-            return token
-        out, first = [], 0
-        while first < words:
-            for last in range(words - 1, first - 1, -1):
-                run = "".join(parts[2 * first: 2 * last + 1])
-                if run in self.replacements:
-                    out.append(self.replacements[run])
-                    first = last + 1
-                    break
-            else:
-                out.append(parts[2 * first])
-                first += 1
-            if first < words:
-                out.append(parts[2 * first - 1])
-        return "".join(out)
-
-
-# Where account and entity ids live in the warehouse: (table, SQL giving the ids as `id`).
-_IDENTIFIER_SOURCES = (
-    ("purchases", "SELECT account_id AS id FROM purchases UNION ALL SELECT entity_id FROM purchases"),
-    ("account_status", "SELECT account_id FROM account_status"),
-    ("refund_verdicts_history", "SELECT account_id FROM refund_verdicts_history UNION ALL SELECT entity_id FROM refund_verdicts_history"),
-    ("refund_flags_history", "SELECT account_id FROM refund_flags_history UNION ALL SELECT entity_id FROM refund_flags_history"),
-    ("abuse_signals_history", "SELECT entity_id FROM abuse_signals_history"),
-    ("abuse_cases_history", "SELECT unnest(entity_ids) FROM abuse_cases_history"),
-    ("entity_groups", "SELECT entity_id FROM entity_groups"),
-    ("fingerprint_sharing", "SELECT unnest(entity_ids) FROM fingerprint_sharing"),
-    ("validation_errors_history",
-     "SELECT value FROM validation_errors_history WHERE \"column\" IN ('account_id', 'entity_id')"),
-)
-_FINGERPRINT_SOURCES = (
-    ("purchases", "SELECT payment_fingerprint AS id FROM purchases"),
-    ("validation_errors_history",
-     "SELECT value FROM validation_errors_history WHERE \"column\" = 'payment_fingerprint'"),
-)
-
-
-def _known(con, tokens: set[str], sources, tables: set[str]) -> set[str]:
-    union = " UNION ALL ".join(f"({sql})" for table, sql in sources if table in tables)
-    if not union or not tokens:
-        return set()
-    rows = _rows(con, f"""
-        WITH candidates AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS token)
-        SELECT token FROM candidates WHERE token IN (SELECT id FROM ({union}) AS ids(id) WHERE id IS NOT NULL AND id <> '')""",
-                 [sorted(tokens)])
-    return {row["token"] for row in rows}
+        if isinstance(value, Markup):
+            return Markup(self.html_masker.text(str(value)))
+        return self.masker.text(str(value))
 
 
 # --- rendering --------------------------------------------------------------------------------
 
 def render(con, data: dict, shared_copy: bool = True) -> dict[str, str]:
     """{'full': html, 'shared': html (when shared_copy)}."""
-    masker = _Masker()
-    environment = _environment(masker, data["zone"])
+    printed = _Printed()
+    environment = _environment(printed, data["zone"])
     template = environment.get_template("report.html.j2")
     context = {**data, "charts": _charts(data), "generated_at": datetime.now(data["zone"])}
     template.render(**context, shared=False)      # collects what is printed
-    tables = _tables(con)
-    fingerprints = _known(con, masker.tokens, _FINGERPRINT_SOURCES, tables)
-    masker.collecting = False
-    masker.replacements = {token: mask_fingerprint(token) for token in fingerprints}
+    masking.create_known_ids(con)
+    printed.mask_with(masking.masker_for(con, printed.texts, identifiers=False))
     pages = {"full": template.render(**context, shared=False)}
     if shared_copy:
-        identifiers = _known(con, masker.tokens, _IDENTIFIER_SOURCES, tables) - fingerprints
-        masker.replacements |= {token: mask_identifier(token) for token in identifiers}
+        printed.mask_with(masking.masker_for(con, printed.texts, identifiers=True))
         pages["shared"] = template.render(**context, shared=True)
     return pages
 
 
-def _environment(masker: _Masker, zone: ZoneInfo) -> Environment:
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, finalize=masker,
+def _environment(printed: _Printed, zone: ZoneInfo) -> Environment:
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, finalize=printed,
                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     environment.filters.update(
         num=_number, money=_money, pct=_percent, when=lambda moment: _when(moment, zone),

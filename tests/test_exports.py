@@ -7,7 +7,9 @@ tmp_path; the exports land next to it.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -23,7 +25,9 @@ from exports import AS_OF, purchase, refund, status, usage, write_exports
 from jobs import exports as exports_module
 from jobs.cli import main
 from jobs.config import Settings
-from jobs.exports import ExportError, Scrubber, csv_text, mask_identifier
+from jobs.csvsafe import is_text_value, neutralise
+from jobs.exports import ExportError, csv_text
+from jobs.masking import KNOWN_IDS, Masker, mask_id
 from jobs.pipeline import run
 from jobs.publish import PublishError
 
@@ -293,21 +297,18 @@ def test_unmasked_csv_keeps_identifiers_but_never_prints_a_fingerprint_in_full(t
     assert "…" in broken["value"]
 
 
-def test_masking_catches_identifiers_inside_text_but_not_inside_longer_words():
-    scrubber = Scrubber(fingerprints=["fp_abcdef123456"], identifiers=["ENT0010231", "A1"], mask_identifiers=True)
-    assert scrubber.text("group G-ENT0010231, card fp_abcdef123456") == "group G-ENT…31, card fp_a…56"
-    assert scrubber.text("XENT0010231 ENT00102310 A12 A1") == "XENT0010231 ENT00102310 A12 A…"
-    assert scrubber.cell("entity_ids", ["ENT0010231", "ENT0099999"]) == "ENT…31; ENT…99"
-    assert mask_identifier("ENT0010231") == "ENT…31"
-    assert mask_identifier("ABCDE") == "A…"  # too short to keep 3 + 2 and hide anything
-
-
 EDGE_TEXTS = ["=1+1", "+1", "-1", "@SUM(B2)", "\tTAB", "\rCR", "'quote", "a,b", 'say "hi"', "two\nlines", "cr\r\nlf",
-              "#hash", "", None, "实体-E1", " lead ", "G-ENT0010231, card fp_abcdef123456", "XENT0010231 A12 A1"]
+              "#hash", "", None, "实体-E1", " lead ", "G-ENT0010231, card fp_abcdef123456", "XENT0010231 A12 A1",
+              "ENT 0010873 and 企业0011342", "paid by A#1"]
+KNOWN = {"account_id": ["A1", "A#1", "100023456781"], "entity_id": ["ENT0010231", "实体-E1", "ENT 0010873", "企业0011342"],
+         "payment_fingerprint": ["fp_abcdef123456", "fp-with-dash"]}
 
 
 def edge_table(con) -> None:
-    """validation_errors with a cell of every kind: formula starts, quoting, numbers, times, lists, structs."""
+    """validation_errors with a cell of every kind: formula starts, quoting, numbers, times, lists, structs;
+    purchases holding the known ids."""
+    con.execute("CREATE TABLE purchases AS SELECT unnest(?) AS account_id, unnest(?) AS entity_id, "
+                "unnest(?) AS payment_fingerprint", [KNOWN["account_id"], KNOWN["entity_id"], KNOWN["payment_fingerprint"]])
     con.execute('''CREATE TABLE validation_errors (source VARCHAR, "column" VARCHAR, "check" VARCHAR, value VARCHAR,
                    entity_id VARCHAR, entity_ids VARCHAR[], notes VARCHAR[], line BIGINT, amount DECIMAL(18,2),
                    score DOUBLE, passed BOOLEAN, day DATE, moment TIMESTAMPTZ, lines BIGINT[],
@@ -326,26 +327,44 @@ def edge_table(con) -> None:
     con.executemany(f"INSERT INTO validation_errors VALUES ({', '.join(['?'] * 15)})", rows)
 
 
+def reference_csv(con, mask_identifiers: bool) -> bytes:
+    """validation_errors as csv.writer writes the cells csv_text, masking.Masker and neutralise make."""
+    kinds = ["fingerprint", "identifier"] if mask_identifiers else ["fingerprint"]
+    masker = Masker(identifier for (identifier,) in con.execute(
+        f"SELECT id FROM {KNOWN_IDS} WHERE list_contains(?, kind)", [kinds]).fetchall())
+    cursor = con.execute("SELECT * FROM validation_errors")
+    columns = [column[0] for column in cursor.description]
+    stream = io.StringIO(newline="")
+    writer = csv.writer(stream)
+    writer.writerow(columns)
+    for row in cursor.fetchall():
+        cells = []
+        for column, value in zip(columns, row):
+            whole = mask_identifiers and column in exports_module.IDENTIFIER_COLUMNS
+            text = csv_text(value, (lambda item: masker.text(mask_id(item))) if whole else masker.text)
+            cells.append(neutralise(text) if is_text_value(value) else text)
+        writer.writerow(cells)
+    return stream.getvalue().encode("utf-8")
+
+
 @pytest.mark.parametrize("mask_identifiers", [False, True])
-def test_csv_written_by_duckdb_has_the_bytes_csv_writer_writes_from_the_python_cells(tmp_path, mask_identifiers):
-    scrubber = Scrubber(fingerprints=["fp_abcdef123456"], identifiers=["ENT0010231", "A1"],
-                        mask_identifiers=mask_identifiers)
+def test_csv_written_by_duckdb_masks_and_neutralises_every_cell_as_the_one_rule_says(tmp_path, mask_identifiers):
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         edge_table(con)
-        exports_module._install_csv_macros(con, scrubber)
-        exports_module._write_csv(con, "validation_errors", tmp_path / "sql.csv", scrubber)
-        exports_module._write_csv_in_python(con, "validation_errors", tmp_path / "python.csv", scrubber)
-    assert scrubber.masks_whole_tokens
-    assert (tmp_path / "sql.csv").read_bytes() == (tmp_path / "python.csv").read_bytes()
+        exports_module._install_csv_macros(con, mask_identifiers)
+        exports_module._write_csv(con, "validation_errors", tmp_path / "sql.csv", mask_identifiers)
+        expected = reference_csv(con, mask_identifiers)
+    written = (tmp_path / "sql.csv").read_bytes()
+    assert written == expected
     rows = read_csv(tmp_path / "sql.csv")
     assert [row["value"] for row in rows[:6]] == ["'" + text for text in EDGE_TEXTS[:6]]
-
-
-def test_words_sql_cannot_mask_token_by_token_leave_the_csv_to_python():
-    assert not Scrubber(fingerprints=["fp-with-dash"]).masks_whole_tokens
-    assert not Scrubber(identifiers=["实体-E1"], mask_identifiers=True).masks_whole_tokens
-    assert Scrubber(identifiers=["实体-E1"]).masks_whole_tokens  # identifiers unmasked: not words
+    text = written.decode("utf-8")
+    hidden = KNOWN["payment_fingerprint"] + (KNOWN["account_id"] + KNOWN["entity_id"] if mask_identifiers else [])
+    standalone = [identifier for identifier in hidden  # XENT0010231 is another word, not ENT0010231
+                  if re.search(rf"(?<![A-Za-z0-9_]){re.escape(identifier)}(?![A-Za-z0-9_])", text)]
+    assert standalone == []
+    assert "=O4,ENT0010231,fp_abcdef123456" not in text   # a purchases row that could not be split: masked whole
 
 
 # --- run_results.json -------------------------------------------------------------------------

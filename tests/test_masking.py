@@ -6,8 +6,14 @@ letters, 1 to 3 characters, ids inside other ids, ids that are common words.
 
 from __future__ import annotations
 
+import re
+from html import escape
+from pathlib import Path
+
 import duckdb
 import pytest
+
+import jobs.report
 
 from jobs.masking import Masker, create_known_ids, install_macro, mask_id, masker_for
 
@@ -43,7 +49,7 @@ def test_the_sql_macro_masks_exactly_as_mask_id():
 @pytest.mark.parametrize("text, masked", [
     ("group G-ENT0010231, card fp_abcdef123456", "group G-ENT…31, card fp_…56"),
     ("XENT0010231 ENT00102310 E12 E1", "XENT0010231 ENT00102310 … …"),     # whole runs of word characters only
-    ("E1234567890 E123 E12 E1 E", "E12…90 E… … … …"),                       # longest first
+    ("E1234567890 E123 E12 E1 E", "……90 …… … … …"),         # longest first; E12 and E hidden inside masks too
     ('{"entity_id":"ENT 0010873","account":"企业0011342"}', '{"entity_id":"ENT…73","account":"企…"}'),
     ("客户企业0011342退款", "客户企…退款"),                                # no spaces around it in CJK text
     ("card A#1, ref A#12", "card …, ref A#12"),                              # 'A#12' is another id
@@ -60,9 +66,9 @@ def test_text_is_masked_at_every_known_id(text, masked):
 
 def test_no_known_id_survives_masking_of_text_holding_all_of_them():
     masker = Masker(HOSTILE_IDS)
-    text = " | ".join(HOSTILE_IDS)
-    parts = masker.text(text).split(" | ")
-    assert parts == [mask_id(identifier) for identifier in HOSTILE_IDS]
+    masked = masker.text(" | ".join(HOSTILE_IDS))
+    assert masked.split(" | ") == [masker.masks[identifier] for identifier in HOSTILE_IDS]
+    assert masker.text(masked) == masked  # nothing left to mask: no id shows in full, not even inside a mask
 
 
 def test_a_masker_for_texts_holds_only_the_known_ids_found_in_them():
@@ -74,3 +80,53 @@ def test_a_masker_for_texts_holds_only_the_known_ids_found_in_them():
         fingerprints_only = masker_for(con, ["ENT 0010873"], identifiers=False)
     assert set(masker.masks) == {"ENT 0010873", "企业0011342", "E12"}
     assert fingerprints_only.masks == {}
+
+
+# --- end to end: the shared report and the masked CSV exports --------------------------------
+
+ACCOUNTS = ["ACME, Inc. #42", "E", "O'Brien & Co", "企业0011342", "paid", "100023456781"]
+ENTITIES = ["ENT 0010873", "E12", 'say "hi"', "企业", "the", "E1234567890"]
+FINGERPRINTS = ["fp#1, x", "E1"]
+
+
+def hostile_night(folder):
+    from exports import purchase, refund, write_exports
+    orders, refunds = [], []
+    for n, (account, entity) in enumerate(zip(ACCOUNTS, ENTITIES), start=1):
+        fingerprint = FINGERPRINTS[n % 2]
+        for k, day in enumerate(("01", "10", "20"), start=1):  # three late refunds each: PAST_WINDOW, SERIAL_REFUNDER
+            orders.append(purchase(order_id=f"O{n}{k}", account_id=account, entity_id=entity,
+                                   purchased_at=f"2026-03-{day} 10:00:00", payment_fingerprint=fingerprint))
+            refunds.append(refund(refund_id=f"R{n}{k}", order_id=f"O{n}{k}", requested_at=f"2026-03-{int(day) + 8:02d} 12:00:00",
+                                  processed_at=f"2026-03-{int(day) + 9:02d} 12:00:00"))
+    return write_exports(folder, purchases=orders, refunds=refunds)
+
+
+def standalone(identifier: str, text: str) -> bool:
+    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(identifier)}(?![A-Za-z0-9_])", text) is not None
+
+
+def test_no_known_id_of_any_shape_appears_in_full_in_the_shared_report_or_the_masked_csv(tmp_path):
+    from dataclasses import replace
+    from exports import AS_OF
+    from jobs.config import Settings
+    from jobs.pipeline import run
+    db_path = tmp_path / "out" / "recon.duckdb"
+    settings = replace(Settings(), mask_csv_exports=True, mask_shared_report=True)
+    run(settings, hostile_night(tmp_path / "in"), AS_OF, db_path)
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM refund_flags").fetchone()[0] > 0
+        assert con.execute("SELECT count(*) FROM abuse_cases").fetchone()[0] > 0
+    shared = (db_path.parent / f"report-{AS_OF}.shared.html").read_text(encoding="utf-8")
+    full = (db_path.parent / f"report-{AS_OF}.html").read_text(encoding="utf-8")
+    csv_text = "\n".join(path.read_text(encoding="utf-8")
+                         for path in sorted((db_path.parent / "exports" / "csv" / f"as_of={AS_OF}").iterdir()))
+    template = (Path(jobs.report.TEMPLATES) / "report.html.j2").read_text(encoding="utf-8")
+    ids = ACCOUNTS + ENTITIES + FINGERPRINTS
+    assert [i for i in ids if standalone(escape(i), full)], "the full report shows account and entity ids"
+    for identifier in ids:
+        assert not standalone(identifier, csv_text), identifier
+        if not standalone(identifier, template):  # a common word the page's own wording uses stays
+            assert not standalone(identifier, shared) and not standalone(escape(identifier), shared), identifier
+    for fingerprint in FINGERPRINTS:
+        assert not standalone(escape(fingerprint), full), fingerprint
