@@ -8,5 +8,10 @@ def first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
 
 
+def cannot_write(path, error: OSError) -> str:
+    """`cannot write <path>: <the OS's reason>`, for a file the command was to write."""
+    return f"cannot write {path}: {error.strerror or first_line(error)}"
+
+
 class PublishError(Exception):
     """The warehouse could not be read or written; it is left as it was."""

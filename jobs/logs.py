@@ -178,6 +178,8 @@ class ProgressHandler(logging.Handler):
             self._start(record.stage)
         elif event == "stage_finished":
             self._finish(record.stage, Text.assemble(("✓ ", "green"), _stage_text(record)))
+        elif event == "stage_failed":
+            self._finish(record.stage, Text.assemble(("✗ ", "red"), record.getMessage()))
         elif event == "run_failed":
             for stage, (_, started) in list(self.running.items()):
                 self._finish(stage, Text.assemble(("✗ ", "red"), f"{stage} failed after {time.monotonic() - started:.1f}s"))

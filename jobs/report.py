@@ -32,7 +32,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from . import masking
-from .errors import first_line
+from .errors import cannot_write, first_line
 from .publish import output_folder
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -66,7 +66,10 @@ def write_report(db_path: Path, run_id: str, settings) -> list[Path]:
         pages = render(con, data, shared_copy=settings.mask_shared_report)
     finally:
         con.close()
-    folder = output_folder(db_path, run_id, data["run"]["mode"])
+    try:
+        folder = output_folder(db_path, run_id, data["run"]["mode"])
+    except OSError as error:
+        raise ReportError(cannot_write(error.filename, error)) from None
     stem = f"report-{data['run']['as_of']}"
     targets = [(folder / f"{stem}.html", pages["full"])]
     if "shared" in pages:
@@ -105,7 +108,9 @@ def _connect(db_path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _write_atomically(targets: list[tuple[Path, str]]) -> None:
-    """Write every file to a temporary sibling first, then move each into place."""
+    """Write every file to a temporary sibling first, then move each into place.
+
+    Raises ReportError naming the file that could not be written."""
     temporaries: list[Path] = []
     try:
         for path, text in targets:
@@ -118,6 +123,8 @@ def _write_atomically(targets: list[tuple[Path, str]]) -> None:
                 os.fsync(stream.fileno())
         for (path, _), temporary in zip(targets, temporaries):
             os.replace(temporary, path)
+    except OSError as error:
+        raise ReportError(cannot_write(path, error)) from None
     finally:
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)

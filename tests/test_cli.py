@@ -3,7 +3,13 @@ writes (SPEC section 6)."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import threading
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -12,6 +18,7 @@ from click.testing import CliRunner
 
 from exports import purchase, refund, write_exports
 from jobs.cli import main
+from jobs.config import ConfigError, config_keys, load_settings, number_range
 
 SECTION_6_COLUMNS = {
     "runs": ["run_id", "as_of", "started_at", "finished_at", "status"],
@@ -192,3 +199,214 @@ def test_validate_lists_the_first_quarantined_rows(tmp_path):
                     "--config", str(config(tmp_path, "[validation]\nmax_bad_row_fraction = 1.0\n")))
     assert result.exit_code == 0, result.output
     assert "refunds line 2 [currency]" in result.output
+
+
+# --- errors a person can act on (issue #10) -----------------------------------------------------
+# Each case: what is on disk, the command line ({tmp} is the test's folder), the exit code, and a
+# fragment of the one line saying what is wrong. No case may end in a traceback.
+
+IN_A_YEAR_AND_A_MONTH = (date.today() + timedelta(days=400)).isoformat()
+
+
+def a_night(tmp_path: Path) -> None:
+    good_exports(tmp_path / "in")
+
+
+def a_config(content: bytes):
+    def write(tmp_path: Path) -> None:
+        a_night(tmp_path)
+        (tmp_path / "refund-recon.toml").write_bytes(content)
+    return write
+
+
+def a_published_night(tmp_path: Path) -> None:
+    a_night(tmp_path)
+    result = invoke("run", "--input", str(tmp_path / "in"), "--db", str(tmp_path / "wh" / "recon.duckdb"),
+                    "--as-of", "2026-03-31")
+    assert result.exit_code == 0, result.output
+
+
+def a_folder_where_the_report_goes(tmp_path: Path) -> None:
+    a_published_night(tmp_path)
+    report = tmp_path / "wh" / "report-2026-03-31.html"
+    report.unlink()
+    report.mkdir()
+
+
+def a_read_only_warehouse_folder(tmp_path: Path) -> None:
+    a_published_night(tmp_path)
+    (tmp_path / "wh").chmod(0o555)
+
+
+def a_regular_file(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder\n", encoding="utf-8")
+
+
+RUN = "run --input {tmp}/in --db {tmp}/recon.duckdb --config {tmp}/refund-recon.toml"
+ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+
+
+@pytest.mark.parametrize("setup, command, exit_code, fragment", [
+    # configuration (exit 2, naming the file or the key)
+    (a_config(b'[billing]\ntime_zone = "Asia/Shanghai"  # \xff\n'), RUN + " --as-of 2026-03-31", 2,
+     "config file {tmp}/refund-recon.toml is not UTF-8"),
+    (a_config(b"[signals]\nserial_refunder_window_days = 100000000000\n"), RUN + " --as-of 2026-03-31", 2,
+     "config key 'signals.serial_refunder_window_days' must be a whole number from 1 to"),
+    (a_config(b"[refund_policy]\nrefund_window_days = -5\n"), RUN + " --as-of 2026-03-31", 2,
+     "config key 'refund_policy.refund_window_days' must be a whole number from 1 to"),
+    (a_config(b"[refund_policy]\nrefund_window_days = 100000\n"), RUN + " --as-of 2026-03-31", 2,
+     "config key 'refund_policy.refund_window_days' must be a whole number from 1 to"),
+    (a_config(b"[gates]\nvolume_trailing_nights = 100000000000\n"), RUN + " --as-of 2026-03-31", 2,
+     "config key 'gates.volume_trailing_nights'"),
+    (a_config(b"[gates.freshness_max_age_hours]\nusage = 1000000000000\n"), RUN + " --as-of 2026-03-31", 2,
+     "config key 'gates.freshness_max_age_hours.usage'"),
+    (a_config(b"[duckdb]\nthreads = 100000\n"), RUN + " --as-of 2026-03-31", 2, "config key 'duckdb.threads'"),
+    (a_config(b"[validation]\nbatch_rows = 1000000000000\n"), RUN + " --as-of 2026-03-31", 2,
+     "config key 'validation.batch_rows'"),
+    (a_config(b"[signals]\nrefund_velocity_factor = inf\n"), RUN + " --as-of 2026-03-31", 2,
+     "config key 'signals.refund_velocity_factor'"),
+    # dates (exit 2, naming the option)
+    (a_night, "run --input {tmp}/in --db {tmp}/recon.duckdb --as-of 9999-12-31", 2,
+     "Invalid value for '--as-of': 9999-12-31 is after"),
+    (a_night, f"run --input {{tmp}}/in --db {{tmp}}/recon.duckdb --as-of {IN_A_YEAR_AND_A_MONTH}", 2,
+     f"Invalid value for '--as-of': {IN_A_YEAR_AND_A_MONTH} is after"),
+    (a_night, "run --input {tmp}/in --db {tmp}/recon.duckdb --as-of 0001-01-01", 2,
+     "Invalid value for '--as-of': 0001-01-01 is before 2000-01-01"),
+    (a_night, "validate --input {tmp}/in --as-of 9999-12-31", 2, "Invalid value for '--as-of'"),
+    (a_night, "run --input {tmp}/in --db {tmp}/recon.duckdb --as-of 2026-02-30", 2,
+     "Invalid value for '--as-of': '2026-02-30' is not a date (day is out of range for month)"),
+    (a_night, "run --input {tmp}/in --db {tmp}/recon.duckdb --as-of 31/03/2026", 2,
+     "Invalid value for '--as-of': '31/03/2026' is not a date of the form YYYY-MM-DD"),
+    (a_night, "backfill --from 2026-02-30 --to 2026-03-02 --input {tmp}/in --db {tmp}/recon.duckdb", 2,
+     "Invalid value for '--from': '2026-02-30' is not a date"),
+    (a_night, "backfill --from 2026-03-01 --to 9999-12-31 --input {tmp}/in --db {tmp}/recon.duckdb", 2,
+     "Invalid value for '--to': 9999-12-31 is after"),
+    (a_night, "report --db {tmp}/recon.duckdb --as-of 2026-02-31", 2,
+     "Invalid value for '--as-of': '2026-02-31' is not a date"),
+    # files the command writes (exit 1, naming the file)
+    (a_night, "dictionary --out {tmp}/missing/data-dictionary.md", 1,
+     "cannot write {tmp}/missing/data-dictionary.md: No such file or directory"),
+    (a_regular_file, "dictionary --out {tmp}/a-file/data-dictionary.md", 1,
+     "cannot write {tmp}/a-file/data-dictionary.md: Not a directory"),
+    (a_night, "dictionary --out /proc/refund-recon-data-dictionary.md", 1,
+     "cannot write /proc/refund-recon-data-dictionary.md"),
+    (a_folder_where_the_report_goes, "report --db {tmp}/wh/recon.duckdb", 1,
+     "cannot write {tmp}/wh/report-2026-03-31.html: Is a directory"),
+    pytest.param(a_read_only_warehouse_folder, "report --db {tmp}/wh/recon.duckdb", 1,
+                 "cannot write {tmp}/wh/report-2026-03-31.html: Permission denied",
+                 marks=pytest.mark.skipif(ROOT, reason="root writes into a read-only folder")),
+    (a_night, "report --db {tmp}/missing/recon.duckdb", 1, "{tmp}/missing/recon.duckdb: no warehouse here"),
+], ids=["config-not-utf8", "config-window-huge", "config-window-negative", "config-refund-window-huge",
+        "config-nights-huge", "config-hours-huge", "config-threads-huge", "config-batch-huge",
+        "config-factor-infinite", "as-of-9999", "as-of-beyond-a-year", "as-of-year-1", "validate-as-of-9999",
+        "as-of-feb-30", "as-of-not-iso", "backfill-from-feb-30", "backfill-to-9999", "report-as-of-feb-31",
+        "dictionary-missing-folder", "dictionary-under-a-file", "dictionary-read-only-folder",
+        "report-path-is-a-folder", "report-read-only-folder", "report-missing-folder"])
+def test_an_error_is_one_line_naming_what_is_wrong(tmp_path, setup, command, exit_code, fragment):
+    setup(tmp_path)
+    result = invoke(*command.format(tmp=tmp_path).split())
+    assert result.exit_code == exit_code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert [line for line in result.output.splitlines() if fragment.format(tmp=tmp_path) in line], result.output
+    assert not (tmp_path / "recon.duckdb").exists()
+
+
+def accepts(tmp_path: Path, key: str, value) -> bool:
+    try:
+        load_settings(config(tmp_path, f"{key} = {value}\n"))
+    except ConfigError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("key", config_keys())
+def test_every_number_of_the_config_has_a_declared_range_and_nothing_beyond_it_is_taken(tmp_path, key):
+    if not any(accepts(tmp_path, key, probe) for probe in (1, 2, 0.5, 100)):
+        pytest.skip(f"{key} is not a number")
+    limits = number_range(key)
+    assert limits is not None, f"declare the range of {key} in jobs/config.py NUMBER_RANGES"
+    for outside in (-1, 0 if limits.low_open or limits.low > 0 else -0.5, limits.high + 1, 10**12, "inf", "nan"):
+        with pytest.raises(ConfigError, match=re.escape(f"config key '{key}' must be")):
+            load_settings(config(tmp_path, f"{key} = {outside}\n"))
+
+
+@pytest.mark.parametrize("end", ["high", "low"])
+def test_a_night_runs_with_every_number_of_the_config_at_the_end_of_its_range(tmp_path, end):
+    numbers = {key: number_range(key) for key in config_keys() if number_range(key) is not None}
+    lines = [f"{key} = {getattr(limits, end) + (0.5 if end == 'low' and limits.low_open else 0)}"
+             for key, limits in numbers.items()]
+    settings = config(tmp_path, "\n".join(lines) + "\n")
+    result = invoke("run", "--input", str(good_exports(tmp_path / "in")), "--db", str(tmp_path / "recon.duckdb"),
+                    "--as-of", "2026-03-31", "--config", str(settings))
+    assert result.exit_code == 0, result.output
+
+
+# --- Ctrl-C ------------------------------------------------------------------------------------
+# The command runs in a child process with one stage made slow (Python asleep, or DuckDB in a
+# query that never ends inside the publishing transaction); SIGINT is sent once the slow part
+# says it has begun, so it always lands inside that stage.
+
+SLOW_STAGE = """
+import sys, time
+import duckdb
+import jobs.pipeline as pipeline
+from jobs.cli import main
+
+name, how = sys.argv.pop(1), sys.argv.pop(1)
+original = getattr(pipeline, name)
+
+def slowed(*args, **kwargs):
+    print("slow part begins", file=sys.stderr, flush=True)
+    if how == "python":
+        time.sleep(600)
+    else:
+        duckdb.connect().execute("SELECT count(*) FROM range(1000000000000) AS t(x) WHERE x % 7 = 3").fetchall()
+    return original(*args, **kwargs)
+
+setattr(pipeline, name, slowed)
+sys.argv[0] = "refund-recon"
+main()
+"""
+
+
+def warehouse_state(db: Path) -> list:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return [con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+                for table in ("runs", "refund_verdicts", "refund_flags_history")]
+
+
+@pytest.mark.parametrize("stage, function, how", [
+    ("validate", "validate", "python"),
+    ("publish", "publish", "duckdb"),
+], ids=["in-python", "in-a-duckdb-query-while-publishing"])
+def test_ctrl_c_ends_the_run_with_130_one_line_and_the_warehouse_as_it_was(tmp_path, stage, function, how):
+    db = tmp_path / "recon.duckdb"
+    folder = good_exports(tmp_path / "in")
+    assert invoke("run", "--input", str(folder), "--db", str(db), "--as-of", "2026-03-30").exit_code == 0
+    before = warehouse_state(db)
+    child = subprocess.Popen(
+        [sys.executable, "-c", SLOW_STAGE, function, how, "run", "--input", str(folder), "--db", str(db),
+         "--as-of", "2026-03-31", "--log-format", "plain"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(60, child.kill)
+    watchdog.start()
+    try:
+        progress = []
+        for line in child.stderr:
+            progress.append(line)
+            if line == "slow part begins\n":
+                assert progress[-2].rstrip().endswith(f"refund_recon: {stage} ..."), progress
+                child.send_signal(signal.SIGINT)
+        out = child.stdout.read()
+        child.wait()
+    finally:
+        watchdog.cancel()
+        child.kill()
+    err = "".join(progress)
+    assert child.returncode == 130, err
+    assert "Traceback" not in err + out
+    assert err.rstrip().splitlines()[-1] == "refund-recon: interrupted"
+    assert len([line for line in err.splitlines() if f" {stage} " in line and "failed" in line]) == 1, err
+    assert out == ""
+    assert warehouse_state(db) == before
