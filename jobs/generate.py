@@ -1,20 +1,25 @@
 """`refund-recon generate`: a synthetic night of exports at any scale (docs/generator.md).
 
-The data is built by the set-based DuckDB SQL of `sql/generate/` (run in name order) from
-three variables, seed, scale and as_of; every random draw is a hash of the seed, so the files
-are byte-identical for a seed whatever the thread count. This module only runs the SQL and
-writes the four exports, ordered by their key, in the columns and types of SPEC section 2.
+The data is built by the set-based DuckDB SQL steps of `sql/generate/` (ordered by what they
+read, like the night's) from seed, scale and as_of; every random draw is a hash of the seed, so
+the files are byte-identical for a seed whatever the thread count. This module sets the
+parameters, runs the steps and writes the four exports, ordered by their key, in the columns
+and types of SPEC section 2.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import math
+from datetime import date, datetime, time as clock, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 
+from .engine.engine import DuckDBEngine, Typed
+from .engine.runner import Runner
+from .engine.steps import discover
 from .schemas import EXPORTS, SQL_TYPES
-from .sqlfiles import sql_files
 
 FORMATS = ("csv", "parquet")
 DEFAULT_AS_OF = date(2026, 3, 31)
@@ -37,13 +42,46 @@ def generate(out_dir: Path, scale: float, seed: int, file_format: str = "csv",
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        for name, value in (("seed", seed), ("scale", float(scale)), ("as_of", as_of)):
-            con.execute(f"SET VARIABLE {name} = ?", [value])
-        for path in sql_files("generate"):
-            con.execute(path.read_text(encoding="utf-8")).fetchall()  # a relation may not follow a pending result
+        runner = Runner(DuckDBEngine(con), _params(seed, scale, as_of))
+        steps = discover("generate")
+        runner.run(steps[:1])  # the macros every other step draws with
+        runner.run(steps[1:-1])
+        runner.bind(file_rows=Typed({stem: _count(con, stem) for stem in EXPORTS}, "MAP(VARCHAR, BIGINT)"))
+        runner.run(steps[-1:])  # the bad rows, a share of each file
         return {stem: _write(con, stem, out_dir / f"{stem}.{file_format}", file_format) for stem in EXPORTS}
     finally:
         con.close()
+
+
+def _params(seed: int, scale: float, as_of: date) -> dict:
+    """The steps' parameters. Generated times are billing-time TIMESTAMPs without a zone."""
+    as_of_end = datetime.combine(as_of + timedelta(days=1), clock(0))
+    return {
+        "seed": seed,
+        "as_of": as_of,
+        "as_of_end": as_of_end,
+        # Purchases span the 365 billing days ending on as_of and 2 days after it.
+        "history_start": as_of_end - timedelta(days=365),
+        "history_seconds": Typed(367 * 86400, "INTEGER"),
+        # The export was taken at this moment: refunds processed later are still pending in it.
+        "export_at": as_of_end + timedelta(days=2),
+        # Scale 1: 10,000 entities, 50,000 purchases, 20,000 refunds, 5,000,000 usage rows.
+        "background_entities": Typed(max(20, _rounded(9500 * scale)), "BIGINT"),
+        "usage_target": Typed(_rounded(5_000_000 * scale), "BIGINT"),
+        # Share of background orders that are refunded.
+        "refund_share": Typed(Decimal("0.385"), "DECIMAL(3,3)"),
+        # An order id no purchase has.
+        "unknown_order": "899999999999",
+    }
+
+
+def _rounded(value: float) -> int:
+    """Half away from zero, as SQL's round() (Python's round() goes to even)."""
+    return math.floor(value + 0.5)
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
 
 
 def _write(con: duckdb.DuckDBPyConnection, stem: str, path: Path, file_format: str) -> int:
@@ -56,7 +94,7 @@ def _write(con: duckdb.DuckDBPyConnection, stem: str, path: Path, file_format: s
         relation.write_csv(str(path), header=True)
     else:
         relation.write_parquet(str(path))
-    return con.execute(f'SELECT count(*) FROM "{stem}"').fetchall()[0][0]
+    return _count(con, stem)
 
 
 def _column(name: str, kind: str, file_format: str) -> str:

@@ -26,7 +26,9 @@ from typing import Callable, Iterable
 import duckdb
 import pyarrow
 
-from .sqlfiles import read_sql
+from .engine.engine import DuckDBEngine
+from .engine.runner import Runner
+from .engine.steps import step
 
 ELLIPSIS = "…"
 # (shortest length, first characters shown, last characters shown), longest first.
@@ -124,7 +126,7 @@ KNOWN_IDS = "known_ids"
 
 def install_macro(con: duckdb.DuckDBPyConnection) -> None:
     """`masked_fingerprint(id)`, the SQL form of `mask_id`, on this connection."""
-    con.execute(read_sql("staging/macros.sql"))
+    Runner(DuckDBEngine(con), {}).run((step("staging/masking"),))
 
 
 def create_known_ids(con: duckdb.DuckDBPyConnection) -> None:

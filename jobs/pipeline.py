@@ -46,7 +46,8 @@ from .validation import FileCounts, enforce_bad_row_limit, validate
 log = logging.getLogger("refund_recon")
 
 # Made before any stage: the macros, the quarantine, and the tables reviewers' state is copied into.
-SETUP_STEPS = ("staging/macros", "staging/quarantine", "outputs/case_dispositions", "abuse/00_prior_cases")
+SETUP_STEPS = ("staging/macros", "staging/masking", "staging/quarantine", "outputs/case_dispositions",
+               "abuse/00_prior_cases")
 # Every step a night runs, checked at start-up: each can be ordered, each input made, each parameter set.
 NIGHT_STEPS = (*(step(name) for name in SETUP_STEPS), step("staging/csv_rejected_rows"),
                step("staging/quarantine_cleanup"), *discover("validation"), *discover("gates"),

@@ -538,10 +538,10 @@ def _kill_index(labels: list[str], point: str) -> int:
     if point == "validate: tonight's rows checked, not yet merged with the stored ones":
         return first("pipeline.py:_load_night", "merge_records(")[0]
     if point == "publish: half the exports' records upserted":
-        found = first("history.py:store_delivery", "history/store_delivery.sql")
+        found = first("history.py:store_delivery", "template.render(")
         return found[len(found) // 2]
     if point == "publish: records upserted, latest tables not yet replaced":
-        return first("publish.py:publish", "store_delivery(con)")[0] + 1
+        return first("publish.py:publish", "store_delivery(runner)")[0] + 1
     if point == "publish: half the latest tables replaced":
         found = first("publish.py:publish", "CREATE OR REPLACE TABLE warehouse")
         return found[len(found) // 2]
@@ -671,7 +671,7 @@ def test_two_runs_started_together_leave_a_consistent_warehouse(world):
 
 def test_a_second_run_started_while_one_is_running_is_refused_at_once(world):
     db = world.copy_baseline("second-run")
-    rules_line = _occurrences(world.labels, "pipeline.py:_check_night", "evaluate(con)")
+    rules_line = _occurrences(world.labels, "pipeline.py:_check_night", "evaluate(runner)")
     assert rules_line, "no rules stage line in pipeline.run"
     first = world.night2_run(db, pause_at=rules_line[0] + 1)  # paused in its rules stage
     first.wait_for_mark()

@@ -23,7 +23,8 @@ from jobs.pipeline import NIGHT_STEPS, PROVIDED_TABLES
 from jobs.sqlfiles import SQL_DIR
 
 REPO = Path(__file__).resolve().parents[1]
-FOLDERS = sorted(path.name for path in SQL_DIR.iterdir() if path.is_dir() and path.name != "generate")
+FOLDERS = sorted(path.name for path in SQL_DIR.iterdir() if path.is_dir())
+NIGHT_FOLDERS = [folder for folder in FOLDERS if folder != "generate"]  # generate's macros defeat the parser
 # Scalar and table macros are functions, not tables: the parse tree shows a table macro as a table.
 _NOT_TABLES = {"records_valid_on", "latest_as_of", "query_table", "unnest", "range", "generate_series"}
 
@@ -43,7 +44,7 @@ def test_every_sql_file_opens_with_a_valid_header(folder):
     assert steps and all(step.kind for step in steps)
 
 
-@pytest.mark.parametrize("path", sorted(p for folder in FOLDERS for p in (SQL_DIR / folder).glob("*.sql")),
+@pytest.mark.parametrize("path", sorted(p for folder in NIGHT_FOLDERS for p in (SQL_DIR / folder).glob("*.sql")),
                          ids=lambda path: f"{path.parent.name}/{path.stem}")
 def test_a_header_declares_exactly_the_tables_its_sql_reads_and_makes(path):
     step = parse_step(path)
@@ -70,7 +71,7 @@ def test_a_header_declares_exactly_the_tables_its_sql_reads_and_makes(path):
 
 
 def _macro_names() -> set[str]:
-    return {name for folder in FOLDERS for step in discover(folder) for name in step.creates
+    return {name for folder in NIGHT_FOLDERS for step in discover(folder) for name in step.creates
             if f"MACRO {name}" in step.sql}
 
 

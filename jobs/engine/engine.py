@@ -44,7 +44,7 @@ class DuckDBEngine:
 
     def execute(self, sql: str, params: Mapping[str, Any]) -> None:
         self._bind(params)
-        self.con.execute(sql)
+        self.con.execute(sql).fetchall()  # finished: DuckDB runs nothing else on a pending result
 
     def fetch(self, sql: str, params: Mapping[str, Any]) -> tuple[list[str], list[tuple]]:
         self._bind(params)

@@ -1,5 +1,9 @@
+/* @step
+creates = ["rnd", "pick", "card", "at_second", "order_id", "account_id", "entity_id", "cents"]
+params = ["seed"]
+*/
 -- Settings and pseudo-randomness for the synthetic night (jobs/generate.py, docs/generator.md).
--- Inputs (SET VARIABLE by the caller): seed, scale, as_of.
+-- Parameters (jobs/generate.py): seed, and what follows from scale and as_of.
 -- Every random draw is a hash of (seed, key, salt) mapped to [0, 1), never random(): the
 -- output is the same for a seed whatever the thread count. hash() of several values
 -- barely mixes the last ones into the high bits, so the combined hash is hashed again. All generated times are billing
@@ -18,15 +22,3 @@ CREATE OR REPLACE MACRO order_id(order_no) AS printf('8%011d', order_no);
 CREATE OR REPLACE MACRO account_id(account_no) AS CAST(100000000000 + account_no AS VARCHAR);
 CREATE OR REPLACE MACRO entity_id(entity_no) AS printf('ENT%07d', entity_no);
 CREATE OR REPLACE MACRO cents(amount_cents) AS CAST(CAST(amount_cents AS DECIMAL(18,0)) * 0.01 AS DECIMAL(18,2));
-
-SET VARIABLE as_of_end = CAST(getvariable('as_of') AS TIMESTAMP) + INTERVAL 1 DAY;
--- Purchases span the 365 billing days ending on as_of and 2 days after it.
-SET VARIABLE history_start = getvariable('as_of_end') - INTERVAL 365 DAY;
-SET VARIABLE history_seconds = 367 * 86400;
--- The export was taken at this moment: refunds processed later are still pending in it.
-SET VARIABLE export_at = getvariable('as_of_end') + INTERVAL 2 DAY;
--- Scale 1: 10,000 entities, 50,000 purchases, 20,000 refunds, 5,000,000 usage rows.
-SET VARIABLE background_entities = CAST(greatest(20, round(9500 * getvariable('scale'))) AS BIGINT);
-SET VARIABLE usage_target = CAST(round(5000000 * getvariable('scale')) AS BIGINT);
--- Share of background orders that are refunded.
-SET VARIABLE refund_share = 0.385;

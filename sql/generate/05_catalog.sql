@@ -1,3 +1,6 @@
+/* @step
+creates = ["catalog", "currencies", "refund_kinds"]
+*/
 -- What can be bought, in what currency, and the kinds of refund the background orders get.
 
 -- Packages and feature packages: list price in CNY cents, gifted minutes, and how often

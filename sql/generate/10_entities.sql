@@ -1,3 +1,8 @@
+/* @step
+creates = ["entities"]
+reads = ["currencies"]
+params = ["background_entities"]
+*/
 -- Background entities: real-name verified people and companies, each with 1-4 accounts
 -- (account_no = entity_no * 4 + slot), 1-2 SDKAppIDs per account for packages, one
 -- pay-as-you-go SDKAppID, a currency, a card, and how many packages it buys in the year.

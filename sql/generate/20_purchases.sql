@@ -1,3 +1,8 @@
+/* @step
+creates = ["background_orders", "orders"]
+reads = ["catalog", "entities", "refund_kinds"]
+params = ["as_of_end", "history_seconds", "history_start", "refund_share"]
+*/
 -- Background orders (order_no = entity_no * 32 + j), spread evenly over the entity's year
 -- with a little jitter, each with the refund story it will have (refund_kinds).
 CREATE OR REPLACE TABLE background_orders AS

@@ -1,3 +1,9 @@
+/* @step
+creates = ["scenarios", "scenario_instances", "script_orders", "script_status", "scripted_orders", "scripted_status"]
+appends = ["orders"]
+reads = ["catalog"]
+params = ["as_of", "background_entities"]
+*/
 -- Scripted entities: small stories, each making one abuse signal (or rule) fire, repeated
 -- `instances` times at a rate per background entity (at least `min_instances`, so every
 -- signal fires at any scale). Days are relative to each instance's anchor day A =

@@ -1,3 +1,8 @@
+/* @step
+creates = ["order_money", "refund_plan"]
+reads = ["catalog", "orders"]
+params = ["export_at"]
+*/
 -- Money of every order, in cents of its currency.
 -- Row rule: list - discount - coupon = cash + commission + free (the refundable amount).
 CREATE OR REPLACE TABLE order_money AS

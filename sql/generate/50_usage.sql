@@ -1,3 +1,8 @@
+/* @step
+creates = ["usage_plan", "usage_minutes", "media_type", "usage"]
+reads = ["order_money", "orders", "refund_plan"]
+params = ["background_entities", "history_seconds", "history_start", "usage_target"]
+*/
 -- Usage: package usage per order (heavy-tailed: most orders a few rows, a few very many),
 -- pay-as-you-go usage on each entity's own SDKAppID, and the PAYG minutes of usage_shift.
 -- About 85% of the rows are package usage, 15% pay-as-you-go.

@@ -1,3 +1,8 @@
+/* @step
+creates = ["status_changes"]
+reads = ["orders", "refund_plan", "scripted_status"]
+params = ["as_of_end", "export_at", "history_seconds", "history_start"]
+*/
 -- Account status changes: arrears and security suspensions (not disqualifying), closures,
 -- the content / illegal-activity suspensions of `account_suspended` refunds, and the
 -- scripted ones. (account_id, effective_at) is kept unique.

@@ -1,10 +1,10 @@
 /* @step
-creates = ["billing_day", "billing_days_between", "exceeds_by_more_than_a_cent", "is_disqualifying_suspension", "in_days_ending_on_as_of", "masked_fingerprint", "currency_tie_out"]
+creates = ["billing_day", "billing_days_between", "exceeds_by_more_than_a_cent", "is_disqualifying_suspension", "in_days_ending_on_as_of", "currency_tie_out"]
 params = ["as_of", "billing_tz", "disqualifying_reasons"]
 */
--- Shared helpers. The run sets these variables before any SQL runs:
---   billing_tz (VARCHAR), as_of (DATE), as_of_end (TIMESTAMPTZ: the end of as_of in billing
---   time), refund_window_days (INTEGER), disqualifying_reasons (VARCHAR[]).
+-- Shared helpers of the night's steps, made before any of them runs. Their parameters are
+-- read when a macro is called: billing_tz (VARCHAR), as_of (DATE), disqualifying_reasons
+-- (VARCHAR[]).
 
 -- SPEC 3: "A timestamp's billing day is its date in that zone."
 CREATE OR REPLACE TEMP MACRO billing_day(moment) AS CAST(timezone(getvariable('billing_tz'), moment) AS DATE);
@@ -24,13 +24,6 @@ CREATE OR REPLACE TEMP MACRO is_disqualifying_suspension(status, reason) AS
 -- SPEC 3: "The N days ending on as_of are the billing days from as_of - (N - 1) to as_of."
 CREATE OR REPLACE TEMP MACRO in_days_ending_on_as_of(day, days) AS
     day BETWEEN getvariable('as_of') - CAST(days - 1 AS INTEGER) AND getvariable('as_of');
-
--- A payment fingerprint (or an account or entity id) as it may be shown to a person: never in
--- full. jobs/masking.py mask_id in SQL; tests/test_masking.py holds the two equal.
-CREATE OR REPLACE TEMP MACRO masked_fingerprint(fingerprint) AS
-    CASE WHEN length(fingerprint) >= 10 THEN left(fingerprint, 3) || '…' || right(fingerprint, 2)
-         WHEN length(fingerprint) >= 4 THEN left(fingerprint, 1) || '…'
-         WHEN fingerprint IS NOT NULL THEN '…' END;
 
 -- An invariant's verdict from per-currency figures, `rows` being a list of
 -- {currency, expected, actual} texts: passed when every currency's texts are equal.
