@@ -130,13 +130,16 @@ def _drop_record_tables_of_old_warehouses(con: duckdb.DuckDBPyConnection) -> Non
             con.execute(f"DROP TABLE warehouse.{name}")
 
 
-def _add_new_columns(con: duckdb.DuckDBPyConnection, source: str, history: str) -> None:
-    """Columns tonight's table has and its history lacks (a rule added since: its at_risk_<code>)
-    are added to the history, empty for the earlier runs."""
-    kept = {name for (name,) in con.execute(f"SELECT column_name FROM (DESCRIBE {history})").fetchall()}
+def _evolve_history(con: duckdb.DuckDBPyConnection, source: str, history: str) -> None:
+    """A history keeps up with tonight's table: a column it lacks (a rule added since: its
+    at_risk_<code>) is added, empty for earlier runs; a column tonight holds in a wider type
+    (sums widened to DECIMAL(38,2)) is widened."""
+    kept = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {history})").fetchall())
     for name, sql_type in con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {source})").fetchall():
         if name not in kept:
             con.execute(f"ALTER TABLE {history} ADD COLUMN {quoted(name)} {sql_type}")
+        elif kept[name] != sql_type and kept[name].startswith("DECIMAL") and sql_type.startswith("DECIMAL"):
+            con.execute(f"ALTER TABLE {history} ALTER COLUMN {quoted(name)} TYPE {sql_type}")
 
 
 def publish(runner: Runner) -> None:
@@ -152,7 +155,7 @@ def publish(runner: Runner) -> None:
             con.execute(f"CREATE OR REPLACE TABLE warehouse.{table} AS SELECT * FROM {table}")
         for history, source in HISTORY_TABLES.items():
             con.execute(f"CREATE TABLE IF NOT EXISTS warehouse.{history} AS FROM {source} LIMIT 0")
-            _add_new_columns(con, source, f"warehouse.{history}")
+            _evolve_history(con, source, f"warehouse.{history}")
             con.execute(f"INSERT INTO warehouse.{history} BY NAME FROM {source}")
         con.execute("USE warehouse")  # the reviewers' table and the views live in, and read, the warehouse
         Runner(runner.engine, runner.params, provided=WAREHOUSE_TABLES).run(

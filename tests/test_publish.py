@@ -59,3 +59,20 @@ def test_a_warehouse_held_by_another_writer_is_refused_without_a_traceback(tmp_p
     with duckdb.connect(str(db_path)):
         with pytest.raises(PublishError, match="cannot open the warehouse"):
             run(Settings(), folder, AS_OF, db_path)
+
+
+def test_a_warehouse_from_before_the_wide_sums_takes_a_night_of_the_largest_amounts(tmp_path):
+    db_path = tmp_path / "recon.duckdb"
+    run(Settings(), write_exports(tmp_path / "night1", purchases=[purchase()], refunds=[refund()]), AS_OF, db_path)
+    with duckdb.connect(str(db_path)) as con:  # as an older job left it: sums in DECIMAL(18,2)
+        for column in ("refunds_requested_amount", "at_risk_total"):
+            con.execute(f"ALTER TABLE daily_reconciliation_history ALTER COLUMN {column} TYPE DECIMAL(18,2)")
+    largest = "9999999999999999.99"
+    orders = [purchase(order_id=f"O{n}", account_id=f"A{n}", entity_id=f"E{n}", list_price=largest,
+                       paid_cash_credit=largest) for n in range(3)]
+    refunds = [refund(refund_id=f"R{n}", order_id=f"O{n}", refund_cash_credit=largest, refund_amount=largest,
+                      requested_at="2026-03-09 10:00:00", processed_at="2026-03-10 10:00:00") for n in range(3)]
+    run(Settings(), write_exports(tmp_path / "night2", purchases=orders, refunds=refunds), AS_OF, db_path)
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        assert con.execute("SELECT CAST(max(refunds_requested_amount) AS VARCHAR), CAST(max(at_risk_total) AS VARCHAR) "
+                           "FROM daily_reconciliation_history").fetchone() == ("29999999999999999.97",) * 2
