@@ -1,37 +1,68 @@
 # refund-recon: `make run` and `make test` work on a fresh clone (they create the venv).
+# Both install from the hashed lock files in requirements/ (`make lock` writes them from
+# pyproject's ranges): `make run` the runtime only (run.txt), `make test` runtime + test extras.
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+UV     := $(BIN)/uv
+UV_VERSION := 0.13.9
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+# `uv pip install`, not `sync`: sync would also remove pip, which tests/test_packaging.py runs.
+INSTALL := $(UV) pip install --quiet --python $(BIN)/python
+LOCK    := $(UV) pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
+           --custom-compile-command "make lock" $(LOCK_ARGS)
+# xdist: one worker per core; loadfile keeps a file's tests (and its module-scoped warehouse) on one worker.
+PYTEST_XDIST ?= -n auto --dist loadfile
 # The report's browser test drives Debian's Chromium (no browser download); `make test`
 # installs it when missing (CI runs as root; elsewhere through sudo). `make run` needs no browser.
 CHROMIUM ?= /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test validate clean bench
+.PHONY: run test test-fast lint validate clean bench lock
 
-$(STAMP): pyproject.toml
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
 
-run: $(STAMP)  ## run the nightly job on data/sample into out/recon.duckdb
+$(RUN_STAMP): requirements/run.txt pyproject.toml | $(UV)
+	$(INSTALL) --require-hashes -r requirements/run.txt
+	$(INSTALL) --no-deps -e .
+	touch $@
+
+$(TEST_STAMP): requirements/test.txt pyproject.toml | $(UV)
+	$(INSTALL) --require-hashes -r requirements/test.txt
+	$(INSTALL) --no-deps -e .
+	touch $@
+
+lock: | $(UV)  ## re-resolve requirements/*.txt within pyproject's ranges (LOCK_ARGS=--upgrade for newer)
+	$(LOCK) -o requirements/run.txt
+	$(LOCK) --extra test -o requirements/test.txt
+
+run: $(RUN_STAMP)  ## run the nightly job on data/sample into out/recon.duckdb
 	$(BIN)/refund-recon run --input data/sample --db out/recon.duckdb \
 		--as-of 2026-03-31 --config data/sample/refund-recon.toml
 
-validate: $(STAMP)  ## check data/sample without writing anything
+validate: $(RUN_STAMP)  ## check data/sample without writing anything
 	$(BIN)/refund-recon validate --input data/sample --as-of 2026-03-31 \
 		--config data/sample/refund-recon.toml
 
 # `make bench SCALES="1 10"`: issue #5's benchmark (job vs reading the inputs vs a pandas
 # peer); writes benchmarks/results/. Not part of `make test`. BENCH_ARGS passes more options.
 SCALES ?= 1 10
-bench: $(STAMP)  ## time the job against the floor and the pandas peer at each scale
+bench: $(RUN_STAMP)  ## time the job against the floor and the pandas peer at each scale
 	$(BIN)/python -m benchmarks.bench --scales $(SCALES) $(BENCH_ARGS)
 
-test: $(STAMP) $(CHROMIUM)  ## the whole test suite (what CI runs)
-	$(BIN)/pytest
+test: $(TEST_STAMP) $(CHROMIUM)  ## the whole test suite (what CI runs), in parallel
+	$(BIN)/pytest $(PYTEST_XDIST)
+
+test-fast: $(TEST_STAMP)  ## while working: everything but the slow suites (fuzz, SIGKILL, browser...)
+	$(BIN)/pytest $(PYTEST_XDIST) -m "not slow"
+
+lint: $(TEST_STAMP)  ## ruff (lint + format) on the code, mypy on jobs/ (pyproject configures both)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy jobs
 
 $(CHROMIUM):
 	$(SUDO) apt-get update

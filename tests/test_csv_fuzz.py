@@ -327,12 +327,14 @@ FUZZ_ONE_TRAIT = settings(FUZZ, max_examples=10)  # a property of one trait: few
 
 # --- the fuzz properties ----------------------------------------------------------------------
 
+@pytest.mark.fuzz
 @FUZZ
 @given(csv_cases())
 def test_every_record_of_a_mutated_csv_is_loaded_or_quarantined_at_its_start_line(case):
     check_loaded_case(case)
 
 
+@pytest.mark.fuzz
 @FUZZ_ONE_TRAIT
 @given(csv_cases(mixed_eol=True))
 def test_mixed_line_endings_are_read_like_uniform_ones(case):
@@ -350,12 +352,14 @@ def stray_quote_cases(draw) -> CsvCase:
     return assemble(fuzzed.stem, before + [stray] + after, eol=draw(st.sampled_from([LF, CRLF])))
 
 
+@pytest.mark.fuzz
 @FUZZ
 @given(stray_quote_cases())
 def test_a_lone_quote_inside_an_unquoted_field_does_not_shift_later_lines(case):
     check_loaded_case(case)
 
 
+@pytest.mark.fuzz
 @FUZZ_ONE_TRAIT
 @given(csv_cases(kinds=["trailing_empty"]))
 def test_a_row_with_trailing_empty_fields_is_quarantined_like_any_ragged_row(case):

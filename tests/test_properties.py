@@ -7,6 +7,7 @@ import tempfile
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -99,6 +100,7 @@ def nights(draw):
     return dict(purchases=purchases, usage=usages, refunds=refunds, account_status=statuses), ragged, as_of
 
 
+@pytest.mark.fuzz
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(nights())
 def test_every_row_is_accounted_for_and_every_loaded_refund_has_one_verdict(night):

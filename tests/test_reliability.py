@@ -593,6 +593,7 @@ def _after_kill(world: World, db: Path, expected: str | None, where: str) -> lis
     return problems
 
 
+@pytest.mark.sigkill
 @pytest.mark.parametrize("point, expected", LINE_POINTS)
 def test_a_run_killed_before_a_line_leaves_one_whole_night_and_the_next_run_succeeds(world, point, expected):
     index = _kill_index(world.labels, point)
@@ -605,6 +606,7 @@ def test_a_run_killed_before_a_line_leaves_one_whole_night_and_the_next_run_succ
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.sigkill
 @pytest.mark.parametrize("share", TIME_POINTS, ids=[f"{share:.0%}" for share in TIME_POINTS])
 def test_a_run_killed_at_any_moment_leaves_one_whole_night_and_the_next_run_succeeds(world, share):
     db = world.copy_baseline(f"time-{share}")
@@ -629,6 +631,7 @@ def _lock_refusal(job: Job) -> str:
     return message
 
 
+@pytest.mark.slow
 def test_a_run_reaching_publish_while_another_publishes_is_refused_and_the_first_completes(world):
     """Run A is paused inside its publish transaction (holding the writer's lock); run B and a query fail cleanly."""
     db = world.copy_baseline("two-writers")
@@ -650,6 +653,7 @@ def test_a_run_reaching_publish_while_another_publishes_is_refused_and_the_first
     assert not output_problems(db.parent, snap, world.night2_counts, world.night1_files, latest_only=True)
 
 
+@pytest.mark.slow
 def test_two_runs_started_together_leave_a_consistent_warehouse(world):
     """What the code does today: both run; whichever reaches publish while the other holds the lock exits 1."""
     db = world.copy_baseline("two-together")
@@ -669,6 +673,7 @@ def test_two_runs_started_together_leave_a_consistent_warehouse(world):
     assert 1 <= len(snap["runs"]) - len(world.night1["runs"]) <= 2
 
 
+@pytest.mark.slow
 def test_a_second_run_started_while_one_is_running_is_refused_at_once(world):
     db = world.copy_baseline("second-run")
     rules_line = _occurrences(world.labels, "pipeline.py:_check_night", "evaluate(runner)")
@@ -684,6 +689,7 @@ def test_a_second_run_started_while_one_is_running_is_refused_at_once(world):
     _one_clean_line(second)
 
 
+@pytest.mark.slow
 def test_a_run_whose_report_is_blocked_by_a_writer_says_its_night_is_published(world):
     db = world.copy_baseline("blocked-report")
     report_line = _occurrences(world.labels, "pipeline.py:_run", "write_report(")
@@ -726,6 +732,7 @@ con.close()
 '''
 
 
+@pytest.mark.slow
 def test_a_reader_holding_the_warehouse_makes_the_run_fail_cleanly_until_it_closes(world):
     db = world.copy_baseline("reader")
     reader = subprocess.Popen([sys.executable, "-c", _READER, str(db)], text=True,
@@ -767,6 +774,7 @@ def _readable_by_others(path: Path) -> bool:
     return folders_open and path.stat().st_mode & (0o005 if path.is_dir() else 0o004) != 0
 
 
+@pytest.mark.slow
 def test_a_read_only_output_folder_fails_cleanly_and_keeps_the_previous_output(world):
     # Root ignores permission bits, so as root the run is made as `nobody` in a folder it owns.
     as_root = os.geteuid() == 0
@@ -827,6 +835,7 @@ def _umount(folder: Path) -> None:
     subprocess.run(["umount", str(folder)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_under_the_warehouse_fails_cleanly_and_keeps_the_previous_output(world):
     folder = world.tmp / "full-disk"
     if not _tmpfs(folder, "16m"):
@@ -845,6 +854,7 @@ def test_a_full_disk_under_the_warehouse_fails_cleanly_and_keeps_the_previous_ou
         _umount(folder)
 
 
+@pytest.mark.slow
 def test_a_disk_filling_up_during_publish_fails_cleanly_with_one_whole_night(world):
     """No mount needed: RLIMIT_FSIZE (binding root too) lets no file grow past 1 MB, so the night's
     WAL (~150 KB) can be written but the warehouse file (6 MB) cannot be checkpointed."""
@@ -862,6 +872,7 @@ def test_a_disk_filling_up_during_publish_fails_cleanly_with_one_whole_night(wor
     assert classify(snapshot(db), world.night1, world.night2) == "night2"
 
 
+@pytest.mark.slow
 def test_a_full_tiny_temp_directory_fails_cleanly_and_keeps_the_previous_output(world):
     """A memory limit this sample cannot run in, so DuckDB must spill, and no room to spill."""
     spill = world.tmp / "tiny-temp"

@@ -363,6 +363,7 @@ def browser_page(tmp_path_factory):
             context.close()
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("shared", [False, True])
 def test_the_report_opens_in_chromium_with_charts_and_no_errors(warehouse, browser_page, tmp_path, shared):
     path = warehouse.parent / f"report-2026-03-31{'.shared' if shared else ''}.html"
