@@ -312,7 +312,9 @@ RUNS_TABLE = Table(
      _c("config_hash", "VARCHAR", "A short hash of the effective settings."),
      _c("code_version", "VARCHAR", "The refund-recon version that ran."),
      _c("stage_seconds", "MAP(VARCHAR, DOUBLE)", "Seconds per stage before publishing (load, validate, rules, "
-        "signals, reconcile, ...); publish, report and exports are in run_results.json.")),
+        "signals, reconcile, ...); publish, report and exports are in run_results.json."),
+     _c("step_seconds", "MAP(VARCHAR, DOUBLE)", "Seconds per SQL step (`rules/PAST_WINDOW`, `model/10_refund_facts`, "
+        "...), timed by the runner: where a stage's time goes.")),
 )
 
 

@@ -19,7 +19,7 @@ from .engine.engine import Typed
 from .gates import gate_params
 
 # Bound when they are known: at publishing, the run's end and the time of each stage.
-LATE_PARAMS = ("run_finished_at", "stage_seconds")
+LATE_PARAMS = ("run_finished_at", "stage_seconds", "step_seconds")
 
 
 def night_params(settings: Settings, run_id: str, as_of: date, mode: str, input_dir: Path | None,
@@ -45,6 +45,6 @@ def night_params(settings: Settings, run_id: str, as_of: date, mode: str, input_
     }
 
 
-def stage_seconds_param(stage_seconds: dict[str, float]) -> Typed:
-    """`stage_seconds` as the MAP(VARCHAR, DOUBLE) `runs` keeps."""
-    return Typed({name: round(seconds, 3) for name, seconds in stage_seconds.items()}, "MAP(VARCHAR, DOUBLE)")
+def seconds_param(seconds: dict[str, float]) -> Typed:
+    """Seconds per stage or step, as the MAP(VARCHAR, DOUBLE) `runs` keeps."""
+    return Typed({name: round(value, 3) for name, value in seconds.items()}, "MAP(VARCHAR, DOUBLE)")

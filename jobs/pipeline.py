@@ -36,7 +36,7 @@ from .engine.engine import DuckDBEngine
 from .engine.runner import Runner, check_plan
 from .engine.steps import discover, step
 from .logs import bound_fields
-from .params import LATE_PARAMS, night_params, stage_seconds_param
+from .params import LATE_PARAMS, night_params, seconds_param
 from .publish import publish, run_lock, warehouse_attached
 from .rules import evaluate
 from .schemas import EXPORTS
@@ -144,11 +144,13 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
         build_cases(runner)
         return result
     with _stage(result, "publish"), warehouse_attached(con, db_path):
-        # Reviewers' decisions are read under the writer's lock, so none can slip in unseen.
+        # Reviewers' decisions are read from the copy being published, under the write lock that
+        # their own writes take: none slips in unseen, none is lost to the swap.
         copy_reviewer_state(con)
         build_cases(runner)
         runner.bind(run_finished_at=datetime.now(timezone.utc),
-                    stage_seconds=stage_seconds_param(result.stage_seconds))
+                    stage_seconds=seconds_param(result.stage_seconds),
+                    step_seconds=seconds_param(runner.step_seconds))
         runner.run((step("outputs/run_record"),))
         publish(runner)
     # Derived files, each written whole or not at all, from the committed warehouse.

@@ -1,7 +1,7 @@
 /* @step
 creates = ["run_record"]
 reads = ["refund_flags", "refund_verdicts", "rule_catalog", "run_inputs"]
-params = ["as_of", "billing_tz", "code_version", "config_hash", "input_dir", "refund_window_days", "run_finished_at", "run_id", "run_mode", "run_started_at", "stage_seconds"]
+params = ["as_of", "billing_tz", "code_version", "config_hash", "input_dir", "refund_window_days", "run_finished_at", "run_id", "run_mode", "run_started_at", "stage_seconds", "step_seconds"]
 */
 -- runs (SPEC 6): one row per run. Input files with their sha256 and row counts come from
 -- run_inputs; flag counts from refund_flags. The run's own figures arrive as variables.
@@ -27,4 +27,5 @@ SELECT getvariable('run_id') AS run_id,
        getvariable('refund_window_days') AS refund_window_days,
        getvariable('config_hash') AS config_hash,
        getvariable('code_version') AS code_version,
-       getvariable('stage_seconds') AS stage_seconds;
+       getvariable('stage_seconds') AS stage_seconds,
+       getvariable('step_seconds') AS step_seconds;
