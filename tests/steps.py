@@ -28,6 +28,7 @@ from jobs.engine.engine import DuckDBEngine
 from jobs.engine.runner import Runner
 from jobs.engine.steps import Step, discover, step
 from jobs.params import night_params
+from jobs.pipeline import SETUP_STEPS
 from jobs.rules import evaluate
 from jobs.schemas import EXPORTS, SQL_TYPES
 
@@ -123,6 +124,11 @@ def flagged(hits: dict[str, RuleHit]) -> dict[str, str]:
     return {refund_id: hit.amount_at_risk for refund_id, hit in hits.items()}
 
 
+def fired(hits: dict[str, SignalHit]) -> dict[str, list[str]]:
+    """entity_id -> refund_ids of every hit."""
+    return {entity_id: hit.refund_ids for entity_id, hit in hits.items()}
+
+
 def moment(text: str) -> datetime:
     """A timestamp of evidence ('...+08', '...Z') as an aware datetime, to compare as moments."""
     return datetime.fromisoformat(text)
@@ -130,7 +136,7 @@ def moment(text: str) -> datetime:
 
 def _start(as_of: date, settings: Settings | None, tables: dict[str, list[dict]]) -> Runner:
     """A runner over a fresh in-memory DuckDB holding the fixture exports, the rule catalogue
-    and the macros, with the night's parameters for `as_of` and `settings`."""
+    and what the night sets up first (the macros...), with its parameters for `as_of` and `settings`."""
     settings = settings or Settings()
     con = duckdb.connect()
     con.execute("SET TimeZone = ?", [settings.billing_time_zone])
@@ -141,7 +147,7 @@ def _start(as_of: date, settings: Settings | None, tables: dict[str, list[dict]]
     params = night_params(settings, "test-run", as_of, "test", None, datetime.now())
     runner = Runner(DuckDBEngine(con), params, provided=(*EXPORTS, "rule_catalog"))
     runner.engine.write_table("rule_catalog", CATALOG.rule_table())
-    runner.run((step("staging/macros"),))
+    runner.run(tuple(step(name) for name in SETUP_STEPS))
     return runner
 
 

@@ -170,6 +170,8 @@ ENTITY_ORDERS = [order("O1", account_id="A1"), order("O2", account_id="A2"), ord
                  id="equal requested_at: ordered by refund_id"),
     pytest.param([paid("R1", "O1", DAY_2), pending("R2", "O1", "2026-03-03 12:00:00")], {"R2": "100.00"},
                  id="the same order, by the letter"),
+    pytest.param([paid("R1", "O1", DAY_2), paid("R2", "O1", "2026-03-07 12:00:00")], {},
+                 id="the same order 5 billing days apart"),
 ])
 def test_concurrent_refund(refunds, expected):
     assert flagged(rule_hits("CONCURRENT_REFUND", purchases=ENTITY_ORDERS, refunds=refunds)) == expected
@@ -371,8 +373,10 @@ def test_under_refunded_evidence_shows_the_shortfall():
     pytest.param(rejected("R1", "O1", DAY_2, amount="0.02"), {"R1": "0.02"}, id="two cents"),
     pytest.param(rejected("R1", "O1", DAY_2, amount="0.01"), {}, id="one cent"),
     pytest.param(rejected("R1", "O1", DAY_2), {}, id="nothing"),
-    pytest.param(rejected("R1", "O1", DAY_2, "2026-04-01 12:00:00", amount="50.00"), {},
-                 id="rejected after as_of: seen pending"),
+    pytest.param(rejected("R1", "O1", DAY_2, "2026-03-31 23:59:59", amount="50.00"), {"R1": "50.00"},
+                 id="rejected in the last second of as_of"),
+    pytest.param(rejected("R1", "O1", DAY_2, "2026-04-01 00:00:00", amount="50.00"), {},
+                 id="rejected at the first moment after as_of: seen pending"),
     pytest.param(paid("R1", "O1", DAY_2), {}, id="paid"),
     pytest.param(pending("R1", "O1", DAY_2), {}, id="pending"),
 ])
