@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,9 +26,9 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import IO
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.spinner import Spinner
+from rich.console import Console
+from rich.filesize import decimal as decimal_size
+from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn
 from rich.text import Text
 
 FORMATS = ("auto", "plain", "json")
@@ -160,7 +161,8 @@ def _json_value(value):
 
 
 class ProgressHandler(logging.Handler):
-    """A spinner per running stage, replaced by `✓ <stage> <seconds>s (<row counts>)` when it ends.
+    """A spinner per running stage, with a bar where the stage knows its total (`stage_progress`),
+    replaced by `✓ <stage> <seconds>s (<row counts>)` when it ends.
 
     Other records print above the spinners (warnings in yellow); a failed run marks its running
     stages ✗ and ends with `refund-recon: <message>`.
@@ -169,8 +171,8 @@ class ProgressHandler(logging.Handler):
     def __init__(self, console: Console):
         super().__init__(logging.INFO)
         self.console = console
-        self.running: dict[str, tuple[Spinner, float]] = {}
-        self.live: Live | None = None
+        self.running: dict[str, tuple[TaskID, float]] = {}
+        self.progress: Progress | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "event", None)
@@ -187,34 +189,133 @@ class ProgressHandler(logging.Handler):
         else:
             self.console.print(_record_text(record), soft_wrap=True)
 
+    def advance(self, completed: float, total: float, detail: str) -> None:
+        """Move the bar of the stage started last."""
+        if self.progress is not None and self.running:
+            task, _ = list(self.running.values())[-1]
+            self.progress.update(task, completed=completed, total=total, detail=detail)
+
     def _start(self, stage: str) -> None:
-        self.running[stage] = (Spinner("dots", Text(f"{stage} ...")), time.monotonic())
-        if self.live is None:
-            self.live = Live(console=self.console, get_renderable=self._spinners, transient=True,
-                             refresh_per_second=10, redirect_stdout=False, redirect_stderr=False)
-            self.live.start(refresh=True)
+        if self.progress is None:
+            self.progress = Progress(SpinnerColumn("dots"), TextColumn("{task.description}"), _Seconds(),
+                                     _BarWhereTotalKnown(bar_width=30), TextColumn("{task.fields[detail]}"),
+                                     console=self.console, transient=True, refresh_per_second=10)
+            self.progress.start()
+        self.running[stage] = (self.progress.add_task(stage, total=None, detail=""), time.monotonic())
 
     def _finish(self, stage: str, line: Text) -> None:
-        self.running.pop(stage, None)
+        task, _ = self.running.pop(stage, (None, 0.0))
+        if task is not None and self.progress is not None:
+            self.progress.remove_task(task)
         if not self.running:
             self._stop()
         self.console.print(line)
 
-    def _spinners(self) -> Group:
-        running = tuple(self.running.items())  # called from Live's refresh thread too
-        now = time.monotonic()
-        for stage, (spinner, started) in running:
-            spinner.update(text=Text(f"{stage} {now - started:.1f}s"))
-        return Group(*(spinner for _, (spinner, _) in running))
-
     def _stop(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
 
     def close(self) -> None:
         self._stop()
         super().close()
+
+
+class _Seconds(ProgressColumn):
+    """The stage's time so far, `12.3s`."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.elapsed or 0.0:.1f}s")
+
+
+class _BarWhereTotalKnown(BarColumn):
+    """A bar for a stage that said its total; nothing for one that did not."""
+
+    def render(self, task: Task):
+        return super().render(task) if task.total is not None else Text("")
+
+
+def _progress_handler() -> ProgressHandler | None:
+    return next((handler for handler in log.handlers if isinstance(handler, ProgressHandler)), None)
+
+
+def stage_progress(completed: float, total: float, detail: str = "") -> None:
+    """How far the running stage is, for the progress display on a terminal; plain lines and
+    JSON logs do not show it."""
+    handler = _progress_handler()
+    if handler is not None:
+        handler.advance(completed, total, detail)
+
+
+def step_progress(done: int, total: int, step: str) -> None:
+    """The runner finished `done` of its `total` SQL steps, the last `step` (a batch of one step
+    draws no bar: it would say nothing)."""
+    if total > 1:
+        stage_progress(done, total, f"step {done} of {total} ({step})")
+
+
+class LoadMeter:
+    """The loading bar: bytes read of the night's files, rows per second, the time left.
+
+    A file counts whole once loaded. While one loads, the share of it read is DuckDB's progress
+    through the query running on `con` (polled a few times a second, kept below the whole file
+    and never going back): an estimate, as fine as DuckDB reports. Rows are counted per file done.
+    Without a progress display (off a terminal) nothing is polled and DuckDB is left as it is.
+    """
+
+    POLL_SECONDS = 0.2
+
+    def __init__(self, con, sizes: list[int]):
+        self.con, self.total = con, sum(sizes)
+        self.bytes_done = self.rows_done = 0
+        self.started = time.monotonic()
+        self.shown = _progress_handler() is not None
+
+    @contextmanager
+    def reading(self, size_bytes: int) -> Iterator[None]:
+        """Load one file of `size_bytes` inside the block."""
+        if not self.shown:
+            yield
+            self.bytes_done += size_bytes
+            return
+        self.con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
+        stop = threading.Event()
+        poller = threading.Thread(target=self._poll, args=(size_bytes, stop), daemon=True)
+        poller.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            poller.join()
+            self.con.execute("RESET enable_progress_bar; RESET enable_progress_bar_print")
+        self.bytes_done += size_bytes
+        self._show(self.bytes_done)
+
+    def rows_read(self, rows: int) -> None:
+        self.rows_done += rows
+        self._show(self.bytes_done)
+
+    def _poll(self, size_bytes: int, stop: threading.Event) -> None:
+        share = 0.0
+        while not stop.wait(self.POLL_SECONDS):
+            percent = self.con.query_progress()
+            share = max(share, min(percent, 99.0) / 100)
+            self._show(self.bytes_done + size_bytes * share)
+
+    def _show(self, bytes_read: float) -> None:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        left = (self.total - bytes_read) * elapsed / bytes_read if bytes_read else None
+        detail = (f"{decimal_size(int(bytes_read))} of {decimal_size(self.total)}"
+                  f" · {self.rows_done / elapsed:,.0f} rows/s"
+                  f" · ETA {'?' if left is None else _clock(left)}")
+        stage_progress(bytes_read, self.total, detail)
+
+
+def _clock(seconds: float) -> str:
+    """`1:02:03`, `2:03`."""
+    minutes, second = divmod(round(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02d}:{second:02d}" if hours else f"{minute}:{second:02d}"
 
 
 def _stage_text(record: logging.LogRecord) -> str:

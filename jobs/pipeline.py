@@ -35,7 +35,7 @@ from .loading import LoadedExport, find_exports, load_export
 from .engine.engine import DuckDBEngine
 from .engine.runner import Runner, check_plan
 from .engine.steps import discover, step
-from .logs import bound_fields
+from .logs import LoadMeter, bound_fields
 from .params import LATE_PARAMS, night_params, seconds_param
 from .publish import publish, run_lock, warehouse_attached
 from .rules import evaluate
@@ -190,7 +190,12 @@ def _load_night(runner: Runner, settings: Settings, input_dir: Path, result: Run
     con = runner.engine.con
     with _stage(result, "load") as rows, _reading_in_file_order(con, settings):
         exports = find_exports(input_dir)
-        loaded = {stem: load_export(con, file) for stem, file in exports.items()}
+        meter = LoadMeter(con, [file.size_bytes for file in exports.values()])
+        loaded = {}
+        for stem, file in exports.items():
+            with meter.reading(file.size_bytes):
+                loaded[stem] = load_export(con, file)
+            meter.rows_read(loaded[stem].rows_read)
         runner.provide(*(f"typed_{stem}" for stem in loaded))
         rows["rows read"] = sum(item.rows_read for item in loaded.values())
     with _stage(result, "validate") as rows:

@@ -258,3 +258,97 @@ def test_on_a_terminal_a_failure_marks_the_running_stage_and_ends_with_the_messa
 def test_a_failure_outside_a_configured_command_is_still_one_refund_recon_line(capsys):
     logs.run_failed("the warehouse is busy")
     assert capsys.readouterr().err == "refund-recon: the warehouse is busy\n"
+
+
+# --- progress bars (issue #14) ----------------------------------------------------------------
+
+def terminal_screen(terminal: FakeTerminal) -> str:
+    return ANSI.sub("", terminal.getvalue()).replace("\r", "\n")
+
+
+def drawn(handler) -> None:
+    """Draw the live display now, not at its next tick."""
+    handler.progress.refresh()
+
+
+def test_on_a_terminal_a_stage_that_knows_its_steps_draws_a_bar_with_step_n_of_m():
+    terminal = FakeTerminal()
+    with logs.logging_to("auto", terminal) as handler:
+        logs.log.info("rules ...", extra={"event": "stage_started", "stage": "rules"})
+        logs.step_progress(3, 12, "rules/MINUTES_USED")
+        drawn(handler)
+    assert re.search(r"rules \d+\.\ds .*━.* step 3 of 12 \(rules/MINUTES_USED\)", terminal_screen(terminal))
+
+
+def test_a_batch_of_one_step_draws_no_bar():
+    terminal = FakeTerminal()
+    with logs.logging_to("auto", terminal) as handler:
+        logs.log.info("publish ...", extra={"event": "stage_started", "stage": "publish"})
+        logs.step_progress(1, 1, "outputs/run_record")
+        drawn(handler)
+    assert "step 1 of 1" not in terminal_screen(terminal) and "━" not in terminal_screen(terminal)
+
+
+class FakeDuckDB:
+    """A connection whose current query is always `percent` done; remembers what was set."""
+
+    def __init__(self, percent: float):
+        self.percent, self.statements = percent, []
+
+    def query_progress(self) -> float:
+        return self.percent
+
+    def execute(self, sql: str):
+        self.statements.append(sql)
+
+
+@pytest.mark.parametrize("percent, read", [
+    (50.0, "350.0 kB"),   # the first file (200 kB) done, half of the second (300 kB)
+    (100.0, "497.0 kB"),  # a query at 100% is held below the whole file (99%) until the file is done
+    (-1.0, "200.0 kB"),   # DuckDB reports nothing yet: the files done
+], ids=["half-read", "held-below-the-file", "no-report"])
+def test_loading_shows_bytes_read_of_the_total_from_files_done_and_duckdbs_progress(monkeypatch, percent, read):
+    monkeypatch.setattr(logs.LoadMeter, "POLL_SECONDS", 0.01)
+    terminal, con = FakeTerminal(), FakeDuckDB(percent)
+    with logs.logging_to("auto", terminal) as handler:
+        logs.log.info("load ...", extra={"event": "stage_started", "stage": "load"})
+        meter = logs.LoadMeter(con, [200_000, 300_000, 500_000])
+        with meter.reading(200_000):
+            pass
+        meter.rows_read(40)
+        with meter.reading(300_000):
+            time.sleep(0.1)
+            drawn(handler)
+            screen = terminal_screen(terminal)
+    line = [row for row in screen.splitlines() if "of 1.0 MB" in row][-1]
+    assert re.search(r"load \d+\.\ds .*━.* [\d.]+ kB of 1\.0 MB · [\d,]+ rows/s · ETA (\d+:\d\d|\?)", line), line
+    assert f"{read} of 1.0 MB" in line, line
+    assert con.statements[0].startswith("SET enable_progress_bar = true") and con.statements[-1].startswith("RESET")
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_off_a_terminal_loading_leaves_duckdb_alone_and_logs_no_progress(log_format):
+    output, con = io.StringIO(), FakeDuckDB(50.0)
+    with logs.logging_to(log_format, output):
+        meter = logs.LoadMeter(con, [1_000])
+        with meter.reading(1_000):
+            pass
+        meter.rows_read(10)
+        logs.step_progress(2, 5, "rules/PAST_WINDOW")
+    assert con.statements == [] and output.getvalue() == ""
+
+
+def test_polling_a_real_duckdb_query_sees_it_part_way(monkeypatch):
+    """DuckDB reports a query's progress only with its progress bar on: the meter turns it on."""
+    import duckdb
+
+    monkeypatch.setattr(logs.LoadMeter, "POLL_SECONDS", 0.02)
+    seen = []
+    monkeypatch.setattr(logs.LoadMeter, "_show", lambda self, bytes_read: seen.append(bytes_read))
+    con = duckdb.connect()
+    with logs.logging_to("auto", FakeTerminal()):
+        meter = logs.LoadMeter(con, [1_000])
+        with meter.reading(1_000):
+            con.execute("SELECT count(*) FROM range(400000000) WHERE hash(range) % 7 = 0").fetchall()
+    assert any(0 < value < 1_000 for value in seen), seen
+    assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False

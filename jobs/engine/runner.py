@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..logs import step_progress
 from .engine import Engine
 from .steps import Step, StepError
 
@@ -77,8 +78,10 @@ class Runner:
         """Run `steps` in the order their reads demand; collected kinds into their tables."""
         for collection in _collections_to_start(steps, self.made):
             self.engine.execute(collection.create, {})
-        for step in plan(steps, self.made):
+        ordered = plan(steps, self.made)
+        for done, step in enumerate(ordered, start=1):
             self._run(step)
+            step_progress(done, len(ordered), step.name)
 
     def fetch(self, step: Step) -> tuple[list[str], list[tuple]]:
         """Run a query step (an invariant, say) and return its column names and rows."""
