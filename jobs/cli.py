@@ -277,7 +277,12 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
     try:
         return run(settings, input_dir, as_of, db_path, publish_results)
     except INPUT_PROBLEMS as error:
-        _fail(str(error), as_of=as_of.isoformat())
+        _fail(str(error), as_of=as_of.isoformat(), **_failure_fields(error))
+
+
+def _failure_fields(error: Exception) -> dict:
+    """What a failure carries beyond its message: a rejected night's files over the limit."""
+    return {"files_over_limit": error.files_over_limit} if isinstance(error, TooManyBadRows) else {}
 
 
 @main.command("query")

@@ -100,12 +100,21 @@ def current_format() -> str | None:
 
 
 def run_failed(message: str, exit_code: int = 1, **fields) -> None:
-    """Report a failed run: a `run_failed` event (with `fields`), or the one line
-    `refund-recon: <message>` on standard error where no handler is installed."""
+    """Report a failed run: a `run_failed` event (with `fields`), or the line
+    `refund-recon: <message>` on standard error where no handler is installed (then the
+    failure's details, if any: a rejected night's first quarantined rows)."""
     if current_format() is None:
-        print(f"refund-recon: {message}", file=sys.stderr)
+        print("\n".join(failure_lines(message, fields)), file=sys.stderr)
     else:
         log.error(message, extra={"event": "run_failed", "exit_code": exit_code} | fields)
+
+
+def failure_lines(message: str, fields: dict) -> list[str]:
+    """`refund-recon: <message>`, then `  <file> line <n> [<column>]: <why>` for the first
+    quarantined rows of each file over the limit, when the failure is a rejected night."""
+    return [f"refund-recon: {message}"] + [
+        f"  {item['source']} line {row['line']} [{row['column']}]: {row['message']}"
+        for item in fields.get("files_over_limit", ()) for row in item["first_rows"]]
 
 
 def _remove_handler() -> None:
@@ -136,7 +145,7 @@ class PlainFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, "event", None) == "run_failed":
-            return f"refund-recon: {record.getMessage()}"
+            return "\n".join(failure_lines(record.getMessage(), extra_fields(record)))
         return f"{utc_timestamp(record)} {record.levelname} {record.name}: {record.getMessage()}"
 
 
@@ -185,7 +194,10 @@ class ProgressHandler(logging.Handler):
         elif event == "run_failed":
             for stage, (_, started) in list(self.running.items()):
                 self._finish(stage, Text.assemble(("✗ ", "red"), f"{stage} failed after {time.monotonic() - started:.1f}s"))
-            self.console.print(Text(f"refund-recon: {record.getMessage()}", style="bold red"), soft_wrap=True)
+            first, *details = failure_lines(record.getMessage(), extra_fields(record))
+            self.console.print(Text(first, style="bold red"), soft_wrap=True)
+            for line in details:
+                self.console.print(Text(line, style="red"), soft_wrap=True)
         else:
             self.console.print(_record_text(record), soft_wrap=True)
 

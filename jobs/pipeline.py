@@ -203,7 +203,7 @@ def _load_night(runner: Runner, settings: Settings, input_dir: Path, result: Run
         runner.provide(*DELIVERED_TABLES)
         rows["loaded"] = sum(counts.rows_loaded for counts in result.files.values())
         rows["quarantined"] = sum(counts.rows_quarantined for counts in result.files.values())
-        enforce_bad_row_limit(result.files, settings.max_bad_row_fraction)
+        enforce_bad_row_limit(con, result.files, settings.max_bad_row_fraction)
         _record_inputs(runner, loaded, result.files)
         merge_records(con, loaded)
 

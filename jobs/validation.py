@@ -28,8 +28,16 @@ from .engine.runner import Runner
 from .engine.steps import discover, step
 
 
+FIRST_ROWS_SHOWN = 5  # quarantined rows a rejected night shows per file over the limit
+
+
 class TooManyBadRows(Exception):
-    """A file's quarantined share is over `max_bad_row_fraction`."""
+    """Files whose quarantined share is over `max_bad_row_fraction`; `files_over_limit` holds each
+    one's counts, share and first quarantined rows (line, column, message)."""
+
+    def __init__(self, message: str, files_over_limit: list[dict]):
+        super().__init__(message)
+        self.files_over_limit = files_over_limit
 
 
 @dataclass(frozen=True)
@@ -59,15 +67,26 @@ def validate(runner: Runner, loaded: dict[str, LoadedExport], batch_rows: int) -
     return {stem: _deliver(con, loaded[stem], as_of_end) for stem in EXPORTS}
 
 
-def enforce_bad_row_limit(counts: dict[str, FileCounts], max_bad_row_fraction: float) -> None:
-    """Raise TooManyBadRows naming the first file over the limit."""
-    for count in counts.values():
-        if count.rows_in and count.rows_quarantined / count.rows_in > max_bad_row_fraction:
-            raise TooManyBadRows(
-                f"{count.source}: {count.rows_quarantined} of {count.rows_in} rows quarantined "
-                f"({count.rows_quarantined / count.rows_in:.2%}), over max_bad_row_fraction "
-                f"{max_bad_row_fraction:.2%}; nothing was written"
-            )
+def enforce_bad_row_limit(con, counts: dict[str, FileCounts], max_bad_row_fraction: float) -> None:
+    """Raise TooManyBadRows naming every file over the limit with its share and first quarantined rows."""
+    over = [count for count in counts.values()
+            if count.rows_in and count.rows_quarantined / count.rows_in > max_bad_row_fraction]
+    if not over:
+        return
+    shares = "; ".join(f"{count.source}: {count.rows_quarantined} of {count.rows_in} rows quarantined "
+                       f"({count.rows_quarantined / count.rows_in:.2%})" for count in over)
+    raise TooManyBadRows(
+        f"{shares}, over max_bad_row_fraction {max_bad_row_fraction:.2%}; nothing was written",
+        [{"source": count.source, "quarantined": count.rows_quarantined, "rows_in": count.rows_in,
+          "share": round(count.rows_quarantined / count.rows_in, 4), "first_rows": _first_rows(con, count.source)}
+         for count in over])
+
+
+def _first_rows(con, source: str) -> list[dict]:
+    """The file's first quarantined rows in line order, each with its column and why."""
+    rows = con.execute('SELECT line, "column", message FROM quarantine WHERE source = ? '
+                       'ORDER BY line, "column" LIMIT ?', [source, FIRST_ROWS_SHOWN]).fetchall()
+    return [dict(zip(("line", "column", "message"), row)) for row in rows]
 
 
 def _create_views(con, export: Export, as_of_end: str) -> None:

@@ -201,6 +201,50 @@ def test_validate_lists_the_first_quarantined_rows(tmp_path):
     assert "refunds line 2 [currency]" in result.output
 
 
+# --- a rejected night tells you why (issue #14) ----------------------------------------------------
+
+def a_night_with_two_files_over_the_limit(folder: Path) -> Path:
+    """purchases: 2 of 4 bad (50%: O2's product, O4's sum); refunds: 1 of 2 bad (50%: R2's currency)."""
+    return write_exports(folder, purchases=[purchase(order_id="O1"), purchase(order_id="O2", product="tv"),
+                                            purchase(order_id="O3"), purchase(order_id="O4", paid_cash_credit="1.00")],
+                         refunds=[refund(refund_id="R1"), refund(refund_id="R2", currency="EUR")])
+
+
+REJECTED = [  # what the failure names: each file over the limit with its share, then its first rows
+    "refund-recon: purchases: 2 of 4 rows quarantined (50.00%); refunds: 1 of 2 rows quarantined (50.00%), "
+    "over max_bad_row_fraction 1.00%; nothing was written",
+    "  purchases line 3 [product]: product must be one of call, conference, live, rtc_engine, got 'tv'",
+    "  purchases line 5 [paid_cash_credit]: ",
+    "  refunds line 3 [currency]: ",
+]
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_rejected_night_names_every_file_over_the_limit_with_its_share_and_first_rows(tmp_path, command):
+    folder = a_night_with_two_files_over_the_limit(tmp_path / "in")
+    result = invoke(command, "--input", str(folder), "--db", str(tmp_path / "recon.duckdb"), "--as-of", "2026-03-31")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith("refund-recon: "))
+    shown = lines[start:]
+    assert len(shown) == len(REJECTED), result.stderr
+    assert all(line.startswith(expected) for line, expected in zip(shown, REJECTED)), result.stderr
+
+
+def test_a_rejected_night_in_json_carries_each_file_over_the_limit_and_its_first_rows(tmp_path):
+    import json
+
+    folder = a_night_with_two_files_over_the_limit(tmp_path / "in")
+    result = invoke("validate", "--log-format", "json", "--input", str(folder), "--as-of", "2026-03-31")
+    assert result.exit_code == 1
+    failure = json.loads(result.stdout.splitlines()[-1])
+    assert failure["event"] == "run_failed"
+    assert [(item["source"], item["quarantined"], item["rows_in"], item["share"]) for item in failure["files_over_limit"]] \
+        == [("purchases", 2, 4, 0.5), ("refunds", 1, 2, 0.5)]
+    assert [(row["line"], row["column"]) for row in failure["files_over_limit"][0]["first_rows"]] \
+        == [(3, "product"), (5, "paid_cash_credit")]
+
+
 # --- errors a person can act on (issue #10) -----------------------------------------------------
 # Each case: what is on disk, the command line ({tmp} is the test's folder), the exit code, and a
 # fragment of the one line saying what is wrong. No case may end in a traceback.
