@@ -141,12 +141,12 @@ def log_format_option(command):
                 return command(*args, **kwargs)
             except (click.ClickException, click.exceptions.Exit, click.Abort):
                 raise
-            except KeyboardInterrupt:
-                _fail("interrupted", INTERRUPTED_EXIT_CODE)
+            except KeyboardInterrupt as interrupt:
+                _fail("interrupted", INTERRUPTED_EXIT_CODE, **logs.fields_of(interrupt))
             except Exception as error:  # noqa: BLE001 -- a bug still ends in one clear line
                 detail = str(error).strip().splitlines()[:1]
                 _fail(f"run failed on an unexpected error ({type(error).__name__}"
-                      f"{': ' + detail[0] if detail else ''})")
+                      f"{': ' + detail[0] if detail else ''})", **logs.fields_of(error))
 
     return click.option("--log-format", type=click.Choice(logs.FORMATS), default="auto", show_default=True,
                         help="Progress on a terminal / plain log lines otherwise (auto), plain lines, "
@@ -277,7 +277,7 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
     try:
         return run(settings, input_dir, as_of, db_path, publish_results)
     except INPUT_PROBLEMS as error:
-        _fail(str(error), as_of=as_of.isoformat(), **_failure_fields(error))
+        _fail(str(error), as_of=as_of.isoformat(), **logs.fields_of(error), **_failure_fields(error))
 
 
 def _failure_fields(error: Exception) -> dict:

@@ -441,10 +441,13 @@ def run_results(con, result, stage_seconds: dict[str, float], base: Path, paths:
     ).fetchall()
     signals = con.execute("SELECT signal_code, count(*) FROM abuse_signals GROUP BY ALL ORDER BY 1").fetchall()
     cases = con.execute("SELECT disposition, count(*) FROM abuse_cases GROUP BY ALL ORDER BY 1").fetchall()
+    # The run ends with this file: finished_at - started_at is elapsed_seconds (the stages and the
+    # moments between them); published_at is when the warehouse took the night (runs.finished_at).
+    finished_at = datetime.now(timezone.utc)
     document = {
         "metadata": {
             "schema": RUN_RESULTS_SCHEMA,
-            "generated_at": datetime.now(timezone.utc).isoformat(),
+            "generated_at": finished_at.isoformat(),
             "code_version": run["code_version"],
             "config_hash": run["config_hash"],
         },
@@ -452,8 +455,9 @@ def run_results(con, result, stage_seconds: dict[str, float], base: Path, paths:
         "as_of": run["as_of"].isoformat(),
         "status": run["status"],
         "started_at": jsonable(run["started_at"]),
-        "finished_at": jsonable(run["finished_at"]),
-        "elapsed_seconds": round(sum(stage_seconds.values()), 3),
+        "published_at": jsonable(run["finished_at"]),
+        "finished_at": jsonable(finished_at),
+        "elapsed_seconds": round((finished_at - run["started_at"]).total_seconds(), 3),
         "billing_time_zone": run["billing_time_zone"],
         "refund_window_days": run["refund_window_days"],
         "files": files,

@@ -79,12 +79,22 @@ def logging_to(log_format: str, stream: IO[str] | None = None) -> Iterator[loggi
 
 @contextmanager
 def bound_fields(**fields) -> Iterator[None]:
-    """Give every record logged inside the block these fields (unless it sets them itself)."""
+    """Give every record logged inside the block these fields (unless it sets them itself); an
+    error leaving the block carries them (`fields_of`), for the failure reported outside it."""
     token = _bound.set(_bound.get() | fields)
     try:
         yield
+    except BaseException as error:
+        if not hasattr(error, "bound_fields"):
+            error.bound_fields = _bound.get()
+        raise
     finally:
         _bound.reset(token)
+
+
+def fields_of(error: BaseException) -> dict:
+    """The bound fields (a run's `run_id`) in force where `error` was raised, if any."""
+    return dict(getattr(error, "bound_fields", {}))
 
 
 def _add_bound_fields(record: logging.LogRecord) -> bool:

@@ -48,14 +48,17 @@ def summary_lines(result: RunResult) -> list[str]:
     """Plain-text lines for the terminal and the log."""
     fields = summary_fields(result)
     lines = [f"refund-recon run {fields['run_id']}  as_of {fields['as_of']}"]
-    lines.append(f"  {'export':<16}{'rows in':>10}{'loaded':>10}{'quarantined':>13}{'after as_of':>13}")
-    for source, counts in fields["files"].items():
-        lines.append(f"  {source:<16}{counts['rows_in']:>10}{counts['loaded']:>10}"
-                     f"{counts['quarantined']:>13}{counts['after_as_of']:>13}")
+    if fields["files"]:
+        lines.append(f"  {'export':<16}{'rows in':>12}{'loaded':>12}{'quarantined':>13}{'after as_of':>13}")
+        lines += [f"  {source:<16}{counts['rows_in']:>12,}{counts['loaded']:>12,}"
+                  f"{counts['quarantined']:>13,}{counts['after_as_of']:>13,}"
+                  for source, counts in fields["files"].items()]
+    else:
+        lines.append("  replayed from the warehouse: no exports read")
     lines.append("  flags per rule:")
-    lines += [f"    {code:<22}{count:>8}" for code, count in fields["flags"].items()]
+    lines += [f"    {code:<22}{count:>10,}" for code, count in fields["flags"].items()]
     lines.append("  verdicts (refunds, money at risk):")
-    lines += [f"    {verdict:<10}{currency:<5}{money['refunds']:>8}{money['amount_at_risk']:>16,.2f}"
+    lines += [f"    {verdict:<10}{currency:<5}{money['refunds']:>10,}{money['amount_at_risk']:>16,.2f}"
               for verdict, currencies in fields["verdicts"].items() for currency, money in currencies.items()]
     lines.append(f"  invariants: {fields['invariants']['passed']}/{fields['invariants']['checked']} passed")
     lines += [f"  report: {path}" for path in fields["report_paths"]]

@@ -245,6 +245,66 @@ def test_a_rejected_night_in_json_carries_each_file_over_the_limit_and_its_first
         == [(3, "product"), (5, "paid_cash_credit")]
 
 
+# --- the summary and the run's record, smaller items of issue #14 ---------------------------------
+
+@pytest.fixture(scope="module")
+def big_night(tmp_path_factory):
+    """A published night of 1,200 usage rows (report off), and its replay from the warehouse."""
+    from exports import usage
+
+    tmp = tmp_path_factory.mktemp("big")
+    folder = write_exports(tmp / "in", purchases=[purchase()], refunds=[refund()],
+                           usage=[usage(usage_id=f"U{n}") for n in range(1200)])
+    settings = config(tmp, "[outputs]\nreport = false\n")
+    common = ["--db", str(tmp / "recon.duckdb"), "--config", str(settings), "--as-of", "2026-03-31"]
+    night = invoke("run", "--input", str(folder), *common)
+    replay = invoke("run", *common)
+    assert night.exit_code == 0 and replay.exit_code == 0, (night.output, replay.output)
+    return tmp, night, replay
+
+
+def test_the_summary_prints_counts_with_thousands_separators(big_night):
+    _, night, _ = big_night
+    assert re.search(r"^\s+usage\s+1,200\s+1,200\s+0\s+0$", night.stdout, re.M), night.stdout
+
+
+def test_a_replay_prints_no_empty_table_of_exports(big_night):
+    _, _, replay = big_night
+    assert "rows in" not in replay.stdout and "replayed from the warehouse" in replay.stdout, replay.stdout
+
+
+def test_run_results_elapsed_seconds_is_finished_at_minus_started_at(big_night):
+    import json
+    from datetime import datetime
+
+    tmp, _, _ = big_night
+    results = json.loads((tmp / "run_results.json").read_text(encoding="utf-8"))
+    started, finished = (datetime.fromisoformat(results[key]) for key in ("started_at", "finished_at"))
+    assert abs((finished - started).total_seconds() - results["elapsed_seconds"]) < 0.002, results
+    assert results["elapsed_seconds"] >= sum(results["stage_seconds"].values()) - 0.002
+
+
+@pytest.mark.parametrize("night", ["structural", "over the limit", "unexpected"])
+def test_a_run_failed_event_carries_the_run_id_of_the_run(tmp_path, monkeypatch, night):
+    import json
+
+    if night == "structural":
+        folder = write_exports(tmp_path / "in", purchases=[purchase()], refunds=[refund()])
+        (folder / "refunds.csv").write_text("refund_id\nR1\n", encoding="utf-8")
+    elif night == "over the limit":
+        folder = a_night_with_two_files_over_the_limit(tmp_path / "in")
+    else:
+        import jobs.pipeline
+
+        folder = good_exports(tmp_path / "in")
+        monkeypatch.setattr(jobs.pipeline, "reconcile", lambda runner: 1 / 0)
+    result = invoke("run", "--log-format", "json", "--input", str(folder), "--db", str(tmp_path / "recon.duckdb"),
+                    "--as-of", "2026-03-31")
+    parsed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.exit_code == 1 and parsed[-1]["event"] == "run_failed", result.stdout
+    assert parsed[-1]["run_id"] == parsed[0]["run_id"] and parsed[0]["event"] == "run_started"
+
+
 # --- errors a person can act on (issue #10) -----------------------------------------------------
 # Each case: what is on disk, the command line ({tmp} is the test's folder), the exit code, and a
 # fragment of the one line saying what is wrong. No case may end in a traceback.
