@@ -17,11 +17,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-
 from exports import status
+from steps import fired, moment, order, paid, pending, rejected, signal_hits, suspended, used
+
 from jobs.catalog import CATALOG
 from jobs.config import Settings, SignalSettings
-from steps import fired, moment, order, paid, pending, rejected, signal_hits, suspended, used
 
 LONG_AGO = "2025-09-01 10:00:00"  # bought before every window, so any refund date is valid
 
@@ -227,7 +227,7 @@ WHOLE_CHAIN = ["EA", "EB", "EC"]
 @pytest.mark.parametrize(("refunds", "expected"), [
     # 03-02 07:30 billing is 03-01 in UTC; 03-06 23:30 billing is 03-06 in UTC.
     pytest.param([paid("RA", "OA", "2026-03-02 07:30:00"), paid("RC", "OC", "2026-03-06 23:30:00")],
-                 dict.fromkeys(WHOLE_CHAIN, ["RA", "RC"]), id="4 billing days apart, through a chain"),
+                 {entity: ["RA", "RC"] for entity in WHOLE_CHAIN}, id="4 billing days apart, through a chain"),
     pytest.param([paid("RA", "OA", "2026-03-02 07:30:00"), paid("RC", "OC", "2026-03-07 00:30:00")], {},
                  id="5 billing days apart"),
     pytest.param([paid("RA", "OA", "2026-03-02 12:00:00"), paid("RD", "OD", "2026-03-02 13:00:00")], {},
@@ -237,7 +237,7 @@ WHOLE_CHAIN = ["EA", "EB", "EC"]
     pytest.param([rejected("RA", "OA", "2026-03-02 12:00:00"), paid("RB", "OB", "2026-03-03 12:00:00")], {},
                  id="a rejected refund"),
     pytest.param([paid("RA", "OA", "2025-10-03 00:30:00"), pending("RB", "OB", "2025-10-04 12:00:00")],
-                 dict.fromkeys(WHOLE_CHAIN, ["RA", "RB"]), id="first day of the 180-day window, 00:30"),
+                 {entity: ["RA", "RB"] for entity in WHOLE_CHAIN}, id="first day of the 180-day window, 00:30"),
     pytest.param([paid("RA", "OA", "2025-10-02 23:30:00"), paid("RB", "OB", "2025-10-03 00:30:00")], {},
                  id="one refund the 181st day back, 23:30"),
 ])
@@ -251,7 +251,7 @@ def shared_by_three(fingerprint="fp-marketplace-9999-0000") -> list[dict]:
 
 @pytest.mark.parametrize(("purchases", "settings", "expected"), [
     pytest.param(shared_by_three(), signals(linked_fingerprint_max_entities=3),
-                 dict.fromkeys(["E1", "E2", "E3"], ["R1", "R2"]), id="shared by exactly the limit: links"),
+                 {entity: ["R1", "R2"] for entity in ("E1", "E2", "E3")}, id="shared by exactly the limit: links"),
     pytest.param(shared_by_three(), signals(linked_fingerprint_max_entities=2), {},
                  id="shared by more than the limit: does not link"),
     pytest.param(shared_by_three(""), signals(), {}, id="no fingerprint: no link"),
@@ -260,6 +260,14 @@ def test_linked_entities_linking(purchases, settings, expected):
     found = signal_hits("LINKED_ENTITIES", settings=settings, purchases=purchases,
                         refunds=[paid("R1", "O1", "2026-03-02 12:00:00"), paid("R2", "O2", "2026-03-03 12:00:00")])
     assert fired(found) == expected
+
+
+def test_a_fingerprint_shared_by_exactly_the_limit_is_evidence_of_the_link():
+    found = signal_hits("LINKED_ENTITIES", settings=signals(linked_fingerprint_max_entities=3),
+                        purchases=shared_by_three(), refunds=[paid("R1", "O1", "2026-03-02 12:00:00"),
+                                                              paid("R2", "O2", "2026-03-03 12:00:00")])
+    [shared] = found["E1"].evidence["shared_fingerprints"]
+    assert shared["entity_ids"] == ["E1", "E2", "E3"]
 
 
 def test_linked_entities_evidence_shows_the_group_and_masked_fingerprints():
@@ -389,11 +397,16 @@ def test_refund_velocity(tables, settings, expected):
     assert set(signal_hits("REFUND_VELOCITY", settings=settings, **tables)) == expected
 
 
-def test_refund_velocity_evidence_names_the_spike_day():
-    hit = signal_hits("REFUND_VELOCITY", **spike(refunds_on("2026-03-30", 20)))["EV07"]
-    assert hit.refund_ids == ["RV07"]
+@pytest.mark.parametrize(("tables", "settings", "entity_id", "expected"), [
+    pytest.param(spike(refunds_on("2026-03-30", 20)), None, "EV07", (["RV07"], "2026-03-30", 20, 0.0),
+                 id="no refunds before"),
+    pytest.param(spike(baseline_of_one_a_day(), refunds_on("2026-03-31", 3)), signals(refund_velocity_min_refunds=2),
+                 "EV02", (["RV02"], "2026-03-31", 3, 1.0), id="one refund a day before"),
+])
+def test_refund_velocity_evidence_names_the_spike_day(tables, settings, entity_id, expected):
+    hit = signal_hits("REFUND_VELOCITY", settings=settings, **tables)[entity_id]
     [day] = hit.evidence["spike_days"]
-    assert (day["day"], day["live_refunds"], float(day["baseline_median"])) == ("2026-03-30", 20, 0.0)
+    assert (hit.refund_ids, day["day"], day["live_refunds"], float(day["baseline_median"])) == expected
 
 
 def test_every_signal_of_the_catalogue_has_step_tests():

@@ -1,83 +1,35 @@
-"""Abuse signals, linked groups, cases and dispositions (SPEC sections 3, 5 and 6; docs/signals.md).
+"""Abuse signals through the whole run, linked groups, cases and dispositions (SPEC sections 3,
+5 and 6; docs/signals.md).
+
+One night per signal shows that it reaches abuse_signals from the CSV exports, plus what only
+the whole run can show: refunds requested after as_of unseen, an empty fingerprint cell not
+linking, fingerprints masked in what is published, a signal switched off in the config, and
+cases and reviewers' dispositions across nights. The signals' edges (thresholds, the first and
+last day of each window, rejected refunds...) are tested file by file in
+tests/test_signal_steps.py.
 
 Each test builds the smallest night that shows one behaviour: a few orders of 100.00 USD,
 their refunds, status changes and usage, run for as_of 2026-03-31 unless said otherwise.
 Every fixture must load without a single quarantined row (see `night`), so a signal that does
 not fire has truly been judged and not silently skipped. Timestamps without an offset are
-billing time (Asia/Shanghai, UTC+8); boundary cases sit near midnight billing time, where a
-day counted in UTC would give another answer.
-
-Window arithmetic used below (SPEC 3, "the N days ending on as_of" = as_of - (N - 1) .. as_of):
-as_of 2026-03-31 - 89 = 2026-01-01, - 90 = 2025-12-31, - 179 = 2025-10-03, - 180 = 2025-10-02.
+billing time (Asia/Shanghai, UTC+8).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+from exports import AS_OF, run_night, write_exports
+from steps import order, paid, pending, suspended, used
 
-# The fixture builders in tests/exports.py are imported as a plain module.
-sys.path.insert(0, str(Path(__file__).parent))
-from exports import AS_OF, purchase, refund, run_night, status, usage, write_exports  # noqa: E402
-
-from jobs.config import DEFAULT_SIGNAL_WEIGHTS, Settings, SignalSettings  # noqa: E402
-from jobs.pipeline import run  # noqa: E402
+from jobs.config import DEFAULT_SIGNAL_WEIGHTS, Settings, SignalSettings
+from jobs.pipeline import run
 
 SOURCES = ("purchases", "usage", "refunds", "account_status")
 BILLING = timezone(timedelta(hours=8))
-
-
-# --- fixture rows ----------------------------------------------------------------------
-
-def order(order_id, entity_id="E1", *, account_id=None, bought="2026-03-01 10:00:00", product="call",
-          fingerprint="", price="100.00", discount="0.00", coupon="0.00", sdkappid=1400000001):
-    """A valid order paid in cash: list price less discount and coupon equals the cash paid.
-
-    The account defaults to A-<entity>, so an account always belongs to one entity.
-    """
-    paid = Decimal(price) - Decimal(discount) - Decimal(coupon)
-    return purchase(order_id=order_id, account_id=account_id or f"A-{entity_id}", entity_id=entity_id,
-                    sdkappid=sdkappid, product=product, purchased_at=bought, payment_fingerprint=fingerprint,
-                    list_price=price, discount_amount=discount, coupon_amount=coupon,
-                    paid_cash_credit=f"{paid:.2f}")
-
-
-def _later(timestamp: str, hours: int) -> str:
-    return (datetime.fromisoformat(timestamp) + timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def paid(refund_id, order_id, requested_at, *, amount="100.00", processed_at=None):
-    """A refund paid back in full in cash credit, processed an hour after the request."""
-    return refund(refund_id=refund_id, order_id=order_id, requested_at=requested_at, status="paid",
-                  processed_at=processed_at or _later(requested_at, 1), refund_cash_credit=amount,
-                  refund_amount=amount)
-
-
-def pending(refund_id, order_id, requested_at, *, amount="100.00"):
-    """A refund not processed yet: live."""
-    return refund(refund_id=refund_id, order_id=order_id, requested_at=requested_at, status="pending",
-                  processed_at="", refund_cash_credit=amount, refund_amount=amount)
-
-
-def rejected(refund_id, order_id, requested_at):
-    """A refund declined, nothing paid out: not live."""
-    return refund(refund_id=refund_id, order_id=order_id, requested_at=requested_at, status="rejected",
-                  processed_at=_later(requested_at, 1), refund_cash_credit="0.00", refund_amount="0.00")
-
-
-def suspended(account_id, effective_at, reason="content_violation"):
-    return status(account_id=account_id, status="suspended", reason=reason, effective_at=effective_at)
-
-
-def free_minutes(usage_id, started_at, minutes, *, sdkappid=1400000001):
-    """Free or pay-as-you-go usage: no order_id."""
-    return usage(usage_id=usage_id, order_id="", sdkappid=sdkappid, started_at=started_at,
-                 minutes=str(minutes), media_type="audio")
 
 
 # --- running and reading ---------------------------------------------------------------
@@ -122,7 +74,7 @@ def cases(outcome) -> list[dict]:
     ).fetchall()
     keys = ("case_id", "group_id", "entity_ids", "signal_codes", "score", "severity", "refund_count",
             "amount_refunded", "refund_ids", "disposition")
-    return [dict(zip(keys, row)) for row in rows]
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def only_case(outcome) -> dict:
@@ -159,54 +111,6 @@ def test_serial_refunder_fires_on_three_live_refunds_in_90_days(tmp_path):
     assert signal["evidence"]["window_days"] == 90
 
 
-def test_serial_refunder_does_not_fire_on_two_live_refunds(tmp_path):
-    outcome = night(tmp_path, purchases=three_orders()[:2], refunds=[
-        paid("R1", "O1", "2026-03-02 12:00:00"),
-        paid("R2", "O2", "2026-03-10 12:00:00"),
-    ])
-    assert fired(outcome) == set()
-
-
-def test_serial_refunder_counts_a_refund_on_the_first_day_of_the_window(tmp_path):
-    # as_of - 89 = 2026-01-01; 00:30 billing time is still 2025-12-31 in UTC.
-    outcome = night(tmp_path, purchases=[
-        order("O1", bought="2026-01-01 00:10:00"),
-        order("O2", bought="2026-03-01 10:00:00"),
-        order("O3", bought="2026-03-01 10:00:00"),
-    ], refunds=[
-        paid("R1", "O1", "2026-01-01 00:30:00"),
-        paid("R2", "O2", "2026-03-10 12:00:00"),
-        paid("R3", "O3", "2026-03-20 12:00:00"),
-    ])
-    assert fired(outcome) == {("E1", "SERIAL_REFUNDER")}
-    signal = hit(outcome, "E1", "SERIAL_REFUNDER")
-    assert signal["refund_ids"] == ["R1", "R2", "R3"]
-    assert signal["evidence"]["refunds"][0]["request_day"] == "2026-01-01"
-
-
-def test_serial_refunder_ignores_a_refund_the_day_before_the_window(tmp_path):
-    # as_of - 90 = 2025-12-31; 23:30 billing time is 15:30 UTC the same day.
-    outcome = night(tmp_path, purchases=[
-        order("O1", bought="2025-12-31 23:00:00"),
-        order("O2", bought="2026-03-01 10:00:00"),
-        order("O3", bought="2026-03-01 10:00:00"),
-    ], refunds=[
-        paid("R1", "O1", "2025-12-31 23:30:00"),
-        paid("R2", "O2", "2026-03-10 12:00:00"),
-        paid("R3", "O3", "2026-03-20 12:00:00"),
-    ])
-    assert fired(outcome, "SERIAL_REFUNDER") == set()
-
-
-def test_serial_refunder_does_not_count_rejected_refunds(tmp_path):
-    outcome = night(tmp_path, purchases=three_orders(), refunds=[
-        paid("R1", "O1", "2026-03-02 12:00:00"),
-        paid("R2", "O2", "2026-03-10 12:00:00"),
-        rejected("R3", "O3", "2026-03-20 12:00:00"),
-    ])
-    assert fired(outcome) == set()
-
-
 def test_serial_refunder_does_not_see_refunds_requested_after_as_of(tmp_path):
     outcome = night(tmp_path, purchases=three_orders(), refunds=[
         paid("R1", "O1", "2026-03-02 12:00:00"),
@@ -214,19 +118,6 @@ def test_serial_refunder_does_not_see_refunds_requested_after_as_of(tmp_path):
         pending("R3", "O3", "2026-04-01 00:30:00"),  # the day after as_of
     ])
     assert fired(outcome) == set()
-
-
-def test_serial_refunder_threshold_is_configurable(tmp_path):
-    outcome = night(tmp_path, signals=SignalSettings(serial_refunder_min_refunds=2),
-                    purchases=three_orders()[:2], refunds=[
-                        paid("R1", "O1", "2026-03-02 12:00:00"),
-                        paid("R2", "O2", "2026-03-10 12:00:00"),
-                    ])
-    assert fired(outcome) == {("E1", "SERIAL_REFUNDER")}
-    signal = hit(outcome, "E1", "SERIAL_REFUNDER")
-    assert signal["refund_ids"] == ["R1", "R2"]
-    assert signal["evidence"]["live_refunds"] == 2
-    assert signal["evidence"]["threshold"] == 2
 
 
 # --- REFUND_CYCLE ----------------------------------------------------------------------
@@ -254,46 +145,6 @@ def test_refund_cycle_fires_on_two_refunds_each_followed_by_a_repurchase(tmp_pat
             for item in signal["evidence"]["refunds"]] == [("R1", "O2", 7), ("R2", "O3", 1)]
 
 
-def test_refund_cycle_counts_a_repurchase_on_the_7th_billing_day(tmp_path):
-    # 2026-03-10 -> 2026-03-17 in billing days; in UTC it would be 03-09 -> 03-17, 8 days.
-    outcome = night(tmp_path, **cycles("2026-03-17 23:30:00"))
-    assert fired(outcome) == {("E1", "REFUND_CYCLE")}
-    signal = hit(outcome, "E1", "REFUND_CYCLE")
-    assert signal["refund_ids"] == ["R1", "R2"]
-    assert [item["days_to_repurchase"] for item in signal["evidence"]["refunds"]] == [7, 7]
-
-
-def test_refund_cycle_ignores_a_repurchase_on_the_8th_billing_day(tmp_path):
-    outcome = night(tmp_path, **cycles("2026-03-18 00:30:00"))
-    assert fired(outcome) == set()
-
-
-def test_refund_cycle_ignores_a_repurchase_of_another_product(tmp_path):
-    outcome = night(tmp_path, **cycles("2026-03-11 10:00:00", third_product="live"))
-    assert fired(outcome) == set()
-
-
-def test_refund_cycle_ignores_a_purchase_made_before_the_refund_request(tmp_path):
-    # same billing day as R2, half an hour before it was requested
-    outcome = night(tmp_path, **cycles("2026-03-10 07:00:00"))
-    assert fired(outcome) == set()
-
-
-def test_refund_cycle_does_not_fire_on_one_cycle(tmp_path):
-    outcome = night(tmp_path,
-                    purchases=[order("O1", bought="2026-03-01 10:00:00"), order("O2", bought="2026-03-05 10:00:00")],
-                    refunds=[paid("R1", "O1", "2026-03-02 12:00:00"), paid("R2", "O2", "2026-03-10 12:00:00")])
-    assert fired(outcome) == set()
-
-
-def test_refund_cycle_one_cycle_fires_when_the_threshold_is_one(tmp_path):
-    outcome = night(tmp_path, signals=SignalSettings(refund_cycle_min_cycles=1),
-                    purchases=[order("O1", bought="2026-03-01 10:00:00"), order("O2", bought="2026-03-05 10:00:00")],
-                    refunds=[paid("R1", "O1", "2026-03-02 12:00:00"), paid("R2", "O2", "2026-03-10 12:00:00")])
-    assert fired(outcome) == {("E1", "REFUND_CYCLE")}
-    assert hit(outcome, "E1", "REFUND_CYCLE")["refund_ids"] == ["R1"]
-
-
 # --- PROMO_REFUNDS ---------------------------------------------------------------------
 
 def test_promo_refunds_fires_on_two_discounted_or_couponed_orders_refunded(tmp_path):
@@ -309,33 +160,6 @@ def test_promo_refunds_fires_on_two_discounted_or_couponed_orders_refunded(tmp_p
     assert signal["refund_ids"] == ["R1", "R2"]
     assert signal["evidence"]["promo_orders"] == 2
     assert signal["evidence"]["threshold"] == 2
-
-
-def test_promo_refunds_does_not_fire_on_one_promo_order(tmp_path):
-    outcome = night(tmp_path, purchases=[
-        order("O1", discount="10.00"),
-        order("O2"),
-    ], refunds=[
-        paid("R1", "O1", "2026-03-02 12:00:00", amount="90.00"),
-        paid("R2", "O2", "2026-03-20 12:00:00"),
-    ])
-    assert fired(outcome) == set()
-
-
-def test_promo_refunds_counts_two_refunds_of_one_promo_order_once(tmp_path):
-    outcome = night(tmp_path, purchases=[order("O1", coupon="20.00")], refunds=[
-        paid("R1", "O1", "2026-03-02 12:00:00", amount="80.00"),
-        pending("R2", "O1", "2026-03-03 12:00:00", amount="80.00"),
-    ])
-    assert fired(outcome) == set()
-
-
-def test_promo_refunds_ignores_rejected_refunds(tmp_path):
-    outcome = night(tmp_path, purchases=[order("O1", discount="10.00"), order("O2", coupon="5.00")], refunds=[
-        paid("R1", "O1", "2026-03-02 12:00:00", amount="90.00"),
-        rejected("R2", "O2", "2026-03-20 12:00:00"),
-    ])
-    assert fired(outcome) == set()
 
 
 # --- REFUND_BEFORE_SUSPENSION ----------------------------------------------------------
@@ -358,34 +182,6 @@ def test_refund_before_suspension_fires_on_the_7th_billing_day(tmp_path):
     assert suspension["reason"] == "content_violation"
     assert suspension["days_after_request"] == 7
     assert moment(suspension["effective_at"]) == datetime(2026, 3, 9, 23, 30, tzinfo=BILLING)
-
-
-def test_refund_before_suspension_ignores_a_suspension_on_the_8th_billing_day(tmp_path):
-    outcome = night(tmp_path, purchases=two_accounts(),
-                    refunds=[paid("R1", "O1", "2026-03-02 07:30:00")],
-                    account_status=[suspended("A2", "2026-03-10 00:30:00")])
-    assert fired(outcome, "REFUND_BEFORE_SUSPENSION") == set()
-
-
-def test_refund_before_suspension_ignores_an_overdue_payment_suspension(tmp_path):
-    outcome = night(tmp_path, purchases=two_accounts(),
-                    refunds=[paid("R1", "O1", "2026-03-02 07:30:00")],
-                    account_status=[suspended("A2", "2026-03-03 12:00:00", reason="overdue_payment")])
-    assert fired(outcome) == set()
-
-
-def test_refund_before_suspension_ignores_a_suspension_before_the_request(tmp_path):
-    outcome = night(tmp_path, purchases=two_accounts(),
-                    refunds=[paid("R1", "O1", "2026-03-02 07:30:00")],
-                    account_status=[suspended("A2", "2026-03-02 07:00:00")])
-    assert fired(outcome, "REFUND_BEFORE_SUSPENSION") == set()
-
-
-def test_refund_before_suspension_ignores_rejected_refunds(tmp_path):
-    outcome = night(tmp_path, purchases=two_accounts(),
-                    refunds=[rejected("R1", "O1", "2026-03-02 07:30:00")],
-                    account_status=[suspended("A2", "2026-03-03 12:00:00")])
-    assert fired(outcome) == set()
 
 
 # --- linked groups and LINKED_ENTITIES -------------------------------------------------
@@ -431,28 +227,6 @@ def test_linked_entities_fires_for_every_entity_of_the_group_on_refunds_four_day
     assert len(group_ids) == 1
 
 
-def test_linked_entities_does_not_fire_on_refunds_five_days_apart(tmp_path):
-    outcome = night(tmp_path, **chain("2026-03-07 00:30:00"))
-    assert fired(outcome) == set()
-
-
-def test_linked_entities_ignores_a_refund_before_its_180_day_window(tmp_path):
-    # as_of - 180 = 2025-10-02 (23:30 billing), as_of - 179 = 2025-10-03: one billing day apart
-    outcome = night(tmp_path, purchases=[order("OA", "EA", fingerprint=FP1, bought="2025-10-02 23:00:00"),
-                                         order("OB", "EB", fingerprint=FP1, bought="2025-10-02 23:00:00")],
-                    refunds=[paid("RA", "OA", "2025-10-02 23:30:00"), paid("RB", "OB", "2025-10-03 00:30:00")])
-    assert groups(outcome)["EA"] == groups(outcome)["EB"]
-    assert fired(outcome) == set()
-
-
-def test_linked_entities_ignores_two_refunds_of_one_entity_of_the_group(tmp_path):
-    outcome = night(tmp_path, purchases=[order("OA1", "EA", fingerprint=FP1), order("OA2", "EA", fingerprint=FP1),
-                                         order("OB", "EB", fingerprint=FP1)],
-                    refunds=[paid("R1", "OA1", "2026-03-02 12:00:00"), paid("R2", "OA2", "2026-03-03 12:00:00")])
-    assert groups(outcome)["EA"] == groups(outcome)["EB"]
-    assert fired(outcome) == set()
-
-
 def test_entities_without_a_fingerprint_are_not_linked(tmp_path):
     outcome = night(tmp_path, purchases=[order("O1", "E1", fingerprint=""), order("O2", "E2", fingerprint="")],
                     refunds=[paid("R1", "O1", "2026-03-02 12:00:00"), paid("R2", "O2", "2026-03-03 12:00:00")])
@@ -484,14 +258,6 @@ def test_a_fingerprint_shared_by_more_entities_than_the_limit_does_not_link(tmp_
     assert fired(outcome) == set()
 
 
-def test_a_fingerprint_shared_by_exactly_the_limit_links(tmp_path):
-    outcome = night(tmp_path, signals=SignalSettings(linked_fingerprint_max_entities=3), **shared_by_three())
-    (links_entities,) = outcome.con.execute("SELECT links_entities FROM fingerprint_sharing").fetchone()
-    assert links_entities is True
-    assert {size for _, size in groups(outcome).values()} == {3}
-    assert fired(outcome) == {("E1", "LINKED_ENTITIES"), ("E2", "LINKED_ENTITIES"), ("E3", "LINKED_ENTITIES")}
-
-
 def test_evidence_never_shows_a_full_fingerprint(tmp_path):
     outcome = night(tmp_path, **chain("2026-03-03 12:00:00"))
     evidence = [text for (text,) in outcome.con.execute("SELECT evidence FROM abuse_signals").fetchall()]
@@ -521,53 +287,6 @@ def test_linked_to_suspended_fires_when_another_account_of_the_entity_is_suspend
     assert signal["evidence"]["refunded_accounts"] == ["A1"]
 
 
-def test_linked_to_suspended_fires_when_an_account_of_a_linked_entity_is_suspended(tmp_path):
-    outcome = night(tmp_path, purchases=[order("O1", "E1", fingerprint=FP1), order("O2", "E2", fingerprint=FP1)],
-                    refunds=[paid("R1", "O1", "2026-03-02 12:00:00")],
-                    account_status=[suspended("A-E2", "2026-03-20 12:00:00")])
-    assert fired(outcome) == {("E1", "LINKED_TO_SUSPENDED")}
-    [account] = hit(outcome, "E1", "LINKED_TO_SUSPENDED")["evidence"]["suspended_accounts"]
-    assert (account["account_id"], account["entity_id"]) == ("A-E2", "E2")
-
-
-def test_linked_to_suspended_ignores_an_overdue_payment_suspension(tmp_path):
-    outcome = night(tmp_path, purchases=two_accounts(),
-                    refunds=[paid("R1", "O1", "2026-03-02 12:00:00")],
-                    account_status=[suspended("A2", "2026-03-20 12:00:00", reason="overdue_payment")])
-    assert fired(outcome) == set()
-
-
-def test_linked_to_suspended_ignores_a_suspension_lifted_by_as_of(tmp_path):
-    outcome = night(tmp_path, purchases=two_accounts(),
-                    refunds=[paid("R1", "O1", "2026-03-02 12:00:00")],
-                    account_status=[suspended("A2", "2026-03-20 12:00:00"),
-                                    status(account_id="A2", status="active", reason="", effective_at="2026-03-25 12:00:00")])
-    assert fired(outcome) == set()
-
-
-def test_linked_to_suspended_ignores_the_refunded_account_itself(tmp_path):
-    outcome = night(tmp_path, purchases=two_accounts(),
-                    refunds=[paid("R1", "O1", "2026-03-02 12:00:00")],
-                    account_status=[suspended("A1", "2026-03-20 12:00:00")])
-    assert fired(outcome) == set()
-
-
-def test_linked_to_suspended_counts_a_refund_on_the_first_day_of_its_180_day_window(tmp_path):
-    outcome = night(tmp_path, purchases=[order("O1", account_id="A1", bought="2025-10-03 00:10:00"),
-                                         order("O2", account_id="A2", bought="2025-10-03 00:10:00")],
-                    refunds=[paid("R1", "O1", "2025-10-03 00:30:00")],
-                    account_status=[suspended("A2", "2026-03-20 12:00:00")])
-    assert fired(outcome) == {("E1", "LINKED_TO_SUSPENDED")}
-
-
-def test_linked_to_suspended_ignores_a_refund_before_its_180_day_window(tmp_path):
-    outcome = night(tmp_path, purchases=[order("O1", account_id="A1", bought="2025-10-02 23:00:00"),
-                                         order("O2", account_id="A2", bought="2025-10-02 23:00:00")],
-                    refunds=[paid("R1", "O1", "2025-10-02 23:30:00")],
-                    account_status=[suspended("A2", "2026-03-20 12:00:00")])
-    assert fired(outcome) == set()
-
-
 def test_linked_to_suspended_can_be_switched_off(tmp_path):
     outcome = night(tmp_path, signals=SignalSettings(disabled=("LINKED_TO_SUSPENDED",)), purchases=two_accounts(),
                     refunds=[paid("R1", "O1", "2026-03-02 12:00:00")],
@@ -579,20 +298,15 @@ def test_linked_to_suspended_can_be_switched_off(tmp_path):
 # --- USAGE_SHIFT -----------------------------------------------------------------------
 # O1 (SDKAppID 1400000001) bought 2026-03-01 10:00, refunded 2026-03-03 12:00.
 
-def shifted(minutes_a, minutes_b, *, second_at="2026-03-02 20:00:00", package_minutes=None, sdkappid=1400000001):
-    rows = [free_minutes("U1", "2026-03-01 11:00:00", minutes_a, sdkappid=sdkappid),
-            free_minutes("U2", second_at, minutes_b, sdkappid=sdkappid)]
-    if package_minutes is not None:
-        rows.append(usage(usage_id="U3", order_id="O1", sdkappid=1400000001, started_at="2026-03-02 09:00:00",
-                          minutes=str(package_minutes)))
-    purchases = [order("O1")]
-    if sdkappid != 1400000001:
-        purchases.append(order("O9", "E9", sdkappid=sdkappid))
-    return dict(purchases=purchases, usage=rows, refunds=[paid("R1", "O1", "2026-03-03 12:00:00")])
+def shifted() -> dict:
+    """300 and 200 free or pay-as-you-go minutes of SDKAppID 1400000001 between purchase and refund."""
+    return dict(purchases=[order("O1")], refunds=[paid("R1", "O1", "2026-03-03 12:00:00")],
+                usage=[used("300", "2026-03-01 11:00:00", "", usage_id="U1"),
+                       used("200", "2026-03-02 20:00:00", "", usage_id="U2")])
 
 
 def test_usage_shift_fires_at_500_free_or_payg_minutes(tmp_path):
-    outcome = night(tmp_path, **shifted(300, 200))
+    outcome = night(tmp_path, **shifted())
     assert fired(outcome) == {("E1", "USAGE_SHIFT")}
     signal = hit(outcome, "E1", "USAGE_SHIFT")
     assert signal["refund_ids"] == ["R1"]
@@ -601,31 +315,6 @@ def test_usage_shift_fires_at_500_free_or_payg_minutes(tmp_path):
     assert item["usage_records"] == 2
     assert item["package_minutes_used"] == 0
     assert signal["evidence"]["min_minutes"] == 500
-
-
-def test_usage_shift_does_not_fire_at_499_minutes(tmp_path):
-    outcome = night(tmp_path, **shifted(300, 199))
-    assert fired(outcome) == set()
-
-
-def test_usage_shift_ignores_minutes_used_after_the_refund_request(tmp_path):
-    outcome = night(tmp_path, **shifted(300, 200, second_at="2026-03-03 12:30:00"))
-    assert fired(outcome) == set()
-
-
-def test_usage_shift_ignores_minutes_of_another_sdkappid(tmp_path):
-    outcome = night(tmp_path, **shifted(300, 200, sdkappid=1400000009))
-    assert fired(outcome) == set()
-
-
-def test_usage_shift_does_not_fire_when_the_package_itself_was_used(tmp_path):
-    outcome = night(tmp_path, **shifted(300, 200, package_minutes=1))
-    assert fired(outcome, "USAGE_SHIFT") == set()
-
-
-def test_usage_shift_can_be_switched_off(tmp_path):
-    outcome = night(tmp_path, signals=SignalSettings(disabled=("USAGE_SHIFT",)), **shifted(300, 200))
-    assert fired(outcome) == set()
 
 
 # --- REFUND_VELOCITY -------------------------------------------------------------------
@@ -647,54 +336,6 @@ def test_refund_velocity_fires_for_every_entity_on_a_day_with_20_refunds(tmp_pat
     assert spike["day"] == "2026-03-30"
     assert spike["live_refunds"] == 20
     assert float(spike["baseline_median"]) == 0
-
-
-def test_refund_velocity_does_not_fire_on_a_day_with_19_refunds(tmp_path):
-    purchases, refunds = refunds_on("2026-03-30", 19)
-    outcome = night(tmp_path, purchases=purchases, refunds=refunds)
-    assert fired(outcome) == set()
-
-
-def baseline_of_one_a_day():
-    """One refund a day on each of the 28 days before 2026-03-31, each by its own entity."""
-    purchases, refunds = [], []
-    for n in range(1, 29):
-        day = f"{date(2026, 3, 31) - timedelta(days=n):%Y-%m-%d}"
-        more_purchases, more_refunds = refunds_on(day, 1, prefix=f"B{n:02d}-")
-        purchases += more_purchases
-        refunds += more_refunds
-    return purchases, refunds
-
-
-def test_refund_velocity_fires_at_the_factor_times_the_baseline_median(tmp_path):
-    base_purchases, base_refunds = baseline_of_one_a_day()
-    purchases, refunds = refunds_on("2026-03-31", 3)
-    outcome = night(tmp_path, signals=SignalSettings(refund_velocity_min_refunds=2),
-                    purchases=base_purchases + purchases, refunds=base_refunds + refunds)
-    assert fired(outcome) == {("EV01", "REFUND_VELOCITY"), ("EV02", "REFUND_VELOCITY"), ("EV03", "REFUND_VELOCITY")}
-    [spike] = hit(outcome, "EV01", "REFUND_VELOCITY")["evidence"]["spike_days"]
-    assert (spike["day"], spike["live_refunds"], float(spike["baseline_median"])) == ("2026-03-31", 3, 1.0)
-
-
-def test_refund_velocity_does_not_fire_below_the_factor_times_the_baseline_median(tmp_path):
-    base_purchases, base_refunds = baseline_of_one_a_day()
-    purchases, refunds = refunds_on("2026-03-31", 2)
-    outcome = night(tmp_path, signals=SignalSettings(refund_velocity_min_refunds=2),
-                    purchases=base_purchases + purchases, refunds=base_refunds + refunds)
-    assert fired(outcome) == set()
-
-
-def test_refund_velocity_ignores_a_spike_before_its_7_day_window(tmp_path):
-    purchases, refunds = refunds_on("2026-03-24", 20)  # as_of - 7
-    outcome = night(tmp_path, purchases=purchases, refunds=refunds)
-    assert fired(outcome) == set()
-
-
-def test_refund_velocity_can_be_switched_off(tmp_path):
-    purchases, refunds = refunds_on("2026-03-30", 20)
-    outcome = night(tmp_path, signals=SignalSettings(disabled=("REFUND_VELOCITY",)),
-                    purchases=purchases, refunds=refunds)
-    assert fired(outcome) == set()
 
 
 # --- cases -----------------------------------------------------------------------------
@@ -774,7 +415,7 @@ def warehouse_cases(db_path: Path) -> dict[str, dict]:
     rows = query(db_path, "SELECT case_id, entity_ids, signal_codes, refund_ids, disposition, disposition_reason "
                           "FROM abuse_cases")
     keys = ("case_id", "entity_ids", "signal_codes", "refund_ids", "disposition", "disposition_reason")
-    return {row[1][0]: dict(zip(keys, row)) for row in rows}  # keyed by the group's first entity
+    return {row[1][0]: dict(zip(keys, row, strict=True)) for row in rows}  # keyed by the group's first entity
 
 
 def decide(db_path: Path, case: dict, disposition: str, *, reviewer="rita", note="checked",
