@@ -36,6 +36,8 @@ KINDS: dict[str, dict[str, Any]] = {
     "signal": {"required": ("code", "position", "origin", "weight", "summary")},
     "invariant": {"required": ("code", "name")},
 }
+# Engines whose per-engine overrides, `<name>.<engine>.sql`, sit next to a file (not steps of their own).
+ENGINE_OVERRIDES = ("spark",)
 _COMMON_KEYS = {"creates", "appends", "reads", "params", "settings", "repeat_until", "max_rounds", "template"}
 
 
@@ -62,8 +64,8 @@ class Step:
 
     @property
     def name(self) -> str:
-        """`rules/PAST_WINDOW`: the file's path under sql/, without `.sql`."""
-        return self.path.relative_to(self.path.parents[1]).with_suffix("").as_posix()
+        """`rules/PAST_WINDOW`: the file's path under sql/, without `.sql` (or `.spark.sql`)."""
+        return self.path.relative_to(self.path.parents[1]).with_name(self.path.name.split(".")[0]).as_posix()
 
     @property
     def code(self) -> str:
@@ -148,9 +150,28 @@ def discover(folder: str, sql_dir: Path | None = None) -> tuple[Step, ...]:
     return _discover(sql_dir or SQL_DIR, folder)
 
 
+def for_engine(step: Step, engine: str) -> Step:
+    """`step` as `engine` runs it: its override `<name>.<engine>.sql` next to it, when there is one
+    (a construct that does not carry over to that engine). The override declares the same header;
+    only a repeated step's `repeat_until` and `max_rounds` may differ (another algorithm)."""
+    override = step.path.with_name(f"{step.path.stem}.{engine}.sql")
+    if engine not in ENGINE_OVERRIDES or not override.is_file():
+        return step
+    replacement = parse_step(override)
+    if replace(replacement, path=step.path, sql=step.sql, repeat_until=step.repeat_until,
+               max_rounds=step.max_rounds) != step:
+        raise StepError(f"{override}: an override declares the same header as {step.path.name}")
+    return replacement
+
+
+def _is_override(path: Path) -> bool:
+    """`ACCOUNT_SUSPENDED.spark.sql`: another engine's form of a file, not a step of its own."""
+    return len(path.suffixes) > 1 and path.suffixes[-2][1:] in ENGINE_OVERRIDES
+
+
 @cache
 def _discover(sql_dir: Path, folder: str) -> tuple[Step, ...]:
-    steps = tuple(parse_step(path) for path in sorted((sql_dir / folder).glob("*.sql")))
+    steps = tuple(parse_step(path) for path in sorted((sql_dir / folder).glob("*.sql")) if not _is_override(path))
     codes = [step.code for step in steps if step.kind != "step"]
     duplicated = sorted({code for code in codes if codes.count(code) > 1})
     if duplicated:
