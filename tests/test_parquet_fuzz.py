@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy
 import pyarrow
 import pyarrow.parquet
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import core as hypothesis_core
 from hypothesis import strategies as st
@@ -196,6 +197,7 @@ FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=[HealthChe
                 derandomize=hypothesis_core.global_force_seed is None)
 
 
+@pytest.mark.fuzz
 @FUZZ
 @given(parquet_cases())
 def test_every_parquet_row_loads_exactly_or_is_quarantined(case):
