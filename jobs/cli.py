@@ -294,8 +294,10 @@ def _failure_fields(error: Exception) -> dict:
 def query_command(sql: str, db_path: Path, output_format: str) -> None:
     """Run SQL on the warehouse, read-only, and print the result ("-" reads the SQL from stdin).
 
-    A statement that would write fails (exit code 1); so does opening the warehouse while a
-    run is publishing to it: read the Parquet exports then (docs/analysts.md).
+    Safe at any time, a nightly run included: it reads the night published last. For your own
+    tools, open the same --db file read-only (duckdb -readonly, duckdb.connect(path,
+    read_only=True)), or the Parquet exports (docs/analysts.md). A statement that would write
+    fails (exit code 1).
     """
     import sys
 

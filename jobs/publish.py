@@ -1,16 +1,20 @@
-"""Publishing: move a finished run into the warehouse in one transaction.
+"""Publishing: move a finished run into the warehouse in one transaction, swapped in whole.
 
-Everything before this step happens in a private in-memory DuckDB; the warehouse file is
-opened only at the end (`warehouse_attached`), where the run reads what reviewers decided
-and writes its results. The latest-run tables are replaced, the history tables and `runs` are
-appended to, and all of it commits at once or not at all: a run that fails or is killed
-leaves the previous night's warehouse as it was.
+Everything before this step happens in a private in-memory DuckDB; the warehouse is written
+only at the end, into a copy of it (`warehouse_attached`), where the run reads what reviewers
+decided and writes its results. The latest-run tables are replaced, the history tables and
+`runs` are appended to, in one transaction; the copy is then renamed over the warehouse. A run
+that fails or is killed leaves the previous night's warehouse as it was, and readers holding
+the warehouse open never block it (docs/operations.md, "Readers and writers").
 """
 
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,56 +68,179 @@ def output_folder(db_path: Path, run_id: str, mode: str) -> Path:
     return folder
 
 
-@contextmanager
-def warehouse_attached(con: duckdb.DuckDBPyConnection, db_path: Path) -> Iterator[None]:
-    """Attach the warehouse as `warehouse` for writing; this takes DuckDB's one-writer lock.
+# How long a run's publish waits for a reviewer's write (a decision, an import: seconds) to end.
+PUBLISH_WAIT_SECONDS = 600
 
-    The read-only attachment the run read the history through is swapped for this one.
+
+class WarehouseBusy(PublishError):
+    """Another writer held the warehouse for longer than this one would wait."""
+
+
+@contextmanager
+def warehouse_attached(con: duckdb.DuckDBPyConnection, db_path: Path, wait_seconds: float = PUBLISH_WAIT_SECONDS,
+                       waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Attach a copy of the warehouse as `warehouse` for writing; swap it in if the block succeeds.
+
+    Under the write lock (`write_lock`), `<db>` is copied to `<db>.next`, the block writes the
+    copy, which is checkpointed, synced and renamed over `<db>` (`os.replace`: atomic). Readers
+    holding `<db>` open keep the night they opened (their file lives on while open) and never
+    block this writer; new connections see the new night. Failing or killed at any point, the
+    writer leaves `<db>` as it was. A read-only attachment of `con` (the run's history) is dropped.
     """
+    copy = next_path(db_path)
+    with write_lock(db_path, wait_seconds, waiting):
+        _copy_warehouse(con, db_path, copy)
+        try:
+            _attach_for_writing(con, copy)
+            yield
+            _write_into_file(con, db_path, copy)
+            _swap(copy, db_path)
+        except BaseException:
+            _detach_quietly(con)
+            _remove_copy(copy)
+            raise
+
+
+def next_path(db_path: Path) -> Path:
+    """`<db>.next`: where a writer builds the next warehouse."""
+    return db_path.with_name(db_path.name + ".next")
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _copy_warehouse(con: duckdb.DuckDBPyConnection, db_path: Path, copy: Path) -> None:
+    """Copy `<db>` (and a WAL an older version left beside it) to `copy`, after removing what a
+    killed writer left there. The copy is taken holding `<db>` read-only, so no writer outside
+    refund-recon can change it meanwhile. No `<db>` yet: the copy starts empty."""
     _detach_quietly(con)
+    _remove_copy(copy)
+    if not db_path.exists():
+        return
     try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        con.execute("ATTACH ? AS warehouse", [str(db_path)])
-    except (OSError, duckdb.Error) as error:
+        con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(db_path)])
+    except duckdb.Error as error:
         raise PublishError(f"{db_path}: cannot open the warehouse ({first_line(error)})") from None
     try:
-        yield
-    except BaseException:
+        shutil.copyfile(db_path, copy)
+        if _wal(db_path).exists():
+            shutil.copyfile(_wal(db_path), _wal(copy))
+    except OSError as error:
+        _remove_copy(copy)
+        raise PublishError(f"{db_path}: cannot copy the warehouse to {copy} ({error.strerror}); "
+                           f"warehouse unchanged") from None
+    finally:
         _detach_quietly(con)
-        raise
+
+
+def _attach_for_writing(con: duckdb.DuckDBPyConnection, copy: Path) -> None:
     try:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        con.execute("ATTACH ? AS warehouse", [str(copy)])
+    except (OSError, duckdb.Error) as error:
+        raise PublishError(f"{copy}: cannot open the warehouse copy ({first_line(error)}); "
+                           f"warehouse unchanged") from None
+
+
+def _write_into_file(con: duckdb.DuckDBPyConnection, db_path: Path, copy: Path) -> None:
+    """Checkpoint the copy's committed changes into its file and close it; it then stands alone."""
+    try:
+        con.execute("CHECKPOINT warehouse")
         con.execute("DETACH warehouse")
-    except duckdb.Error as error:  # the checkpoint into the file failed; the commit is in the log
-        raise PublishError(f"{db_path}: the night is committed (the warehouse is published), but writing it into the file "
-                           f"failed ({first_line(error)}); the next open replays it") from None
+    except duckdb.Error as error:
+        raise PublishError(f"{db_path}: writing the night into {copy} failed ({first_line(error)}); "
+                           f"warehouse unchanged") from None
+    if _wal(copy).exists() and _wal(copy).stat().st_size:
+        raise PublishError(f"{db_path}: {_wal(copy)} was left after the checkpoint; warehouse unchanged")
+
+
+def _swap(copy: Path, db_path: Path) -> None:
+    """Rename the synced copy over `<db>` and make the rename durable."""
+    try:
+        _fsync(copy)
+        os.replace(copy, db_path)
+    except OSError as error:
+        raise PublishError(f"{db_path}: cannot put {copy} in its place ({error.strerror}); "
+                           f"warehouse unchanged") from None
+    _wal(copy).unlink(missing_ok=True)
+    _wal(db_path).unlink(missing_ok=True)  # an older version's WAL: it is in the copy now
+    try:
+        _fsync(db_path.parent)
+    except OSError as error:
+        raise PublishError(f"{db_path}: the warehouse is published, but syncing its folder failed "
+                           f"({error.strerror})") from None
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _remove_copy(copy: Path) -> None:
+    for path in (copy, _wal(copy)):
+        path.unlink(missing_ok=True)
 
 
 def _detach_quietly(con: duckdb.DuckDBPyConnection) -> None:
     try:
         con.execute("DETACH warehouse")
     except duckdb.Error:
-        pass  # the error on the way out is the one to report
+        pass  # nothing attached, or the error on the way out is the one to report
 
 
 @contextmanager
 def run_lock(db_path: Path) -> Iterator[None]:
     """Hold `.<warehouse name>.lock` beside the warehouse for a whole run: one run at a time.
 
-    DuckDB's own lock guards only the moment of publishing; this one refuses a second run at
-    once, before it spends the night's work. The OS frees it when the process ends, however.
+    It refuses a second run at once, before it spends the night's work. The OS frees it when
+    the process ends, however.
     """
-    lock_path = db_path.parent / f".{db_path.name}.lock"
+    with _os_lock(db_path, ".lock", 0, None, "another run is writing this warehouse; refused"):
+        yield
+
+
+@contextmanager
+def write_lock(db_path: Path, wait_seconds: float, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold `.<warehouse name>.write.lock` while writing the warehouse: one writer at a time (a
+    run's publish, a reviewer's decisions), so no write is lost to another's swap. Wait up to
+    `wait_seconds` for it (calling `waiting()` once if it must), then raise WarehouseBusy."""
+    refusal = f"another writer held the warehouse for {wait_seconds:g} s (a run publishing, or a review decision)"
+    with _os_lock(db_path, ".write.lock", wait_seconds, waiting, refusal):
+        yield
+
+
+@contextmanager
+def _os_lock(db_path: Path, suffix: str, wait_seconds: float, waiting: Callable[[], None] | None,
+             refusal: str) -> Iterator[None]:
+    """An exclusive flock on `.<warehouse name><suffix>`, taken within `wait_seconds`."""
+    lock_path = db_path.parent / f".{db_path.name}{suffix}"
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         stream = lock_path.open("a")
     except OSError as error:
-        raise PublishError(f"{db_path}: cannot take the run lock {lock_path} ({error.strerror})") from None
+        raise PublishError(f"{db_path}: cannot take the lock {lock_path} ({error.strerror})") from None
     with stream:
-        try:
-            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PublishError(f"{db_path}: another run is writing this warehouse; refused") from None
+        deadline = time.monotonic() + wait_seconds
+        while not _locked(stream):
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(f"{db_path}: {refusal}")
+            if waiting is not None:
+                waiting()
+                waiting = None
+            time.sleep(0.05)
         yield
+
+
+def _locked(stream) -> bool:
+    try:
+        fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def warehouse_has(con: duckdb.DuckDBPyConnection, table: str) -> bool:

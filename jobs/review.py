@@ -8,7 +8,9 @@
     import   decisions from such a CSV
 
 Readers open the warehouse read-only in the sandbox `refund-recon query` uses; `decide` and
-`import` write in one transaction. A payment fingerprint is only ever shown masked, and
+`import` write in one transaction, into a copy of the warehouse swapped in whole (as a run
+publishes, jobs/publish.py): an analyst holding the warehouse open never blocks them, and a run
+publishing makes them wait (`--wait`, then refused: nothing recorded). A payment fingerprint is only ever shown masked, and
 control characters in the data are printed as visible escapes (jobs/terminal.py). Exit code 1 when the warehouse is missing or
 busy, the case unknown, or an imported row was bad (the good rows are imported).
 """
@@ -26,7 +28,8 @@ import click
 import duckdb
 
 from . import dispositions, masking
-from .errors import first_line
+from .errors import PublishError
+from .publish import WarehouseBusy, warehouse_attached
 from .query import QueryError, open_read_only
 from .terminal import visible
 
@@ -35,6 +38,9 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 db_option = click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
                          type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse.")
+wait_option = click.option("--wait", "wait_seconds", default=120.0, show_default=True, type=click.FloatRange(min=0),
+                           help="Seconds to wait while a run publishes the warehouse (or another decision is "
+                                "written) before giving up; nothing is recorded then.")
 
 
 @click.group()
@@ -165,9 +171,11 @@ def _timeline(con, case: dict, zone: ZoneInfo) -> list[str]:
 @click.option("--reviewer", required=True, help="Who decides.")
 @click.option("--note", help="Why.")
 @db_option
-def decide_command(case_id: str, disposition: str, reviewer: str, note: str | None, db_path: Path) -> None:
+@wait_option
+def decide_command(case_id: str, disposition: str, reviewer: str, note: str | None, db_path: Path,
+                   wait_seconds: float) -> None:
     """Record a disposition of a case, made now."""
-    with _warehouse(db_path, write=True) as con:
+    with _warehouse(db_path, write_wait=wait_seconds) as con:
         try:
             dispositions.decide(con, case_id, disposition, reviewer, note)
         except dispositions.UnknownCase:
@@ -193,13 +201,14 @@ def export_command(out_path: Path, db_path: Path) -> None:
 @click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--reviewer-default", help="Reviewer for rows that name none.")
 @db_option
-def import_command(csv_path: Path, reviewer_default: str | None, db_path: Path) -> None:
+@wait_option
+def import_command(csv_path: Path, reviewer_default: str | None, db_path: Path, wait_seconds: float) -> None:
     """Record the decisions of a CSV file (case_id, disposition, reviewer, note[, decided_at]).
 
     Bad rows are reported with their line and skipped; the good ones are imported, and the
     exit code is 1 if any row was bad.
     """
-    with _warehouse(db_path, write=True) as con:
+    with _warehouse(db_path, write_wait=wait_seconds) as con:
         try:
             report = dispositions.import_decisions(con, csv_path, reviewer_default, _billing_zone(con).key)
         except dispositions.ImportFileError as error:
@@ -215,23 +224,54 @@ def import_command(csv_path: Path, reviewer_default: str | None, db_path: Path) 
 # --- the warehouse ----------------------------------------------------------------------------
 
 @contextmanager
-def _warehouse(db_path: Path, write: bool = False):
-    """A connection to an existing warehouse with cases, or a one-line message and exit 1."""
+def _warehouse(db_path: Path, write_wait: float | None = None):
+    """A connection to an existing warehouse with cases, or a one-line message and exit 1.
+
+    With `write_wait` (seconds to wait for another writer) the connection writes the warehouse.
+    """
     if not db_path.is_file():
         _fail(f"{db_path}: no warehouse here (run `refund-recon run` first, or pass --db)")
-    try:
-        con = duckdb.connect(str(db_path)) if write else open_read_only(db_path)
-    except QueryError as error:
-        _fail(f"cannot open the warehouse: {error}")
-    except duckdb.Error as error:
-        _fail(f"{db_path}: cannot open the warehouse, is a run writing it? ({first_line(error)})")
-    try:
+    with _reading(db_path) if write_wait is None else _writing(db_path, write_wait) as con:
         tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         if not {"abuse_cases", "case_dispositions", "runs"} <= tables:
             _fail(f"{db_path}: no abuse cases in this warehouse (run `refund-recon run` first)")
-        if not write:
+        if write_wait is None:
             masking.create_known_ids(con)  # the fingerprints `_print` masks
         yield con
+
+
+@contextmanager
+def _reading(db_path: Path):
+    try:
+        con = open_read_only(db_path)
+    except QueryError as error:
+        _fail(f"cannot open the warehouse: {error}")
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def _writing(db_path: Path, wait_seconds: float):
+    """The warehouse's copy, attached and in use, swapped in when the block ends well."""
+    def say_waiting():
+        click.echo(f"refund-recon: waiting up to {wait_seconds:g} s: a run is publishing {db_path}, "
+                   f"or another decision is being written", err=True)
+
+    con = duckdb.connect()
+    try:
+        with warehouse_attached(con, db_path, wait_seconds, say_waiting):
+            con.execute("USE warehouse")
+            try:
+                yield con
+            finally:
+                con.execute("USE memory")
+    except WarehouseBusy:
+        _fail(f"{db_path}: a run is publishing this warehouse, or another decision is being written; "
+              f"waited {wait_seconds:g} s, nothing recorded (try again, or give a longer --wait)")
+    except PublishError as error:
+        _fail(str(error))
     finally:
         con.close()
 
