@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from . import __version__, logs
+from . import __version__, logs, notify
 from .engine.steps import StepError
 
 try:  # reading the SQL steps' headers: a broken one stops the command here, in one line
@@ -144,9 +144,7 @@ def log_format_option(command):
             except KeyboardInterrupt as interrupt:
                 _fail("interrupted", INTERRUPTED_EXIT_CODE, **logs.fields_of(interrupt))
             except Exception as error:  # noqa: BLE001 -- a bug still ends in one clear line
-                detail = str(error).strip().splitlines()[:1]
-                _fail(f"run failed on an unexpected error ({type(error).__name__}"
-                      f"{': ' + detail[0] if detail else ''})", **logs.fields_of(error))
+                _fail(_failure_message(error), **logs.fields_of(error))
 
     return click.option("--log-format", type=click.Choice(logs.FORMATS), default="auto", show_default=True,
                         help="Progress on a terminal / plain log lines otherwise (auto), plain lines, "
@@ -166,6 +164,7 @@ def run_command(input_dir: Path, as_of, config_path: Path | None, db_path: Path)
     settings = _settings(config_path)
     result = _run(settings, input_dir, _as_of(as_of, settings), db_path)
     _finish(result, "succeeded", summary_lines(result) + [f"  warehouse: {db_path}"], warehouse=str(db_path))
+    notify.night_finished(settings.notify, result, str(db_path))
 
 
 @main.command("backfill")
@@ -202,6 +201,7 @@ def backfill_command(first_night, last_night, input_pattern: str | None, db_path
         source = "replayed from the warehouse" if input_dir is None else f"{loaded} rows loaded, {quarantined} quarantined"
         _finish(result, "succeeded", [f"{night}  run {result.run_id}  {source}, {flags} flags"],
                 warehouse=str(db_path))
+        notify.night_finished(settings.notify, result, str(db_path))
         night += timedelta(days=1)
 
 
@@ -276,8 +276,20 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
          publish_results: bool = True):
     try:
         return run(settings, input_dir, as_of, db_path, publish_results)
-    except INPUT_PROBLEMS as error:
+    except Exception as error:
+        if publish_results:  # a night that was to be published failed: tell people
+            notify.night_failed(settings.notify, as_of.isoformat(), _failure_message(error), **logs.fields_of(error))
+        if not isinstance(error, INPUT_PROBLEMS):
+            raise
         _fail(str(error), as_of=as_of.isoformat(), **logs.fields_of(error), **_failure_fields(error))
+
+
+def _failure_message(error: Exception) -> str:
+    """What a failure says: its own message, or for an unexpected error its type and first line."""
+    if isinstance(error, INPUT_PROBLEMS):
+        return str(error)
+    detail = str(error).strip().splitlines()[:1]
+    return f"run failed on an unexpected error ({type(error).__name__}{': ' + detail[0] if detail else ''})"
 
 
 def _failure_fields(error: Exception) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 import zoneinfo
 from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
@@ -75,6 +76,8 @@ NUMBER_RANGES = {
     "gates.volume_trailing_nights": DAYS_AFTER,
     "gates.volume_min_nights": DAYS_AFTER,
     "gates.freshness_max_age_hours.*": Range(1, 366 * 24),
+    "notify.smtp_port": Range(1, 65535),
+    "notify.timeout_seconds": Range(1, 60),
 }
 
 
@@ -124,6 +127,29 @@ class GateSettings:
     volume_min_nights: int = 5
 
 
+NOTIFY_WHEN = ("always", "problems")
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Where the night's outcome is sent (jobs/notify.py, docs/operations.md), TOML [notify].
+
+    Secrets are never here: `webhook_url_env` and `smtp_password_env` name the environment
+    variables holding the webhook URL (its token is part of it) and the SMTP password.
+    """
+
+    when: str = "always"  # or "problems": only a night that failed or came with warnings
+    webhook_url_env: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password_env: str | None = None
+    mail_from: str | None = None
+    mail_to: tuple[str, ...] = ()
+    timeout_seconds: int = 10  # per channel: a slow webhook or mail server cannot hold the night up
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run may be tuned with; the defaults are SPEC's."""
@@ -143,10 +169,13 @@ class Settings:
     mask_csv_exports: bool = False
     signals: SignalSettings = field(default_factory=SignalSettings)
     gates: GateSettings = field(default_factory=GateSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     def fingerprint(self) -> str:
-        """A short hash of the effective settings, recorded with each run."""
-        text = json.dumps(asdict(self), sort_keys=True, default=list)
+        """A short hash of the settings that shape a run's results, recorded with each run
+        (where its outcome is sent is not one)."""
+        shaping = {name: value for name, value in asdict(self).items() if name != "notify"}
+        text = json.dumps(shaping, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -175,7 +204,8 @@ def config_keys() -> list[str]:
     signals = [f"signals.{item.name}" for item in fields(SignalSettings) if item.name != "weights"]
     gates = [f"gates.{item.name}" for item in fields(GateSettings) if item.name != "freshness_max_age_hours"]
     return ([".".join(key) for key in _KEYS] + signals + [f"signals.weights.{code}" for code in DEFAULT_SIGNAL_WEIGHTS]
-            + gates + [f"gates.freshness_max_age_hours.{stem}" for stem in DEFAULT_FRESHNESS_MAX_AGE_HOURS])
+            + gates + [f"gates.freshness_max_age_hours.{stem}" for stem in DEFAULT_FRESHNESS_MAX_AGE_HOURS]
+            + [f"notify.{item.name}" for item in fields(NotifySettings)])
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -200,6 +230,9 @@ def load_settings(path: Path | None) -> Settings:
             continue
         if section == "gates":
             values["gates"] = _gate_settings(table)
+            continue
+        if section == "notify":
+            values["notify"] = _notify_settings(table)
             continue
         for key, value in table.items():
             name = _KEYS.get((section, key))
@@ -258,6 +291,46 @@ def _gate_settings(table: dict) -> GateSettings:
         raise ConfigError(f"config key 'gates.volume_min_nights' must be at most gates.volume_trailing_nights "
                           f"({gates.volume_trailing_nights}), got {gates.volume_min_nights!r}")
     return gates
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECRETS = {"webhook_url": "webhook_url_env", "smtp_password": "smtp_password_env"}
+
+
+def _notify_settings(table: dict) -> NotifySettings:
+    """[notify]: each key a NotifySettings field; a secret itself is refused, its variable's name taken."""
+    values = {}
+    for key, value in table.items():
+        name = f"notify.{key}"
+        if key in _SECRETS:
+            raise ConfigError(f"config key '{name}' is not taken: secrets come from the environment; "
+                              f"give the variable's name as notify.{_SECRETS[key]}")
+        if key == "when":
+            if value not in NOTIFY_WHEN:
+                raise ConfigError(f"config key '{name}' must be \"always\" or \"problems\", got {value!r}")
+        elif key.endswith("_env"):
+            if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+                raise ConfigError(f"config key '{name}' must name an environment variable, got {value!r}")
+        elif key == "smtp_starttls":
+            if not isinstance(value, bool):
+                raise ConfigError(f"config key '{name}' must be true or false, got {value!r}")
+        elif key == "mail_to":
+            if not isinstance(value, list) or not value or not all(isinstance(item, str) and "@" in item
+                                                                    for item in value):
+                raise ConfigError(f"config key '{name}' must be a list of mail addresses, got {value!r}")
+            value = tuple(value)
+        elif number_range(name) is not None:
+            value = _number(name, value)
+        elif key in {item.name for item in fields(NotifySettings)}:
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"config key '{name}' must be a non-empty string, got {value!r}")
+        else:
+            raise ConfigError(f"unknown config key '{name}'")
+        values[key] = value
+    notify = replace(NotifySettings(), **values)
+    if notify.smtp_host and not (notify.mail_from and notify.mail_to):
+        raise ConfigError("config key 'notify.smtp_host' needs notify.mail_from and notify.mail_to")
+    return notify
 
 
 def _max_ages(name: str, table) -> dict:

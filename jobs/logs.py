@@ -165,10 +165,10 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         body = {"ts": utc_timestamp(record, "milliseconds"), "level": record.levelname,
                 "logger": record.name, "message": record.getMessage()}
-        return json.dumps(body | extra_fields(record), default=_json_value, ensure_ascii=False)
+        return json.dumps(body | extra_fields(record), default=json_value, ensure_ascii=False)
 
 
-def _json_value(value):
+def json_value(value):
     """JSON for what json cannot encode: Decimal as a fixed-point string, never a float."""
     if isinstance(value, Decimal):
         return format(value, "f")
