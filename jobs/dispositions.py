@@ -195,7 +195,7 @@ def _check_header(path: Path, header: list[str], reviewer_optional: bool) -> Non
     missing = [name for name in required if name not in header]
     if missing:
         raise ImportFileError(f"{path}: missing column(s) {', '.join(missing)} "
-                              f"(needs case_id, disposition, reviewer, note; decided_at optional)")
+                              f"(needs case_id, disposition and reviewer; note and decided_at are optional)")
 
 
 def _import_row(con, row: dict, default_reviewer: str | None, zone: ZoneInfo, now: datetime) -> str:

@@ -203,7 +203,7 @@ def export_command(out_path: Path, db_path: Path) -> None:
 @db_option
 @wait_option
 def import_command(csv_path: Path, reviewer_default: str | None, db_path: Path, wait_seconds: float) -> None:
-    """Record the decisions of a CSV file (case_id, disposition, reviewer, note[, decided_at]).
+    """Record the decisions of a CSV file (case_id, disposition, reviewer[, note, decided_at]).
 
     Bad rows are reported with their line and skipped; the good ones are imported, and the
     exit code is 1 if any row was bad.
