@@ -78,6 +78,7 @@ NUMBER_RANGES = {
     "gates.freshness_max_age_hours.*": Range(1, 366 * 24),
     "notify.smtp_port": Range(1, 65535),
     "notify.timeout_seconds": Range(1, 60),
+    "decisions.hold_min_score": Range(0, 100, whole=False),
 }
 
 
@@ -170,6 +171,7 @@ class Settings:
     signals: SignalSettings = field(default_factory=SignalSettings)
     gates: GateSettings = field(default_factory=GateSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    hold_min_score: float = 60.0  # a pending refund of an open case scoring this or more is held (docs/decisions.md)
 
     def fingerprint(self) -> str:
         """A short hash of the settings that shape a run's results, recorded with each run
@@ -194,6 +196,7 @@ _KEYS = {
     ("outputs", "exports"): "write_exports",
     ("privacy", "mask_shared_report"): "mask_shared_report",
     ("privacy", "mask_csv_exports"): "mask_csv_exports",
+    ("decisions", "hold_min_score"): "hold_min_score",
 }
 _BOOLEANS = ("write_report", "write_exports", "mask_shared_report", "mask_csv_exports",
              "duckdb_preserve_insertion_order")

@@ -120,6 +120,25 @@ REFUND_VERDICTS = Table(
         "currencies.")),
 )
 
+PENDING_REFUND_DECISIONS = Table(
+    "pending_refund_decisions", "table", LATEST,
+    "refund pending on the night",
+    "What the payout team does with each refund the run sees as pending: pay, hold or decline, and why "
+    "(docs/decisions.md). Declines are the `stop` verdicts and the refunds of confirmed abuse cases; holds "
+    "the refunds of open cases scoring at least `[decisions] hold_min_score` and of block-listed entities, "
+    "accounts or payment fingerprints, unless allow-listed. I17 proves each pending refund has one decision.",
+    (RUN_ID, AS_OF, REFUND_ID, ORDER_ID, ACCOUNT_ID, ENTITY_ID,
+     _c("refund_amount", MONEY, "The amount the refund would pay out."),
+     _c("currency", "VARCHAR", "The refund's currency."),
+     _c("decision", "VARCHAR", "`decline` (a rule broken, or confirmed abuse), `hold` (wait for a reviewer: an "
+        "open case at or above the threshold, or the block list) or `pay`."),
+     _c("reasons", LIST, "Why: the rule codes that fired first, then the entity's case (id, disposition, score, "
+        "threshold, signals), the block and allow entries that matched (list, kind, value, reason, who, expiry) "
+        "and the expired entries that were ignored; empty for a refund nothing is said about."),
+     _c("case_id", "VARCHAR", "The abuse case of the refund's entity, whatever its disposition; NULL if none."),
+     _c("score", "DOUBLE", "That case's score.")),
+)
+
 VALIDATION_ERRORS = Table(
     "validation_errors", "table", LATEST,
     "failed check of a quarantined row",
@@ -338,6 +357,38 @@ CASE_DISPOSITIONS = Table(
      _c("decided_at", TIMESTAMPTZ, "When the decision was taken."),
      _c("refund_ids", LIST, "The refunds the case held when it was decided (new ones reopen a dismissed case)."),
      _c("signal_codes", LIST, "The signal codes the case held when it was decided.")),
+)
+
+LIST_EVENTS = Table(
+    "list_events", "table", ABUSE,
+    "change to the block or allow list",
+    "Every entry added to or removed from the block and allow lists by `refund-recon lists`, appended and "
+    "never rewritten by a run (docs/decisions.md). An entry's latest event says whether it stands.",
+    (_c("event_id", "BIGINT", "The change's number, increasing: the latest event of an entry has the largest."),
+     _c("action", "VARCHAR", "`add` (the entry stands, with this reason and expiry) or `remove`."),
+     _c("list_name", "VARCHAR", "`block` (hold the pending refunds it matches) or `allow` (lift holds)."),
+     _c("kind", "VARCHAR", "What the entry names: `entity`, `account` or `fingerprint` (the payment "
+        "fingerprint of the refunded order)."),
+     _c("value", "VARCHAR", "The entity id, account id or payment fingerprint."),
+     _c("reason", "VARCHAR", "Why, in the words of who changed it (never empty)."),
+     _c("who", "VARCHAR", "Who changed it."),
+     _c("recorded_at", TIMESTAMPTZ, "When."),
+     _c("expires_at", TIMESTAMPTZ, "For an `add`, when the entry stops counting; NULL for never.")),
+)
+
+LIST_ENTRIES = Table(
+    "list_entries", "view", ABUSE,
+    "block or allow entry standing now",
+    "The entries of list_events whose latest event is an `add`, expired ones included (a run ignores an entry "
+    "whose expires_at is at or before its start, and says so in pending_refund_decisions.reasons).",
+    (_c("list_name", "VARCHAR", "`block` or `allow`."),
+     _c("kind", "VARCHAR", "`entity`, `account` or `fingerprint`."),
+     _c("value", "VARCHAR", "The entity id, account id or payment fingerprint."),
+     _c("reason", "VARCHAR", "Why it was added."),
+     _c("added_by", "VARCHAR", "Who added it."),
+     _c("added_at", TIMESTAMPTZ, "When."),
+     _c("expires_at", TIMESTAMPTZ, "When it stops counting; NULL for never."),
+     _c("event_id", "BIGINT", "The list_events row that added it.")),
 )
 
 ENTITY_GROUPS = Table(
@@ -584,13 +635,14 @@ def _versions(records: Table) -> Table:
 
 
 TABLES: tuple[Table, ...] = (
-    REFUND_FLAGS, REFUND_VERDICTS, VALIDATION_ERRORS, ABUSE_SIGNALS, ABUSE_CASES,
+    REFUND_FLAGS, REFUND_VERDICTS, PENDING_REFUND_DECISIONS, VALIDATION_ERRORS, ABUSE_SIGNALS, ABUSE_CASES,
     DAILY_RECONCILIATION, DAILY_RECONCILIATION_BY_RULE, INVARIANT_RESULTS, GATE_RESULTS,
     SIGNAL_PRECISION, MONEY_AT_RISK_BY_RULE_MONTH, ENTITY_REFUND_HISTORY, OPEN_CASES, FLAG_CHANGES,
     RUNS_TABLE, *(_history(table) for table in (VALIDATION_ERRORS, REFUND_FLAGS, REFUND_VERDICTS,
                                                  ABUSE_SIGNALS, ABUSE_CASES, DAILY_RECONCILIATION,
-                                                 DAILY_RECONCILIATION_BY_RULE, INVARIANT_RESULTS, GATE_RESULTS)),
-    CASE_DISPOSITIONS, ENTITY_GROUPS, FINGERPRINT_SHARING,
+                                                 DAILY_RECONCILIATION_BY_RULE, INVARIANT_RESULTS, GATE_RESULTS,
+                                                 PENDING_REFUND_DECISIONS)),
+    CASE_DISPOSITIONS, LIST_EVENTS, LIST_ENTRIES, ENTITY_GROUPS, FINGERPRINT_SHARING,
     RULE_CATALOG, SIGNAL_CATALOG,
     PURCHASES, USAGE, REFUNDS, ACCOUNT_STATUS,
     *(_versions(records) for records in (PURCHASES, USAGE, REFUNDS, ACCOUNT_STATUS)),

@@ -33,9 +33,11 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 def copy_reviewer_state(con: duckdb.DuckDBPyConnection) -> None:
-    """Fill `case_dispositions` and `prior_case_members` from the attached warehouse, if it has them."""
-    if warehouse_has(con, "case_dispositions"):
-        con.execute("INSERT INTO case_dispositions BY NAME SELECT * FROM warehouse.case_dispositions")
+    """Fill `case_dispositions`, `list_events` and `prior_case_members` from the attached warehouse,
+    if it has them."""
+    for table in ("case_dispositions", "list_events"):
+        if warehouse_has(con, table):
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM warehouse.{table}")
     if warehouse_has(con, "abuse_cases"):
         con.execute("INSERT INTO prior_case_members "
                     "SELECT case_id, unnest(entity_ids) FROM warehouse.abuse_cases")

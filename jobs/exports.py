@@ -44,11 +44,13 @@ import pyarrow
 from .errors import first_line
 from . import masking
 from .csvsafe import FORMULA_STARTS
+from .decisions import decision_totals
 from .publish import PublishError, output_folder
 from .sqlfiles import quoted
 
 # The latest-run output tables exported each night; the optional ones when the warehouse has them.
-EXPORT_TABLES = ("refund_flags", "refund_verdicts", "validation_errors", "abuse_signals", "abuse_cases")
+EXPORT_TABLES = ("refund_flags", "refund_verdicts", "validation_errors", "abuse_signals", "abuse_cases",
+                 "pending_refund_decisions")
 OPTIONAL_EXPORT_TABLES = ("daily_reconciliation", "invariant_results")
 # Columns holding account or entity identifiers (masked in CSV when mask_csv_exports is on).
 IDENTIFIER_COLUMNS = frozenset({"account_id", "entity_id", "entity_ids", "account_ids", "earlier_account_id"})
@@ -471,6 +473,7 @@ def run_results(con, result, stage_seconds: dict[str, float], base: Path, paths:
                      for verdict, currency, count, at_risk, refunded in verdicts],
         "abuse": {"signals": dict(signals), "cases": sum(count for _, count in cases),
                   "cases_by_disposition": dict(cases)},
+        "decisions": [{name: jsonable(value) for name, value in row.items()} for row in decision_totals(con)],
         "stage_seconds": {stage: round(seconds, 3) for stage, seconds in stage_seconds.items()},
         "stage_peak_rss_bytes": dict(getattr(result, "stage_peak_rss_bytes", {})),
         "invariants": _invariants(con),

@@ -40,6 +40,7 @@ def night_params(settings: Settings, run_id: str, as_of: date, mode: str, input_
         "run_mode": mode,
         "input_dir": Typed(None if input_dir is None else str(input_dir), "VARCHAR"),
         "run_started_at": started_at,
+        "hold_min_score": settings.hold_min_score,
         **signal_settings,
         **gate_params(settings),
     }

@@ -24,6 +24,7 @@ import pyarrow
 from .abuse import build_cases, detect_abuse
 from .catalog import CATALOG
 from .config import Settings
+from .decisions import DECISION_STEP, LIST_STEPS, decide_pending_refunds
 from .dispositions import copy_reviewer_state
 from .errors import first_line
 from .exports import write_exports
@@ -47,12 +48,13 @@ log = logging.getLogger("refund_recon")
 
 # Made before any stage: the macros, the quarantine, and the tables reviewers' state is copied into.
 SETUP_STEPS = ("staging/macros", "staging/masking", "staging/quarantine", "outputs/case_dispositions",
-               "abuse/00_prior_cases")
+               "abuse/00_prior_cases", *LIST_STEPS)
 # Every step a night runs, checked at start-up: each can be ordered, each input made, each parameter set.
 NIGHT_STEPS = (*(step(name) for name in SETUP_STEPS), step("staging/csv_rejected_rows"),
                step("staging/quarantine_cleanup"), *discover("validation"), *discover("gates"),
                *discover("model"), *CATALOG.rules, step("outputs/refund_flags"), step("outputs/refund_verdicts"),
-               *discover("abuse"), *CATALOG.signals, *discover("reconciliation"), *discover("invariants"),
+               *discover("abuse"), *CATALOG.signals, *discover("reconciliation"), step(DECISION_STEP),
+               *discover("invariants"),
                step("outputs/validation_errors"), step("outputs/run_record"))
 # Tables Python makes for the steps: the loaded and validated exports, the records merged over
 # the stored ones, the catalogues and the run's inputs.
@@ -142,12 +144,14 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
         raise RunFailed(f"run failed, nothing written ({first_line(error)})") from None
     if not publish_results:
         build_cases(runner)
+        decide_pending_refunds(runner)
         return result
     with _stage(result, "publish"), warehouse_attached(con, db_path):
-        # Reviewers' decisions are read from the copy being published, under the write lock that
-        # their own writes take: none slips in unseen, none is lost to the swap.
+        # Reviewers' decisions and the block and allow lists are read from the copy being published,
+        # under the write lock that their own writes take: none slips in unseen, none is lost to the swap.
         copy_reviewer_state(con)
         build_cases(runner)
+        decide_pending_refunds(runner)
         runner.bind(run_finished_at=datetime.now(timezone.utc),
                     stage_seconds=seconds_param(result.stage_seconds),
                     step_seconds=seconds_param(runner.step_seconds))

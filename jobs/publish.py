@@ -34,6 +34,7 @@ LATEST_TABLES = (
     "abuse_signals", "abuse_cases", "rule_catalog", "signal_catalog",
     "entity_groups", "fingerprint_sharing",
     "daily_reconciliation", "daily_reconciliation_by_rule", "invariant_results", "gate_results",
+    "pending_refund_decisions",
 )
 # Tables that keep every run's rows, appended to by each run (the history of the table named).
 HISTORY_TABLES = {
@@ -47,11 +48,14 @@ HISTORY_TABLES = {
     "daily_reconciliation_by_rule_history": "daily_reconciliation_by_rule",
     "invariant_results_history": "invariant_results",
     "gate_results_history": "gate_results",
+    "pending_refund_decisions_history": "pending_refund_decisions",
 }
 
 
-# Created in the warehouse if missing, never replaced by a run: reviewers own the first.
+# Created in the warehouse if missing, never replaced by a run: reviewers own the first, and
+# `refund-recon lists` the list events.
 WAREHOUSE_DEFINITIONS = ("history/records_valid_on", "outputs/case_dispositions", "outputs/signal_precision",
+                         "decisions/list_events", "decisions/list_entries",
                          *(view.name for view in discover("views")))
 # What the definitions may read: the tables a run publishes.
 WAREHOUSE_TABLES = (*LATEST_TABLES, *HISTORY_TABLES, *(versions_table(export) for export in EXPORTS.values()))

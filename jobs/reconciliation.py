@@ -58,9 +58,22 @@ def load_invariants() -> tuple[Step, ...]:
 
 
 def reconcile(runner: Runner) -> list[InvariantResult]:
-    """Build `daily_reconciliation` and `invariant_results`; raise InvariantFailed on a failure."""
+    """Build `daily_reconciliation` and `invariant_results` from the invariants whose inputs are made
+    (those of the decisions wait for `check_remaining_invariants`); raise InvariantFailed on a failure."""
     build_daily_reconciliation(runner)
-    results = check_invariants(runner)
+    ready = tuple(invariant for invariant in INVARIANTS if set(invariant.reads) <= runner.made)
+    return _enforced(check_invariants(runner, ready))
+
+
+def check_remaining_invariants(runner: Runner) -> list[InvariantResult]:
+    """The invariants `reconcile` left for later (tables built at publishing: the decisions), added to
+    `invariant_results`; raise InvariantFailed on a failure."""
+    checked = {code for (code,) in runner.engine.fetch("SELECT invariant FROM invariant_results", {})[1]}
+    remaining = tuple(invariant for invariant in INVARIANTS if invariant.code not in checked)
+    return _enforced(check_invariants(runner, remaining, append=True))
+
+
+def _enforced(results: list[InvariantResult]) -> list[InvariantResult]:
     failed = [result for result in results if not result.passed]
     if failed:
         raise InvariantFailed(
@@ -80,19 +93,23 @@ def build_daily_reconciliation(runner: Runner) -> None:
                 step("reconciliation/daily_reconciliation").render(at_risk_per_rule=at_risk_per_rule)))
 
 
-def check_invariants(runner: Runner, invariants: tuple[Step, ...] | None = None) -> list[InvariantResult]:
-    """Run every invariant and store the outcome in `invariant_results` (replaced); return it.
+def check_invariants(runner: Runner, invariants: tuple[Step, ...] | None = None,
+                     append: bool = False) -> list[InvariantResult]:
+    """Run every invariant and store the outcome in `invariant_results` (replaced, or added to with
+    `append`); return it.
 
     An invariant whose SQL fails (a table missing, say) counts as failed, with the error as
     its detail, so that a broken check can never pass silently.
     """
     results = [_check(runner, invariant) for invariant in (INVARIANTS if invariants is None else invariants)]
-    runner.engine.write_table("invariant_results", pyarrow.Table.from_pylist(
+    earlier = runner.engine.read_table("invariant_results") if append else _RESULTS_SCHEMA.empty_table()
+    rows = pyarrow.Table.from_pylist(
         [{"run_id": runner.params["run_id"], "as_of": runner.params["as_of"], "position": position,
           "invariant": result.invariant.code, "name": result.invariant.meta["name"],
           "description": result.invariant.description, "passed": result.passed, "expected": result.expected,
           "actual": result.actual, "detail": result.detail}
-         for position, result in enumerate(results, start=1)], schema=_RESULTS_SCHEMA))
+         for position, result in enumerate(results, start=earlier.num_rows + 1)], schema=_RESULTS_SCHEMA)
+    runner.engine.write_table("invariant_results", pyarrow.concat_tables([earlier.cast(_RESULTS_SCHEMA), rows]))
     return results
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from .decisions import decision_totals
 from .pipeline import RunResult
 
 
@@ -25,6 +26,10 @@ def summary_fields(result: RunResult) -> dict:
         "GROUP BY ALL ORDER BY verdict, currency"
     ).fetchall():
         verdicts.setdefault(verdict, {})[currency] = {"refunds": count, "amount_at_risk": amount}
+    decisions: dict[str, dict] = {}
+    for row in decision_totals(con):
+        decisions.setdefault(row["decision"], {})[row["currency"]] = {"refunds": row["refunds"],
+                                                                      "refund_amount": row["refund_amount"]}
     passed, checked = con.execute("SELECT count(*) FILTER (WHERE passed), count(*) FROM invariant_results").fetchone()
     return {
         "run_id": result.run_id,
@@ -36,6 +41,7 @@ def summary_fields(result: RunResult) -> dict:
         },
         "flags": dict(flags),
         "verdicts": verdicts,
+        "decisions": decisions,
         "invariants": {"passed": passed, "checked": checked},
         "report_paths": [str(path) for path in result.report_paths],
         "export_paths": [str(path) for path in result.export_paths],
@@ -60,6 +66,9 @@ def summary_lines(result: RunResult) -> list[str]:
     lines.append("  verdicts (refunds, money at risk):")
     lines += [f"    {verdict:<10}{currency:<5}{money['refunds']:>10,}{money['amount_at_risk']:>16,.2f}"
               for verdict, currencies in fields["verdicts"].items() for currency, money in currencies.items()]
+    lines.append("  pending refunds to decide (refunds, refund amount):")
+    lines += [f"    {decision:<10}{currency:<5}{money['refunds']:>10,}{money['refund_amount']:>16,.2f}"
+              for decision, currencies in fields["decisions"].items() for currency, money in currencies.items()]
     lines.append(f"  invariants: {fields['invariants']['passed']}/{fields['invariants']['checked']} passed")
     lines += [f"  report: {path}" for path in fields["report_paths"]]
     if fields["export_paths"]:

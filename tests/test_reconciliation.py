@@ -272,6 +272,8 @@ CORRUPTIONS = {
                                 "WHERE billing_day = '2026-03-21'"),
     # R1, judged, is also a refund whose row tonight was quarantined.
     "I16": (_AFTER_RULES, "INSERT INTO quarantined_keys_refunds VALUES ('R1', 99)"),
+    # R4, pending and flagged (stop), let through to payout.
+    "I17": (_AFTER_RULES, "UPDATE pending_refund_decisions SET decision = 'pay' WHERE refund_id = 'R4'"),
 }
 
 
