@@ -37,6 +37,7 @@ from .pipeline import RunFailed, default_as_of, run
 from .publish import PublishError
 from .reconciliation import InvariantFailed
 from .report import ReportError
+from .lists import lists
 from .review import review
 from .summary import summary_fields, summary_lines
 from .validation import TooManyBadRows
@@ -114,6 +115,7 @@ def main() -> None:
 
 
 main.add_command(review)
+main.add_command(lists)
 
 
 def _common_options(command):

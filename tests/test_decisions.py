@@ -78,7 +78,7 @@ def decide(refunds: list[dict], cases: list[dict] = (), lists: list[dict] = (),
                      None if item["disposition"] == "open" else "rita", RUN_STARTED - timedelta(days=1)])
     params = night_params(Settings(hold_min_score=hold_min_score), "test-run", AS_OF, "test", None, RUN_STARTED)
     runner = Runner(DuckDBEngine(con), params, provided=("refund_verdicts", "purchases", "abuse_cases"))
-    runner.run(tuple(step(name) for name in LIST_STEPS))
+    runner.run(tuple(step(name) for name in ("staging/masking", *LIST_STEPS)))
     for number, item in enumerate(lists, start=1):
         con.execute("INSERT INTO list_events VALUES (?, ?, ?, ?, ?, 'a reason', 'ana', ?, ?)",
                     [number, item["action"], item["list_name"], item["kind"], item["value"],
@@ -171,9 +171,9 @@ REASONS = [
     ("a hold by score names the case, its score, the threshold and its signals",
      [refund("R1", "E1")], [case("C1", "E1", score=60.0)], [], "R1",
      ["case C1 (open, score 60.0, hold at 60: SERIAL_REFUNDER)"]),
-    ("a block names the entry",
-     [refund("R1", "E1", fingerprint="F1")], [], [entry("block", "fingerprint", "F1")], "R1",
-     ["block fingerprint F1: a reason (ana)"]),
+    ("a block names the entry, a fingerprint masked",
+     [refund("R1", "E1", fingerprint="FP-0000001")], [], [entry("block", "fingerprint", "FP-0000001")], "R1",
+     ["block fingerprint FP-…01: a reason (ana)"]),
     ("an expired entry says so",
      [refund("R1", "E1")], [], [entry("block", "entity", "E1", expires_at=datetime(2026, 3, 31, 16, 0,
                                                                                   tzinfo=timezone.utc))],

@@ -14,7 +14,8 @@ params = ["as_of", "hold_min_score", "run_id", "run_started_at"]
 --   pay:     everything else, including a refund that would be held but whose entity, account
 --            or fingerprint is on the allow list (an allow entry lifts holds, never a decline).
 -- A list entry whose expires_at is at or before the run's start is ignored, and the reasons say
--- so. case_id and score are the refund's entity's case, whatever it decided.
+-- so. case_id and score are the refund's entity's case, whatever it decided. A fingerprint is
+-- named masked, as everywhere a person reads it.
 CREATE OR REPLACE TABLE pending_refund_decisions AS
 WITH pending AS (
     SELECT verdict.*, purchase.payment_fingerprint
@@ -30,7 +31,9 @@ membership AS (
 entries AS (
     SELECT *,
            expires_at IS NOT NULL AND expires_at <= getvariable('run_started_at') AS expired,
-           list_name || ' ' || kind || ' ' || value || ': ' || reason || ' (' || added_by
+           list_name || ' ' || kind || ' '
+               || CASE kind WHEN 'fingerprint' THEN masked_fingerprint(value) ELSE value END
+               || ': ' || reason || ' (' || added_by
                || CASE WHEN expires_at IS NULL THEN '' ELSE ', until ' || strftime(expires_at, '%Y-%m-%d %H:%M %z') END
                || ')' AS described
     FROM list_entries
