@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from . import files
 from .catalog import CATALOG
 
 
@@ -692,6 +693,6 @@ def _cell(text: str) -> str:
 
 
 def write_markdown(path: Path) -> Path:
-    """Write the dictionary to `path` (docs/data-dictionary.md in the repository)."""
-    path.write_text(markdown(), encoding="utf-8")
+    """Write the dictionary to `path` (docs/data-dictionary.md in the repository), whole or not at all."""
+    files.write_atomically([(path, markdown())])
     return path

@@ -10,9 +10,9 @@ A replay (a run without input) writes the same layout under `<db dir>/replays/<r
 instead, so the files its night published stay as they were.
 
 Rerunning a night replaces its partition and never leaves a half-written file where a reader
-looks: a Parquet file is written under a hidden name and renamed over `data.parquet`; a
-night's CSV files are written into a hidden folder that then takes the partition's place;
-run_results.json is renamed into place whole. The partition column `as_of` lives in the
+looks (jobs/files.py): a Parquet file is written under a hidden name and renamed over
+`data.parquet`; a night's CSV files are written into a hidden folder that then takes the
+partition's place; run_results.json is renamed into place whole. The partition column `as_of` lives in the
 folder name, not in the Parquet files (the Hive convention: DuckDB, Spark and pyarrow read it
 back from the path; pyarrow refuses a dataset holding it in both places).
 
@@ -26,13 +26,7 @@ knows, by the one rule of jobs/masking.py.
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import json
-import os
-import secrets
-import shutil
-import sys
 import time
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -41,8 +35,8 @@ from pathlib import Path
 import duckdb
 import pyarrow
 
+from . import files, masking
 from .errors import first_line
-from . import masking
 from .csvsafe import FORMULA_STARTS
 from .decisions import decision_totals
 from .publish import PublishError, output_folder
@@ -66,7 +60,6 @@ def write_exports(db_path: Path, run_id: str, settings, result) -> list[Path]:
     folder: jobs/publish.py `output_folder`); return their paths."""
     started = time.perf_counter()
     db_path = Path(db_path)
-    token = f"{run_id}-{secrets.token_hex(3)}"
     try:
         with duckdb.connect(str(db_path), read_only=True) as con:
             con.execute("SET TimeZone = 'UTC'")
@@ -74,15 +67,14 @@ def write_exports(db_path: Path, run_id: str, settings, result) -> list[Path]:
             (mode,) = con.execute("SELECT mode FROM runs WHERE run_id = ?", [run_id]).fetchone()
             base = output_folder(db_path, run_id, mode)
             tables = exported_tables(con)
-            parquet = [_write_parquet(con, base, table, result.as_of, token) for table in tables]
-            csv_files = _write_csv_night(con, base, tables, result.as_of, token,
-                                         mask_identifiers=settings.mask_csv_exports)
+            parquet = [_write_parquet(con, base, table, result.as_of) for table in tables]
+            csv_files = _write_csv_night(con, base, tables, result.as_of, mask_identifiers=settings.mask_csv_exports)
             written = parquet + csv_files
             results_path = base / "run_results.json"
             seconds = dict(result.stage_seconds)
             seconds["exports"] = time.perf_counter() - started
             document = run_results(con, result, seconds, base, written + [results_path])
-        _write_atomically(results_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n", token)
+        files.write_atomically([(results_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")])
     except (OSError, duckdb.Error) as error:
         raise ExportError(f"writing the exports failed; the warehouse is published ({first_line(error)})") from None
     return written + [results_path]
@@ -104,18 +96,12 @@ def _check_latest_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
 
 # --- Parquet ----------------------------------------------------------------------------------
 
-def _write_parquet(con, base: Path, table: str, as_of: date, token: str) -> Path:
+def _write_parquet(con, base: Path, table: str, as_of: date) -> Path:
     """`exports/parquet/<table>/as_of=<as_of>/data.parquet`, replaced in one rename."""
-    folder = base / "exports" / "parquet" / table / f"as_of={as_of.isoformat()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    for leftover in folder.glob(".data.parquet.*.tmp"):  # from a run killed while writing
-        leftover.unlink(missing_ok=True)
-    target, temp = folder / "data.parquet", folder / f".data.parquet.{token}.tmp"
-    try:
+    target = base / "exports" / "parquet" / table / f"as_of={as_of.isoformat()}" / "data.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with files.replacing(target) as temp:
         con.execute(f"COPY ({_parquet_select(con, table)}) TO {_sql_text(str(temp))} (FORMAT parquet)")
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
     return target
 
 
@@ -130,24 +116,13 @@ def _parquet_select(con, table: str) -> str:
 
 # --- CSV --------------------------------------------------------------------------------------
 
-def _write_csv_night(con, base: Path, tables: list[str], as_of: date, token: str,
-                     mask_identifiers: bool) -> list[Path]:
+def _write_csv_night(con, base: Path, tables: list[str], as_of: date, mask_identifiers: bool) -> list[Path]:
     """`exports/csv/as_of=<as_of>/<table>.csv`, the night's folder replaced as a whole."""
-    parent = base / "exports" / "csv"
-    name = f"as_of={as_of.isoformat()}"
-    parent.mkdir(parents=True, exist_ok=True)
-    for leftover in parent.glob(f".{name}.*"):  # from a run killed while writing
-        shutil.rmtree(leftover, ignore_errors=True)
-    temp = parent / f".{name}.{token}.tmp"
-    temp.mkdir()
-    target = parent / name
-    try:
+    target = base / "exports" / "csv" / f"as_of={as_of.isoformat()}"
+    with files.new_folder(target) as temp:
         _install_csv_macros(con, mask_identifiers)
         for table in tables:
             _write_csv(con, table, temp / f"{table}.csv", mask_identifiers)
-        _replace_folder(temp, target, parent / f".{name}.{token}.old")
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)  # gone already unless something failed
     return [target / f"{table}.csv" for table in tables]
 
 
@@ -322,49 +297,6 @@ def _json_sql(value: str, kind: duckdb.DuckDBPyType, depth: int) -> str:
     return f"coalesce({_scalar_text_sql(value, kind.id)}, 'null')"
 
 
-def _replace_folder(temp: Path, target: Path, old: Path) -> None:
-    """Put `temp` in `target`'s place; a reader sees the old folder or the new, never a part.
-
-    On Linux the two folders are swapped in one system call (`renameat2` with
-    RENAME_EXCHANGE), so at every instant `target` is one whole folder, even if the process
-    is killed; the old one, now at `temp`, is then deleted. Where the exchange is not
-    supported (another OS, a filesystem without it) the old folder is renamed to `old` and
-    the new one in: a kill between those two renames leaves no folder at `target` until the
-    next run writes the night again.
-    """
-    if not target.exists():
-        os.rename(temp, target)
-        return
-    if _exchange(temp, target):
-        shutil.rmtree(temp, ignore_errors=True)  # last run's folder
-        return
-    os.rename(target, old)
-    try:
-        os.rename(temp, target)
-    except OSError:
-        os.rename(old, target)  # put last run's folder back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Swap two paths atomically (Linux `renameat2`); False where the system cannot."""
-    if sys.platform != "linux":
-        return False
-    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
-    if renameat2 is None:  # a C library older than glibc 2.28
-        return False
-    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # the kernel or filesystem cannot
-        return False
-    raise OSError(code, os.strerror(code), str(second))
-
-
 def csv_text(value, mask=lambda text: text) -> str:
     """One value as CSV text: ISO 8601 dates and UTC times, lists joined with '; ', structs as JSON.
 
@@ -492,28 +424,14 @@ def _file_entry(item: dict) -> dict:
 
 def _invariants(con) -> dict | None:
     """The run's invariant checks, when the warehouse keeps them (None otherwise)."""
-    present = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
-                          "AND table_name = 'invariant_results'").fetchone()[0]
-    if not present:
+    if "invariant_results" not in exported_tables(con):
         return None
-    cursor = con.execute("SELECT * FROM invariant_results")
+    cursor = con.execute("SELECT * FROM invariant_results ORDER BY position")
     columns = [column[0] for column in cursor.description]
     rows = [{name: jsonable(value) for name, value in zip(columns, row)} for row in cursor.fetchall()]
-    outcome = [_passed(row) for row in rows]
-    return {"total": len(rows), "passed": outcome.count(True), "failed": outcome.count(False), "results": rows}
-
-
-def _passed(row: dict) -> bool | None:
-    """Whether one invariant row passed, read from a `passed` flag or a `status` / `outcome` word."""
-    if isinstance(row.get("passed"), bool):
-        return row["passed"]
-    for key in ("status", "outcome", "result"):
-        word = str(row.get(key, "")).lower()
-        if word in ("pass", "passed", "ok", "succeeded"):
-            return True
-        if word in ("fail", "failed", "error"):
-            return False
-    return None
+    passed = sum(row["passed"] is True for row in rows)
+    failed = sum(row["passed"] is False for row in rows)
+    return {"total": len(rows), "passed": passed, "failed": failed, "results": rows}
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -531,15 +449,6 @@ def _relative(path: Path, base: Path) -> str:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return str(path)
-
-
-def _write_atomically(path: Path, text: str, token: str) -> None:
-    temp = path.with_name(f".{path.name}.{token}.tmp")
-    try:
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _sql_text(text: str) -> str:

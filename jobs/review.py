@@ -28,6 +28,9 @@ import click
 import duckdb
 
 from . import dispositions, masking
+from .engine.engine import DuckDBEngine
+from .engine.runner import Runner
+from .engine.steps import step
 from .errors import PublishError
 from .publish import WarehouseBusy, warehouse_attached
 from .query import QueryError, open_read_only
@@ -158,7 +161,13 @@ def _refunds(con, case: dict, zone: ZoneInfo) -> list[str]:
 
 
 def _timeline(con, case: dict, zone: ZoneInfo) -> list[str]:
-    rows = con.execute(_TIMELINE_SQL, [case["group_id"]]).fetchall()
+    """The case's events as the latest run saw them (sql/report/case_timeline.sql, as in the report)."""
+    (run_id,) = con.execute("SELECT run_id FROM runs ORDER BY finished_at DESC, run_id DESC LIMIT 1").fetchone()
+    timeline = step("report/case_timeline")
+    # What it reads comes with every warehouse holding cases (`_warehouse` checked that).
+    Runner(DuckDBEngine(con), {"run_id": run_id}, provided=timeline.reads).run([timeline])
+    rows = con.execute("SELECT happened_at, kind, detail FROM case_timeline WHERE case_id = ? "
+                       "ORDER BY happened_at, event_order, ref", [case["case_id"]]).fetchall()
     lines = [f"Timeline (billing time, {zone.key})"]
     return lines + [f"  {_when(at, zone)}  {event:<18} {detail}" for at, event, detail in rows]
 
@@ -339,44 +348,6 @@ JOIN entity_groups AS groups USING (entity_id)
 WHERE groups.group_id = ?
 ORDER BY refund.requested_at, verdict.refund_id
 """
-
-# Purchases, refund requests, payouts and rejections as the run saw them (a refund processed
-# after as_of is still pending), and the status changes of the group's accounts.
-_TIMELINE_SQL = """
-WITH orders AS (
-    SELECT purchase.* FROM purchases AS purchase
-    JOIN entity_groups AS groups USING (entity_id) WHERE groups.group_id = ?
-),
-refunds_seen AS (
-    SELECT refund.*, verdict.refund_status, orders.account_id, orders.entity_id
-    FROM refunds AS refund JOIN orders USING (order_id) JOIN refund_verdicts AS verdict USING (refund_id)
-),
-events AS (
-    SELECT purchased_at AS happened_at, 1 AS event_order, order_id AS ref, 'purchase' AS event,
-           format('order {} {} {}{}, paid {} {} (list {}, discount {}, coupon {}), account {}, entity {}{}',
-                  order_id, product, package_kind, coalesce(' ' || edition, ''),
-                  CAST(paid_cash_credit + paid_commission_credit + paid_free_credit AS VARCHAR), currency,
-                  CAST(list_price AS VARCHAR), CAST(discount_amount AS VARCHAR), CAST(coupon_amount AS VARCHAR),
-                  account_id, entity_id, coalesce(', fingerprint ' || payment_fingerprint, ''))
-               AS detail
-    FROM orders
-    UNION ALL
-    SELECT requested_at, 2, refund_id, 'refund requested',
-           format('refund {} of order {}, {} {}, account {}, entity {}', refund_id, order_id,
-                  CAST(refund_amount AS VARCHAR), currency, account_id, entity_id)
-    FROM refunds_seen
-    UNION ALL
-    SELECT processed_at, 3, refund_id, 'refund ' || refund_status,
-           format('refund {} of order {}, {} {}', refund_id, order_id, CAST(refund_amount AS VARCHAR), currency)
-    FROM refunds_seen WHERE refund_status IN ('paid', 'rejected') AND processed_at IS NOT NULL
-    UNION ALL
-    SELECT change.effective_at, 4, change.account_id, 'account ' || change.status,
-           format('account {}{}', change.account_id, coalesce(' (' || change.reason || ')', ''))
-    FROM account_status AS change WHERE change.account_id IN (SELECT account_id FROM orders)
-)
-SELECT happened_at, event, detail FROM events ORDER BY happened_at, event_order, ref
-"""
-
 
 # --- formatting -------------------------------------------------------------------------------
 

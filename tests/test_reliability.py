@@ -67,12 +67,11 @@ _TRACED = (
     "publish.py:publish",
     "publish.py:warehouse_attached",
     "publish.py:_swap",
-    "report.py:_write_atomically",
+    "files.py:write_atomically",
     "exports.py:write_exports",
     "exports.py:_write_parquet",
     "exports.py:_write_csv_night",
-    "exports.py:_replace_folder",
-    "exports.py:_write_atomically",
+    "files.py:replace_folder",
 )
 
 _SERVER = r'''
@@ -556,11 +555,11 @@ def _kill_index(labels: list[str], point: str) -> int:
     if point == "publish: right after the copy is renamed into place":
         return first("publish.py:_swap", "os.replace(")[0] + 1
     if point == "report: between the two report renames":
-        found = first("report.py:_write_atomically", "os.replace(")
+        found = first("files.py:write_atomically", "os.replace(")
         assert len(found) >= 2, "the run wrote a single report file"
         return found[1]
     if point == "exports: the CSV folders swapped, the old one not yet deleted":
-        return first("exports.py:_replace_folder", "_exchange(temp, target)")[0] + 1
+        return first("files.py:replace_folder", "_exchange(temp, target)")[0] + 1
     raise AssertionError(point)
 
 

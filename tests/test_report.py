@@ -22,7 +22,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from jobs import report as report_module
+from jobs import files as files_module, report as report_module
 from jobs.cli import main
 from jobs.config import load_settings
 from jobs.pipeline import run
@@ -243,8 +243,8 @@ def test_a_failure_leaves_the_previous_report(warehouse, tmp_path, monkeypatch):
         return os.rename(source, target)
 
     with monkeypatch.context() as patch:
-        patch.setattr(report_module.os, "replace", failing_replace)
-        with pytest.raises(OSError):
+        patch.setattr(files_module.os, "replace", failing_replace)
+        with pytest.raises(report_module.ReportError, match=r"cannot write .*report-2026-03-31\.html: disk full"):
             write_report(db_path, find_run(db_path), settings)
     assert {path: path.read_bytes() for path in paths} == before
     assert sorted(path.name for path in db_path.parent.iterdir()) == sorted(
@@ -266,38 +266,48 @@ def test_the_report_command_rewrites_a_night_from_the_warehouse(warehouse, tmp_p
     assert missing.exit_code == 1 and "no warehouse" in missing.output
 
 
-def test_tie_out_tables_are_shown_only_when_present(warehouse, tmp_path):
-    """`invariant_results` and `daily_reconciliation` come from the reconcile stage; the report
-    shows whatever of them the warehouse holds, and nothing when they are missing."""
+def test_invariants_and_the_finance_tie_out_of_the_night(warehouse, tmp_path):
+    """`invariant_results` and `daily_reconciliation` as the run published them; a failed
+    invariant is counted in the headline and marked in the table."""
     db_path = copy_warehouse(warehouse, tmp_path / "w")
-    con = duckdb.connect(str(db_path))
-    for name in ("invariant_results", "daily_reconciliation"):
-        for table in (name, f"{name}_history"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-    con.close()
     run_id = find_run(db_path)
-    (path, _) = write_report(db_path, run_id, sample_settings())
-    html = path.read_text(encoding="utf-8")
-    assert 'id="invariant_results"' not in html and 'id="daily_reconciliation"' not in html
     con = duckdb.connect(str(db_path))
-    con.execute("CREATE TABLE invariant_results (run_id VARCHAR, invariant VARCHAR, passed BOOLEAN, detail VARCHAR)")
-    con.execute("INSERT INTO invariant_results VALUES (?, 'I01 rows in = loaded + quarantined', true, NULL), "
-                "(?, 'I02 one verdict per refund', false, '1 refund without a verdict')", [run_id, run_id])
-    con.execute("CREATE TABLE daily_reconciliation (run_id VARCHAR, billing_day DATE, product VARCHAR, currency VARCHAR, "
-                "refunds_paid_amount DECIMAL(18,2))")
-    con.execute("INSERT INTO daily_reconciliation VALUES (?, DATE '2026-03-31', 'live', 'CNY', 899.00), "
-                "(?, DATE '2026-03-30', 'call', 'CNY', 1.00)", [run_id, run_id])
+    con.execute("UPDATE invariant_results_history SET passed = false, detail = '1 refund without a verdict' "
+                "WHERE run_id = ? AND invariant = 'I05'", [run_id])
+    (total,) = con.execute("SELECT count(*) FROM invariant_results_history WHERE run_id = ?", [run_id]).fetchone()
+    (paid_tonight, paid_all) = con.execute(
+        "SELECT sum(refunds_paid_amount) FILTER (WHERE billing_day = as_of), sum(refunds_paid_amount) "
+        "FROM daily_reconciliation_history WHERE run_id = ? AND currency = 'CNY'", [run_id]).fetchone()
     con.close()
     (path, _) = write_report(db_path, run_id, sample_settings())
     html = path.read_text(encoding="utf-8")
     invariants = re.search(r'<section id="invariant_results">(.*?)</section>', html, re.S).group(1)
-    assert "1 of 2 failed" in invariants and "I02 one verdict per refund" in invariants
-    assert "1 of 2 invariant checks failed" in html
-    assert '<tr class="failed">' in invariants
+    assert f"1 of {total} failed" in invariants and f"1 of {total} invariant checks failed" in html
+    failed = re.findall(r'<tr class="failed">(.*?)</tr>', invariants, re.S)
+    assert len(failed) == 1 and "I05" in failed[0] and "1 refund without a verdict" in failed[0]
     daily = re.search(r'<section id="daily_reconciliation">(.*?)</section>', html, re.S).group(1)
-    paid = re.search(r'<tr data-measure="refunds_paid_amount">(.*?)</tr>', daily).group(1)
-    assert re.findall(r'<td class="n">([^<]*)</td>', paid) == ["899.00", "900.00"]   # 03-31, every day
     assert "billing day 2026-03-31" in daily and "all billing days" in daily
+    header = re.findall(r'<th class="n">([^<]*)<br>([^<]*)</th>', daily)
+    paid = re.findall(r'<td class="n">([^<]*)</td>',
+                      re.search(r'<tr data-measure="refunds_paid_amount">(.*?)</tr>', daily).group(1))
+    cny = dict(zip(header, paid, strict=True))
+    assert cny[("billing day 2026-03-31", "CNY")] == f"{paid_tonight or 0:,.2f}"
+    assert cny[("all billing days", "CNY")] == f"{paid_all:,.2f}"
+    counted = re.search(r'<tr data-measure="refunds_paid_count">(.*?)</tr>', daily).group(1)
+    assert "." not in counted          # a count is not money
+
+
+@pytest.mark.parametrize("table", ["invariant_results_history", "daily_reconciliation_history",
+                                   "abuse_cases_history", "case_dispositions"])
+def test_a_warehouse_lacking_a_table_the_report_reads_is_refused_naming_it(warehouse, tmp_path, table):
+    db_path = copy_warehouse(warehouse, tmp_path / "w")
+    run_id = find_run(db_path)
+    con = duckdb.connect(str(db_path))
+    con.execute(f"DROP TABLE {table}")
+    con.close()
+    with pytest.raises(report_module.ReportError, match=f"lacks .*reads {table}"):
+        write_report(db_path, run_id, sample_settings())
+    assert not list(db_path.parent.glob("report-*")), "no report from part of the warehouse"
 
 
 def test_the_trend_covers_the_last_30_nights_and_stays_quick_and_small(warehouse, tmp_path):

@@ -7,6 +7,7 @@ with a fingerprint it shares with E3, which only bought; E2 (account B1) has thr
 from __future__ import annotations
 
 import csv
+import html
 import re
 import subprocess
 import sys
@@ -114,6 +115,20 @@ def test_show_prints_evidence_entities_refunds_and_a_timeline_in_time_order(ware
     assert events[:4] == ["purchase order", "purchase order", "refund requested", "refund paid"]
     assert ["2026-03-25", "09:00:00", "account", "suspended", "account", "A1", "(overdue_payment)"] in timeline
     assert FINGERPRINT not in out and MASKED in out
+
+
+def test_show_and_the_report_give_a_case_the_same_timeline(warehouse):
+    """One case_timeline (sql/report/case_timeline.sql): the same events, times and details."""
+    case_id = case_of(warehouse, "E1")["case_id"]
+    out = review(warehouse, "show", case_id).output
+    shown = [(line[2:18], line[23:41].strip(), line[42:]) for line in
+             out.split("Timeline (billing time, Asia/Shanghai)\n")[1].split("\n\n")[0].splitlines()]
+    page = (warehouse.parent / f"report-{AS_OF}.html").read_text(encoding="utf-8")
+    article = re.search(rf'<article class="case" id="case-{case_id}">(.*?)</article>', page, re.S).group(1)
+    events = re.search(r'<table class="mini timeline-events">.*?<tbody>(.*?)</tbody>', article, re.S).group(1)
+    in_report = [tuple(html.unescape(cell) for cell in cells) for cells in
+                 re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", events)]
+    assert len(shown) == 11 and shown == in_report
 
 
 def test_show_of_an_unknown_case_exits_1(warehouse):
