@@ -8,6 +8,7 @@ UV     := $(BIN)/uv
 UV_VERSION := 0.13.9
 RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+SPARK_VENV := .venv-spark
 # `uv pip install`, not `sync`: sync would also remove pip, which tests/test_packaging.py runs.
 INSTALL := $(UV) pip install --quiet --python $(BIN)/python
 LOCK    := $(UV) pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
@@ -19,7 +20,7 @@ PYTEST_XDIST ?= -n auto --dist loadfile
 CHROMIUM ?= /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast lint validate clean bench lock
+.PHONY: run test test-fast test-spark lint validate clean bench lock
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,7 @@ $(TEST_STAMP): requirements/test.txt pyproject.toml | $(UV)
 lock: | $(UV)  ## re-resolve requirements/*.txt within pyproject's ranges (LOCK_ARGS=--upgrade for newer)
 	$(LOCK) -o requirements/run.txt
 	$(LOCK) --extra test -o requirements/test.txt
+	$(LOCK) --extra test --extra spark -o requirements/spark.txt
 
 run: $(RUN_STAMP)  ## run the nightly job on data/sample into out/recon.duckdb
 	$(BIN)/refund-recon run --input data/sample --db out/recon.duckdb \
@@ -59,6 +61,16 @@ test: $(TEST_STAMP) $(CHROMIUM)  ## the whole test suite (what CI runs), in para
 test-fast: $(TEST_STAMP)  ## while working: everything but the slow suites (fuzz, SIGKILL, browser...)
 	$(BIN)/pytest $(PYTEST_XDIST) -m "not slow"
 
+# The Spark engine's parity tests, in a venv of their own (PySpark slows every process of the
+# main one); Spark needs Java 17+, installed from Debian when missing.
+test-spark: requirements/spark.txt | $(UV)  ## the Spark engine's parity tests (not in `make test`: minutes of Spark)
+	command -v java >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends openjdk-17-jre-headless)
+	test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
+	$(UV) pip install --quiet --python $(SPARK_VENV)/bin/python --require-hashes -r requirements/spark.txt
+	$(UV) pip install --quiet --python $(SPARK_VENV)/bin/python --no-deps -e .
+	$(SPARK_VENV)/bin/pytest -m spark -W ignore::FutureWarning tests/test_spark.py
+
 lint: $(TEST_STAMP)  ## ruff (lint + format) on the code, mypy on jobs/ (pyproject configures both)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -69,4 +81,4 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SPARK_VENV) out .pytest_cache .hypothesis

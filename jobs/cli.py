@@ -21,16 +21,9 @@ from zoneinfo import ZoneInfo
 import click
 
 from . import __version__, logs, notify
-from .engine.steps import StepError
-
-try:  # reading the SQL steps' headers: a broken one stops the command here, in one line
-    from .catalog import CATALOG  # noqa: F401
-    from .pipeline import NIGHT_STEPS  # noqa: F401
-except StepError as broken:
-    raise SystemExit(f"refund-recon: {broken}") from None
-
-from .gates import GateFailed
 from .config import ConfigError, Settings, load_settings
+from .engine.steps import StepError
+from .gates import GateFailed
 from .errors import cannot_write
 from .loading import StructuralError
 from .pipeline import RunFailed, default_as_of, run
