@@ -14,6 +14,7 @@ import zoneinfo
 from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .catalog import CATALOG
 
@@ -101,14 +102,25 @@ def _number(key: str, value):
 # own thresholds: all declared in the headers of sql/signals/<CODE>.sql (jobs/catalog.py).
 DEFAULT_SIGNAL_WEIGHTS = CATALOG.signal_weights()
 
-SignalSettings = make_dataclass(
-    "SignalSettings",
-    [(name, type(default), field(default=default)) for name, default in CATALOG.signal_settings().items()]
-    + [("disabled", tuple, field(default=())),
-       ("weights", dict, field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS)))],
-    frozen=True,
-)
-SignalSettings.__doc__ = "Thresholds and windows of the abuse signals (SPEC section 5 defaults), TOML [signals]."
+if TYPE_CHECKING:
+    class SignalSettings:
+        """What a type checker sees of the dataclass below, whose fields come from the SQL headers."""
+
+        disabled: tuple[str, ...]
+        weights: dict[str, float]
+
+        def __init__(self, **values: Any) -> None: ...
+
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    SignalSettings = make_dataclass(
+        "SignalSettings",
+        [(name, type(default), field(default=default)) for name, default in CATALOG.signal_settings().items()]
+        + [("disabled", tuple, field(default=())),
+           ("weights", dict, field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS)))],
+        frozen=True,
+    )
+    SignalSettings.__doc__ = "Thresholds and windows of the abuse signals (SPEC section 5 defaults), TOML [signals]."
 
 
 # Freshness gate: how old, in hours before the end of as_of, each export's newest record may be
