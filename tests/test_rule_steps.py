@@ -14,11 +14,11 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-
 from exports import status
+from steps import flagged, moment, order, paid, pending, rejected, rule_hits, suspended, used, verdicts
+
 from jobs.catalog import CATALOG
 from jobs.config import Settings
-from steps import flagged, moment, order, paid, pending, rejected, rule_hits, suspended, used, verdicts
 
 FLAGGED = {"R1": "100.00"}
 DAY_2 = "2026-03-02 12:00:00"
@@ -61,12 +61,13 @@ def test_past_window(bought, refund, expected):
 
 @pytest.mark.parametrize(("requested_at", "expected"), [
     ("2026-03-03 23:59:30", {}),
-    ("2026-03-04 00:00:30", FLAGGED),
+    ("2026-03-04 00:00:30", {"R1": ("100.00", 4, 3)}),
 ])
 def test_past_window_uses_the_configured_refund_window_days(requested_at, expected):
     found = rule_hits("PAST_WINDOW", settings=Settings(refund_window_days=3), purchases=[order("O1")],
                       refunds=[paid("R1", "O1", requested_at)])
-    assert flagged(found) == expected
+    assert {refund_id: (hit.amount_at_risk, hit.evidence["day_of_request"], hit.evidence["refund_window_days"])
+            for refund_id, hit in found.items()} == expected
 
 
 def test_past_window_evidence_counts_the_day_of_request_from_the_billing_day_of_purchase():
@@ -352,7 +353,7 @@ def test_path_mismatch_evidence_shows_each_credit_type():
     pytest.param(paid("R1", "O1", "2026-03-06 12:00:00", amount="50.00"), [], {}, id="PAST_WINDOW fired"),
     pytest.param(paid("R1", "O1", DAY_2, amount="99.98"), [used("1", "2026-03-02 08:00:00")], {},
                  id="MINUTES_USED fired"),
-    pytest.param(paid("R1", "O2", DAY_2, amount="90.00") | {"refund_cash_credit": "70.00", "refund_free_credit": "20.00"},
+    pytest.param(paid("R1", "O2", DAY_2, amount="90.00", refund_cash_credit="70.00", refund_free_credit="20.00"),
                  [], {}, id="PATH_MISMATCH fired"),
 ])
 def test_under_refunded(refund, usage, expected):
@@ -417,10 +418,14 @@ def orders(*prices: dict) -> list[dict]:
                  {"R1": ("breach", ["PAST_WINDOW"], "50.00")}, id="a policy flag, not under-refunded"),
     pytest.param(dict(purchases=[order("O1")], refunds=[rejected("R1", "O1", DAY_2, amount="0.02")]),
                  {"R1": ("breach", ["REJECTED_WITH_PAYOUT"], "0.02")}, id="rejected with payout"),
+    pytest.param(dict(purchases=[order("O1")], refunds=[rejected("R1", "O1", DAY_2, amount="0.01")]),
+                 {"R1": ("rejected", [], "0.00")}, id="rejected, one cent paid out"),
     pytest.param(dict(purchases=[order("O1")], refunds=[pending("R1", "O1", DAY_2)]),
                  {"R1": ("compliant", [], "0.00")}, id="pending without a flag"),
-    pytest.param(dict(purchases=[order("O1")], refunds=[paid("R1", "O1", DAY_2), pending("R2", "O1", "2026-03-03 12:00:00")]),
-                 {"R1": ("compliant", [], "0.00"), "R2": ("stop", ["CONCURRENT_REFUND", "DUPLICATE_REFUND"], "100.00")},
+    pytest.param(dict(purchases=[order("O1")],
+                      refunds=[paid("R1", "O1", DAY_2), pending("R2", "O1", "2026-03-03 12:00:00")]),
+                 {"R1": ("compliant", [], "0.00"),
+                  "R2": ("stop", ["CONCURRENT_REFUND", "DUPLICATE_REFUND"], "100.00")},
                  id="a second refund of the order"),
     # Day 9, minutes used, account suspended, a live refund of the same order before it: all of
     # it would condemn a live refund, none of it a rejected one.

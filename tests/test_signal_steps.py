@@ -70,14 +70,15 @@ def test_serial_refunder_spreads_over_entities_do_not_add_up():
 
 
 @pytest.mark.parametrize(("settings", "expected"), [
-    pytest.param(signals(serial_refunder_min_refunds=2), {"E1": ["R1", "R2"]}, id="threshold 2"),
+    pytest.param(signals(serial_refunder_min_refunds=2), {"E1": (["R1", "R2"], 2, 2, 90)}, id="threshold 2"),
     pytest.param(signals(serial_refunder_min_refunds=2, serial_refunder_window_days=21), {},
                  id="threshold 2, a 21-day window"),
 ])
 def test_serial_refunder_settings(settings, expected):
     found = signal_hits("SERIAL_REFUNDER", settings=settings, purchases=orders(), refunds=[
         paid("R1", "O1", "2026-03-10 12:00:00"), paid("R2", "O2", "2026-03-20 12:00:00")])
-    assert fired(found) == expected
+    assert {entity_id: (hit.refund_ids, hit.evidence["live_refunds"], hit.evidence["threshold"],
+                        hit.evidence["window_days"]) for entity_id, hit in found.items()} == expected
 
 
 def test_serial_refunder_evidence_lists_the_refunds():
