@@ -1,6 +1,7 @@
 """`refund-recon review`: work the abuse cases of the latest run in the terminal (issue 3).
 
-    list     open cases (open, reopened, needs_info), highest score first; --all for every case
+    list     open cases (open, reopened, needs_info), largest expected loss first; --all for every
+             case, --pending for those holding pending refunds back
     show     one case: header, decisions, signals with their evidence, entities and accounts,
              refunds with verdicts, and a timeline of the group in billing time
     decide   record a disposition (confirmed, false_positive, needs_info)
@@ -53,28 +54,70 @@ def review() -> None:
 
 # --- list -------------------------------------------------------------------------------------
 
+# The review queue: per case, its expected loss (score / 100 x the refunds of its entities pending
+# or paid, per currency), the pending refunds it holds (pending_refund_decisions) and the days since
+# it was first raised. Currencies are not converted: cases are ordered by their largest amount.
+_QUEUE_SQL = """
+WITH stake AS (
+    SELECT cases.case_id, verdict.currency,
+           CAST(CAST(cases.score AS DECIMAL(4,1)) * sum(verdict.refund_amount) / 100 AS DECIMAL(38,2)) AS loss
+    FROM abuse_cases AS cases, unnest(cases.entity_ids) AS members(entity_id)
+    JOIN refund_verdicts AS verdict USING (entity_id)
+    WHERE verdict.refund_status IN ('pending', 'paid')
+    GROUP BY cases.case_id, cases.score, verdict.currency
+),
+losses AS (
+    SELECT case_id, list({'currency': currency, 'loss': loss} ORDER BY loss DESC, currency) AS losses,
+           max(loss) AS top_loss
+    FROM stake GROUP BY case_id
+),
+held AS (
+    SELECT case_id, count(*) AS held FROM {decisions} WHERE decision = 'hold' GROUP BY case_id
+),
+raised AS (
+    SELECT case_id, min(as_of) AS first_seen FROM abuse_cases_history GROUP BY case_id
+)
+SELECT cases.case_id, cases.severity, cases.score, cases.entity_ids, cases.signal_codes, cases.refund_count,
+       cases.disposition, cases.disposition_reason, coalesce(losses.losses, []), coalesce(held.held, 0),
+       cases.as_of - coalesce(raised.first_seen, cases.as_of)
+FROM abuse_cases AS cases
+LEFT JOIN losses USING (case_id)
+LEFT JOIN held USING (case_id)
+LEFT JOIN raised USING (case_id)
+WHERE (? OR cases.disposition IN ?) AND (NOT ? OR coalesce(held.held, 0) > 0)
+ORDER BY coalesce(losses.top_loss, 0) DESC, cases.score DESC, cases.case_id
+"""
+_NO_DECISIONS = "(SELECT NULL::VARCHAR AS case_id, NULL::VARCHAR AS decision WHERE false)"
+
+
 @review.command("list")
 @db_option
 @click.option("--all", "show_all", is_flag=True, help="Include confirmed and false_positive cases.")
-def list_command(db_path: Path, show_all: bool) -> None:
-    """Open cases of the latest run, highest score first."""
+@click.option("--pending", "holding_only", is_flag=True, help="Only cases holding pending refunds back.")
+def list_command(db_path: Path, show_all: bool, holding_only: bool) -> None:
+    """Open cases of the latest run, largest expected loss first."""
     with _warehouse(db_path) as con:
-        rows = con.execute(
-            "SELECT case_id, severity, score, entity_ids, signal_codes, refund_count, disposition, "
-            "disposition_reason FROM abuse_cases WHERE ? OR disposition IN ? ORDER BY score DESC, case_id",
-            [show_all, list(OPEN)]).fetchall()
+        decisions = "pending_refund_decisions" if _has_table(con, "pending_refund_decisions") else _NO_DECISIONS
+        rows = con.execute(_QUEUE_SQL.replace("{decisions}", decisions),
+                           [show_all, list(OPEN), holding_only]).fetchall()
         amounts = _amounts(con)
-        lines = [f"{len(rows)} {'' if show_all else 'open '}case(s), {_run_label(con)}"]
+        kind = ("" if show_all else "open ") + ("holding " if holding_only else "")
+        lines = [f"{len(rows)} {kind}case(s), {_run_label(con)}"]
         _print(con, lines + _case_list(rows, amounts) if rows else lines)
+
+
+def _has_table(con, name: str) -> bool:
+    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0] > 0
 
 
 def _case_list(rows: list[tuple], amounts: dict) -> list[str]:
     """The cases as a table, a reopened case followed by why."""
     table = [(case_id, severity, f"{score:.1f}", _short(entities), ", ".join(signals), str(count),
-              amounts.get(case_id, {}).get("refunded", ""), disposition)
-             for case_id, severity, score, entities, signals, count, disposition, _ in rows]
-    header, *lines = _table(("case", "severity", "score", "entities", "signals", "refunds", "refunded", "disposition"),
-                            table)
+              amounts.get(case_id, {}).get("refunded", ""), disposition,
+              "; ".join(f"{item['loss']:,.2f} {item['currency']}" for item in losses), str(held), str(days))
+             for case_id, severity, score, entities, signals, count, disposition, _, losses, held, days in rows]
+    header, *lines = _table(("case", "severity", "score", "entities", "signals", "refunds", "refunded", "disposition",
+                             "expected loss", "held", "days open"), table)
     out = [header]
     for line, row in zip(lines, rows):
         out.append(line)

@@ -9,6 +9,7 @@ night, and a case confirmed by a reviewer between two nights.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -18,8 +19,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
 from jobs import dispositions
+from jobs.cli import main
 from jobs.config import Settings, load_settings
 from jobs.decisions import DECISION_STEP, LIST_STEPS
 from jobs.engine.engine import DuckDBEngine
@@ -264,3 +267,29 @@ def test_summary_and_run_results_count_decisions_and_money(tmp_path):
         {"decision": "hold", "currency": "CNY", "refunds": 3, "refund_amount": 2397},
         {"decision": "pay", "currency": "USD", "refunds": 1, "refund_amount": 29}]
     assert (tmp_path / "exports" / "csv" / "as_of=2026-03-31" / "pending_refund_decisions.csv").exists()
+
+
+# --- the review queue: largest expected loss first -------------------------------------------------
+
+def queue(db_path: Path, *args: str) -> list[list[str]]:
+    """`review list` rows: case, then the expected loss, held and days open columns."""
+    result = CliRunner().invoke(main, ["review", "list", *args, "--db", str(db_path)])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if line.startswith("C-")]
+    return [[line.split()[0], *re.split(r"\s{2,}", line)[-3:]] for line in rows]
+
+
+def test_review_list_orders_cases_by_expected_loss_and_filters_those_holding_refunds(tmp_path):
+    db_path = tmp_path / "recon.duckdb"
+    settings = replace(load_settings(SAMPLE / "refund-recon.toml"), write_report=False, write_exports=False)
+    run(settings, SAMPLE, AS_OF, db_path)
+    # score / 100 x the refunds of the case's entities pending or paid: C-ced0b9938134 scores less
+    # than C-125002de9281 but its entity has 3,898.00 CNY at stake against 1,999.00.
+    assert queue(db_path) == [
+        ["C-fe82d85024fc", "2,894.16 CNY", "0", "0"], ["C-ced0b9938134", "2,806.56 CNY", "1", "0"],
+        ["C-125002de9281", "1,599.20 CNY", "0", "0"], ["C-e66a14d86988", "946.42 CNY", "1", "0"],
+        ["C-6d8fb39960a9", "584.35 CNY", "1", "0"], ["C-f10c347e55ba", "164.00 USD", "0", "0"],
+        ["C-9c7e07232743", "8.70 USD", "0", "0"]]
+    assert [row[0] for row in queue(db_path, "--pending")] == ["C-ced0b9938134", "C-e66a14d86988", "C-6d8fb39960a9"]
+    run(settings, SAMPLE, AS_OF + timedelta(days=2), db_path)
+    assert {row[0]: row[3] for row in queue(db_path, "--all")}["C-fe82d85024fc"] == "2"
