@@ -20,8 +20,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import duckdb
-
 from exports import AS_OF, purchase, refund, status, usage
+
 from jobs.catalog import CATALOG
 from jobs.config import Settings
 from jobs.engine.engine import DuckDBEngine
