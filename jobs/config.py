@@ -103,11 +103,12 @@ def _number(key: str, value):
 DEFAULT_SIGNAL_WEIGHTS = CATALOG.signal_weights()
 
 if TYPE_CHECKING:
+    @dataclass(frozen=True)
     class SignalSettings:
         """What a type checker sees of the dataclass below, whose fields come from the SQL headers."""
 
-        disabled: tuple[str, ...]
-        weights: dict[str, float]
+        disabled: tuple[str, ...] = ()
+        weights: dict[str, float] = field(default_factory=dict)
 
         def __init__(self, **values: Any) -> None: ...
 
@@ -236,7 +237,7 @@ def load_settings(path: Path | None) -> Settings:
                           f"at offset {error.start})") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
-    values = {}
+    values: dict[str, Any] = {}
     for section, table in document.items():
         if not isinstance(table, dict):
             raise ConfigError(f"config key '{section}' must be a [section]")
@@ -261,7 +262,7 @@ def _signal_settings(table: dict) -> SignalSettings:
     """[signals]: each key a SignalSettings field, checked against its default's type."""
     defaults = SignalSettings()
     known = {item.name for item in fields(SignalSettings)}
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in table.items():
         name = f"signals.{key}"
         if key not in known:

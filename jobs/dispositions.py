@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from .csvsafe import neutralise, restore
-from .publish import warehouse_has
+from .engine.engine import scalar, warehouse_has
 
 DISPOSITIONS = ("confirmed", "false_positive", "needs_info")
 UNDECIDED = ("", "open", "reopened")  # a case nobody has decided, or one to decide again
@@ -61,7 +61,7 @@ def record_decision(con: duckdb.DuckDBPyConnection, case_id: str, disposition: s
     evidence = con.execute("SELECT refund_ids, signal_codes FROM abuse_cases WHERE case_id = ?", [case_id]).fetchone()
     if evidence is None:
         raise UnknownCase(case_id)
-    latest = con.execute("SELECT max(decided_at) FROM case_dispositions WHERE case_id = ?", [case_id]).fetchone()[0]
+    latest = scalar(con, "SELECT max(decided_at) FROM case_dispositions WHERE case_id = ?", [case_id])
     con.execute("INSERT INTO case_dispositions VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [case_id, disposition, reviewer, note or None, decided_at, *evidence])
     if latest is not None and decided_at < latest:

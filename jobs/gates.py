@@ -18,6 +18,7 @@ import duckdb
 from .config import DEFAULT_FRESHNESS_MAX_AGE_HOURS, Settings
 from .schemas import EXPORTS
 from .engine.engine import Typed
+from .engine.engine import duckdb_connection, warehouse_has
 from .engine.runner import Runner
 from .engine.steps import discover
 
@@ -40,8 +41,8 @@ def check_gates(runner: Runner, settings: Settings) -> list[str]:
     Needs the run's tables (`purchases`, `usage`, `refunds`, `account_status`, `run_inputs`).
     Raises GateFailed when a gate failed and `on_failure` is "fail".
     """
-    con = runner.engine.con
-    con.execute(f"CREATE OR REPLACE TEMP VIEW gate_runs AS {_RUNS if _has_runs(con) else _NO_RUNS}")
+    con = duckdb_connection(runner.engine)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW gate_runs AS {_RUNS if warehouse_has(con, 'runs') else _NO_RUNS}")
     runner.provide("gate_runs")
     runner.run(discover("gates"))
     _, failed = runner.engine.fetch(
@@ -67,8 +68,3 @@ def gate_params(settings: Settings) -> dict[str, Typed]:
     }
 
 
-def _has_runs(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether a database named `warehouse` is attached and holds `runs`."""
-    return con.execute(
-        "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = 'warehouse' AND schema_name = 'main' "
-        "AND table_name = 'runs'").fetchone()[0]

@@ -26,6 +26,7 @@ import duckdb
 from .errors import PublishError, first_line
 from .loading import LoadedExport
 from .schemas import EXPORTS, SQL_TYPES, Export
+from .engine.engine import scalar, warehouse_has
 from .engine.runner import Runner
 from .engine.steps import step
 
@@ -69,7 +70,7 @@ def open_history(con: duckdb.DuckDBPyConnection, db_path: Path | None, replay: b
     window = _VALID_ON_AS_OF if replay else _VALID_BEFORE_AS_OF
     for export in EXPORTS.values():
         source = f"warehouse.{versions_table(export)}"
-        if not _warehouse_has(con, versions_table(export)):
+        if not warehouse_has(con, versions_table(export)):
             con.execute(versions_ddl(export, f"empty_{versions_table(export)}", temporary=True))
             source = f"empty_{versions_table(export)}"
         missing = "" if "_quarantined" in _columns(con, source) else ", false AS _quarantined"  # older warehouses
@@ -78,9 +79,7 @@ def open_history(con: duckdb.DuckDBPyConnection, db_path: Path | None, replay: b
 
 def stored_records(con: duckdb.DuckDBPyConnection) -> int:
     """How many records the night starts from (0: nothing to replay)."""
-    return con.execute(
-        "SELECT " + " + ".join(f"(SELECT count(*) FROM stored_{stem})" for stem in EXPORTS)
-    ).fetchone()[0]
+    return scalar(con, "SELECT " + " + ".join(f"(SELECT count(*) FROM stored_{stem})" for stem in EXPORTS))
 
 
 def empty_delivery(con: duckdb.DuckDBPyConnection) -> None:
@@ -185,7 +184,3 @@ def _column_list(export: Export, table: str | None = None) -> str:
     return ", ".join(f'{prefix}"{name}"' for name in export.columns)
 
 
-def _warehouse_has(con, table: str) -> bool:
-    return con.execute(
-        "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = 'warehouse' AND table_name = ?", [table]
-    ).fetchone()[0]

@@ -24,7 +24,7 @@ import pyarrow
 
 from .errors import first_line
 from .schemas import EXPORTS, KIND_WORDS, SQL_TYPES, Export
-from .engine.engine import DuckDBEngine
+from .engine.engine import DuckDBEngine, scalar
 from .engine.runner import Runner
 from .engine.steps import step
 from .sqlfiles import quoted
@@ -122,7 +122,7 @@ def load_export(con: duckdb.DuckDBPyConnection, file: ExportFile) -> LoadedExpor
         con.execute(f"CREATE OR REPLACE TABLE typed_{file.export.stem} AS SELECT _line, "
                     f"{typed_columns} FROM ({_PARQUET_ROWS_WITH_LINES})",
                     [str(file.path)])
-    rows = con.execute(f"SELECT count(*) FROM typed_{file.export.stem}").fetchone()[0]
+    rows = scalar(con, f"SELECT count(*) FROM typed_{file.export.stem}")
     return LoadedExport(file, rows + unreadable, extra)
 
 
@@ -171,7 +171,7 @@ def _csv_header(path: Path) -> tuple[list[str], int]:
 
 
 def _open_csv(path: Path) -> BinaryIO:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")  # type: ignore[return-value]
 
 
 def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, source_columns: dict[str, str],
@@ -201,7 +201,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: ExportFile, source_columns: 
     con.execute("DROP TABLE csv_rows; DROP TABLE IF EXISTS csv_row_lines")
     con.execute("INSERT INTO quarantine SELECT ?, line, column_name, 'csv_row', csv_line, message "
                 "FROM csv_rejected_rows", [file.export.stem])
-    unreadable = con.execute("SELECT count(*) FROM csv_rejected_rows").fetchone()[0]
+    unreadable = scalar(con, "SELECT count(*) FROM csv_rejected_rows")
     con.execute("DROP TABLE csv_rejected_rows")
     return unreadable
 

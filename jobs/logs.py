@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import IO
+from typing import Any, IO
 
 from rich.console import Console
 from rich.filesize import decimal as decimal_size
@@ -56,7 +56,7 @@ def configure_logging(log_format: str, stream: IO[str] | None = None) -> logging
         handler = ProgressHandler(Console(file=stream, force_terminal=True, highlight=False))
     else:
         handler = _stream_handler(stream, PlainFormatter())
-    handler.log_format = log_format
+    handler.log_format = log_format  # type: ignore[attr-defined]  # read back by the tests and summary
     handler.addFilter(_add_bound_fields)
     _remove_handler()
     log.addHandler(handler)
@@ -86,7 +86,7 @@ def bound_fields(**fields) -> Iterator[None]:
         yield
     except BaseException as error:
         if not hasattr(error, "bound_fields"):
-            error.bound_fields = _bound.get()
+            error.bound_fields = _bound.get()  # type: ignore[attr-defined]  # the run's fields, for run_failed
         raise
     finally:
         _bound.reset(token)
@@ -196,11 +196,11 @@ class ProgressHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "event", None)
         if event == "stage_started":
-            self._start(record.stage)
+            self._start(_field(record, "stage"))
         elif event == "stage_finished":
-            self._finish(record.stage, Text.assemble(("✓ ", "green"), _stage_text(record)))
+            self._finish(_field(record, "stage"), Text.assemble(("✓ ", "green"), _stage_text(record)))
         elif event == "stage_failed":
-            self._finish(record.stage, Text.assemble(("✗ ", "red"), record.getMessage()))
+            self._finish(_field(record, "stage"), Text.assemble(("✗ ", "red"), record.getMessage()))
         elif event == "run_failed":
             for stage, (_, started) in list(self.running.items()):
                 self._finish(stage, Text.assemble(("✗ ", "red"), f"{stage} failed after {time.monotonic() - started:.1f}s"))
@@ -343,7 +343,12 @@ def _clock(seconds: float) -> str:
 def _stage_text(record: logging.LogRecord) -> str:
     """`validate 2.3s (loaded 1,234, quarantined 5)`."""
     counts = ", ".join(f"{name} {count:,}" for name, count in getattr(record, "rows", {}).items())
-    return f"{record.stage} {record.seconds:.1f}s" + (f" ({counts})" if counts else "")
+    return f"{_field(record, 'stage')} {_field(record, 'seconds'):.1f}s" + (f" ({counts})" if counts else "")
+
+
+def _field(record: logging.LogRecord, name: str) -> Any:
+    """A field a stage event carries (`extra=` of the log call)."""
+    return record.__dict__[name]
 
 
 def _record_text(record: logging.LogRecord) -> Text:

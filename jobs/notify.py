@@ -107,6 +107,7 @@ def post_webhook(settings: NotifySettings, outcome: dict) -> None:
 
 def send_mail(settings: NotifySettings, outcome: dict) -> None:
     """Mail the outcome's text (its first line the subject) by SMTP, STARTTLS and login as configured."""
+    assert settings.smtp_host, "send_mail is called only with notify.smtp_host set"
     message = EmailMessage()
     message["Subject"], message["From"], message["To"] = (outcome["text"].splitlines()[0], settings.mail_from,
                                                           ", ".join(settings.mail_to))

@@ -34,6 +34,7 @@ from .gates import check_gates
 from .history import HistoryError, empty_delivery, merge_records, open_history, stored_records
 from .loading import LoadedExport, find_exports, load_export
 from .engine.engine import DuckDBEngine
+from .engine.engine import duckdb_connection
 from .engine.runner import Runner, check_plan
 from .engine.steps import discover, step
 from .logs import LoadMeter, bound_fields
@@ -90,7 +91,7 @@ class RunResult:
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         """The run's working DuckDB (its tables stay readable after the run, for tests)."""
-        return self.runner.engine.con
+        return duckdb_connection(self.runner.engine)
 
     @property
     def peak_rss_bytes(self) -> int | None:
@@ -130,7 +131,7 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
     """
     mode = "replay" if input_dir is None else "delivery"
     runner = _start(settings, night_params(settings, run_id, as_of, mode, input_dir, started_at), db_path)
-    con = runner.engine.con
+    con = duckdb_connection(runner.engine)
     result = RunResult(run_id, as_of, {}, runner)
     log.info("run %s for %s (%s)", run_id, as_of, mode, extra={
         "event": "run_started", "as_of": as_of.isoformat(), "mode": mode,
@@ -143,9 +144,11 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
     except duckdb.Error as error:  # out of memory, no room to spill, ...
         raise RunFailed(f"run failed, nothing written ({first_line(error)})") from None
     if not publish_results:
+        copy_reviewer_state(con)  # read-only: the night as it would be decided (validate, backtest)
         build_cases(runner)
         decide_pending_refunds(runner)
         return result
+    assert db_path is not None, "a run that publishes has a warehouse"
     with _stage(result, "publish"), warehouse_attached(con, db_path):
         # Reviewers' decisions and the block and allow lists are read from the copy being published,
         # under the write lock that their own writes take: none slips in unseen, none is lost to the swap.
@@ -191,7 +194,7 @@ def _check_night(runner: Runner, settings: Settings, input_dir: Path | None, res
 
 def _load_night(runner: Runner, settings: Settings, input_dir: Path, result: RunResult) -> None:
     """Load and validate tonight's exports, then merge them over the stored records."""
-    con = runner.engine.con
+    con = duckdb_connection(runner.engine)
     with _stage(result, "load") as rows, _reading_in_file_order(con, settings):
         exports = find_exports(input_dir)
         meter = LoadMeter(con, [file.size_bytes for file in exports.values()])
@@ -214,7 +217,7 @@ def _load_night(runner: Runner, settings: Settings, input_dir: Path, result: Run
 
 def _replay_night(runner: Runner, result: RunResult) -> None:
     """No input: the night's records are the stored versions valid on as_of."""
-    con = runner.engine.con
+    con = duckdb_connection(runner.engine)
     with _stage(result, "load") as rows:
         rows["stored records"] = stored_records(con)
         if not rows["stored records"]:
@@ -286,7 +289,8 @@ class _stage:
     """
 
     def __init__(self, result: RunResult, name: str):
-        self.result, self.name, self.rows = result, name, {}
+        self.result, self.name = result, name
+        self.rows: dict[str, int] = {}
 
     def __enter__(self) -> dict[str, int]:
         _reset_peak_rss()

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from .errors import PublishError, first_line
+from .engine.engine import duckdb_connection, warehouse_has
 from .engine.runner import Runner
 from .engine.steps import discover, step
 from .history import RECORD_VIEWS, prepare_versions_tables, store_delivery, versions_table
@@ -247,13 +248,6 @@ def _locked(stream) -> bool:
     return True
 
 
-def warehouse_has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """Whether the attached warehouse already holds `table`."""
-    return con.execute(
-        "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = 'warehouse' AND table_name = ?", [table]
-    ).fetchone()[0]
-
-
 def _drop_record_tables_of_old_warehouses(con: duckdb.DuckDBPyConnection) -> None:
     """Warehouses written before records had history held them as tables; they are views now."""
     for name in RECORD_VIEWS:
@@ -275,7 +269,7 @@ def _evolve_history(con: duckdb.DuckDBPyConnection, source: str, history: str) -
 
 def publish(runner: Runner) -> None:
     """Write the run's tables into the attached warehouse, atomically."""
-    con = runner.engine.con
+    con = duckdb_connection(runner.engine)
     try:
         con.execute("BEGIN TRANSACTION")
         _drop_record_tables_of_old_warehouses(con)

@@ -33,7 +33,7 @@ from .terminal import json_visible, visible
 FORMATS = ("table", "csv", "json")
 ALLOWED_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 # DuckDB's own sandbox: nothing outside the warehouse file, no extension fetched or loaded.
-SANDBOX = {"enable_external_access": False, "autoinstall_known_extensions": False,
+SANDBOX: dict[str, str | bool | int | float | list[str]] = {"enable_external_access": False, "autoinstall_known_extensions": False,
            "autoload_known_extensions": False}
 READ_ONLY_NOTE = "refund-recon query only reads the warehouse: SELECT, no files, URLs or extensions"
 

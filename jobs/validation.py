@@ -24,6 +24,7 @@ import pyarrow
 
 from .loading import LoadedExport
 from .schemas import ARROW_TYPES, EXPORTS, Export
+from .engine.engine import duckdb_connection
 from .engine.runner import Runner
 from .engine.steps import discover, step
 
@@ -54,7 +55,7 @@ class FileCounts:
 
 def validate(runner: Runner, loaded: dict[str, LoadedExport], batch_rows: int) -> dict[str, FileCounts]:
     """Quarantine every bad visible row and build the loaded tables; return per-file counts."""
-    con = runner.engine.con
+    con = duckdb_connection(runner.engine)
     as_of_end = _timestamp_literal(runner.params["as_of_end"])
     for export in EXPORTS.values():
         _create_views(con, export, as_of_end)
@@ -145,18 +146,18 @@ def _row_errors(export: Export, failures: pd.DataFrame) -> list[tuple]:
     """One quarantine entry per failed (row, check), worded for a person."""
     errors = []
     column_failures = failures[failures["schema_context"] == "Column"]
-    for failure in column_failures.itertuples(index=False):
-        if failure.index is None or pd.isna(failure.index):
-            raise RuntimeError(f"{export.stem}.{failure.column}: loader produced {failure.check}")
-        value = None if pd.isna(failure.failure_case) else str(failure.failure_case)
-        errors.append((export.stem, int(failure.index), failure.column, _check_name(failure.check), value,
-                       _describe(failure.column, failure.check, value)))
+    for failure in column_failures.to_dict("records"):
+        column, check, line, case = str(failure["column"]), str(failure["check"]), failure["index"], failure["failure_case"]
+        if line is None or pd.isna(line):
+            raise RuntimeError(f"{export.stem}.{column}: loader produced {check}")
+        value = None if pd.isna(case) else str(case)
+        errors.append((export.stem, int(line), column, _check_name(check), value, _describe(column, check, value)))
     frame_failures = failures[failures["schema_context"] == "DataFrameSchema"]
-    for (check, line), rows in frame_failures.groupby(["check", "index"], sort=True):
-        rule = export.row_rules[check]
-        figures = dict(zip(rows["column"], rows["failure_case"]))
+    for (rule_name, row_line), rows in frame_failures.groupby(["check", "index"], sort=True):
+        rule = export.row_rules[str(rule_name)]
+        figures = dict(zip(rows["column"], rows["failure_case"], strict=True))
         value = ", ".join(f"{name}={_text(figures.get(name))}" for name in rule.figures)
-        errors.append((export.stem, int(line), rule.column, check, value, rule.message))
+        errors.append((export.stem, int(str(row_line)), rule.column, str(rule_name), value, rule.message))
     return errors
 
 

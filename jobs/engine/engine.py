@@ -68,3 +68,25 @@ class DuckDBEngine:
                                  [list(value.value), list(value.value.values())])
             else:
                 self.con.execute(f"SET VARIABLE {quoted(name)} = ?::{value.sql_type}", [value.value])
+
+
+def duckdb_connection(engine: Engine) -> duckdb.DuckDBPyConnection:
+    """The DuckDB connection under `engine`, for the work only DuckDB does (reading files with
+    their lines, Pandera's batches, the warehouse's transaction)."""
+    if not isinstance(engine, DuckDBEngine):
+        raise TypeError(f"this needs the DuckDB engine, not {type(engine).__name__}")
+    return engine.con
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    """The one value a query returns."""
+    row = con.execute(sql, params or []).fetchone()
+    if row is None:
+        raise LookupError(f"no row from {sql}")
+    return row[0]
+
+
+def warehouse_has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the warehouse attached as `warehouse` holds `table`."""
+    return bool(scalar(con, "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = 'warehouse' "
+                            "AND schema_name = 'main' AND table_name = ?", [table]))

@@ -147,7 +147,7 @@ def plan(steps: Sequence[Step], provided: Iterable[str] = ()) -> list[Step]:
     except graphlib.CycleError as error:
         cycle = " -> ".join(str(by_name[name].path) for name in error.args[1])
         raise StepError(f"the steps read each other in a cycle: {cycle}") from None
-    ordered = []
+    ordered: list[Step] = []
     while sorter.is_active():
         ready = sorted(sorter.get_ready())
         ordered.extend(by_name[name] for name in ready)

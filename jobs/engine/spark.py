@@ -31,7 +31,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pyarrow
 import sqlglot
@@ -77,7 +77,8 @@ class Translator:
 
     def statements(self, sql: str, params: Mapping[str, Any]) -> list[exp.Expression]:
         """Every statement of `sql`, parsed as DuckDB's and rewritten for Spark (still a tree)."""
-        return [self.rewrite(tree, params) for tree in sqlglot.parse(sql, read="duckdb") if tree is not None]
+        return [self.rewrite(cast(exp.Expression, tree), params)
+                for tree in sqlglot.parse(sql, read="duckdb") if tree is not None]
 
     def rewrite(self, tree: exp.Expression, params: Mapping[str, Any]) -> exp.Expression:
         tree = tree.transform(lambda node: _parameter(node, params))
@@ -170,7 +171,7 @@ def _local_time(node: exp.Expression) -> exp.Expression:
         zone, instant = node.args["zone"], node.this
     else:
         return node
-    return exp.replace_placeholders(_LOCAL_TIME.copy(), zone=zone, instant=instant)
+    return cast(exp.Expression, exp.replace_placeholders(_LOCAL_TIME.copy(), zone=zone, instant=instant))
 
 
 def _ordered_list(node: exp.Expression) -> exp.Expression:
@@ -190,7 +191,7 @@ def _ordered_list(node: exp.Expression) -> exp.Expression:
         collected = exp.Filter(this=collected, expression=where)
     if keys:
         collected = exp.Anonymous(this="array_sort", expressions=[collected])
-    return exp.replace_placeholders(_ORDERED_LIST.copy(), sorted=collected)
+    return cast(exp.Expression, exp.replace_placeholders(_ORDERED_LIST.copy(), sorted=collected))
 
 
 def _row_orders(node: exp.Expression) -> exp.Expression:
@@ -262,7 +263,8 @@ class SparkEngine:
         elif kind not in ("TABLE", "VIEW"):
             raise SparkTranslationError(f"no Spark form of CREATE {kind}")
         elif isinstance(create.expression, exp.Query):
-            self._store(create.this.name, self._query(create.expression), materialise=kind == "TABLE")
+            self._store(create.this.name, self._query(cast(exp.Expression, create.expression)),
+                        materialise=kind == "TABLE")
         elif isinstance(create.this, exp.Schema):
             columns = ", ".join(f"`{column.name}` {column.args['kind'].sql(dialect='spark')}"
                                 for column in create.this.expressions)
