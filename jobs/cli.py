@@ -30,6 +30,7 @@ from .pipeline import RunFailed, default_as_of, run
 from .publish import PublishError
 from .reconciliation import InvariantFailed
 from .report import ReportError
+from .backtest import backtest_command
 from .lists import lists
 from .review import review
 from .summary import summary_fields, summary_lines
@@ -109,6 +110,7 @@ def main() -> None:
 
 main.add_command(review)
 main.add_command(lists)
+main.add_command(backtest_command)
 
 
 def _common_options(command):
