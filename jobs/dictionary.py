@@ -199,8 +199,8 @@ ABUSE_CASES = Table(
      _c("disposition", "VARCHAR", "`open` (never decided), `confirmed`, `false_positive`, `needs_info` (the "
         "latest decision), or `reopened` (dismissed, but new refunds or signals arrived)."),
      _c("disposition_reason", "VARCHAR", "The latest decision's note, or why the case was reopened."),
-     _c("reviewer", "VARCHAR", "Who took the latest decision."),
-     _c("decided_at", TIMESTAMPTZ, "When the latest decision was taken.")),
+     _c("reviewer", "VARCHAR", "Who took the standing decision; empty for an open or reopened case."),
+     _c("decided_at", TIMESTAMPTZ, "When the standing decision was taken; empty for an open or reopened case.")),
 )
 
 DAILY_RECONCILIATION = Table(

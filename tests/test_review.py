@@ -173,6 +173,25 @@ def test_a_false_positive_reopens_when_a_new_refund_arrives(warehouse, tmp_path)
     assert re.search(r"reopened: new evidence .*refunds R4", listed)
 
 
+def test_a_reopened_case_shows_no_reviewer_or_time_of_the_decision_it_reopened(warehouse, tmp_path):
+    """The warehouse row and the night's abuse_cases.csv: the false positive is history (the reason
+    says when it was taken); the reopened case waits for a new decision."""
+    e1 = case_of(warehouse, "E1")["case_id"]
+    review(warehouse, "decide", e1, "--disposition", "false_positive", "--reviewer", "alice", "--note", "reseller")
+    later = night_exports(tmp_path / "night2",
+                          extra_orders=[purchase(order_id="O4", purchased_at="2026-04-05 10:00:00")],
+                          extra_refunds=[refund(refund_id="R4", order_id="O4", requested_at="2026-04-06 12:00:00",
+                                                processed_at="2026-04-07 12:00:00")])
+    run(Settings(), later, date(2026, 4, 10), warehouse)
+    case = case_of(warehouse, "E1")
+    assert (case["disposition"], case["reviewer"], case["decided_at"]) == ("reopened", None, None)
+    exported = warehouse.parent / "exports" / "csv" / "as_of=2026-04-10" / "abuse_cases.csv"
+    with exported.open(encoding="utf-8", newline="") as stream:
+        row = next(row for row in csv.DictReader(stream) if row["case_id"] == e1)
+    assert (row["disposition"], row["reviewer"], row["decided_at"]) == ("reopened", "", "")
+    assert re.fullmatch(r"new evidence since the false positive of 2026-\d\d-\d\d: refunds R4", row["disposition_reason"])
+
+
 def test_decide_on_an_unknown_case_exits_1_and_records_nothing(warehouse):
     result = review(warehouse, "decide", "C-000000000000", "--disposition", "confirmed", "--reviewer", "alice")
     assert result.exit_code == 1

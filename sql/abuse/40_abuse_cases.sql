@@ -14,6 +14,8 @@ params = ["as_of", "run_id"]
 --          share one currency, else NULL; amounts_by_currency has them per currency.
 --   disposition: the latest reviewer decision; a false positive stays quiet until a refund
 --          or a signal it did not hold arrives, then the case is `reopened` with the reason.
+--   reviewer, decided_at: who took the standing decision, and when; none for an open or a
+--          reopened case (the false positive it reopened is named, with its day, in the reason).
 CREATE OR REPLACE TABLE abuse_cases AS
 WITH evidence AS (
     SELECT group_id,
@@ -122,8 +124,8 @@ SELECT getvariable('run_id') AS run_id,
             WHEN reopened.case_id IS NOT NULL THEN 'reopened'
             ELSE judged.decided END AS disposition,
        coalesce(reopened.reason, judged.note) AS disposition_reason,
-       judged.reviewer,
-       judged.decided_at
+       CASE WHEN reopened.case_id IS NULL THEN judged.reviewer END AS reviewer,
+       CASE WHEN reopened.case_id IS NULL THEN judged.decided_at END AS decided_at
 FROM judged
 JOIN scores USING (group_id)
 JOIN money USING (group_id)
