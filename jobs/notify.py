@@ -24,6 +24,7 @@ from email.message import EmailMessage
 
 from .config import NotifySettings
 from .logs import json_value
+from .outcome import night_status
 from .summary import summary_fields
 
 log = logging.getLogger("refund_recon")
@@ -50,7 +51,8 @@ def finished_outcome(result, warehouse: str) -> dict:
     failed_gates = [gate for gate in gates if gate["passed"] is False]  # NULL: not judged (no history)
     outcome = {
         "as_of": summary["as_of"], "run_id": summary["run_id"],
-        "status": "succeeded_with_warnings" if failed_gates else "succeeded",
+        "status": night_status(summary["warnings"]),
+        "warnings": summary["warnings"],
         "gates": {"checked": len(gates), "failed": failed_gates},
         "invariants": summary["invariants"],
         "verdicts": [{"verdict": verdict, "currency": currency} | money
@@ -165,6 +167,7 @@ def _text(outcome: dict) -> str:
     gates = outcome["gates"]
     lines.append(f"Gates: {len(gates['failed'])} of {gates['checked']} failed"
                  + "".join(f"\n  ⚠ {gate['message']}" for gate in gates["failed"]))
+    lines += [f"⚠ {warning['message']}" for warning in outcome["warnings"] if warning["kind"] != "gate"]
     lines.append(f"Invariants: {outcome['invariants']['passed']}/{outcome['invariants']['checked']} passed")
     lines.append("At risk: " + "; ".join(f"{item['verdict']} {item['currency']} {item['amount_at_risk']:,.2f} "
                                          f"({item['refunds']:,} refunds)" for item in outcome["verdicts"]))

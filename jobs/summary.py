@@ -1,4 +1,5 @@
-"""The end-of-run summary: rows per file, flags per rule, money at risk per verdict.
+"""The end-of-run summary: the night's status and warnings, rows per file, flags per rule, money
+at risk per verdict, and per currency what is at risk, recoverable and owed to customers.
 
 `summary_fields` gathers it once (money as Decimal); `summary_lines` renders it for the terminal,
 and the `run_finished` JSON event carries the fields themselves (jobs/logs.py).
@@ -9,7 +10,14 @@ from __future__ import annotations
 import os
 
 from .decisions import decision_totals
+from .outcome import night_status, night_warnings
 from .pipeline import RunResult
+
+_MONEY_SQL = """
+SELECT currency, sum(at_risk_total) AS amount_at_risk, sum(amount_recoverable) AS amount_recoverable,
+       sum(amount_owed_to_customers) AS amount_owed_to_customers
+FROM daily_reconciliation GROUP BY currency ORDER BY currency
+"""
 
 
 def summary_fields(result: RunResult) -> dict:
@@ -31,9 +39,13 @@ def summary_fields(result: RunResult) -> dict:
         decisions.setdefault(row["decision"], {})[row["currency"]] = {"refunds": row["refunds"],
                                                                       "refund_amount": row["refund_amount"]}
     passed, checked = con.execute("SELECT count(*) FILTER (WHERE passed), count(*) FROM invariant_results").fetchone()
+    gates = _rows(con, "SELECT gate, source, passed, message FROM gate_results ORDER BY gate, source")
+    files = [{"source": counts.source, "rows_in": counts.rows_in, "rows_quarantined": counts.rows_quarantined}
+             for counts in result.files.values()]
     return {
         "run_id": result.run_id,
         "as_of": result.as_of.isoformat(),
+        "warnings": night_warnings(gates, files),
         "files": {
             counts.source: {"rows_in": counts.rows_in, "loaded": counts.rows_loaded,
                             "quarantined": counts.rows_quarantined, "after_as_of": counts.rows_after_as_of}
@@ -42,6 +54,7 @@ def summary_fields(result: RunResult) -> dict:
         "flags": dict(flags),
         "verdicts": verdicts,
         "decisions": decisions,
+        "money": {row.pop("currency"): row for row in _rows(con, _MONEY_SQL)},
         "invariants": {"passed": passed, "checked": checked},
         "report_paths": [str(path) for path in result.report_paths],
         "export_paths": [str(path) for path in result.export_paths],
@@ -54,6 +67,9 @@ def summary_lines(result: RunResult) -> list[str]:
     """Plain-text lines for the terminal and the log."""
     fields = summary_fields(result)
     lines = [f"refund-recon run {fields['run_id']}  as_of {fields['as_of']}"]
+    warnings = fields["warnings"]
+    lines.append(f"  status: {night_status(warnings).replace('_', ' ')}" + (f" ({len(warnings)})" if warnings else ""))
+    lines += [f"  ⚠ {warning['message']}" for warning in warnings]
     if fields["files"]:
         lines.append(f"  {'export':<16}{'rows in':>12}{'loaded':>12}{'quarantined':>13}{'after as_of':>13}")
         lines += [f"  {source:<16}{counts['rows_in']:>12,}{counts['loaded']:>12,}"
@@ -69,6 +85,9 @@ def summary_lines(result: RunResult) -> list[str]:
     lines.append("  pending refunds to decide (refunds, refund amount):")
     lines += [f"    {decision:<10}{currency:<5}{money['refunds']:>10,}{money['refund_amount']:>16,.2f}"
               for decision, currencies in fields["decisions"].items() for currency, money in currencies.items()]
+    lines.append("  money (at risk, recoverable, owed to customers):")
+    lines += [f"    {currency:<5}{money['amount_at_risk']:>16,.2f}{money['amount_recoverable']:>16,.2f}"
+              f"{money['amount_owed_to_customers']:>16,.2f}" for currency, money in fields["money"].items()]
     lines.append(f"  invariants: {fields['invariants']['passed']}/{fields['invariants']['checked']} passed")
     lines += [f"  report: {path}" for path in fields["report_paths"]]
     if fields["export_paths"]:
@@ -78,3 +97,9 @@ def summary_lines(result: RunResult) -> list[str]:
     if result.peak_rss_bytes is not None:
         lines.append(f"  peak memory: {result.peak_rss_bytes / 2**30:.2f} GiB")
     return lines
+
+
+def _rows(con, sql: str) -> list[dict]:
+    cursor = con.execute(sql)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
