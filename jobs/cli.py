@@ -31,6 +31,7 @@ from .publish import PublishError
 from .reconciliation import InvariantFailed
 from .report import ReportError
 from .backtest import backtest_command
+from .eligibility import eligibility_command
 from .lists import lists
 from .review import review
 from .summary import summary_fields, summary_lines
@@ -111,6 +112,7 @@ def main() -> None:
 main.add_command(review)
 main.add_command(lists)
 main.add_command(backtest_command)
+main.add_command(eligibility_command)
 
 
 def _common_options(command):
