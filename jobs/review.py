@@ -22,6 +22,7 @@ import json
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
+from itertools import groupby
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -164,16 +165,39 @@ def _decisions(con, case_id: str, zone: ZoneInfo) -> list[str]:
 
 
 def _signals(con, case: dict) -> list[str]:
+    """Each signal once, with the evidence all its entities share once, then what differs under
+    the entities it belongs to (LINKED_ENTITIES fires for every entity of the group)."""
     rows = con.execute(
-        "SELECT signal.signal_code, signal.entity_id, catalog.summary, catalog.weight, signal.refund_ids, "
+        "SELECT signal.signal_code, catalog.summary, catalog.weight, signal.entity_id, signal.refund_ids, "
         "signal.evidence FROM abuse_signals AS signal LEFT JOIN signal_catalog AS catalog USING (signal_code) "
-        "WHERE signal.group_id = ? ORDER BY catalog.position, signal.entity_id", [case["group_id"]]).fetchall()
+        "WHERE signal.group_id = ? ORDER BY catalog.position, signal.signal_code, signal.entity_id",
+        [case["group_id"]]).fetchall()
     lines = ["Signals"]
-    for code, entity, summary, weight, refund_ids, evidence in rows:
-        lines.append(f"  {code}  entity {entity}  weight {weight}  ({summary})")
-        lines.append(f"    refunds: {', '.join(refund_ids) or '-'}")
-        lines += ["    " + line for line in _evidence_lines(_parse_json(evidence))]
+    for (code, summary, weight), fired in groupby(rows, key=lambda row: row[:3]):
+        evidence = {entity: _evidence_blocks(refund_ids, _parse_json(text)) for *_, entity, refund_ids, text in fired}
+        shared = [block for block in next(iter(evidence.values()))
+                  if all(block in blocks for blocks in evidence.values())]
+        lines.append(f"  {code}  {_entities_label(list(evidence))}  weight {weight}  ({summary})")
+        lines += ["    " + line for block in shared for line in block[1]]
+        apart: dict[tuple, list[str]] = {}  # the evidence not shared by all -> the entities it is theirs
+        for entity, blocks in evidence.items():
+            apart.setdefault(tuple(block for block in blocks if block not in shared), []).append(entity)
+        for blocks, entities in apart.items():
+            if blocks:
+                lines.append(f"    {_entities_label(entities)}:")
+                lines += ["      " + line for block in blocks for line in block[1]]
     return lines
+
+
+def _evidence_blocks(refund_ids: list[str], evidence) -> list[tuple[str | None, tuple[str, ...]]]:
+    """A signal's refunds and each key of its evidence as (key, lines), the refunds under key None."""
+    fields = evidence if isinstance(evidence, dict) else {"evidence": evidence}
+    return [(None, (f"refunds: {', '.join(refund_ids) or '-'}",))] + [
+        (key, tuple(_evidence_lines({key: item}))) for key, item in fields.items()]
+
+
+def _entities_label(entities: list[str]) -> str:
+    return ("entity " if len(entities) == 1 else "entities ") + ", ".join(entities)
 
 
 def _entities(con, case: dict, zone: ZoneInfo) -> list[str]:

@@ -11,17 +11,20 @@ import html
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pytest
 from click.testing import CliRunner
 
 from exports import AS_OF, purchase, refund, status, write_exports
-from jobs.config import Settings
+from jobs.config import Settings, load_settings
 from jobs.cli import main
 from jobs.pipeline import run
 
+SAMPLE = Path(__file__).parent.parent / "data" / "sample"
 FINGERPRINT = "fp_secret_0123456789"
 MASKED = "fp_…89"
 
@@ -67,8 +70,17 @@ def warehouse(tmp_path):
     return db_path
 
 
-def review(db_path, *args):
-    return CliRunner().invoke(main, ["review", *args, "--db", str(db_path)])
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    """The sample night (data/sample: 7 cases, CNY and USD) published, without report or exports."""
+    db_path = tmp_path_factory.mktemp("sample") / "recon.duckdb"
+    settings = replace(load_settings(SAMPLE / "refund-recon.toml"), write_report=False, write_exports=False)
+    run(settings, SAMPLE, AS_OF, db_path)
+    return db_path
+
+
+def review(db_path, *args, width: int = 80):
+    return CliRunner(env={"COLUMNS": str(width)}).invoke(main, ["review", *args, "--db", str(db_path)])
 
 
 def case_of(db_path, entity_id: str) -> dict:
@@ -115,6 +127,24 @@ def test_show_prints_evidence_entities_refunds_and_a_timeline_in_time_order(ware
     assert events[:4] == ["purchase order", "purchase order", "refund requested", "refund paid"]
     assert ["2026-03-25", "09:00:00", "account", "suspended", "account", "A1", "(overdue_payment)"] in timeline
     assert FINGERPRINT not in out and MASKED in out
+
+
+def test_show_prints_a_signal_once_with_the_evidence_its_entities_share_once(sample):
+    """LINKED_ENTITIES fires for the 3 entities of C-e66a14d86988's group with the same pairs and
+    window, each with its own shared fingerprints: one signal, what they share once, what differs
+    under the entity it belongs to."""
+    out = review(sample, "show", "C-e66a14d86988").output
+    signals = out.split("Signals\n")[1].split("\n\n")[0].splitlines()
+    assert [line for line in signals if line.startswith("  LINKED")] == [
+        "  LINKED_ENTITIES  entities ENT0011563, ENT0011618, ENT0011702  weight 0.7  "
+        "(the one-at-a-time rule dodged through entities sharing a payment instrument)"]
+    for shared in ("    refunds: RF2603270022, RF2603310023", "    group_id: G-ENT0011563", "    refund_pairs:",
+                   "    refund_window_days: 5", "    window_days: 180"):
+        assert signals.count(shared) == 1, shared
+    assert [line.strip() for line in signals if line.startswith("    entity ")] == [
+        "entity ENT0011563:", "entity ENT0011618:", "entity ENT0011702:"]
+    assert out.count("billing_days_apart: 4") == 1 and out.count("shared_fingerprints:") == 3
+    assert "  REFUND_VELOCITY  entity ENT0011702  weight 0.3" in out
 
 
 def test_show_and_the_report_give_a_case_the_same_timeline(warehouse):
