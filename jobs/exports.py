@@ -1,9 +1,10 @@
-"""Exports for other tools: Parquet by as_of, CSV for spreadsheets, run_results.json (issue #6).
+"""Exports for other tools: Parquet by as_of, CSV, an Excel workbook, run_results.json (issue #6, #14).
 
 Written after the warehouse is committed, from the warehouse opened read-only, next to it:
 
     <db dir>/exports/parquet/<table>/as_of=YYYY-MM-DD/data.parquet   Hive-style partitions
     <db dir>/exports/csv/as_of=YYYY-MM-DD/<table>.csv                one folder per night
+    <db dir>/exports/xlsx/refund-recon-YYYY-MM-DD.xlsx               the night's tables for Excel (jobs/workbook.py)
     <db dir>/run_results.json                                        the latest run, for schedulers
 
 A replay (a run without input) writes the same layout under `<db dir>/replays/<run_id>/`
@@ -35,17 +36,18 @@ from pathlib import Path
 import duckdb
 import pyarrow
 
-from . import files, masking
+from . import files, masking, workbook
 from .errors import first_line
 from .csvsafe import FORMULA_STARTS
 from .decisions import decision_totals
+from .outcome import money_by_currency, night_status, night_warnings
 from .publish import PublishError, output_folder
 from .sqlfiles import quoted
 
 # The latest-run output tables exported each night; the optional ones when the warehouse has them.
 EXPORT_TABLES = ("refund_flags", "refund_verdicts", "validation_errors", "abuse_signals", "abuse_cases",
                  "pending_refund_decisions")
-OPTIONAL_EXPORT_TABLES = ("daily_reconciliation", "invariant_results")
+OPTIONAL_EXPORT_TABLES = ("daily_reconciliation", "invariant_results", "gate_results")
 # Columns holding account or entity identifiers (masked in CSV when mask_csv_exports is on).
 IDENTIFIER_COLUMNS = frozenset({"account_id", "entity_id", "entity_ids", "account_ids", "earlier_account_id"})
 RUN_RESULTS_SCHEMA = "refund-recon/run-results/v1"
@@ -69,7 +71,9 @@ def write_exports(db_path: Path, run_id: str, settings, result) -> list[Path]:
             tables = exported_tables(con)
             parquet = [_write_parquet(con, base, table, result.as_of) for table in tables]
             csv_files = _write_csv_night(con, base, tables, result.as_of, mask_identifiers=settings.mask_csv_exports)
-            written = parquet + csv_files
+            book = workbook.write_workbook(con, workbook.workbook_path(base, result.as_of), tables,
+                                           _workbook_summary(con, run_id), settings.mask_csv_exports)
+            written = parquet + csv_files + [book]
             results_path = base / "run_results.json"
             seconds = dict(result.stage_seconds)
             seconds["exports"] = time.perf_counter() - started
@@ -375,6 +379,7 @@ def run_results(con, result, stage_seconds: dict[str, float], base: Path, paths:
     ).fetchall()
     signals = con.execute("SELECT signal_code, count(*) FROM abuse_signals GROUP BY ALL ORDER BY 1").fetchall()
     cases = con.execute("SELECT disposition, count(*) FROM abuse_cases GROUP BY ALL ORDER BY 1").fetchall()
+    warnings = _warnings(con, run)
     # The run ends with this file: finished_at - started_at is elapsed_seconds (the stages and the
     # moments between them); published_at is when the warehouse took the night (runs.finished_at).
     finished_at = datetime.now(timezone.utc)
@@ -387,7 +392,8 @@ def run_results(con, result, stage_seconds: dict[str, float], base: Path, paths:
         },
         "run_id": run["run_id"],
         "as_of": run["as_of"].isoformat(),
-        "status": run["status"],
+        "status": night_status(warnings) if run["status"] == "succeeded" else run["status"],
+        "warnings": warnings,
         "started_at": jsonable(run["started_at"]),
         "published_at": jsonable(run["finished_at"]),
         "finished_at": jsonable(finished_at),
@@ -420,6 +426,27 @@ def _file_entry(item: dict) -> dict:
     keys = ("file_name", "format", "sha256", "size_bytes", "extra_columns", "rows_read", "rows_after_as_of",
             "rows_in", "rows_loaded", "rows_quarantined")
     return {key: jsonable(item[key]) for key in keys if key in item}
+
+
+def _workbook_summary(con, run_id: str) -> dict:
+    """The workbook's summary sheet: the night, its status and warnings, the money per currency."""
+    run = _one(con, "SELECT * FROM runs WHERE run_id = ?", [run_id])
+    warnings = _warnings(con, run)
+    money = money_by_currency(con) if "daily_reconciliation" in exported_tables(con) else {}
+    return {"as_of": run["as_of"], "run_id": run_id, "status": night_status(warnings), "warnings": warnings,
+            "money": money}
+
+
+def _warnings(con, run: dict) -> list[dict]:
+    return night_warnings(_gates(con), run["input_files"] or [])
+
+
+def _gates(con) -> list[dict]:
+    """The run's gates (none in a warehouse from before the gates)."""
+    if "gate_results" not in exported_tables(con):
+        return []
+    cursor = con.execute("SELECT gate, source, passed, message FROM gate_results ORDER BY gate, source")
+    return [dict(zip([column[0] for column in cursor.description], row)) for row in cursor.fetchall()]
 
 
 def _invariants(con) -> dict | None:

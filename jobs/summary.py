@@ -10,14 +10,8 @@ from __future__ import annotations
 import os
 
 from .decisions import decision_totals
-from .outcome import night_status, night_warnings
+from .outcome import money_by_currency, night_status, night_warnings
 from .pipeline import RunResult
-
-_MONEY_SQL = """
-SELECT currency, sum(at_risk_total) AS amount_at_risk, sum(amount_recoverable) AS amount_recoverable,
-       sum(amount_owed_to_customers) AS amount_owed_to_customers
-FROM daily_reconciliation GROUP BY currency ORDER BY currency
-"""
 
 
 def summary_fields(result: RunResult) -> dict:
@@ -54,7 +48,7 @@ def summary_fields(result: RunResult) -> dict:
         "flags": dict(flags),
         "verdicts": verdicts,
         "decisions": decisions,
-        "money": {row.pop("currency"): row for row in _rows(con, _MONEY_SQL)},
+        "money": money_by_currency(con),
         "invariants": {"passed": passed, "checked": checked},
         "report_paths": [str(path) for path in result.report_paths],
         "export_paths": [str(path) for path in result.export_paths],

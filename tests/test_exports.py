@@ -72,7 +72,8 @@ def test_a_run_writes_parquet_partitions_csv_and_run_results_next_to_the_warehou
     assert set(OUTPUT_TABLES) <= set(tables)
     parquet = [out / "exports" / "parquet" / table / "as_of=2026-03-31" / "data.parquet" for table in tables]
     csv_files = [out / "exports" / "csv" / "as_of=2026-03-31" / f"{table}.csv" for table in tables]
-    assert result.export_paths == parquet + csv_files + [out / "run_results.json"]
+    workbook = out / "exports" / "xlsx" / "refund-recon-2026-03-31.xlsx"
+    assert result.export_paths == parquet + csv_files + [workbook, out / "run_results.json"]
     assert all(path.is_file() for path in result.export_paths)
     assert sorted(path.name for path in (out / "exports" / "csv" / "as_of=2026-03-31").iterdir()) == \
         sorted(f"{table}.csv" for table in tables)
@@ -419,7 +420,7 @@ def test_run_results_tell_a_scheduler_what_the_run_did(tmp_path):
     db_path, result = publish_night(tmp_path)
     document = json.loads((db_path.parent / "run_results.json").read_text(encoding="utf-8"))
     assert document["metadata"]["schema"] == "refund-recon/run-results/v1"
-    assert (document["run_id"], document["as_of"], document["status"]) == (result.run_id, "2026-03-31", "succeeded")
+    assert (document["run_id"], document["as_of"]) == (result.run_id, "2026-03-31")
     assert datetime.fromisoformat(document["started_at"]) <= datetime.fromisoformat(document["finished_at"])
     for source, counts in result.files.items():
         entry = document["files"][source]
@@ -444,6 +445,35 @@ def test_run_results_tell_a_scheduler_what_the_run_did(tmp_path):
     assert paths[-1] == "run_results.json"
     assert [Path(document["outputs"]["base_dir"]) / path for path in paths] == \
         [path.resolve() for path in result.export_paths]
+
+
+FRESH = dict(purchases=[purchase(purchased_at="2026-03-31 10:00:00")], usage=[usage(started_at="2026-03-31 11:00:00")],
+             refunds=[refund(requested_at="2026-03-31 12:00:00", status="pending", processed_at="")])
+
+
+@pytest.mark.parametrize("exports, quarantined, warnings, status", [
+    # the night's records are old: the freshness gates of purchases, usage and refunds fail
+    ({}, 0, [("gate", "freshness", "purchases"), ("gate", "freshness", "refunds"), ("gate", "freshness", "usage")],
+     "succeeded_with_warnings"),
+    (FRESH, 0, [], "succeeded"),
+    (FRESH | {"refunds": [*FRESH["refunds"], refund(refund_id="R2", refund_amount="oops")]}, 1,
+     [("quarantine", None, "refunds")], "succeeded_with_warnings"),
+])
+def test_run_results_say_succeeded_with_warnings_for_a_scheduler(tmp_path, exports, quarantined, warnings, status):
+    db_path, _ = publish_night(tmp_path, folder=night(tmp_path / "in", **exports))
+    document = json.loads((db_path.parent / "run_results.json").read_text(encoding="utf-8"))
+    assert document["totals"]["rows_quarantined"] == quarantined
+    assert document["status"] == status
+    assert [(warning["kind"], warning.get("gate"), warning["source"]) for warning in document["warnings"]] == warnings
+    assert all(warning["message"] for warning in document["warnings"])
+
+
+def test_gate_results_are_exported_like_the_other_tables(tmp_path):
+    db_path, _ = publish_night(tmp_path)
+    rows = read_csv(db_path.parent / "exports" / "csv" / "as_of=2026-03-31" / "gate_results.csv")
+    assert {(row["gate"], row["source"]) for row in rows} >= {("freshness", "refunds"), ("volume", "refunds")}
+    assert {row["passed"] for row in rows if row["gate"] == "freshness" and row["source"] == "refunds"} == {"false"}
+    assert (db_path.parent / "exports" / "parquet" / "gate_results" / "as_of=2026-03-31" / "data.parquet").is_file()
 
 
 # --- refund-recon query -----------------------------------------------------------------------
