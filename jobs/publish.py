@@ -106,6 +106,23 @@ def warehouse_attached(con: duckdb.DuckDBPyConnection, db_path: Path, wait_secon
             raise
 
 
+@contextmanager
+def warehouse_for_writing(db_path: Path, wait_seconds: float,
+                          waiting: Callable[[], None] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection whose default database is the warehouse's copy (`warehouse_attached`),
+    swapped in when the block ends well: how a command other than a run writes the warehouse."""
+    con = duckdb.connect()
+    try:
+        with warehouse_attached(con, db_path, wait_seconds, waiting):
+            con.execute("USE warehouse")
+            try:
+                yield con
+            finally:
+                con.execute("USE memory")  # the copy is detached on the way out
+    finally:
+        con.close()
+
+
 def next_path(db_path: Path) -> Path:
     """`<db>.next`: where a writer builds the next warehouse."""
     return db_path.with_name(db_path.name + ".next")

@@ -27,14 +27,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
-import duckdb
 
 from . import dispositions, masking
 from .engine.engine import DuckDBEngine
 from .engine.runner import Runner
 from .engine.steps import step
 from .errors import PublishError
-from .publish import WarehouseBusy, warehouse_attached
+from .publish import WarehouseBusy, warehouse_for_writing
 from .query import QueryError, open_read_only
 from .terminal import visible
 
@@ -335,21 +334,14 @@ def _writing(db_path: Path, wait_seconds: float):
         click.echo(f"refund-recon: waiting up to {wait_seconds:g} s: a run is publishing {db_path}, "
                    f"or another decision is being written", err=True)
 
-    con = duckdb.connect()
     try:
-        with warehouse_attached(con, db_path, wait_seconds, say_waiting):
-            con.execute("USE warehouse")
-            try:
-                yield con
-            finally:
-                con.execute("USE memory")
+        with warehouse_for_writing(db_path, wait_seconds, say_waiting) as con:
+            yield con
     except WarehouseBusy:
         _fail(f"{db_path}: a run is publishing this warehouse, or another decision is being written; "
               f"waited {wait_seconds:g} s, nothing recorded (try again, or give a longer --wait)")
     except PublishError as error:
         _fail(str(error))
-    finally:
-        con.close()
 
 
 def _case(con, case_id: str) -> dict:

@@ -30,7 +30,8 @@ AS_OF = date(2026, 3, 31)
 # What a reader sees of the warehouse: nights run, and the latest night's verdicts and decisions.
 VIEW_SQL = """
 SELECT (SELECT count(*) FROM runs),
-       (SELECT md5(string_agg(refund_id || ':' || verdict || ':' || run_id, ',' ORDER BY refund_id)) FROM refund_verdicts),
+       (SELECT md5(string_agg(refund_id || ':' || verdict || ':' || run_id, ',' ORDER BY refund_id))
+        FROM refund_verdicts),
        (SELECT count(*) FROM case_dispositions)
 """
 
@@ -135,7 +136,8 @@ def first_case(db_path: Path) -> str:
 
 def decisions(db_path: Path) -> list[tuple]:
     with duckdb.connect(str(db_path), read_only=True) as con:
-        return con.execute("SELECT case_id, disposition, reviewer FROM case_dispositions ORDER BY decided_at").fetchall()
+        return con.execute(
+            "SELECT case_id, disposition, reviewer FROM case_dispositions ORDER BY decided_at").fetchall()
 
 
 # --- a reader holding the warehouse all night ---------------------------------------------------
@@ -204,11 +206,12 @@ def test_a_decision_made_while_a_run_publishes_waits_for_it_and_lands(warehouse,
 
     during_publish(monkeypatch, start_deciding)
     night(warehouse)
-    out, err = started[0].communicate(timeout=60)
+    _, err = started[0].communicate(timeout=60)
     assert started[0].returncode == 0, err
     assert decisions(warehouse) == [(case_id, "confirmed", "rita")], "the decision was lost"
     with duckdb.connect(str(warehouse), read_only=True) as con:  # the night it was made on shows it
-        assert con.execute("SELECT disposition FROM abuse_cases WHERE case_id = ?", [case_id]).fetchone() == ("confirmed",)
+        shown = con.execute("SELECT disposition FROM abuse_cases WHERE case_id = ?", [case_id]).fetchone()
+    assert shown == ("confirmed",)
 
 
 def test_a_decision_that_will_not_wait_for_a_publishing_run_is_refused_in_one_line(warehouse, monkeypatch):
