@@ -20,7 +20,7 @@ PYTEST_XDIST ?= -n auto --dist loadfile
 CHROMIUM ?= /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast test-spark lint validate clean bench lock
+.PHONY: run test fuzz test-fast test-spark lint validate clean bench lock
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,9 @@ bench: $(RUN_STAMP)  ## time the job against the floor and the pandas peer at ea
 
 test: $(TEST_STAMP) $(CHROMIUM)  ## the whole test suite (what CI runs), in parallel
 	$(BIN)/pytest $(PYTEST_XDIST)
+
+fuzz: $(TEST_STAMP)  ## the fuzz properties with 4 times the examples `make test` tries
+	REFUND_RECON_FUZZ_SCALE=4 $(BIN)/pytest $(PYTEST_XDIST) -m fuzz
 
 test-fast: $(TEST_STAMP)  ## while working: everything but the slow suites (fuzz, SIGKILL, browser...)
 	$(BIN)/pytest $(PYTEST_XDIST) -m "not slow"

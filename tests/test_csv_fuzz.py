@@ -57,6 +57,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import core as hypothesis_core
 from hypothesis import strategies as st
 
+from fuzzing import examples
 from exports import AS_OF, error_lines, purchase, refund, usage, write_exports
 from jobs import loading
 from jobs.cli import main
@@ -320,9 +321,9 @@ def check_structural_error(case: CsvCase, mentions: str) -> None:
 # Derandomized: CI runs the same examples every time, so a red build is never luck. Given
 # `pytest --hypothesis-seed=N` (which derandomize would silently override), other examples are
 # explored; what such a search finds becomes a fixed case below.
-FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+FUZZ = settings(max_examples=examples(12), deadline=None, suppress_health_check=[HealthCheck.too_slow],
                 derandomize=hypothesis_core.global_force_seed is None)
-FUZZ_ONE_TRAIT = settings(FUZZ, max_examples=10)  # a property of one trait: fewer examples keep the suite fast
+FUZZ_ONE_TRAIT = settings(FUZZ, max_examples=examples(6))  # a property of one trait: fewer examples keep the suite fast
 
 
 # --- the fuzz properties ----------------------------------------------------------------------

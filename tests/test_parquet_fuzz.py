@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import core as hypothesis_core
 from hypothesis import strategies as st
 
+from fuzzing import examples
 from exports import AS_OF, purchase, write_exports
 from jobs.config import Settings
 from jobs.pipeline import run
@@ -193,7 +194,7 @@ def loads(outcome: dict) -> bool:
     return outcome["sdkappid"] > 0 and outcome["minutes"] >= 0
 
 
-FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+FUZZ = settings(max_examples=examples(10), deadline=None, suppress_health_check=[HealthCheck.too_slow],
                 derandomize=hypothesis_core.global_force_seed is None)
 
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fuzzing import examples
 from exports import purchase, refund, status, usage, write_exports
 from jobs.config import Settings
 from jobs.pipeline import run
@@ -101,7 +102,7 @@ def nights(draw):
 
 
 @pytest.mark.fuzz
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(12), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(nights())
 def test_every_row_is_accounted_for_and_every_loaded_refund_has_one_verdict(night):
     exports, ragged, as_of = night
