@@ -38,7 +38,7 @@ from .engine.runner import Runner
 from .engine.steps import step
 from .errors import PublishError
 from .masking import mask_id
-from .publish import WarehouseBusy, warehouse_attached
+from .publish import WarehouseBusy, warehouse_for_writing
 from .query import QueryError, open_read_only
 from .terminal import visible
 
@@ -343,21 +343,14 @@ def _writing(db_path: Path, wait_seconds: float):
     def say_waiting():
         click.echo(f"refund-recon: waiting up to {wait_seconds:g} s: another writer holds {db_path}", err=True)
 
-    con = duckdb.connect()
     try:
-        with warehouse_attached(con, db_path, wait_seconds, say_waiting):
-            con.execute("USE warehouse")
-            try:
-                yield con
-            finally:
-                con.execute("USE memory")
+        with warehouse_for_writing(db_path, wait_seconds, say_waiting) as con:
+            yield con
     except WarehouseBusy:
         _fail(f"{db_path}: a run is publishing this warehouse, or another change is being written; "
               f"waited {wait_seconds:g} s, nothing recorded (try again, or give a longer --wait)")
     except PublishError as error:
         _fail(str(error))
-    finally:
-        con.close()
 
 
 def _billing_zone(con) -> ZoneInfo:
