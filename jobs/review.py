@@ -1,8 +1,10 @@
 """`refund-recon review`: work the abuse cases of the latest run in the terminal (issue 3).
 
-    list     open cases (open, reopened, needs_info), largest expected loss first; --all for every
-             case, --pending for those holding pending refunds back
-    show     one case: header, decisions, signals with their evidence, entities and accounts,
+    list     open cases (open, reopened, needs_info), largest expected loss first; --all or
+             --status, --signal, --min-score, --pending filter, --sort loss|score|money orders,
+             --limit pages (20 in a table); a table as wide as the terminal, or --format csv|json
+    show     one case: header, decisions, signals with their evidence (what a signal's entities
+             share once), entities and accounts,
              refunds with verdicts, and a timeline of the group in billing time
     decide   record a disposition (confirmed, false_positive, needs_info)
     export   the cases and their standing decisions as CSV, for spreadsheets
@@ -18,7 +20,10 @@ busy, the case unknown, or an imported row was bad (the good rows are imported).
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -27,6 +32,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from . import dispositions, masking
 from .engine.engine import DuckDBEngine
@@ -34,7 +43,7 @@ from .engine.runner import Runner
 from .engine.steps import step
 from .errors import PublishError
 from .publish import WarehouseBusy, warehouse_for_writing
-from .query import QueryError, open_read_only
+from .query import FORMATS, QueryError, open_read_only, render
 from .terminal import visible
 
 OPEN = ("open", "reopened", "needs_info")
@@ -54,22 +63,40 @@ def review() -> None:
 
 # --- list -------------------------------------------------------------------------------------
 
-# The review queue: per case, its expected loss (score / 100 x the refunds of its entities pending
-# or paid, per currency), the pending refunds it holds (pending_refund_decisions) and the days since
-# it was first raised. Currencies are not converted: cases are ordered by their largest amount.
+STATUSES = OPEN + tuple(disposition for disposition in dispositions.DISPOSITIONS if disposition not in OPEN)
+LIST_LIMIT = 20  # cases a table shows unless --limit says otherwise (csv and json: all of them)
+# --sort: what comes first. Currencies are not converted: a case counts by its largest amount.
+SORTS = {"loss": "coalesce(losses.top_amount, 0) DESC",
+         "score": "cases.score DESC",
+         "money": "coalesce(refunded.top_amount, 0) DESC"}
+
+# The review queue: per case, the money refunded on its refunds and its expected loss (score / 100
+# x the refunds of its entities pending or paid), both per currency, the pending refunds it holds
+# (pending_refund_decisions) and the days since it was first raised.
 _QUEUE_SQL = """
 WITH stake AS (
     SELECT cases.case_id, verdict.currency,
-           CAST(CAST(cases.score AS DECIMAL(4,1)) * sum(verdict.refund_amount) / 100 AS DECIMAL(38,2)) AS loss
+           CAST(CAST(cases.score AS DECIMAL(4,1)) * sum(verdict.refund_amount) / 100 AS DECIMAL(38,2)) AS amount
     FROM abuse_cases AS cases, unnest(cases.entity_ids) AS members(entity_id)
     JOIN refund_verdicts AS verdict USING (entity_id)
     WHERE verdict.refund_status IN ('pending', 'paid')
     GROUP BY cases.case_id, cases.score, verdict.currency
 ),
 losses AS (
-    SELECT case_id, list({'currency': currency, 'loss': loss} ORDER BY loss DESC, currency) AS losses,
-           max(loss) AS top_loss
+    SELECT case_id, list({'currency': currency, 'amount': amount} ORDER BY amount DESC, currency) AS amounts,
+           max(amount) AS top_amount
     FROM stake GROUP BY case_id
+),
+case_refunds AS (
+    SELECT cases.case_id, verdict.currency, sum(verdict.refund_amount) AS amount
+    FROM abuse_cases AS cases, unnest(cases.refund_ids) AS ids(refund_id)
+    JOIN refund_verdicts AS verdict USING (refund_id)
+    GROUP BY cases.case_id, verdict.currency
+),
+refunded AS (
+    SELECT case_id, list({'currency': currency, 'amount': amount} ORDER BY currency) AS amounts,
+           max(amount) AS top_amount
+    FROM case_refunds GROUP BY case_id
 ),
 held AS (
     SELECT case_id, count(*) AS held FROM {decisions} WHERE decision = 'hold' GROUP BY case_id
@@ -78,52 +105,169 @@ raised AS (
     SELECT case_id, min(as_of) AS first_seen FROM abuse_cases_history GROUP BY case_id
 )
 SELECT cases.case_id, cases.severity, cases.score, cases.entity_ids, cases.signal_codes, cases.refund_count,
-       cases.disposition, cases.disposition_reason, coalesce(losses.losses, []), coalesce(held.held, 0),
-       cases.as_of - coalesce(raised.first_seen, cases.as_of)
+       coalesce(refunded.amounts, []) AS refunded, cases.disposition, cases.disposition_reason,
+       coalesce(losses.amounts, []) AS expected_loss, coalesce(held.held, 0) AS held_refunds,
+       cases.as_of - coalesce(raised.first_seen, cases.as_of) AS days_open
 FROM abuse_cases AS cases
 LEFT JOIN losses USING (case_id)
+LEFT JOIN refunded USING (case_id)
 LEFT JOIN held USING (case_id)
 LEFT JOIN raised USING (case_id)
-WHERE (? OR cases.disposition IN ?) AND (NOT ? OR coalesce(held.held, 0) > 0)
-ORDER BY coalesce(losses.top_loss, 0) DESC, cases.score DESC, cases.case_id
+WHERE list_contains(?, cases.disposition)
+  AND (NOT ? OR coalesce(held.held, 0) > 0)
+  AND cases.score >= ?
+  AND (len(?::VARCHAR[]) = 0 OR list_has_any(cases.signal_codes, ?::VARCHAR[]))
+ORDER BY {order}, cases.score DESC, coalesce(losses.top_amount, 0) DESC, cases.case_id
 """
 _NO_DECISIONS = "(SELECT NULL::VARCHAR AS case_id, NULL::VARCHAR AS decision WHERE false)"
 
 
 @review.command("list")
 @db_option
-@click.option("--all", "show_all", is_flag=True, help="Include confirmed and false_positive cases.")
+@click.option("--all", "show_all", is_flag=True, help="Cases of every status (open ones only by default).")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES),
+              help="Only cases of this status (repeat for several).")
+@click.option("--signal", "signals", multiple=True, metavar="CODE",
+              help="Only cases with this signal (repeat for any of several).")
+@click.option("--min-score", default=0.0, type=click.FloatRange(0, 100), help="Only cases scoring at least this.")
 @click.option("--pending", "holding_only", is_flag=True, help="Only cases holding pending refunds back.")
-def list_command(db_path: Path, show_all: bool, holding_only: bool) -> None:
+@click.option("--sort", "sort", default="loss", show_default=True, type=click.Choice(tuple(SORTS)),
+              help="Largest expected loss, highest score, or most money refunded first.")
+@click.option("--limit", type=click.IntRange(min=0),
+              help=f"Cases to list, 0 for all [default: {LIST_LIMIT} in a table, all as csv or json].")
+@click.option("--format", "output_format", default="table", show_default=True, type=click.Choice(FORMATS),
+              help="A table fitting the terminal's width (COLUMNS), or every field as CSV or JSON.")
+def list_command(db_path: Path, show_all: bool, statuses: tuple[str, ...], signals: tuple[str, ...], min_score: float,
+                 holding_only: bool, sort: str, limit: int | None, output_format: str) -> None:
     """Open cases of the latest run, largest expected loss first."""
+    if show_all and statuses:
+        raise click.UsageError("--all and --status cannot be combined (--all lists every status)")
     with _warehouse(db_path) as con:
+        codes = _signal_codes(con, signals)
         decisions = "pending_refund_decisions" if _has_table(con, "pending_refund_decisions") else _NO_DECISIONS
-        rows = con.execute(_QUEUE_SQL.replace("{decisions}", decisions),
-                           [show_all, list(OPEN), holding_only]).fetchall()
-        amounts = _amounts(con)
-        kind = ("" if show_all else "open ") + ("holding " if holding_only else "")
-        lines = [f"{len(rows)} {kind}case(s), {_run_label(con)}"]
-        _print(con, lines + _case_list(rows, amounts) if rows else lines)
+        cursor = con.execute(_QUEUE_SQL.replace("{decisions}", decisions).replace("{order}", SORTS[sort]),
+                             [list(STATUSES if show_all else statuses or OPEN), holding_only, min_score, codes, codes])
+        columns, rows = [column[0] for column in cursor.description], cursor.fetchall()
+        shown = rows if limit == 0 else rows[:limit or (LIST_LIMIT if output_format == "table" else len(rows))]
+        more = len(rows) - len(shown)
+        if output_format == "table":
+            title = f"{len(rows)} {_listed_kind(show_all, statuses, codes, min_score, holding_only)}, {_run_label(con)}"
+            _print_table(con, title, shown, more)
+        else:
+            _print_records(con, columns, shown, output_format)
+            if more:
+                click.echo(f"refund-recon: {more} more case(s) not listed (--limit 0 lists them all)", err=True)
 
 
 def _has_table(con, name: str) -> bool:
     return con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0] > 0
 
 
-def _case_list(rows: list[tuple], amounts: dict) -> list[str]:
-    """The cases as a table, a reopened case followed by why."""
-    table = [(case_id, severity, f"{score:.1f}", _short(entities), ", ".join(signals), str(count),
-              amounts.get(case_id, {}).get("refunded", ""), disposition,
-              "; ".join(f"{item['loss']:,.2f} {item['currency']}" for item in losses), str(held), str(days))
-             for case_id, severity, score, entities, signals, count, disposition, _, losses, held, days in rows]
-    header, *lines = _table(("case", "severity", "score", "entities", "signals", "refunds", "refunded", "disposition",
-                             "expected loss", "held", "days open"), table)
-    out = [header]
-    for line, row in zip(lines, rows):
-        out.append(line)
-        if row[6] == "reopened":
-            out.append(f"    reopened: {row[7]}")
-    return out
+def _signal_codes(con, asked: tuple[str, ...]) -> list[str]:
+    """The signal codes asked for, upper-cased; a code the catalogue does not hold is a usage error."""
+    known = [code for (code,) in con.execute("SELECT signal_code FROM signal_catalog ORDER BY signal_code").fetchall()]
+    for code in (code.upper() for code in asked):
+        if code not in known:
+            raise click.UsageError(f"no signal {code} (known: {', '.join(known)})")
+    return [code.upper() for code in asked]
+
+
+def _listed_kind(show_all: bool, statuses: tuple[str, ...], codes: list[str], min_score: float,
+                 holding_only: bool) -> str:
+    """What was listed, in words: "open case(s) with REFUND_VELOCITY, score >= 60"."""
+    kind = "" if show_all else " or ".join(statuses) + " " if statuses else "open "
+    filters = [f"with {' or '.join(codes)}"] if codes else []
+    filters += [f"score >= {min_score:g}"] if min_score else []
+    filters += ["holding pending refunds"] if holding_only else []
+    return f"{kind}case(s)" + (" " + ", ".join(filters) if filters else "")
+
+
+# Table columns: header, cut with … to fit (else whole), and when it is left out on a narrow terminal
+# (1 first; 0 never).
+_LIST_COLUMNS = (("case", False, 0), ("severity", False, 2), ("score", False, 0), ("entities", True, 3),
+                 ("signals", True, 8), ("refunds", False, 1), ("refunded", False, 4), ("disposition", False, 5),
+                 ("expected loss", False, 0), ("held", False, 7), ("days open", False, 6))
+_CUT_MIN_WIDTH = 12  # a column cut to fit keeps at least this many characters
+
+
+def _print_table(con, title: str, rows: list[tuple], more: int) -> None:
+    """The cases as a table as wide as the terminal, a reopened case followed by why."""
+    width = shutil.get_terminal_size().columns
+    cells = [[case_id, severity, f"{score:.1f}", _short(entities), ", ".join(signals), str(count), _money(refunded),
+              disposition, _money(loss), str(held), str(days)]
+             for case_id, severity, score, entities, signals, count, refunded, disposition, _, loss, held, days in rows]
+    reasons = [f"    reopened: {row[8]}" if row[7] == "reopened" else "" for row in rows]
+    safe = _sanitiser(con, [title, *reasons, *(cell for row in cells for cell in row)])
+    lines = _rendered(Text(safe(title)), width)
+    if rows:
+        header, *row_lines = _rendered(_case_table([[safe(cell) for cell in row] for row in cells], width), width)
+        lines.append(header)
+        for line, reason in zip(row_lines, reasons, strict=True):
+            lines += [line] + (_rendered(_cut(safe(reason)), width) if reason else [])
+    if more:
+        lines.append(f"… {more} more (--limit 0 lists them all)")
+    for line in lines:
+        click.echo(line)
+
+
+def _case_table(cells: list[list[str]], width: int) -> Table:
+    """A borderless table of the columns that fit in `width`, long cells cut with …."""
+    kept = _fitting_columns(cells, width)
+    table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False)
+    for index in kept:
+        header, cut, _ = _LIST_COLUMNS[index]
+        table.add_column(_cut(header), no_wrap=not cut, min_width=min(_CUT_MIN_WIDTH, _natural_width(cells, index))
+                         if cut else None)
+    for row in cells:
+        table.add_row(*(_cut(row[index]) for index in kept))
+    return table
+
+
+def _fitting_columns(cells: list[list[str]], width: int) -> list[int]:
+    """The columns to show: every one, less those left out first on a narrow terminal until the rest fit."""
+    def least(index: int) -> int:
+        natural = _natural_width(cells, index)
+        return min(natural, _CUT_MIN_WIDTH) if _LIST_COLUMNS[index][1] else natural
+
+    kept = list(range(len(_LIST_COLUMNS)))
+    for index in sorted((index for index, column in enumerate(_LIST_COLUMNS) if column[2]),
+                        key=lambda index: _LIST_COLUMNS[index][2]):
+        if sum(least(kept_index) for kept_index in kept) + 2 * (len(kept) - 1) <= width:
+            break
+        kept.remove(index)
+    return kept
+
+
+def _natural_width(cells: list[list[str]], index: int) -> int:
+    return max(cell_len(text) for text in [_LIST_COLUMNS[index][0], *(row[index] for row in cells)])
+
+
+def _cut(text: str) -> Text:
+    """One line of text, cut with … where it does not fit."""
+    return Text(text, no_wrap=True, overflow="ellipsis")
+
+
+def _rendered(renderable, width: int) -> list[str]:
+    """What rich prints for `renderable` on a terminal `width` wide, as plain lines."""
+    console = Console(width=width, color_system=None, file=io.StringIO(), highlight=False, emoji=False,
+                      markup=False)
+    with console.capture() as capture:
+        console.print(renderable)
+    return [line.rstrip() for line in capture.get().splitlines()]
+
+
+def _money(amounts: list[dict]) -> str:
+    return "; ".join(f"{item['amount']:,.2f} {item['currency']}" for item in amounts)
+
+
+def _print_records(con, columns: list[str], rows: list[tuple], output_format: str) -> None:
+    """Every field of the cases as CSV (cells neutralised, as the exports) or JSON, fingerprints masked."""
+    money = ("refunded", "expected_loss")
+    if output_format == "csv":  # amounts as "1198.00 CNY" (per currency, '; ' between)
+        rows = [tuple("; ".join(f"{item['amount']} {item['currency']}" for item in value) if name in money else value
+                      for name, value in zip(columns, row, strict=True)) for row in rows]
+    text = render(columns, rows, output_format)
+    click.echo(masking.masker_for(con, [text], identifiers=False).text(text), nl=False)
 
 
 # --- show -------------------------------------------------------------------------------------
@@ -178,13 +322,13 @@ def _signals(con, case: dict) -> list[str]:
                   if all(block in blocks for blocks in evidence.values())]
         lines.append(f"  {code}  {_entities_label(list(evidence))}  weight {weight}  ({summary})")
         lines += ["    " + line for block in shared for line in block[1]]
-        apart: dict[tuple, list[str]] = {}  # the evidence not shared by all -> the entities it is theirs
+        apart: dict[tuple, list[str]] = {}  # evidence not shared by all -> the entities whose it is
         for entity, blocks in evidence.items():
             apart.setdefault(tuple(block for block in blocks if block not in shared), []).append(entity)
-        for blocks, entities in apart.items():
-            if blocks:
+        for own, entities in apart.items():
+            if own:
                 lines.append(f"    {_entities_label(entities)}:")
-                lines += ["      " + line for block in blocks for line in block[1]]
+                lines += ["      " + line for block in own for line in block[1]]
     return lines
 
 
@@ -464,9 +608,15 @@ def _when(moment: datetime | str | None, zone: ZoneInfo) -> str:
 
 def _print(con, lines: list[str]) -> None:
     """Print lines with every known payment fingerprint masked and control characters escaped."""
-    masker = masking.masker_for(con, lines, identifiers=False)
+    safe = _sanitiser(con, lines)
     for line in lines:
-        click.echo(visible(masker.text(line)))
+        click.echo(safe(line))
+
+
+def _sanitiser(con, texts: list[str]) -> Callable[[str], str]:
+    """Any of `texts` with every known payment fingerprint in it masked and control characters escaped."""
+    masker = masking.masker_for(con, texts, identifiers=False)
+    return lambda text: visible(masker.text(text))
 
 
 def _fail(message: str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 import re
 import subprocess
 import sys
@@ -20,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from exports import AS_OF, purchase, refund, status, write_exports
-from jobs.config import Settings, load_settings
 from jobs.cli import main
+from jobs.config import Settings, load_settings
 from jobs.pipeline import run
 
 SAMPLE = Path(__file__).parent.parent / "data" / "sample"
@@ -76,6 +77,11 @@ def sample(tmp_path_factory):
     db_path = tmp_path_factory.mktemp("sample") / "recon.duckdb"
     settings = replace(load_settings(SAMPLE / "refund-recon.toml"), write_report=False, write_exports=False)
     run(settings, SAMPLE, AS_OF, db_path)
+    decisions = (("C-125002de9281", "confirmed", None), ("C-9c7e07232743", "false_positive", None),
+                 ("C-6d8fb39960a9", "needs_info", "=ask the account manager"))
+    for case_id, disposition, note in decisions:
+        assert review(db_path, "decide", case_id, "--disposition", disposition, "--reviewer", "ana",
+                      *(["--note", note] if note else [])).exit_code == 0
     return db_path
 
 
@@ -100,13 +106,115 @@ def query(db_path, sql: str, params=()):
 def test_list_shows_the_open_cases_highest_score_first(warehouse):
     e1, e2 = case_of(warehouse, "E1"), case_of(warehouse, "E2")
     assert e1["signal_codes"] == ["SERIAL_REFUNDER"] and e1["entity_ids"] == ["E1", "E3"]
-    result = review(warehouse, "list")
+    result = review(warehouse, "list", width=200)
     assert result.exit_code == 0, result.output
     assert "2 open case(s)" in result.output
     row = next(line for line in result.output.splitlines() if line.startswith(e1["case_id"]))
     assert re.search(r"medium\s+50\.0\s+E1, E3\s+SERIAL_REFUNDER\s+3\s+300\.00 USD\s+open", row)
     listed = [line.split()[0] for line in result.output.splitlines() if line.startswith("C-")]
     assert listed == [case["case_id"] for case in sorted((e1, e2), key=lambda case: (-case["score"], case["case_id"]))]
+
+
+# The sample's cases: id, score, signals, refunded, expected loss, held refunds; decided as above.
+#   C-fe82d85024fc  76.0  PROMO_REFUNDS, REFUND_CYCLE               3,808.10 CNY  2,894.16 CNY  0
+#   C-ced0b9938134  72.0  LINKED_TO_SUSPENDED, REFUND_VELOCITY        899.00 CNY  2,806.56 CNY  1
+#   C-125002de9281  80.0  REFUND_BEFORE_SUSPENSION (confirmed)      1,999.00 CNY  1,599.20 CNY  0
+#   C-e66a14d86988  79.0  LINKED_ENTITIES, REFUND_VELOCITY          1,198.00 CNY    946.42 CNY  1
+#   C-6d8fb39960a9  65.0  REFUND_VELOCITY, USAGE_SHIFT (needs_info)   899.00 CNY    584.35 CNY  1
+#   C-f10c347e55ba  50.0  SERIAL_REFUNDER                             328.00 USD    164.00 USD  0
+#   C-9c7e07232743  30.0  REFUND_VELOCITY (false_positive)             29.00 USD      8.70 USD  0
+FE, CE, C1, E6, D8, F1, C9 = ("C-fe82d85024fc", "C-ced0b9938134", "C-125002de9281", "C-e66a14d86988",
+                              "C-6d8fb39960a9", "C-f10c347e55ba", "C-9c7e07232743")
+
+
+@pytest.mark.parametrize("args, listed, more", [
+    ((), [FE, CE, E6, D8, F1], 0),                                   # open, reopened, needs_info; by expected loss
+    (("--all",), [FE, CE, C1, E6, D8, F1, C9], 0),
+    (("--status", "confirmed"), [C1], 0),
+    (("--status", "false_positive", "--status", "confirmed"), [C1, C9], 0),
+    (("--status", "needs_info"), [D8], 0),
+    (("--signal", "REFUND_VELOCITY"), [CE, E6, D8], 0),
+    (("--signal", "refund_velocity", "--signal", "SERIAL_REFUNDER", "--all"), [CE, E6, D8, F1, C9], 0),
+    (("--min-score", "72"), [FE, CE, E6], 0),
+    (("--min-score", "72.1", "--all"), [FE, C1, E6], 0),
+    (("--sort", "score"), [E6, FE, CE, D8, F1], 0),
+    (("--sort", "score", "--all"), [C1, E6, FE, CE, D8, F1, C9], 0),
+    (("--sort", "money"), [FE, E6, CE, D8, F1], 0),                 # refunded; 899.00 CNY twice: score breaks the tie
+    (("--sort", "loss", "--all"), [FE, CE, C1, E6, D8, F1, C9], 0),
+    (("--pending",), [CE, E6, D8], 0),
+    (("--limit", "2"), [FE, CE], 3),
+    (("--limit", "0", "--all"), [FE, CE, C1, E6, D8, F1, C9], 0),
+    (("--pending", "--sort", "score", "--limit", "1"), [E6], 2),
+    (("--signal", "USAGE_SHIFT", "--min-score", "70"), [], 0),
+])
+@pytest.mark.parametrize("width", [80, 200])
+def test_list_filters_sorts_and_pages_the_cases_within_the_terminal_width(sample, args, listed, more, width):
+    result = review(sample, "list", *args, width=width)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines if line.startswith("C-")] == listed
+    assert max(len(line) for line in lines) <= width
+    assert lines[0].startswith(f"{len(listed) + more} ")
+    assert [line for line in lines if "more" in line] == ([f"… {more} more (--limit 0 lists them all)"] if more else [])
+    headers = [line for line in lines if line.startswith("case ")]
+    assert len(headers) == (1 if listed else 0)
+    if width == 200 and listed:
+        assert headers[0].split() == ["case", "severity", "score", "entities", "signals", "refunds", "refunded",
+                                    "disposition", "expected", "loss", "held", "days", "open"]
+
+
+def test_list_on_a_narrow_terminal_leaves_out_columns_and_cuts_long_cells_with_an_ellipsis(sample):
+    wide = review(sample, "list", "--all", width=200).stdout
+    assert "ENT0011563, ENT0011618, ENT0011702  LINKED_ENTITIES, REFUND_VELOCITY" in wide
+    for width, last_columns in ((80, r"2,894\.16 CNY\s+0\s+0"), (60, r"PROMO_REFUNDS, …\s+2,894\.16 CNY\s+0")):
+        lines = review(sample, "list", "--all", width=width).stdout.splitlines()
+        assert max(len(line) for line in lines) <= width
+        rows = {line.split()[0]: line for line in lines if line.startswith("C-")}
+        assert len(rows) == 7 and re.search(rf"\s+{last_columns}$", rows[FE])
+
+
+@pytest.mark.parametrize("args, listed, more", [
+    (("--format", "csv"), [FE, CE, E6, D8, F1], 0),                 # every case: no default limit
+    (("--format", "csv", "--all", "--sort", "score"), [C1, E6, FE, CE, D8, F1, C9], 0),
+    (("--format", "json", "--limit", "2"), [FE, CE], 3),
+    (("--format", "json", "--signal", "SERIAL_REFUNDER"), [F1], 0),
+])
+def test_list_as_csv_or_json_gives_every_field_of_the_listed_cases(sample, args, listed, more):
+    result = review(sample, "list", *args, width=40)
+    assert result.exit_code == 0, result.output
+    if "csv" in args:
+        rows = list(csv.DictReader(result.stdout.splitlines()))
+        by_id = {row["case_id"]: row for row in rows}
+        assert by_id[E6] == {
+            "case_id": E6, "severity": "high", "score": "79.0", "entity_ids": "ENT0011563; ENT0011618; ENT0011702",
+            "signal_codes": "LINKED_ENTITIES; REFUND_VELOCITY", "refund_count": "2", "refunded": "1198.00 CNY",
+            "disposition": "open", "disposition_reason": "", "expected_loss": "946.42 CNY", "held_refunds": "1",
+            "days_open": "0"}
+        assert by_id[D8]["disposition_reason"] == "'=ask the account manager"  # neutralised, as in the exports
+    else:
+        rows = json.loads(result.stdout)
+        if F1 in listed:
+            assert rows[0] == {"case_id": F1, "severity": "medium", "score": 50.0, "entity_ids": ["ENT0020117"],
+                               "signal_codes": ["SERIAL_REFUNDER"], "refund_count": 3,
+                               "refunded": [{"currency": "USD", "amount": 328.0}], "disposition": "open",
+                               "disposition_reason": None, "expected_loss": [{"currency": "USD", "amount": 164.0}],
+                               "held_refunds": 0, "days_open": 0}
+    assert [row["case_id"] for row in rows] == listed
+    notice = f"refund-recon: {more} more case(s) not listed (--limit 0 lists them all)\n"
+    assert result.stderr == (notice if more else "")
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--signal", "NO_SUCH_SIGNAL"), "no signal NO_SUCH_SIGNAL (known: LINKED_ENTITIES"),
+    (("--status", "confirmed", "--all"), "--all and --status"),
+    (("--min-score", "101"), "--min-score"),
+    (("--sort", "age"), "--sort"),
+    (("--limit", "-1"), "--limit"),
+    (("--format", "xml"), "--format"),
+])
+def test_list_refuses_options_it_cannot_honour_with_exit_2(sample, args, message):
+    result = review(sample, "list", *args)
+    assert result.exit_code == 2 and message in result.output, result.output
 
 
 # --- show -------------------------------------------------------------------------------------
@@ -219,7 +327,8 @@ def test_a_reopened_case_shows_no_reviewer_or_time_of_the_decision_it_reopened(w
     with exported.open(encoding="utf-8", newline="") as stream:
         row = next(row for row in csv.DictReader(stream) if row["case_id"] == e1)
     assert (row["disposition"], row["reviewer"], row["decided_at"]) == ("reopened", "", "")
-    assert re.fullmatch(r"new evidence since the false positive of 2026-\d\d-\d\d: refunds R4", row["disposition_reason"])
+    assert re.fullmatch(r"new evidence since the false positive of 2026-\d\d-\d\d: refunds R4",
+                        row["disposition_reason"])
 
 
 def test_decide_on_an_unknown_case_exits_1_and_records_nothing(warehouse):
@@ -365,7 +474,7 @@ def test_list_and_show_print_control_characters_escaped(warehouse):
         con.execute("UPDATE abuse_cases SET entity_ids = list_append(entity_ids, ?) WHERE case_id = ?",
                     [CONTROL_TEXT, e1])
     for args in (("list",), ("list", "--all"), ("show", e1)):
-        result = review(warehouse, *args)
+        result = review(warehouse, *args, width=250)
         assert result.exit_code == 0, result.output
         assert raw_controls(result.output) == []
         assert "\\x1b[2J\\x1b]0;owned\\x07back\\x08space\\rreturn\\x9b31m\\u202eevil" in result.output
