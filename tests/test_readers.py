@@ -9,8 +9,10 @@ warehouse beside it and swap it in; the reader keeps the night it opened.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from jobs.pipeline import run
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 AS_OF = date(2026, 3, 31)
+SETTINGS = replace(load_settings(SAMPLE / "refund-recon.toml"), write_report=False, write_exports=False)
 
 # What a reader sees of the warehouse: nights run, and the latest night's verdicts and decisions.
 VIEW_SQL = """
@@ -100,7 +103,9 @@ def view_now(db_path: Path) -> list:
 
 
 def night(db_path: Path):
-    return run(load_settings(SAMPLE / "refund-recon.toml"), SAMPLE, AS_OF, db_path)
+    """The sample night published to `db_path` (the warehouse only: the report and exports are
+    written from it afterwards, by their own tests)."""
+    return run(SETTINGS, SAMPLE, AS_OF, db_path)
 
 
 @pytest.fixture
@@ -155,21 +160,45 @@ def test_a_reader_holding_the_warehouse_all_night_neither_blocks_the_run_nor_see
 
 
 def test_a_reader_holding_the_warehouse_does_not_block_a_replay(warehouse, reader):
-    run(load_settings(SAMPLE / "refund-recon.toml"), None, AS_OF, warehouse)
+    run(SETTINGS, None, AS_OF, warehouse)
     assert view_now(warehouse)[0] == reader.first[0] + 1
     assert reader.stop() == [reader.first]
 
 
-def test_a_crashed_run_s_copy_is_not_replayed_by_the_next_run(warehouse):
-    """A run killed after writing its night into `<db>.next` leaves it (and its WAL) behind."""
+def test_a_killed_writer_s_copy_is_not_replayed_by_the_next_run(warehouse):
+    """A writer killed after committing into `<db>.next` leaves it, its change in `<db>.next.wal`."""
+    case_id = first_case(warehouse)
     stale = warehouse.with_name(warehouse.name + ".next")
-    with duckdb.connect(str(stale)) as con:  # a whole other warehouse, one run more
-        con.execute("CREATE TABLE runs AS SELECT 1 AS run_id")
-    stale.with_name(stale.name + ".wal").write_bytes(b"not a WAL")
-    before = view_now(warehouse)
+    shutil.copyfile(warehouse, stale)
+    _leave_in_a_wal(stale, case_id, "ghost")
     night(warehouse)
-    assert view_now(warehouse)[0] == before[0] + 1
+    assert decisions(warehouse) == [], "the killed writer's change was replayed into the new night"
     assert not stale.exists() and not stale.with_name(stale.name + ".wal").exists()
+
+
+def test_a_night_an_older_version_left_in_the_warehouse_s_wal_is_kept(warehouse):
+    """Before #14 a run killed after COMMIT left its night in `<db>.wal`; the copy takes it along."""
+    case_id = first_case(warehouse)
+    _leave_in_a_wal(warehouse, case_id, "wally")
+    night(warehouse)
+    assert decisions(warehouse) == [(case_id, "confirmed", "wally")]
+    assert not warehouse.with_name(warehouse.name + ".wal").exists()
+
+
+_DIE_AFTER_COMMIT = """
+import duckdb, os, sys
+con = duckdb.connect(sys.argv[1])
+con.execute("SET checkpoint_threshold = '1TB'")
+con.execute("INSERT INTO case_dispositions (case_id, disposition, reviewer, decided_at) "
+            "VALUES (?, 'confirmed', ?, now())", sys.argv[2:])
+os._exit(0)  # killed: no checkpoint, the decision is only in the WAL
+"""
+
+
+def _leave_in_a_wal(db_path: Path, case_id: str, reviewer: str) -> None:
+    """A decision committed into `db_path` by a process killed before checkpointing it."""
+    subprocess.run([sys.executable, "-c", _DIE_AFTER_COMMIT, str(db_path), case_id, reviewer], check=True)
+    assert db_path.with_name(db_path.name + ".wal").exists()
 
 
 # --- reviewers' writes --------------------------------------------------------------------------
@@ -229,3 +258,4 @@ def test_a_decision_that_will_not_wait_for_a_publishing_run_is_refused_in_one_li
     assert err.count("\n") == 1 and err.startswith("refund-recon: ") and "nothing recorded" in err, err
     assert decisions(warehouse) == []
     assert view_now(warehouse)[0] == 2, "the run was not published"
+
