@@ -3,7 +3,8 @@ self-contained under its Content-Security-Policy).
 
     bar_chart       stacked bars, one per night (flags per rule, money at risk by verdict)
     line_chart      one line per series, a dot per night (rows quarantined)
-    sparkline       a headline figure's last nights
+    sparkline       a headline figure's last nights ("first night" when there is only tonight)
+    row_chart       horizontal stacked bars on one scale (the money tie-out per currency)
     timeline_chart  a case's events on a day axis
 
 Drawn by hand rather than by a plotting library: the four shapes take ~200 lines, the output
@@ -156,20 +157,46 @@ def line_chart(title: str, labels: list, series: list[tuple[str, str, list[float
 
 
 def sparkline(values: list[float], width: int = 110, height: int = 26) -> Markup:
-    """A tiny line of the last nights, tonight's point marked."""
+    """A tiny line of the last nights, tonight's point marked; with tonight alone no line (a flat
+    one would suggest a history), the words "first night"."""
     if not values:
         return Markup("")
+    if len(values) == 1:
+        return Markup('<span class="spark first-night">first night</span>')
     low, high = min(values), max(values)
     span = (high - low) or 1.0
-    step = (width - 6) / max(1, len(values) - 1)
+    step = (width - 6) / (len(values) - 1)
     points = [(3 + step * index, height - 4 - (height - 8) * (value - low) / span) for index, value in enumerate(values)]
-    if len(points) == 1:
-        points = [(3, points[0][1]), (width - 3, points[0][1])]
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
     x, y = points[-1]
     return Markup(f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
                   f'aria-hidden="true"><polyline fill="none" stroke="#4e79a7" stroke-width="1.5" points="{line}"/>'
                   f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#4e79a7"/></svg>')
+
+
+def row_chart(title: str, rows: list[tuple[str, list[tuple[str, str, float]]]], key: str, unit: str,
+              width: int = 560, bar: int = 18) -> Markup:
+    """Horizontal bars, one per row, each stacked from its parts, all on one scale; every part
+    is labelled with its amount in a tooltip, each row with its total at its end."""
+    left, right, top = 150, width - 90, 24
+    height = top + len(rows) * (bar + 10) + 6
+    scale = max((sum(value for _, _, value in parts) for _, parts in rows), default=0) or 1.0
+    body = [f'<line class="axis" x1="{left}" x2="{left}" y1="{top - 4}" y2="{height - 4}"/>']
+    for index, (label, parts) in enumerate(rows):
+        y = top + index * (bar + 10)
+        body.append(f'<text class="tick" x="{left - 6}" y="{y + bar * 0.7:.1f}" text-anchor="end">{escape(label)}</text>')
+        x = float(left)
+        for name, color, value in parts:
+            w = (right - left) * value / scale
+            if w > 0:
+                body.append(f'<rect class="bar" x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar}" fill="{color}">'
+                            f"<title>{escape(label)}, {escape(name)}: {formats.money(value)} {escape(unit)}</title></rect>")
+            x += w
+        total = sum(value for _, _, value in parts)
+        body.append(f'<text class="tick" x="{x + 5:.1f}" y="{y + bar * 0.7:.1f}">{formats.money(total)}</text>')
+    return Markup(f'<svg class="chart rows" data-chart="{escape(key)}" viewBox="0 0 {width} {height}" width="{width}" '
+                  f'height="{height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>'
+                  f'<text class="chart-title" x="0" y="14">{escape(title)}</text>{"".join(body)}</svg>')
 
 
 _EVENT_STYLE = {

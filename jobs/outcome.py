@@ -32,7 +32,7 @@ def night_warnings(gates: list[dict], files: list[dict]) -> list[dict]:
     files (source, rows_in, rows_quarantined)."""
     warnings = [{"kind": "gate", "gate": gate["gate"], "source": gate["source"], "message": gate["message"]}
                 for gate in gates if gate["passed"] is False]
-    for item in files:
+    for item in sorted(files, key=lambda item: item["source"]):
         quarantined, rows_in = item["rows_quarantined"] or 0, item["rows_in"] or 0
         if quarantined:
             warnings.append({"kind": "quarantine", "source": item["source"],

@@ -36,18 +36,22 @@ from .engine.engine import DuckDBEngine, Typed
 from .engine.runner import Runner
 from .engine.steps import StepError, discover, step
 from .errors import cannot_write, first_line
+from .outcome import night_status, night_warnings
 from .publish import output_folder
 from .sqlfiles import quoted
 
 TEMPLATES = Path(__file__).parent / "templates"
 TREND_NIGHTS = 30          # nights in the trend charts
 TOP_CASES = 10             # abuse cases shown in full
-MAX_FLAG_ROWS = 60         # new / resolved flags listed (the rest are counted)
+MAX_FLAG_ROWS = 20         # new / resolved flags listed (the rest are counted; all in the exports)
 EXAMPLES_PER_CHECK = 3     # quarantined rows shown per (file, check)
 MAX_EXAMPLES = 40
 TIMELINE_EVENTS = 40       # latest events of a case's timeline
 # The invariant_results columns shown, in this order (the description goes under the name).
 INVARIANT_COLUMNS = ("invariant", "name", "passed", "expected", "actual", "detail")
+# The money of the first screen, per currency: (column of report_night_money, label).
+MONEY_FIGURES = (("amount_at_risk", "At risk"), ("amount_recoverable", "Recoverable"),
+                 ("amount_owed_to_customers", "Owed to customers"))
 
 
 class ReportError(Exception):
@@ -168,7 +172,65 @@ def collect(views: _Views) -> dict:
     data["validation"] = _validation(views, run, nights)
     data["invariants"] = _invariants(views)
     data["daily"] = _daily(views)
+    data["trust"] = _trust(views, run, data["invariants"])
+    data["today"] = _today(views, data)
+    data["money"] = _money(views, data)
     return data
+
+
+# --- the first screen: trustworthy? what to do today? the money -------------------------------
+
+def _trust(views: _Views, run: dict, invariants: dict) -> dict:
+    """Is tonight trustworthy: its status and warnings (jobs/outcome.py), invariants, gates, quarantine."""
+    gates = views.rows("report_gates")
+    warnings = night_warnings(gates, run["input_files"] or [])
+    return {"status": night_status(warnings), "warnings": warnings, "gates": len(gates),
+            "gates_failed": sum(gate["passed"] is False for gate in gates),
+            "gates_unjudged": sum(gate["passed"] is None for gate in gates), "invariants": invariants}
+
+
+def _today(views: _Views, data: dict) -> dict:
+    """What must be done today: the refunds to stop, the pending refunds' decisions, the cases."""
+    stop = {currency: row["at_risk"] for (verdict, currency), row in data["tonight"]["verdicts"].items()
+            if verdict == "stop"}
+    return {"metrics": {metric.key: metric for metric in data["headline"]}, "stop_at_risk": stop,
+            "decisions": views.rows("report_decisions")}
+
+
+def _money(views: _Views, data: dict) -> dict:
+    """Per currency: at risk, recoverable and owed tonight, each with its change since the night
+    before; and the tie-out chart of each currency."""
+    nights: dict = defaultdict(dict)
+    for row in views.rows("report_night_money"):
+        nights[row["run_id"]][row["currency"]] = row
+    tonight = nights.get(data["tonight"]["run_id"], {})
+    before = nights.get(data["previous"]["run_id"], {}) if data["previous"] else None
+    lines = []
+    for currency in sorted(set(tonight) | set(before or {})):
+        now, then = tonight.get(currency, {}), (before or {}).get(currency, {})
+        lines.append({"currency": currency, "figures": [
+            {"key": key, "value": now.get(key, _ZERO),
+             "delta": None if before is None else now.get(key, _ZERO) - then.get(key, _ZERO)}
+            for key, _ in MONEY_FIGURES]})
+    return {"labels": [label for _, label in MONEY_FIGURES], "lines": lines,
+            "charts": [_tie_out_chart(currency, row) for currency, row in sorted(tonight.items())]}
+
+
+_ZERO = Decimal("0.00")
+
+
+def _tie_out_chart(currency: str, row: dict):
+    """Where tonight's money of one currency stands: paid out (compliant, in breach), to recover,
+    owed to customers, and to stop before payout."""
+    def amount(key):
+        return float(row[key] or 0)
+    return charts.row_chart(f"Tie-out ({currency})", [
+        ("Paid out", [("compliant", "#59a14f", amount("paid_compliant")),
+                      ("in breach", charts.VERDICT_COLORS["breach"], amount("paid_in_breach"))]),
+        ("To recover", [("recoverable", charts.VERDICT_COLORS["breach"], amount("amount_recoverable"))]),
+        ("Owed to customers", [("owed", "#76b7b2", amount("amount_owed_to_customers"))]),
+        ("To stop (pending)", [("stop", charts.VERDICT_COLORS["stop"], amount("at_risk_stop"))]),
+    ], key=f"tie-out-{currency}", unit=currency)
 
 
 def _nights(views: _Views) -> list[dict]:

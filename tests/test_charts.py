@@ -61,16 +61,28 @@ def test_money_bars_show_two_decimals_in_their_titles():
 
 @pytest.mark.parametrize("values, points", [
     ([], 0),
-    ([5.0], 2),              # one night: a flat line across
+    ([5.0], 0),              # the first night: no line (a flat one would suggest a history)
     ([1.0, 2.0, 3.0], 3),
+    ([4.0, 4.0], 2),
 ])
 def test_a_sparkline_has_a_point_per_night(values, points):
     svg = str(charts.sparkline(values))
     if not points:
-        assert svg == ""
+        assert svg == ("" if not values else '<span class="spark first-night">first night</span>')
         return
     ElementTree.fromstring(svg)
     assert len(re.search(r'points="([^"]*)"', svg).group(1).split()) == points
+
+
+def test_row_chart_stacks_each_row_on_one_scale():
+    svg = str(charts.row_chart("Tie-out (CNY)", [("Paid out", [("compliant", "#59a14f", 300.0), ("in breach", "#e15759", 100.0)]),
+                                                ("To recover", [("recoverable", "#e15759", 100.0)]),
+                                                ("Owed", [("owed", "#76b7b2", 0.0)])], key="tie-out-CNY", unit="CNY"))
+    ElementTree.fromstring(svg)
+    widths = [float(width) for width in re.findall(r'<rect class="bar" x="[^"]+" y="[^"]+" width="([^"]+)"', svg)]
+    assert len(widths) == 3                        # a zero part draws nothing
+    assert widths[0] == 3 * widths[1] and widths[1] == widths[2]
+    assert "<title>Paid out, in breach: 100.00 CNY</title>" in svg and ">400.00</text>" in svg
 
 
 def test_a_timeline_draws_each_kind_of_event_in_its_own_shape():

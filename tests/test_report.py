@@ -172,6 +172,95 @@ def test_validation_summary_with_worst_files_first_and_quarantined_rows(warehous
     assert 'data-rows-quarantined="5"' in html
 
 
+# --- the first screen: trustworthy? what to do today? the money ------------------------------
+
+def first_screen(html: str) -> str:
+    return re.search(r'<section id="tonight"[^>]*>(.*?)</section>', html, re.S).group(0)
+
+
+def test_the_first_screen_says_whether_tonight_is_trustworthy(warehouse):
+    top = first_screen(page(warehouse, date(2026, 3, 31)))
+    assert 'data-status="succeeded_with_warnings"' in top      # the sample quarantines 5 rows
+    assert re.findall(r'<li data-warning="([a-z]+)">⚠ ([^<]*)</li>', top) == [
+        ("quarantine", "purchases: 1 of 35 rows quarantined (2.86%), not in tonight&#39;s figures"),
+        ("quarantine", "refunds: 2 of 26 rows quarantined (7.69%), not in tonight&#39;s figures"),
+        ("quarantine", "usage: 2 of 41 rows quarantined (4.88%), not in tonight&#39;s figures")]
+    (total,) = query(warehouse, "SELECT count(*) FROM invariant_results")[0]
+    assert f"all {total} invariant checks passed" in top and "5 row(s) quarantined" in top
+
+
+def test_a_failed_gate_shows_at_the_top_of_the_report(warehouse, tmp_path):
+    db_path = copy_warehouse(warehouse, tmp_path / "w")
+    run_id = find_run(db_path)
+    con = duckdb.connect(str(db_path))
+    con.execute("UPDATE gate_results_history SET passed = false, message = 'Freshness of refunds: stale' "
+                "WHERE run_id = ? AND gate = 'freshness' AND source = 'refunds'", [run_id])
+    con.close()
+    (path, _) = write_report(db_path, run_id, sample_settings())
+    top = first_screen(path.read_text(encoding="utf-8"))
+    assert '<li data-warning="gate">⚠ Freshness of refunds: stale</li>' in top
+    assert re.search(r'<span class="bad">1 of \d+ gates failed</span>', top)
+    assert top.index('data-warning="gate"') < top.index('data-warning="quarantine"')   # gates first
+
+
+def test_the_first_screen_says_what_to_do_today(warehouse):
+    top = first_screen(page(warehouse, date(2026, 3, 31)))
+    assert re.search(r'<b data-todo="stop">3</b> refund\(s\) to stop before payout <span class="delta worse">▲ \+1</span>',
+                     top)
+    decisions = re.findall(r'<tr data-decision="([a-z]+)">.*?<td class="n">(\d+)</td><td class="n">([^<]*)</td>', top)
+    expected = query(warehouse, "SELECT decision, count(*), sum(refund_amount), currency FROM pending_refund_decisions "
+                                "GROUP BY decision, currency ORDER BY list_position(['decline', 'hold', 'pay'], decision), "
+                                "currency")
+    assert decisions == [(decision, str(count), f"{amount:,.2f} {currency}") for decision, count, amount, currency
+                         in expected]
+    assert '<b data-todo="cases">7</b> abuse case(s) to review' in top
+
+
+def test_the_first_screen_gives_the_money_per_currency_with_its_change(warehouse):
+    top = first_screen(page(warehouse, date(2026, 3, 31)))
+    rows = re.findall(r'<tr data-currency="([A-Z]+)">(.*?)</tr>', top, re.S)
+    figures = {(currency, key): (value, delta) for currency, row in rows
+               for key, value, delta in re.findall(r'data-money="([a-z_]+)" data-value="([^"]*)" data-delta="([^"]*)"', row)}
+    expected = query(warehouse, """
+        SELECT currency, runs.as_of, sum(at_risk_total), sum(amount_recoverable), sum(amount_owed_to_customers)
+        FROM daily_reconciliation_history JOIN runs USING (run_id)
+        WHERE runs.as_of IN ('2026-03-30', '2026-03-31') GROUP BY ALL ORDER BY ALL""")
+    by_night = {(currency, night): amounts for currency, night, *amounts in expected}
+    assert [currency for currency, _ in rows] == ["CNY", "USD"]
+    for currency in ("CNY", "USD"):
+        now, then = by_night[(currency, date(2026, 3, 31))], by_night[(currency, date(2026, 3, 30))]
+        for key, tonight, before in zip(("amount_at_risk", "amount_recoverable", "amount_owed_to_customers"), now, then):
+            assert figures[(currency, key)] == (str(tonight), str(tonight - before)), (currency, key)
+    assert figures[("CNY", "amount_at_risk")] == ("7904.10", "899.00")    # the headline's money at risk
+    assert 'data-chart="tie-out-CNY"' in top and 'data-chart="tie-out-USD"' in top
+
+
+def test_on_the_first_night_nothing_suggests_a_history(warehouse):
+    html = page(warehouse, date(2026, 3, 29))
+    assert '<svg class="spark"' not in html
+    assert html.count('<span class="spark first-night">first night</span>') == len(metrics(html))
+    assert "first night" in first_screen(html) and "▲" not in first_screen(html)
+
+
+def test_case_refund_tables_give_the_currency_of_every_amount(warehouse):
+    html = page(warehouse, date(2026, 3, 31))
+    article = re.search(r'<article class="case" id="case-[^"]+">(.*?)</article>', html, re.S).group(1)
+    refunds = re.search(r'<h4>Refunds</h4>\s*<div class="scroll"><table class="mini">(.*?)</table>', article, re.S).group(1)
+    amounts = re.findall(r'<td class="n">([^<]*)</td>', refunds)
+    assert amounts and all(re.fullmatch(r"[\d,]+\.\d\d (CNY|USD)", amount) for amount in amounts), amounts
+
+
+def test_sections_are_folded_and_invariants_explained_only_when_one_fails(warehouse):
+    html = page(warehouse, date(2026, 3, 31))
+    folded = re.findall(r'<details class="part" id="([a-z_]+)"( open)?>', html)
+    assert folded == [(name, "") for name in ("headline", "rules", "changes", "cases", "validation",
+                                                "invariant_results", "daily_reconciliation")]
+    invariants = re.search(r'<details class="part" id="invariant_results">(.*?)</details>', html, re.S).group(1)
+    assert '<table class="invariants">' not in invariants
+    (description,) = query(warehouse, "SELECT description FROM invariant_results WHERE invariant = 'I05'")[0]
+    assert description not in html.replace(f'title="{description}"', "")
+
+
 # --- self-contained, private ------------------------------------------------------------------
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -281,11 +370,11 @@ def test_invariants_and_the_finance_tie_out_of_the_night(warehouse, tmp_path):
     con.close()
     (path, _) = write_report(db_path, run_id, sample_settings())
     html = path.read_text(encoding="utf-8")
-    invariants = re.search(r'<section id="invariant_results">(.*?)</section>', html, re.S).group(1)
+    invariants = re.search(r'<details class="part" id="invariant_results" open>(.*?)</details>', html, re.S).group(1)
     assert f"1 of {total} failed" in invariants and f"1 of {total} invariant checks failed" in html
     failed = re.findall(r'<tr class="failed">(.*?)</tr>', invariants, re.S)
     assert len(failed) == 1 and "I05" in failed[0] and "1 refund without a verdict" in failed[0]
-    daily = re.search(r'<section id="daily_reconciliation">(.*?)</section>', html, re.S).group(1)
+    daily = re.search(r'<details class="part" id="daily_reconciliation">(.*?)</details>', html, re.S).group(1)
     assert "billing day 2026-03-31" in daily and "all billing days" in daily
     header = re.findall(r'<th class="n">([^<]*)<br>([^<]*)</th>', daily)
     paid = re.findall(r'<td class="n">([^<]*)</td>',

@@ -62,8 +62,8 @@ def test_the_summary_starts_with_the_status_and_its_warnings(sample_night):
     lines = summary_lines(sample_night)
     assert lines[1] == "  status: succeeded with warnings (3)"
     assert lines[2:5] == ["  ⚠ purchases: 1 of 35 rows quarantined (2.86%), not in tonight's figures",
-                          "  ⚠ usage: 2 of 41 rows quarantined (4.88%), not in tonight's figures",
-                          "  ⚠ refunds: 2 of 26 rows quarantined (7.69%), not in tonight's figures"]
+                          "  ⚠ refunds: 2 of 26 rows quarantined (7.69%), not in tonight's figures",
+                          "  ⚠ usage: 2 of 41 rows quarantined (4.88%), not in tonight's figures"]
     assert [warning["kind"] for warning in summary_fields(sample_night)["warnings"]] == ["quarantine"] * 3
 
 
