@@ -469,6 +469,16 @@ def test_the_report_opens_in_chromium_with_charts_and_no_errors(warehouse, brows
     tab, seen = browser_page(path)
     assert seen["errors"] == []
     assert [url for url in seen["requests"] if not url.startswith(("file:", "data:"))] == []
+    # The first screen (1366 x 768) answers finance's three questions; the rest is folded.
+    for panel in ("#trust", "#today", "#money"):
+        box = tab.locator(panel).bounding_box()
+        assert box and box["y"] + box["height"] <= 768, (panel, box)
+    assert tab.locator('svg[data-chart="tie-out-CNY"] rect.bar').count() >= 3
+    folded_height = tab.evaluate("document.documentElement.scrollHeight")
+    assert folded_height < 2500, folded_height
+    first_screen = tmp_path / f"report-2026-03-31{'.shared' if shared else ''}.top.png"
+    tab.screenshot(path=str(first_screen))    # what a laptop shows on opening it
+    tab.evaluate("document.querySelectorAll('details').forEach(part => part.open = true)")
     charts = tab.locator("svg.chart")
     assert charts.count() >= 5    # flags, money CNY and USD, quarantine, a timeline per case
     for index in range(charts.count()):
@@ -480,17 +490,24 @@ def test_the_report_opens_in_chromium_with_charts_and_no_errors(warehouse, brows
     assert tab.locator('svg[data-chart="quarantine-trend"] polyline').bounding_box()["width"] > 100
     assert tab.locator("[data-metric]").count() >= 8
     name = f"report-2026-03-31{'.shared' if shared else ''}"
-    screenshot, first_screen = tmp_path / f"{name}.png", tmp_path / f"{name}.top.png"
+    screenshot = tmp_path / f"{name}.png"
     tab.screenshot(path=str(screenshot), full_page=True)
-    tab.screenshot(path=str(first_screen))    # what a laptop shows on opening it
     for image in (screenshot, first_screen):
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 50_000
     tab.emulate_media(media="print")
     pdf = tmp_path / f"{name}.pdf"
     tab.pdf(path=str(pdf), format="A4", print_background=True)
     assert pdf.read_bytes()[:5] == b"%PDF-"
+    # Folded again, the print is the first screen on one A4 page and a line per section.
+    tab.evaluate("document.querySelectorAll('details').forEach(part => part.open = false)")
+    tab.emulate_media(media="print")
+    assert tab.locator("header.top nav").is_hidden()
+    folded_pdf = tmp_path / f"{name}.folded.pdf"
+    tab.pdf(path=str(folded_pdf), format="A4", print_background=True)
+    pages = len(re.findall(rb"/Type\s*/Page\b", folded_pdf.read_bytes()))
+    assert 1 <= pages <= 2, pages
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for artifact in (screenshot, first_screen, pdf):
+    for artifact in (screenshot, first_screen, pdf, folded_pdf):
         shutil.copyfile(artifact, ARTIFACTS / artifact.name)
     print(f"screenshot: {ARTIFACTS / screenshot.name}")
     tab.close()
