@@ -24,8 +24,8 @@ from .engine.engine import scalar, warehouse_has
 DISPOSITIONS = ("confirmed", "false_positive", "needs_info")
 UNDECIDED = ("", "open", "reopened")  # a case nobody has decided, or one to decide again
 EXPORT_COLUMNS = ("case_id", "disposition", "reviewer", "note", "decided_at", "disposition_reason",
-                  "severity", "score", "entity_ids", "signal_codes", "refund_count", "amount_refunded",
-                  "amount_at_risk", "refund_ids", "first_refund_day", "last_refund_day", "group_id",
+                  "severity", "score", "entity_ids", "signal_codes", "refund_count", "currency", "amount_refunded",
+                  "amount_at_risk", "amounts_by_currency", "refund_ids", "first_refund_day", "last_refund_day", "group_id",
                   "run_id", "as_of")
 # A decision time must be a real instant: not before this, not later than now plus the skew.
 EARLIEST_DECISION = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -94,8 +94,10 @@ per_currency AS (
 ),
 money AS (
     SELECT case_id,
-           list(CAST(refunded AS VARCHAR) || ' ' || currency ORDER BY currency) AS amount_refunded,
-           list(CAST(at_risk AS VARCHAR) || ' ' || currency ORDER BY currency) AS amount_at_risk
+           CASE WHEN count(*) = 1 THEN min(currency) END AS currency,
+           CASE WHEN count(*) = 1 THEN min(refunded) END AS amount_refunded,
+           CASE WHEN count(*) = 1 THEN min(at_risk) END AS amount_at_risk,
+           list(CAST(refunded AS VARCHAR) || ' ' || currency ORDER BY currency) AS amounts_by_currency
     FROM per_currency GROUP BY case_id
 )
 SELECT cases.case_id, cases.disposition,
@@ -103,7 +105,8 @@ SELECT cases.case_id, cases.disposition,
        CASE WHEN cases.decided THEN decision.note END,
        CASE WHEN cases.decided THEN decision.decided_at END,
        cases.disposition_reason, cases.severity, cases.score, cases.entity_ids, cases.signal_codes,
-       cases.refund_count, money.amount_refunded, money.amount_at_risk, cases.refund_ids,
+       cases.refund_count, money.currency, money.amount_refunded, money.amount_at_risk, money.amounts_by_currency,
+       cases.refund_ids,
        cases.first_refund_day, cases.last_refund_day, cases.group_id, cases.run_id, cases.as_of
 FROM (SELECT *, disposition IN ('confirmed', 'false_positive', 'needs_info') AS decided FROM abuse_cases) AS cases
 LEFT JOIN latest_decision AS decision USING (case_id)
@@ -115,7 +118,8 @@ ORDER BY cases.score DESC, cases.case_id
 def export_cases(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Write the latest run's cases and their standing decisions as CSV; return the number of cases.
 
-    UTF-8, lists joined with '; ', amounts per currency, times ISO 8601 in UTC; a cell a
+    UTF-8, lists joined with '; ', times ISO 8601 in UTC; money as numbers in the case's
+    `currency` (empty for a case in several currencies: `amounts_by_currency` has each); a cell a
     spreadsheet would take for a formula gets a leading single quote. An open or reopened
     case has no reviewer, note or decided_at: its row waits for a decision.
     """

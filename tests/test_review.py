@@ -6,6 +6,8 @@ with a fingerprint it shares with E3, which only bought; E2 (account B1) has thr
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import csv
 import html
 import json
@@ -357,7 +359,11 @@ def test_export_then_import_round_trips_decisions_and_neutralises_formulas(wareh
     with out.open(encoding="utf-8", newline="") as stream:
         rows = {row["case_id"]: row for row in csv.DictReader(stream)}
     assert rows[e1]["note"] == "'=1+1" and rows[e1]["entity_ids"] == "E1; E3"
-    assert rows[e1]["refund_ids"] == "R1; R2; R3" and rows[e1]["amount_refunded"] == "300.00 USD"
+    assert rows[e1]["refund_ids"] == "R1; R2; R3"
+    # money as numbers a spreadsheet sums, the currency in its own column (#14)
+    assert (rows[e1]["currency"], rows[e1]["amount_refunded"], rows[e1]["amounts_by_currency"]) == \
+        ("USD", "300.00", "300.00 USD")
+    assert Decimal(rows[e1]["amount_at_risk"]) >= 0
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", rows[e1]["decided_at"])
 
     fresh = tmp_path / "fresh.duckdb"
