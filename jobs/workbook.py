@@ -21,7 +21,7 @@ renamed into place (jobs/files.py).
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -151,7 +151,7 @@ def _write_cell(sheet, row: int, column: int, kind: str, value, styles: _Styles,
     elif isinstance(value, (int, float)):
         sheet.write_number(row, column, value, styles.number if isinstance(value, int) else styles.decimal)
     elif isinstance(value, datetime):
-        moment = value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+        moment = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
         sheet.write_datetime(row, column, moment, styles.moment)
     elif isinstance(value, date):
         sheet.write_datetime(row, column, datetime(value.year, value.month, value.day), styles.day)

@@ -6,8 +6,6 @@ with a fingerprint it shares with E3, which only bought; E2 (account B1) has thr
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import csv
 import html
 import json
@@ -16,6 +14,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb

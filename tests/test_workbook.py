@@ -10,8 +10,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
 from exports import AS_OF, purchase, refund, write_exports
+
 from jobs.config import Settings
 from jobs.pipeline import run
 
@@ -38,7 +38,7 @@ def night(tmp_path_factory):
 
 def sheet_rows(sheet) -> list[dict]:
     header = [cell.value for cell in sheet[1]]
-    return [dict(zip(header, row)) for row in sheet.iter_rows(min_row=2)]
+    return [dict(zip(header, row, strict=False)) for row in sheet.iter_rows(min_row=2)]
 
 
 def test_a_summary_sheet_first_then_one_sheet_per_table(night):
