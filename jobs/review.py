@@ -182,11 +182,12 @@ def _listed_kind(show_all: bool, statuses: tuple[str, ...], codes: list[str], mi
     return f"{kind}case(s)" + (" " + ", ".join(filters) if filters else "")
 
 
-# Table columns: header, cut with … to fit (else whole), and when it is left out on a narrow terminal
-# (1 first; 0 never).
-_LIST_COLUMNS = (("case", False, 0), ("severity", False, 2), ("score", False, 0), ("entities", True, 3),
-                 ("signals", True, 8), ("refunds", False, 1), ("refunded", False, 4), ("disposition", False, 5),
-                 ("expected loss", False, 0), ("held", False, 7), ("days open", False, 6))
+# Table columns: header, and whether it is cut with … to fit (else shown whole or left out).
+_LIST_COLUMNS = (("case", False), ("severity", False), ("score", False), ("entities", True), ("signals", True),
+                 ("refunds", False), ("refunded", False), ("disposition", False), ("expected loss", False),
+                 ("held", False), ("days open", False))
+# Left out in this order on a narrow terminal until the rest fit; case, score and expected loss stay.
+_LEAVE_OUT = ("refunds", "severity", "entities", "refunded", "disposition", "days open", "held", "signals")
 _CUT_MIN_WIDTH = 12  # a column cut to fit keeps at least this many characters
 
 
@@ -215,7 +216,7 @@ def _case_table(cells: list[list[str]], width: int) -> Table:
     kept = _fitting_columns(cells, width)
     table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False)
     for index in kept:
-        header, cut, _ = _LIST_COLUMNS[index]
+        header, cut = _LIST_COLUMNS[index]
         table.add_column(_cut(header), no_wrap=not cut, min_width=min(_CUT_MIN_WIDTH, _natural_width(cells, index))
                          if cut else None)
     for row in cells:
@@ -224,17 +225,26 @@ def _case_table(cells: list[list[str]], width: int) -> Table:
 
 
 def _fitting_columns(cells: list[list[str]], width: int) -> list[int]:
-    """The columns to show: every one, less those left out first on a narrow terminal until the rest fit."""
+    """The columns to show: every one, less those left out first on a narrow terminal until the rest fit.
+
+    Disposition goes early when every case listed has the same one (the default list: mostly
+    `open`), late, just before signals, when they differ (--all, --status ...).
+    """
+    headers = [header for header, _ in _LIST_COLUMNS]
+    order = list(_LEAVE_OUT)
+    if len({row[headers.index("disposition")] for row in cells}) > 1:
+        order.remove("disposition")
+        order.insert(order.index("signals"), "disposition")
+
     def least(index: int) -> int:
         natural = _natural_width(cells, index)
         return min(natural, _CUT_MIN_WIDTH) if _LIST_COLUMNS[index][1] else natural
 
     kept = list(range(len(_LIST_COLUMNS)))
-    for index in sorted((index for index, column in enumerate(_LIST_COLUMNS) if column[2]),
-                        key=lambda index: _LIST_COLUMNS[index][2]):
-        if sum(least(kept_index) for kept_index in kept) + 2 * (len(kept) - 1) <= width:
+    for header in order:
+        if sum(least(index) for index in kept) + 2 * (len(kept) - 1) <= width:
             break
-        kept.remove(index)
+        kept.remove(headers.index(header))
     return kept
 
 

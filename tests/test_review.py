@@ -164,14 +164,20 @@ def test_list_filters_sorts_and_pages_the_cases_within_the_terminal_width(sample
                                     "disposition", "expected", "loss", "held", "days", "open"]
 
 
-def test_list_on_a_narrow_terminal_leaves_out_columns_and_cuts_long_cells_with_an_ellipsis(sample):
-    wide = review(sample, "list", "--all", width=200).stdout
-    assert "ENT0011563, ENT0011618, ENT0011702  LINKED_ENTITIES, REFUND_VELOCITY" in wide
-    for width, last_columns in ((80, r"2,894\.16 CNY\s+0\s+0"), (60, r"PROMO_REFUNDS, …\s+2,894\.16 CNY\s+0")):
-        lines = review(sample, "list", "--all", width=width).stdout.splitlines()
-        assert max(len(line) for line in lines) <= width
-        rows = {line.split()[0]: line for line in lines if line.startswith("C-")}
-        assert len(rows) == 7 and re.search(rf"\s+{last_columns}$", rows[FE])
+@pytest.mark.parametrize("args, width, fe82_row", [
+    (("--all",), 200, r"high\s+76\.0\s+ENT0010544\s+PROMO_REFUNDS, REFUND_CYCLE\s+2\s+3,808\.10 CNY\s+open\s+"
+                      r"2,894\.16 CNY\s+0\s+0"),
+    ((), 80, r"76\.0\s+PROMO_REFUN…\s+open\s+2,894\.16 CNY\s+0\s+0"),
+    (("--all",), 80, r"76\.0\s+PROMO_REFUNDS, REFU…\s+open\s+2,894\.16 CNY\s+0"),
+    ((), 70, r"76\.0\s+PROMO_[^…]*…\s+open\s+2,894\.16 CNY\s+0"),            # open and needs_info: days go first
+    (("--status", "open"), 70, r"76\.0\s+PROMO_[^…]*…\s+2,894\.16 CNY\s+0\s+0"),  # all open: disposition goes
+    (("--all",), 60, r"76\.0\s+PROMO_REFUNDS, REFUND…\s+2,894\.16 CNY"),
+])
+def test_list_on_a_narrow_terminal_leaves_out_columns_and_cuts_long_cells_with_an_ellipsis(sample, args, width,
+                                                                                           fe82_row):
+    lines = review(sample, "list", *args, width=width).stdout.splitlines()
+    assert max(len(line) for line in lines) <= width
+    assert re.fullmatch(rf"{FE}\s+{fe82_row}", next(line for line in lines if line.startswith(FE)))
 
 
 @pytest.mark.parametrize("args, listed, more", [
