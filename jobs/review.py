@@ -69,6 +69,7 @@ LIST_LIMIT = 20  # cases a table shows unless --limit says otherwise (csv and js
 SORTS = {"loss": "coalesce(losses.top_amount, 0) DESC",
          "score": "cases.score DESC",
          "money": "coalesce(refunded.top_amount, 0) DESC"}
+SORTED_COLUMN = {"loss": "expected loss", "score": "score", "money": "refunded"}  # a table always shows it
 
 # The review queue: per case, the money refunded on its refunds and its expected loss (score / 100
 # x the refunds of its entities pending or paid), both per currency, the pending refunds it holds
@@ -152,7 +153,7 @@ def list_command(db_path: Path, show_all: bool, statuses: tuple[str, ...], signa
         more = len(rows) - len(shown)
         if output_format == "table":
             title = f"{len(rows)} {_listed_kind(show_all, statuses, codes, min_score, holding_only)}, {_run_label(con)}"
-            _print_table(con, title, shown, more)
+            _print_table(con, title, shown, more, SORTED_COLUMN[sort])
         else:
             _print_records(con, columns, shown, output_format)
             if more:
@@ -191,7 +192,7 @@ _LEAVE_OUT = ("refunds", "severity", "entities", "refunded", "disposition", "day
 _CUT_MIN_WIDTH = 12  # a column cut to fit keeps at least this many characters
 
 
-def _print_table(con, title: str, rows: list[tuple], more: int) -> None:
+def _print_table(con, title: str, rows: list[tuple], more: int, sorted_by: str) -> None:
     """The cases as a table as wide as the terminal, a reopened case followed by why."""
     width = shutil.get_terminal_size().columns
     cells = [[case_id, severity, f"{score:.1f}", _short(entities), ", ".join(signals), str(count), _money(refunded),
@@ -201,7 +202,8 @@ def _print_table(con, title: str, rows: list[tuple], more: int) -> None:
     safe = _sanitiser(con, [title, *reasons, *(cell for row in cells for cell in row)])
     lines = _rendered(Text(safe(title)), width)
     if rows:
-        header, *row_lines = _rendered(_case_table([[safe(cell) for cell in row] for row in cells], width), width)
+        table = _case_table([[safe(cell) for cell in row] for row in cells], width, sorted_by)
+        header, *row_lines = _rendered(table, width)
         lines.append(header)
         for line, reason in zip(row_lines, reasons, strict=True):
             lines += [line] + (_rendered(_cut(safe(reason)), width) if reason else [])
@@ -211,9 +213,9 @@ def _print_table(con, title: str, rows: list[tuple], more: int) -> None:
         click.echo(line)
 
 
-def _case_table(cells: list[list[str]], width: int) -> Table:
+def _case_table(cells: list[list[str]], width: int, sorted_by: str) -> Table:
     """A borderless table of the columns that fit in `width`, long cells cut with …."""
-    kept = _fitting_columns(cells, width)
+    kept = _fitting_columns(cells, width, sorted_by)
     table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False)
     for index in kept:
         header, cut = _LIST_COLUMNS[index]
@@ -224,14 +226,14 @@ def _case_table(cells: list[list[str]], width: int) -> Table:
     return table
 
 
-def _fitting_columns(cells: list[list[str]], width: int) -> list[int]:
+def _fitting_columns(cells: list[list[str]], width: int, sorted_by: str) -> list[int]:
     """The columns to show: every one, less those left out first on a narrow terminal until the rest fit.
 
-    Disposition goes early when every case listed has the same one (the default list: mostly
-    `open`), late, just before signals, when they differ (--all, --status ...).
+    The column the list is sorted by stays. Disposition goes early when every case listed has
+    the same one (the default list: mostly `open`), late, just before signals, when they differ.
     """
     headers = [header for header, _ in _LIST_COLUMNS]
-    order = list(_LEAVE_OUT)
+    order = [header for header in _LEAVE_OUT if header != sorted_by]
     if len({row[headers.index("disposition")] for row in cells}) > 1:
         order.remove("disposition")
         order.insert(order.index("signals"), "disposition")

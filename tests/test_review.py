@@ -172,6 +172,7 @@ def test_list_filters_sorts_and_pages_the_cases_within_the_terminal_width(sample
     ((), 70, r"76\.0\s+PROMO_[^…]*…\s+open\s+2,894\.16 CNY\s+0"),            # open and needs_info: days go first
     (("--status", "open"), 70, r"76\.0\s+PROMO_[^…]*…\s+2,894\.16 CNY\s+0\s+0"),  # all open: disposition goes
     (("--all",), 60, r"76\.0\s+PROMO_REFUNDS, REFUND…\s+2,894\.16 CNY"),
+    (("--sort", "money"), 80, r"76\.0\s+PROMO_[^…]*…\s+3,808\.10 CNY\s+open\s+2,894\.16 CNY"),  # sorted by: kept
 ])
 def test_list_on_a_narrow_terminal_leaves_out_columns_and_cuts_long_cells_with_an_ellipsis(sample, args, width,
                                                                                            fe82_row):
