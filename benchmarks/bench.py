@@ -35,7 +35,7 @@ import threading
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -124,8 +124,21 @@ def night_data(scale: float, seed: int, file_format: str, out: Path) -> tuple[Pa
         return folder, None
     staging = folder.with_name(folder.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    generated = measure([str(BIN / "refund-recon"), "generate", "--scale", f"{scale:g}", "--seed", str(seed),
-                         "--out", str(staging), "--format", file_format], out / "logs" / f"generate-{folder.name}.log")
+    generated = measure(
+        [
+            str(BIN / "refund-recon"),
+            "generate",
+            "--scale",
+            f"{scale:g}",
+            "--seed",
+            str(seed),
+            "--out",
+            str(staging),
+            "--format",
+            file_format,
+        ],
+        out / "logs" / f"generate-{folder.name}.log",
+    )
     if generated.exit_code != 0:
         raise BenchError(f"generating scale {scale:g} failed: {generated.error}")
     shutil.rmtree(folder, ignore_errors=True)
@@ -138,8 +151,14 @@ class BenchError(Exception):
     """The benchmark cannot go on; the message is one line for the user."""
 
 
-def run_job(data: Path, as_of: date, run_dir: Path, base_config: dict, memory_limit: str | None = None,
-            warehouse: Path | None = None) -> Measurement:
+def run_job(
+    data: Path,
+    as_of: date,
+    run_dir: Path,
+    base_config: dict,
+    memory_limit: str | None = None,
+    warehouse: Path | None = None,
+) -> Measurement:
     """`refund-recon run` in `run_dir`, with its stage profile: on a fresh warehouse, or on a
     copy of `warehouse` (copied before the clock starts)."""
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -151,13 +170,28 @@ def run_job(data: Path, as_of: date, run_dir: Path, base_config: dict, memory_li
     if memory_limit:
         settings["duckdb"] = settings.get("duckdb", {}) | {"memory_limit": memory_limit}
     config.write_text(toml_text(settings))
-    measured = measure([str(BIN / "refund-recon"), "run", "--input", str(data), "--db", str(run_dir / "recon.duckdb"),
-                        "--as-of", as_of.isoformat(), "--config", str(config)], run_dir / "job.log")
+    measured = measure(
+        [
+            str(BIN / "refund-recon"),
+            "run",
+            "--input",
+            str(data),
+            "--db",
+            str(run_dir / "recon.duckdb"),
+            "--as-of",
+            as_of.isoformat(),
+            "--config",
+            str(config),
+        ],
+        run_dir / "job.log",
+    )
     results = sorted(run_dir.glob("**/run_results.json"))
     if measured.exit_code == 0 and results:
         profile = json.loads(results[0].read_text())
         measured.stage_seconds = profile.get("stage_seconds", {})
-        measured.stage_peak_rss_bytes = {name: peak for name, peak in profile.get("stage_peak_rss_bytes", {}).items() if peak}
+        measured.stage_peak_rss_bytes = {
+            name: peak for name, peak in profile.get("stage_peak_rss_bytes", {}).items() if peak
+        }
         measured.peak_rss_bytes = max([measured.peak_rss_bytes, *measured.stage_peak_rss_bytes.values()])
     return measured
 
@@ -177,8 +211,9 @@ def run_floor(data: Path, run_dir: Path) -> Measurement:
     types = run_dir / "types.json"
     types.parent.mkdir(parents=True, exist_ok=True)
     types.write_text(json.dumps(column_types()))
-    return measure([sys.executable, "-m", "benchmarks.floor", "--input", str(data), "--types", str(types)],
-                   run_dir / "floor.log")
+    return measure(
+        [sys.executable, "-m", "benchmarks.floor", "--input", str(data), "--types", str(types)], run_dir / "floor.log"
+    )
 
 
 def split_data(data: Path, as_of: date) -> Path:
@@ -197,12 +232,18 @@ def run_delta(data: Path, as_of: date, runs: Path, base_config: dict, repeat: in
     history = run_job(split / "history", history_as_of(as_of), runs / "history", base_config)
     if history.exit_code != 0:
         return {"history": history}
-    delta = best_of(repeat, lambda: run_job(split / "delta", as_of, runs / "delta", base_config,
-                                            warehouse=runs / "history" / "recon.duckdb"))
+    delta = best_of(
+        repeat,
+        lambda: run_job(
+            split / "delta", as_of, runs / "delta", base_config, warehouse=runs / "history" / "recon.duckdb"
+        ),
+    )
     result = {"history": history, "delta": delta, "rows": json.loads((split / ".complete").read_text())}
     if delta.exit_code == 0:
-        with duckdb.connect(str(runs / "delta" / "recon.duckdb"), read_only=True) as nightly, \
-                duckdb.connect(str(runs / "job" / "recon.duckdb"), read_only=True) as rebuilt:
+        with (
+            duckdb.connect(str(runs / "delta" / "recon.duckdb"), read_only=True) as nightly,
+            duckdb.connect(str(runs / "job" / "recon.duckdb"), read_only=True) as rebuilt,
+        ):
             result["delta_differences"] = differences(job_flags(nightly), job_flags(rebuilt), ("delta", "full rebuild"))
     return result
 
@@ -213,8 +254,22 @@ def run_peer(data: Path, as_of: date, run_dir: Path, job_db: Path) -> tuple[Meas
     quarantine, flags = run_dir / "quarantine.csv", run_dir / "peer_flags.csv"
     with duckdb.connect(str(job_db), read_only=True) as con:
         job_quarantine(con).to_csv(quarantine, index=False)
-    measured = measure([sys.executable, "-m", "benchmarks.peer_pandas", "--input", str(data), "--as-of",
-                        as_of.isoformat(), "--quarantine", str(quarantine), "--out", str(flags)], run_dir / "peer.log")
+    measured = measure(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.peer_pandas",
+            "--input",
+            str(data),
+            "--as-of",
+            as_of.isoformat(),
+            "--quarantine",
+            str(quarantine),
+            "--out",
+            str(flags),
+        ],
+        run_dir / "peer.log",
+    )
     if measured.exit_code != 0:
         return measured, [f"the peer failed: {measured.error}"]
     with duckdb.connect(str(job_db), read_only=True) as con:
@@ -225,16 +280,20 @@ def bench_scale(scale: float, args) -> dict:
     """Every measurement of one scale factor."""
     data, generate_seconds = night_data(scale, args.seed, args.format, args.out)
     runs = args.out / "runs" / f"sf{scale:g}"
-    print(f"scale {scale:g}: {data} ({'cached' if generate_seconds is None else f'generated in {generate_seconds:.0f}s'})",
-          flush=True)
+    print(
+        f"scale {scale:g}: {data} "
+        f"({'cached' if generate_seconds is None else f'generated in {generate_seconds:.0f}s'})",
+        flush=True,
+    )
     result = {"data": _data_facts(data), "generate_seconds": generate_seconds}
     base_config = tomllib.loads(args.config.read_text()) if args.config else {}
     result["floor"] = best_of(args.repeat, lambda: run_floor(data, runs / "floor"))
     _progress(scale, "floor", result["floor"])
     result["job"] = best_of(args.repeat, lambda: run_job(data, args.as_of, runs / "job", base_config, None))
     _progress(scale, "job", result["job"])
-    result["job_unbounded"] = best_of(args.repeat, lambda: run_job(data, args.as_of, runs / "job-unbounded",
-                                                                   base_config, "80%"))
+    result["job_unbounded"] = best_of(
+        args.repeat, lambda: run_job(data, args.as_of, runs / "job-unbounded", base_config, "80%")
+    )
     _progress(scale, "job-unbounded", result["job_unbounded"])
     if result["job"].exit_code == 0:
         result |= run_delta(data, args.as_of, runs, base_config, args.repeat)
@@ -252,19 +311,38 @@ def _progress(scale: float, name: str, measured: Measurement) -> None:
 
 def _data_facts(data: Path) -> dict:
     files = sorted(path for path in data.iterdir() if not path.name.startswith("."))
-    return {"files": {path.name: path.stat().st_size for path in files},
-            "bytes": sum(path.stat().st_size for path in files)}
+    return {
+        "files": {path.name: path.stat().st_size for path in files},
+        "bytes": sum(path.stat().st_size for path in files),
+    }
 
 
 def machine() -> dict:
     """What the numbers were measured on."""
-    memory = next(int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal:"))
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"cores": os.cpu_count(), "cpu": cpu, "memory_bytes": memory, "python": platform.python_version(),
-            "duckdb": duckdb.__version__, "pandas": pd.__version__, "platform": platform.platform(),
-            "git_commit": _git("rev-parse", "HEAD"), "git_tracked_changes": bool(_git("status", "--porcelain", "-uno"))}
+    memory = next(
+        int(line.split()[1]) * 1024
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_bytes": memory,
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "pandas": pd.__version__,
+        "platform": platform.platform(),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_tracked_changes": bool(_git("status", "--porcelain", "-uno")),
+    }
 
 
 def _git(*arguments: str) -> str:
@@ -278,14 +356,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
     parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 3, 31))
     parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement; the fastest is kept")
-    parser.add_argument("--peer-max-scale", type=float, default=1.0,
-                        help="run the pandas peer only up to this scale (it holds everything in memory)")
-    parser.add_argument("--config", type=Path, help="base settings of the job's runs (defaults if not given: "
-                        "report and exports on, as at night); the unbounded run sets memory_limit = \"80%%\"")
+    parser.add_argument(
+        "--peer-max-scale",
+        type=float,
+        default=1.0,
+        help="run the pandas peer only up to this scale (it holds everything in memory)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="base settings of the job's runs (defaults if not given: "
+        'report and exports on, as at night); the unbounded run sets memory_limit = "80%%"',
+    )
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     try:
         scales = {f"{scale:g}": bench_scale(scale, args) for scale in sorted(set(args.scales))}
     except BenchError as error:

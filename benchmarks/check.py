@@ -28,8 +28,10 @@ def job_quarantine(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def peer_flags(frame: pd.DataFrame) -> Flags:
     """The peer's flags (a DataFrame of refund_id, rule_code, amount_at_risk) as a mapping."""
-    return {(refund_id, code): Decimal(str(amount)).quantize(CENT)
-            for refund_id, code, amount in frame[["refund_id", "rule_code", "amount_at_risk"]].itertuples(index=False)}
+    return {
+        (refund_id, code): Decimal(str(amount)).quantize(CENT)
+        for refund_id, code, amount in frame[["refund_id", "rule_code", "amount_at_risk"]].itertuples(index=False)
+    }
 
 
 def differences(left: Flags, right: Flags, names: tuple[str, str] = ("peer", "job")) -> list[str]:

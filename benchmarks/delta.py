@@ -22,9 +22,9 @@ from pathlib import Path
 import duckdb
 
 from jobs.config import Settings
-from jobs.loading import find_exports
-from jobs.schemas import EXPORTS
-from jobs.sqlfiles import quoted
+from jobs.engine.sqlfiles import quoted
+from jobs.stages.loading import find_exports
+from jobs.stages.schemas import EXPORTS
 
 BILLING_TIME_ZONE = Settings().billing_time_zone  # the generator writes billing times of the default zone
 
@@ -37,15 +37,21 @@ def split_night(night: Path, as_of: date, out: Path) -> dict[str, dict[str, int]
         con.execute("SET enable_progress_bar = false")
         for stem, export_file in find_exports(night).items():
             source = _rows_of(export_file.path, export_file.format)
-            days = ", ".join(f"TRY_CAST({quoted(column)} AS TIMESTAMPTZ)::DATE"
-                             for column, kind in EXPORTS[stem].columns.items() if kind == "timestamp")
-            for part, keeps in (("history", f"coalesce(least({days}) < ?, true)"),
-                                ("delta", f"list_contains([{days}], ?)")):
+            days = ", ".join(
+                f"TRY_CAST({quoted(column)} AS TIMESTAMPTZ)::DATE"
+                for column, kind in EXPORTS[stem].columns.items()
+                if kind == "timestamp"
+            )
+            for part, keeps in (
+                ("history", f"coalesce(least({days}) < ?, true)"),
+                ("delta", f"list_contains([{days}], ?)"),
+            ):
                 target = out / part / f"{stem}.{export_file.format}"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 rows[part][stem] = con.execute(
                     f"COPY (SELECT * FROM {source} WHERE {keeps}) TO ? ({_copy_options(export_file.format)})",
-                    [str(export_file.path), as_of, str(target)]).fetchone()[0]
+                    [str(export_file.path), as_of, str(target)],
+                ).fetchone()[0]
     return rows
 
 

@@ -23,7 +23,7 @@ import duckdb
 
 def column_types() -> dict[str, dict[str, str]]:
     """Export stem -> column -> DuckDB type, as the SPEC types them (imports Pandera: call in the parent)."""
-    from jobs.schemas import EXPORTS, SQL_TYPES
+    from jobs.stages.schemas import EXPORTS, SQL_TYPES
 
     return {stem: {name: SQL_TYPES[kind] for name, kind in export.columns.items()} for stem, export in EXPORTS.items()}
 
@@ -39,8 +39,11 @@ def read_night(input_dir: Path, types: dict[str, dict[str, str]], time_zone: str
             con.execute(f"CREATE TABLE {stem} AS SELECT * FROM read_parquet(?)", [str(path)])
         else:
             types = {name: columns.get(name, "VARCHAR") for name in _header(path)}
-            con.execute(f"CREATE TABLE {stem} AS SELECT * FROM read_csv(?, header = true, columns = ?, "
-                        "auto_detect = false, ignore_errors = true)", [str(path), types])
+            con.execute(
+                f"CREATE TABLE {stem} AS SELECT * FROM read_csv(?, header = true, columns = ?, "
+                "auto_detect = false, ignore_errors = true)",
+                [str(path), types],
+            )
         rows[stem] = con.execute(f"SELECT count(*) FROM {stem}").fetchone()[0]
     return rows
 

@@ -24,13 +24,27 @@ import pyarrow as pa
 CENT = Decimal("0.01")
 MONEY = pd.ArrowDtype(pa.decimal128(18, 2))
 OFFSET_AT_END = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"
-POLICY_CODES = ("PAST_WINDOW", "MINUTES_USED", "CONCURRENT_REFUND", "ACCOUNT_SUSPENDED",
-                "COUPON_REFUNDED", "PATH_MISMATCH")
+POLICY_CODES = (
+    "PAST_WINDOW",
+    "MINUTES_USED",
+    "CONCURRENT_REFUND",
+    "ACCOUNT_SUSPENDED",
+    "COUPON_REFUNDED",
+    "PATH_MISMATCH",
+)
 CREDIT_TYPES = ("cash", "commission", "free")
-VISIBLE_BY = {"purchases": "purchased_at", "usage": "started_at", "refunds": "requested_at",
-              "account_status": "effective_at"}
-TIMESTAMPS = {"purchases": ["purchased_at"], "usage": ["started_at"],
-              "refunds": ["requested_at", "processed_at"], "account_status": ["effective_at"]}
+VISIBLE_BY = {
+    "purchases": "purchased_at",
+    "usage": "started_at",
+    "refunds": "requested_at",
+    "account_status": "effective_at",
+}
+TIMESTAMPS = {
+    "purchases": ["purchased_at"],
+    "usage": ["started_at"],
+    "refunds": ["requested_at", "processed_at"],
+    "account_status": ["effective_at"],
+}
 MONEY_COLUMNS = {
     "purchases": [f"paid_{kind}_credit" for kind in CREDIT_TYPES],
     "refunds": [f"refund_{kind}_credit" for kind in CREDIT_TYPES] + ["refund_amount"],
@@ -40,8 +54,9 @@ MONEY_COLUMNS = {
 class Night:
     """One night's exports as the run sees them: visible rows, UTC timestamps, decimal money."""
 
-    def __init__(self, input_dir: Path, as_of: date, time_zone: str = "Asia/Shanghai",
-                 quarantined: pd.DataFrame | None = None):
+    def __init__(
+        self, input_dir: Path, as_of: date, time_zone: str = "Asia/Shanghai", quarantined: pd.DataFrame | None = None
+    ):
         self.zone = ZoneInfo(time_zone)
         self.as_of_end = pd.Timestamp(datetime.combine(as_of + timedelta(days=1), time(0), self.zone)).tz_convert("UTC")
         tables = {}
@@ -116,8 +131,13 @@ def refund_facts(night: Night, window_days: int) -> pd.DataFrame:
 
 def _flags(code: str, rows: pd.DataFrame, amounts: pd.Series | None = None) -> pd.DataFrame:
     amounts = rows["refund_amount"] if amounts is None else amounts
-    return pd.DataFrame({"refund_id": rows["refund_id"].to_numpy(), "rule_code": code,
-                         "amount_at_risk": amounts.astype(MONEY).to_numpy()})
+    return pd.DataFrame(
+        {
+            "refund_id": rows["refund_id"].to_numpy(),
+            "rule_code": code,
+            "amount_at_risk": amounts.astype(MONEY).to_numpy(),
+        }
+    )
 
 
 def _exceeds(amount: pd.Series, limit: pd.Series) -> pd.Series:
@@ -127,12 +147,15 @@ def _exceeds(amount: pd.Series, limit: pd.Series) -> pd.Series:
 
 def usage_hits(night: Night, live: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """MINUTES_USED and USAGE_AFTER_REFUND: the order's usage with minutes > 0 around the cut-off."""
-    used = night.usage.loc[(night.usage["minutes"] > 0) & night.usage["order_id"].isin(live["order_id"].unique()),
-                           ["order_id", "started_at"]]
+    used = night.usage.loc[
+        (night.usage["minutes"] > 0) & night.usage["order_id"].isin(live["order_id"].unique()),
+        ["order_id", "started_at"],
+    ]
     pairs = used.merge(live[["refund_id", "order_id", "refund_status", "cutoff_at", "processed_at"]], on="order_id")
     before = pairs.loc[pairs["started_at"] < pairs["cutoff_at"], "refund_id"].unique()
-    after = pairs.loc[(pairs["refund_status"] == "paid") & (pairs["started_at"] >= pairs["processed_at"]),
-                      "refund_id"].unique()
+    after = pairs.loc[
+        (pairs["refund_status"] == "paid") & (pairs["started_at"] >= pairs["processed_at"]), "refund_id"
+    ].unique()
     return live[live["refund_id"].isin(before)], live[live["refund_id"].isin(after)]
 
 
@@ -144,11 +167,17 @@ def suspended(night: Night, live: pd.DataFrame, reasons: tuple[str, ...]) -> pd.
     at_request = pd.merge_asof(
         live[["refund_id", "account_id", "requested_at"]].sort_values("requested_at"),
         changes.assign(disqualifying=disqualifying).sort_values("effective_at"),
-        left_on="requested_at", right_on="effective_at", by="account_id")
+        left_on="requested_at",
+        right_on="effective_at",
+        by="account_id",
+    )
     in_force = at_request.loc[at_request["disqualifying"].fillna(False).astype(bool), "refund_id"]
-    later = live[["refund_id", "account_id", "requested_at", "cutoff_at"]].merge(changes[disqualifying], on="account_id")
-    became = later.loc[(later["effective_at"] > later["requested_at"]) & (later["effective_at"] <= later["cutoff_at"]),
-                       "refund_id"]
+    later = live[["refund_id", "account_id", "requested_at", "cutoff_at"]].merge(
+        changes[disqualifying], on="account_id"
+    )
+    became = later.loc[
+        (later["effective_at"] > later["requested_at"]) & (later["effective_at"] <= later["cutoff_at"]), "refund_id"
+    ]
     return live[live["refund_id"].isin(in_force) | live["refund_id"].isin(became)]
 
 
@@ -156,13 +185,16 @@ def path_mismatch(live: pd.DataFrame) -> pd.DataFrame:
     """PATH_MISMATCH: some credit type paid back more than paid with it; at risk, the excesses."""
     excesses = [live[f"refund_{kind}_credit"] - live[f"paid_{kind}_credit"] for kind in CREDIT_TYPES]
     over = [excess > CENT for excess in excesses]
-    amount = sum(excess.where(flag, Decimal(0)) for excess, flag in zip(excesses, over))
+    amount = sum(excess.where(flag, Decimal(0)) for excess, flag in zip(excesses, over, strict=False))
     fired = np.logical_or.reduce([flag.to_numpy(dtype=bool) for flag in over])
     return _flags("PATH_MISMATCH", live[fired], amount[fired])
 
 
-def evaluate(night: Night, window_days: int = 5,
-             disqualifying_reasons: tuple[str, ...] = ("content_violation", "illegal_activity")) -> pd.DataFrame:
+def evaluate(
+    night: Night,
+    window_days: int = 5,
+    disqualifying_reasons: tuple[str, ...] = ("content_violation", "illegal_activity"),
+) -> pd.DataFrame:
     """Every flag of SPEC section 4: refund_id, rule_code, amount_at_risk (decimal)."""
     facts = refund_facts(night, window_days)
     live = facts[facts["is_live"]]

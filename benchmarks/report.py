@@ -28,7 +28,9 @@ def build(started: datetime, machine: dict, settings: dict, scales: dict[str, di
     return {
         "started_at": started.isoformat(),
         "machine": machine,
-        "settings": {key: value if isinstance(value, (int, float, list)) else str(value) for key, value in settings.items()},
+        "settings": {
+            key: value if isinstance(value, (int, float, list)) else str(value) for key, value in settings.items()
+        },
         "scales": {scale: _plain(result) for scale, result in scales.items()},
         "ratios": ratios,
         "targets": [asdict(target) for target in targets(scales, ratios)],
@@ -70,18 +72,41 @@ def targets(scales: dict[str, dict], ratios: dict[str, float]) -> list[Target]:
     large_job = _ok(scales.get(LARGE), "job")
     peak = large_job.peak_rss_bytes / GIB if large_job else None
     return [
-        _at_most(f"whole run vs reading the inputs (sf{LARGE})", "job <= 2.5x floor",
-                 ratios.get(f"sf{LARGE} job / floor time"), 2.5, "x"),
-        _at_least(f"speed vs pandas peer (sf{SMALL})", ">= 10x faster", ratios.get(f"sf{SMALL} peer / job time"), 10, "x"),
-        _at_most(f"peak memory vs pandas peer (sf{SMALL})", ">= 1/3 saved (job <= 0.67x peer)",
-                 ratios.get(f"sf{SMALL} job / peer peak memory"), 2 / 3, "x"),
+        _at_most(
+            f"whole run vs reading the inputs (sf{LARGE})",
+            "job <= 2.5x floor",
+            ratios.get(f"sf{LARGE} job / floor time"),
+            2.5,
+            "x",
+        ),
+        _at_least(
+            f"speed vs pandas peer (sf{SMALL})", ">= 10x faster", ratios.get(f"sf{SMALL} peer / job time"), 10, "x"
+        ),
+        _at_most(
+            f"peak memory vs pandas peer (sf{SMALL})",
+            ">= 1/3 saved (job <= 0.67x peer)",
+            ratios.get(f"sf{SMALL} job / peer peak memory"),
+            2 / 3,
+            "x",
+        ),
         _at_most(f"peak RSS (sf{LARGE})", "<= 2 GiB", None if peak is None else round(peak, 2), 2, " GiB"),
-        _at_most(f"DuckDB memory_limit 1 GiB, the default (sf{LARGE})", "completes, <= 2.5x unbounded time",
-                 _failure(scales.get(LARGE), "job") or ratios.get(f"sf{LARGE} job (1 GiB limit) / unbounded time"),
-                 2.5, "x"),
-        _at_most(f"scaling sf{SMALL} -> sf{LARGE}", "<= 11x time", ratios.get(f"sf{LARGE} / sf{SMALL} job time"), 11, "x"),
-        _at_most(f"nightly delta: one day onto a year of history (sf{LARGE})",
-                 "<= 0.15x a full rebuild, same flags", _delta_ratio(scales.get(LARGE), ratios), 0.15, "x"),
+        _at_most(
+            f"DuckDB memory_limit 1 GiB, the default (sf{LARGE})",
+            "completes, <= 2.5x unbounded time",
+            _failure(scales.get(LARGE), "job") or ratios.get(f"sf{LARGE} job (1 GiB limit) / unbounded time"),
+            2.5,
+            "x",
+        ),
+        _at_most(
+            f"scaling sf{SMALL} -> sf{LARGE}", "<= 11x time", ratios.get(f"sf{LARGE} / sf{SMALL} job time"), 11, "x"
+        ),
+        _at_most(
+            f"nightly delta: one day onto a year of history (sf{LARGE})",
+            "<= 0.15x a full rebuild, same flags",
+            _delta_ratio(scales.get(LARGE), ratios),
+            0.15,
+            "x",
+        ),
     ]
 
 
@@ -138,8 +163,8 @@ def markdown(document: dict) -> str:
         f"Seed {settings['seed']}, {settings['format']} exports, as_of {settings['as_of']}, "
         f"best of {settings['repeat']} run(s) each.",
         "",
-        "The job runs with the default settings (DuckDB memory_limit 1 GiB); \"unbounded\" with DuckDB's own "
-        "limit (80% of RAM); \"delta\" is one day's records onto the year before it (history run at as_of - 1).",
+        'The job runs with the default settings (DuckDB memory_limit 1 GiB); "unbounded" with DuckDB\'s own '
+        'limit (80% of RAM); "delta" is one day\'s records onto the year before it (history run at as_of - 1).',
         "",
         "| scale | input | floor | job | job peak RSS | job unbounded | its peak RSS | delta night | its peak RSS "
         "| delta flags = full rebuild's | pandas peer | peer peak RSS | peer flags = job flags "
@@ -160,8 +185,12 @@ def _scale_row(scale: str, result: dict) -> str:
     cells.append(_seconds(result.get("floor")))
     for name in ("job", "job_unbounded", "delta"):
         cells += [_seconds(result.get(name)), _gib(result.get(name))]
-    cells += [_agreement(result.get("delta_differences")), _seconds(result.get("peer")), _gib(result.get("peer")),
-              _agreement(result.get("differences"))]
+    cells += [
+        _agreement(result.get("delta_differences")),
+        _seconds(result.get("peer")),
+        _gib(result.get("peer")),
+        _agreement(result.get("differences")),
+    ]
     loads = [f"{result[name]['load_average']:.1f}" for name in MEASUREMENTS if result.get(name)]
     cells.append(" / ".join(loads))
     return "| " + " | ".join(cells) + " |"
@@ -194,8 +223,12 @@ def _stage_table(scales: dict[str, dict]) -> list[str]:
         return []
     stages = list(next(iter(jobs.values()))["stage_seconds"])
     header = "| stage | " + " | ".join(f"sf{scale} s | sf{scale} peak RSS" for scale in jobs) + " |"
-    lines = ["Where the job's time goes (default settings, from run_results.json):", "", header,
-             "|---|" + "---|---|" * len(jobs)]
+    lines = [
+        "Where the job's time goes (default settings, from run_results.json):",
+        "",
+        header,
+        "|---|" + "---|---|" * len(jobs),
+    ]
     for stage in stages:
         cells = []
         for job in jobs.values():

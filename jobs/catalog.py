@@ -14,16 +14,30 @@ from typing import Any
 
 import pyarrow
 
-from .engine.steps import Step, StepError, discover
+from jobs.engine.steps import Step, StepError, discover
 
 _CODE = re.compile(r"[A-Z][A-Z0-9_]*")
 
-_RULE_COLUMNS = pyarrow.schema([
-    ("position", pyarrow.int32()), ("rule_code", pyarrow.string()), ("category", pyarrow.string()),
-    ("severity", pyarrow.string()), ("whole_refund_at_risk", pyarrow.bool_()), ("summary", pyarrow.string())])
-_SIGNAL_COLUMNS = pyarrow.schema([
-    ("position", pyarrow.int32()), ("signal_code", pyarrow.string()), ("origin", pyarrow.string()),
-    ("weight", pyarrow.float64()), ("enabled", pyarrow.bool_()), ("summary", pyarrow.string())])
+_RULE_COLUMNS = pyarrow.schema(
+    [
+        ("position", pyarrow.int32()),
+        ("rule_code", pyarrow.string()),
+        ("category", pyarrow.string()),
+        ("severity", pyarrow.string()),
+        ("whole_refund_at_risk", pyarrow.bool_()),
+        ("summary", pyarrow.string()),
+    ]
+)
+_SIGNAL_COLUMNS = pyarrow.schema(
+    [
+        ("position", pyarrow.int32()),
+        ("signal_code", pyarrow.string()),
+        ("origin", pyarrow.string()),
+        ("weight", pyarrow.float64()),
+        ("enabled", pyarrow.bool_()),
+        ("summary", pyarrow.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -46,24 +60,45 @@ class Catalog:
     def rule_table(self) -> pyarrow.Table:
         """`rule_catalog`: position, rule_code, category, severity, whole_refund_at_risk, summary."""
         return pyarrow.Table.from_pylist(
-            [{"position": rule.meta["position"], "rule_code": rule.code, "category": rule.meta["category"],
-              "severity": rule.meta["severity"], "whole_refund_at_risk": rule.meta["whole_refund_at_risk"],
-              "summary": rule.meta["summary"]} for rule in self.rules],
-            schema=_RULE_COLUMNS)
+            [
+                {
+                    "position": rule.meta["position"],
+                    "rule_code": rule.code,
+                    "category": rule.meta["category"],
+                    "severity": rule.meta["severity"],
+                    "whole_refund_at_risk": rule.meta["whole_refund_at_risk"],
+                    "summary": rule.meta["summary"],
+                }
+                for rule in self.rules
+            ],
+            schema=_RULE_COLUMNS,
+        )
 
     def signal_table(self, weights: dict[str, float], disabled: tuple[str, ...]) -> pyarrow.Table:
         """`signal_catalog`: position, signal_code, origin, weight, enabled, summary."""
         return pyarrow.Table.from_pylist(
-            [{"position": signal.meta["position"], "signal_code": signal.code, "origin": signal.meta["origin"],
-              "weight": weights[signal.code], "enabled": signal.code not in disabled,
-              "summary": signal.meta["summary"]} for signal in self.signals],
-            schema=_SIGNAL_COLUMNS)
+            [
+                {
+                    "position": signal.meta["position"],
+                    "signal_code": signal.code,
+                    "origin": signal.meta["origin"],
+                    "weight": weights[signal.code],
+                    "enabled": signal.code not in disabled,
+                    "summary": signal.meta["summary"],
+                }
+                for signal in self.signals
+            ],
+            schema=_SIGNAL_COLUMNS,
+        )
 
 
 def load_catalog(sql_dir: Path | None = None) -> Catalog:
     """The catalogue of `sql_dir` (default: the job's own sql/)."""
-    return Catalog(_in_position_order(discover("rules", sql_dir)), _in_position_order(discover("signals", sql_dir)),
-                   discover("abuse", sql_dir))
+    return Catalog(
+        _in_position_order(discover("rules", sql_dir)),
+        _in_position_order(discover("signals", sql_dir)),
+        discover("abuse", sql_dir),
+    )
 
 
 def _in_position_order(steps: tuple[Step, ...]) -> tuple[Step, ...]:

@@ -20,25 +20,35 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from . import __version__, logs, notify
-from .config import ConfigError, Settings, load_settings
-from .engine.steps import StepError
-from .gates import GateFailed
-from .errors import cannot_write
-from .loading import StructuralError
-from .pipeline import RunFailed, default_as_of, run
-from .publish import PublishError
-from .reconciliation import InvariantFailed
-from .report import ReportError
-from .backtest import backtest_command
-from .eligibility import eligibility_command
-from .lists import lists
-from .review import review
-from .summary import summary_fields, summary_lines
-from .validation import TooManyBadRows
+from jobs import __version__, logs
+from jobs.config import ConfigError, Settings, load_settings
+from jobs.engine.steps import StepError
+from jobs.errors import cannot_write
+from jobs.options import config_option, db_option
+from jobs.outputs import notify
+from jobs.outputs.report import ReportError
+from jobs.outputs.summary import summary_fields, summary_lines
+from jobs.pipeline import RunFailed, default_as_of, run
+from jobs.stages.gates import GateFailed
+from jobs.stages.loading import StructuralError
+from jobs.stages.publish import PublishError
+from jobs.stages.reconciliation import InvariantFailed
+from jobs.stages.validation import TooManyBadRows
+from jobs.tools.backtest import backtest_command
+from jobs.tools.eligibility import eligibility_command
+from jobs.tools.lists import lists
+from jobs.tools.review import review
 
-INPUT_PROBLEMS = (StructuralError, TooManyBadRows, GateFailed, PublishError, InvariantFailed, ReportError, RunFailed,
-                  StepError)
+INPUT_PROBLEMS = (
+    StructuralError,
+    TooManyBadRows,
+    GateFailed,
+    PublishError,
+    InvariantFailed,
+    ReportError,
+    RunFailed,
+    StepError,
+)
 # The nights a run can compute with: none before this, none more than this many days after
 # today in billing time (a typo such as 9999-12-31 is caught, and no date arithmetic overflows).
 FIRST_NIGHT = date(2000, 1, 1)
@@ -116,15 +126,20 @@ main.add_command(eligibility_command)
 
 
 def _common_options(command):
-    command = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-                           help="TOML settings file; every key is optional (see README).")(command)
-    command = click.option("--as-of", type=Night(),
-                           help="Business date YYYY-MM-DD the run sees up to, in billing time "
-                                "(default: yesterday in the billing time zone).")(command)
-    command = click.option("--input", "input_dir",
-                           type=click.Path(file_okay=False, path_type=Path),
-                           help="Folder holding the night's exports (a full snapshot or a delta). "
-                                "`run` without it replays the night from the warehouse.")(command)
+    command = config_option()(command)
+    command = click.option(
+        "--as-of",
+        type=Night(),
+        help="Business date YYYY-MM-DD the run sees up to, in billing time "
+        "(default: yesterday in the billing time zone).",
+    )(command)
+    command = click.option(
+        "--input",
+        "input_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder holding the night's exports (a full snapshot or a delta). "
+        "`run` without it replays the night from the warehouse.",
+    )(command)
     return command
 
 
@@ -133,6 +148,7 @@ def log_format_option(command):
 
     An unexpected error ends the run as any failure does: one line (or a `run_failed` event), exit 1.
     """
+
     @functools.wraps(command)
     def with_logging(*args, log_format: str, **kwargs):
         with logs.logging_to(log_format):
@@ -142,19 +158,23 @@ def log_format_option(command):
                 raise
             except KeyboardInterrupt as interrupt:
                 _fail("interrupted", INTERRUPTED_EXIT_CODE, **logs.fields_of(interrupt))
-            except Exception as error:  # noqa: BLE001 -- a bug still ends in one clear line
+            except Exception as error:
                 _fail(_failure_message(error), **logs.fields_of(error))
 
-    return click.option("--log-format", type=click.Choice(logs.FORMATS), default="auto", show_default=True,
-                        help="Progress on a terminal / plain log lines otherwise (auto), plain lines, "
-                             "or JSON Lines on standard output (json).")(with_logging)
+    return click.option(
+        "--log-format",
+        type=click.Choice(logs.FORMATS),
+        default="auto",
+        show_default=True,
+        help="Progress on a terminal / plain log lines otherwise (auto), plain lines, "
+        "or JSON Lines on standard output (json).",
+    )(with_logging)
 
 
 @main.command("run")
 @_common_options
 @log_format_option
-@click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse to write.")
+@db_option("The DuckDB warehouse to write.")
 def run_command(input_dir: Path, as_of, config_path: Path | None, db_path: Path) -> None:
     """Load, validate, flag and publish one night into the warehouse.
 
@@ -162,26 +182,28 @@ def run_command(input_dir: Path, as_of, config_path: Path | None, db_path: Path)
     """
     settings = _settings(config_path)
     result = _run(settings, input_dir, _as_of(as_of, settings), db_path)
-    _finish(result, "succeeded", summary_lines(result) + [f"  warehouse: {db_path}"], warehouse=str(db_path))
+    _finish(result, "succeeded", [*summary_lines(result), f"  warehouse: {db_path}"], warehouse=str(db_path))
     notify.night_finished(settings.notify, result, str(db_path))
 
 
 @main.command("backfill")
-@click.option("--from", "first_night", required=True, type=Night(),
-              help="The first business date to run, YYYY-MM-DD.")
-@click.option("--to", "last_night", required=True, type=Night(),
-              help="The last business date to run, YYYY-MM-DD (included).")
-@click.option("--input", "input_pattern",
-              help="Each night's export folder, with {as_of} standing for its date, e.g. 'exports/{as_of}' "
-                   "(a folder without {as_of} serves every night). Without it, every night is replayed "
-                   "from the warehouse.")
-@click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse to write.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML settings file; every key is optional (see README).")
+@click.option("--from", "first_night", required=True, type=Night(), help="The first business date to run, YYYY-MM-DD.")
+@click.option(
+    "--to", "last_night", required=True, type=Night(), help="The last business date to run, YYYY-MM-DD (included)."
+)
+@click.option(
+    "--input",
+    "input_pattern",
+    help="Each night's export folder, with {as_of} standing for its date, e.g. 'exports/{as_of}' "
+    "(a folder without {as_of} serves every night). Without it, every night is replayed "
+    "from the warehouse.",
+)
+@db_option("The DuckDB warehouse to write.")
+@config_option()
 @log_format_option
-def backfill_command(first_night, last_night, input_pattern: str | None, db_path: Path,
-                     config_path: Path | None) -> None:
+def backfill_command(
+    first_night, last_night, input_pattern: str | None, db_path: Path, config_path: Path | None
+) -> None:
     """Run the nights from --from to --to in date order, each published on its own.
 
     Stops at the first night that fails (exit 1); the nights before it stay published, so
@@ -197,9 +219,10 @@ def backfill_command(first_night, last_night, input_pattern: str | None, db_path
         loaded = sum(counts.rows_loaded for counts in result.files.values())
         quarantined = sum(counts.rows_quarantined for counts in result.files.values())
         flags = result.con.execute("SELECT count(*) FROM refund_flags").fetchone()[0]
-        source = "replayed from the warehouse" if input_dir is None else f"{loaded} rows loaded, {quarantined} quarantined"
-        _finish(result, "succeeded", [f"{night}  run {result.run_id}  {source}, {flags} flags"],
-                warehouse=str(db_path))
+        source = (
+            "replayed from the warehouse" if input_dir is None else f"{loaded} rows loaded, {quarantined} quarantined"
+        )
+        _finish(result, "succeeded", [f"{night}  run {result.run_id}  {source}, {flags} flags"], warehouse=str(db_path))
         notify.night_finished(settings.notify, result, str(db_path))
         night += timedelta(days=1)
 
@@ -207,8 +230,7 @@ def backfill_command(first_night, last_night, input_pattern: str | None, db_path
 @main.command("validate")
 @_common_options
 @log_format_option
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="A warehouse whose stored records the exports add to, opened read-only; default: none.")
+@db_option("A warehouse whose stored records the exports add to, opened read-only; default: none.", default=None)
 def validate_command(input_dir: Path | None, as_of, config_path: Path | None, db_path: Path | None) -> None:
     """Check the exports and show what would be quarantined and flagged; write nothing."""
     if input_dir is None:
@@ -216,13 +238,13 @@ def validate_command(input_dir: Path | None, as_of, config_path: Path | None, db
     settings = _settings(config_path)
     result = _run(settings, input_dir, _as_of(as_of, settings), db_path, publish_results=False)
     errors = result.con.execute(
-        "SELECT source, line, \"column\", message FROM quarantine ORDER BY source, line LIMIT 20"
+        'SELECT source, line, "column", message FROM quarantine ORDER BY source, line LIMIT 20'
     ).fetchall()
     lines = summary_lines(result)
     if errors:
         lines.append("  first quarantined rows:")
         lines += [f"    {source} line {line} [{column}]: {message}" for source, line, column, message in errors]
-    first = [dict(zip(("source", "line", "column", "message"), error)) for error in errors]
+    first = [dict(zip(("source", "line", "column", "message"), error, strict=False)) for error in errors]
     _finish(result, "validated", lines, first_quarantined=first)
 
 
@@ -230,8 +252,12 @@ def _finish(result, status: str, lines: list[str], **fields) -> None:
     """The summary: `lines` on standard output, or with --log-format json one `run_finished` event
     (the summary's fields, `status` and `fields`) and nothing else."""
     if logs.current_format() == "json":
-        logs.log.info("run %s %s", result.run_id, status,
-                      extra={"event": "run_finished", "status": status} | summary_fields(result) | fields)
+        logs.log.info(
+            "run %s %s",
+            result.run_id,
+            status,
+            extra={"event": "run_finished", "status": status} | summary_fields(result) | fields,
+        )
     else:
         for line in lines:
             click.echo(line)
@@ -263,16 +289,19 @@ def _night(value: date, settings: Settings, option: str = "--as-of") -> date:
     today in billing time; else a usage error naming `option`."""
     last = datetime.now(ZoneInfo(settings.billing_time_zone)).date() + timedelta(days=MAX_DAYS_AHEAD)
     if value < FIRST_NIGHT:
-        raise click.BadParameter(f"{value} is before {FIRST_NIGHT}, the first night a run can be for",
-                                 param_hint=f"'{option}'")
+        raise click.BadParameter(
+            f"{value} is before {FIRST_NIGHT}, the first night a run can be for", param_hint=f"'{option}'"
+        )
     if value > last:
-        raise click.BadParameter(f"{value} is after {last}, {MAX_DAYS_AHEAD} days after today in billing time "
-                                 f"({settings.billing_time_zone})", param_hint=f"'{option}'")
+        raise click.BadParameter(
+            f"{value} is after {last}, {MAX_DAYS_AHEAD} days after today in billing time "
+            f"({settings.billing_time_zone})",
+            param_hint=f"'{option}'",
+        )
     return value
 
 
-def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path | None,
-         publish_results: bool = True):
+def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path | None, publish_results: bool = True):
     try:
         return run(settings, input_dir, as_of, db_path, publish_results)
     except Exception as error:
@@ -298,10 +327,15 @@ def _failure_fields(error: Exception) -> dict:
 
 @main.command("query")
 @click.argument("sql")
-@click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse to read, read-only.")
-@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="How to print the result.")
+@db_option("The DuckDB warehouse to read, read-only.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="How to print the result.",
+)
 def query_command(sql: str, db_path: Path, output_format: str) -> None:
     """Run SQL on the warehouse, read-only, and print the result ("-" reads the SQL from stdin).
 
@@ -312,7 +346,7 @@ def query_command(sql: str, db_path: Path, output_format: str) -> None:
     """
     import sys
 
-    from .query import QueryError, render, run_query
+    from jobs.tools.query import QueryError, render, run_query
 
     if sql == "-":
         sql = sys.stdin.read()
@@ -325,11 +359,15 @@ def query_command(sql: str, db_path: Path, output_format: str) -> None:
 
 
 @main.command("dictionary")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the Markdown here (e.g. docs/data-dictionary.md) instead of printing it.")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the Markdown here (e.g. docs/data-dictionary.md) instead of printing it.",
+)
 def dictionary_command(out_path: Path | None) -> None:
     """Print (or write) the data dictionary: every table, view and column of the warehouse."""
-    from .dictionary import markdown, write_markdown
+    from jobs.outputs.dictionary import markdown, write_markdown
 
     if out_path is None:
         click.echo(markdown(), nl=False)
@@ -342,15 +380,12 @@ def dictionary_command(out_path: Path | None) -> None:
 
 
 @main.command("report")
-@click.option("--db", "db_path", default=Path("out/recon.duckdb"), show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="The DuckDB warehouse to read, read-only.")
-@click.option("--as-of", type=Night(),
-              help="The night to report on (its latest run); default: the latest run.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML settings file; [privacy] mask_shared_report decides the shared copy.")
+@db_option("The DuckDB warehouse to read, read-only.")
+@click.option("--as-of", type=Night(), help="The night to report on (its latest run); default: the latest run.")
+@config_option("TOML settings file; [privacy] mask_shared_report decides the shared copy.")
 def report_command(db_path: Path, as_of, config_path: Path | None) -> None:
     """(Re)write a night's HTML report next to the warehouse, and its masked shared copy."""
-    from .report import ReportError, find_run, write_report
+    from jobs.outputs.report import ReportError, find_run, write_report
 
     settings = _settings(config_path)
     try:
@@ -363,21 +398,35 @@ def report_command(db_path: Path, as_of, config_path: Path | None) -> None:
 
 
 @main.command("generate")
-@click.option("--scale", type=click.FloatRange(min=0, min_open=True, max=1000), required=True,
-              help="Scale factor: 1 is about 10,000 entities, 50,000 purchases, 20,000 refunds and "
-                   "5,000,000 usage rows; 0.01 a hundredth of that.")
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0, min_open=True, max=1000),
+    required=True,
+    help="Scale factor: 1 is about 10,000 entities, 50,000 purchases, 20,000 refunds and "
+    "5,000,000 usage rows; 0.01 a hundredth of that.",
+)
 @click.option("--seed", type=int, default=7, show_default=True, help="The same seed gives byte-identical files.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write purchases, usage, refunds and account_status to.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write purchases, usage, refunds and account_status to.",
+)
 @click.option("--format", "file_format", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-@click.option("--as-of", type=Night(), default="2026-03-31", show_default=True,
-              help="The last business date of the year of history (a few records fall after it).")
+@click.option(
+    "--as-of",
+    type=Night(),
+    default="2026-03-31",
+    show_default=True,
+    help="The last business date of the year of history (a few records fall after it).",
+)
 def generate_command(scale: float, seed: int, out_dir: Path, file_format: str, as_of) -> None:
     """Write a synthetic night of exports where every rule and signal fires (docs/generator.md)."""
     import duckdb
 
-    from .errors import first_line
-    from .generate import generate
+    from jobs.errors import first_line
+    from jobs.tools.generate import generate
 
     try:
         rows = generate(out_dir, scale, seed, file_format, as_of)

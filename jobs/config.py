@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .catalog import CATALOG
+from jobs.catalog import CATALOG
 
 SUSPENSION_REASONS = (
     "content_violation",
@@ -53,8 +53,8 @@ class Range:
         return f"{'a whole number' if self.whole else 'a number'} from {self.low} to {self.high}"
 
 
-WINDOW_DAYS = Range(1, 3660)    # days back from as_of (ten years; as_of is 2000-01-01 or later)
-DAYS_AFTER = Range(1, 366)      # days after an event
+WINDOW_DAYS = Range(1, 3660)  # days back from as_of (ten years; as_of is 2000-01-01 or later)
+DAYS_AFTER = Range(1, 366)  # days after an event
 COUNT = Range(1, 1_000_000_000)
 FACTOR = Range(1, 1000, whole=False, low_open=True)
 
@@ -103,6 +103,7 @@ def _number(key: str, value):
 DEFAULT_SIGNAL_WEIGHTS = CATALOG.signal_weights()
 
 if TYPE_CHECKING:
+
     @dataclass(frozen=True)
     class SignalSettings:
         """What a type checker sees of the dataclass below, whose fields come from the SQL headers."""
@@ -117,8 +118,10 @@ else:
     SignalSettings = make_dataclass(
         "SignalSettings",
         [(name, type(default), field(default=default)) for name, default in CATALOG.signal_settings().items()]
-        + [("disabled", tuple, field(default=())),
-           ("weights", dict, field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS)))],
+        + [
+            ("disabled", tuple, field(default=())),
+            ("weights", dict, field(default_factory=lambda: dict(DEFAULT_SIGNAL_WEIGHTS))),
+        ],
         frozen=True,
     )
     SignalSettings.__doc__ = "Thresholds and windows of the abuse signals (SPEC section 5 defaults), TOML [signals]."
@@ -146,7 +149,7 @@ NOTIFY_WHEN = ("always", "problems")
 
 @dataclass(frozen=True)
 class NotifySettings:
-    """Where the night's outcome is sent (jobs/notify.py, docs/operations.md), TOML [notify].
+    """Where the night's outcome is sent (jobs/outputs/notify.py, docs/operations.md), TOML [notify].
 
     Secrets are never here: `webhook_url_env` and `smtp_password_env` name the environment
     variables holding the webhook URL (its token is part of it) and the SMTP password.
@@ -211,17 +214,27 @@ _KEYS = {
     ("privacy", "mask_csv_exports"): "mask_csv_exports",
     ("decisions", "hold_min_score"): "hold_min_score",
 }
-_BOOLEANS = ("write_report", "write_exports", "mask_shared_report", "mask_csv_exports",
-             "duckdb_preserve_insertion_order")
+_BOOLEANS = (
+    "write_report",
+    "write_exports",
+    "mask_shared_report",
+    "mask_csv_exports",
+    "duckdb_preserve_insertion_order",
+)
 
 
 def config_keys() -> list[str]:
     """Every key a config file may set, dotted (`signals.weights.SERIAL_REFUNDER`)."""
     signals = [f"signals.{item.name}" for item in fields(SignalSettings) if item.name != "weights"]
     gates = [f"gates.{item.name}" for item in fields(GateSettings) if item.name != "freshness_max_age_hours"]
-    return ([".".join(key) for key in _KEYS] + signals + [f"signals.weights.{code}" for code in DEFAULT_SIGNAL_WEIGHTS]
-            + gates + [f"gates.freshness_max_age_hours.{stem}" for stem in DEFAULT_FRESHNESS_MAX_AGE_HOURS]
-            + [f"notify.{item.name}" for item in fields(NotifySettings)])
+    return (
+        [".".join(key) for key in _KEYS]
+        + signals
+        + [f"signals.weights.{code}" for code in DEFAULT_SIGNAL_WEIGHTS]
+        + gates
+        + [f"gates.freshness_max_age_hours.{stem}" for stem in DEFAULT_FRESHNESS_MAX_AGE_HOURS]
+        + [f"notify.{item.name}" for item in fields(NotifySettings)]
+    )
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -233,8 +246,9 @@ def load_settings(path: Path | None) -> Settings:
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     except UnicodeDecodeError as error:
-        raise ConfigError(f"config file {path} is not UTF-8 (byte {error.object[error.start]:#04x} "
-                          f"at offset {error.start})") from None
+        raise ConfigError(
+            f"config file {path} is not UTF-8 (byte {error.object[error.start]:#04x} at offset {error.start})"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     values: dict[str, Any] = {}
@@ -269,7 +283,9 @@ def _signal_settings(table: dict) -> SignalSettings:
             raise ConfigError(f"unknown config key '{name}'")
         if key == "disabled":
             if not isinstance(value, list) or any(code not in DEFAULT_SIGNAL_WEIGHTS for code in value):
-                raise ConfigError(f"config key '{name}' must be a list drawn from {list(DEFAULT_SIGNAL_WEIGHTS)}, got {value!r}")
+                raise ConfigError(
+                    f"config key '{name}' must be a list drawn from {list(DEFAULT_SIGNAL_WEIGHTS)}, got {value!r}"
+                )
             values[key] = tuple(value)
         elif key == "weights":
             values[key] = dict(defaults.weights) | _weights(name, value)
@@ -294,7 +310,7 @@ def _gate_settings(table: dict) -> GateSettings:
         name = f"gates.{key}"
         if key == "on_failure":
             if value not in GATE_ON_FAILURE:
-                raise ConfigError(f"config key '{name}' must be \"warn\" or \"fail\", got {value!r}")
+                raise ConfigError(f'config key \'{name}\' must be "warn" or "fail", got {value!r}')
         elif key == "freshness_max_age_hours":
             value = DEFAULT_FRESHNESS_MAX_AGE_HOURS | _max_ages(name, value)
         elif number_range(name) is not None:
@@ -304,8 +320,10 @@ def _gate_settings(table: dict) -> GateSettings:
         values[key] = value
     gates = replace(GateSettings(), **values)
     if gates.volume_min_nights > gates.volume_trailing_nights:
-        raise ConfigError(f"config key 'gates.volume_min_nights' must be at most gates.volume_trailing_nights "
-                          f"({gates.volume_trailing_nights}), got {gates.volume_min_nights!r}")
+        raise ConfigError(
+            f"config key 'gates.volume_min_nights' must be at most gates.volume_trailing_nights "
+            f"({gates.volume_trailing_nights}), got {gates.volume_min_nights!r}"
+        )
     return gates
 
 
@@ -319,11 +337,13 @@ def _notify_settings(table: dict) -> NotifySettings:
     for key, value in table.items():
         name = f"notify.{key}"
         if key in _SECRETS:
-            raise ConfigError(f"config key '{name}' is not taken: secrets come from the environment; "
-                              f"give the variable's name as notify.{_SECRETS[key]}")
+            raise ConfigError(
+                f"config key '{name}' is not taken: secrets come from the environment; "
+                f"give the variable's name as notify.{_SECRETS[key]}"
+            )
         if key == "when":
             if value not in NOTIFY_WHEN:
-                raise ConfigError(f"config key '{name}' must be \"always\" or \"problems\", got {value!r}")
+                raise ConfigError(f'config key \'{name}\' must be "always" or "problems", got {value!r}')
         elif key.endswith("_env"):
             if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
                 raise ConfigError(f"config key '{name}' must name an environment variable, got {value!r}")
@@ -331,8 +351,11 @@ def _notify_settings(table: dict) -> NotifySettings:
             if not isinstance(value, bool):
                 raise ConfigError(f"config key '{name}' must be true or false, got {value!r}")
         elif key == "mail_to":
-            if not isinstance(value, list) or not value or not all(isinstance(item, str) and "@" in item
-                                                                    for item in value):
+            if (
+                not isinstance(value, list)
+                or not value
+                or not all(isinstance(item, str) and "@" in item for item in value)
+            ):
                 raise ConfigError(f"config key '{name}' must be a list of mail addresses, got {value!r}")
             value = tuple(value)
         elif number_range(name) is not None:

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from .engine.steps import StepError
+from jobs.engine.steps import StepError
 
 
 def main() -> None:
     try:
-        from .cli import main as command_line
+        from jobs.cli import main as command_line
     except StepError as broken:
         raise SystemExit(f"refund-recon: {broken}") from None
     command_line()

@@ -22,9 +22,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, IO
+from typing import IO, Any
 
 from rich.console import Console
 from rich.filesize import decimal as decimal_size
@@ -37,7 +37,7 @@ log = logging.getLogger("refund_recon")
 # The attributes every LogRecord has; anything else on a record came in through `extra`.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 # Fields every record logged inside `bound_fields(...)` carries (a run's `run_id`).
-_bound: ContextVar[dict] = ContextVar("refund_recon_bound_fields", default={})
+_bound: ContextVar[dict | None] = ContextVar("refund_recon_bound_fields", default=None)
 
 
 def configure_logging(log_format: str, stream: IO[str] | None = None) -> logging.Handler:
@@ -81,7 +81,7 @@ def logging_to(log_format: str, stream: IO[str] | None = None) -> Iterator[loggi
 def bound_fields(**fields) -> Iterator[None]:
     """Give every record logged inside the block these fields (unless it sets them itself); an
     error leaving the block carries them (`fields_of`), for the failure reported outside it."""
-    token = _bound.set(_bound.get() | fields)
+    token = _bound.set((_bound.get() or {}) | fields)
     try:
         yield
     except BaseException as error:
@@ -98,7 +98,7 @@ def fields_of(error: BaseException) -> dict:
 
 
 def _add_bound_fields(record: logging.LogRecord) -> bool:
-    for name, value in _bound.get().items():
+    for name, value in (_bound.get() or {}).items():
         if not hasattr(record, name):
             setattr(record, name, value)
     return True
@@ -124,7 +124,9 @@ def failure_lines(message: str, fields: dict) -> list[str]:
     quarantined rows of each file over the limit, when the failure is a rejected night."""
     return [f"refund-recon: {message}"] + [
         f"  {item['source']} line {row['line']} [{row['column']}]: {row['message']}"
-        for item in fields.get("files_over_limit", ()) for row in item["first_rows"]]
+        for item in fields.get("files_over_limit", ())
+        for row in item["first_rows"]
+    ]
 
 
 def _remove_handler() -> None:
@@ -141,7 +143,7 @@ def _stream_handler(stream: IO[str], formatter: logging.Formatter) -> logging.Ha
 
 def utc_timestamp(record: logging.LogRecord, timespec: str = "seconds") -> str:
     """The record's time in UTC, ISO 8601 with a `Z`."""
-    moment = datetime.fromtimestamp(record.created, timezone.utc)
+    moment = datetime.fromtimestamp(record.created, UTC)
     return moment.isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
@@ -163,8 +165,12 @@ class JsonFormatter(logging.Formatter):
     """One JSON object: ts, level, logger, message and every `extra` field (money as strings)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        body = {"ts": utc_timestamp(record, "milliseconds"), "level": record.levelname,
-                "logger": record.name, "message": record.getMessage()}
+        body = {
+            "ts": utc_timestamp(record, "milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         return json.dumps(body | extra_fields(record), default=json_value, ensure_ascii=False)
 
 
@@ -203,7 +209,9 @@ class ProgressHandler(logging.Handler):
             self._finish(_field(record, "stage"), Text.assemble(("✗ ", "red"), record.getMessage()))
         elif event == "run_failed":
             for stage, (_, started) in list(self.running.items()):
-                self._finish(stage, Text.assemble(("✗ ", "red"), f"{stage} failed after {time.monotonic() - started:.1f}s"))
+                self._finish(
+                    stage, Text.assemble(("✗ ", "red"), f"{stage} failed after {time.monotonic() - started:.1f}s")
+                )
             first, *details = failure_lines(record.getMessage(), extra_fields(record))
             self.console.print(Text(first, style="bold red"), soft_wrap=True)
             for line in details:
@@ -219,9 +227,16 @@ class ProgressHandler(logging.Handler):
 
     def _start(self, stage: str) -> None:
         if self.progress is None:
-            self.progress = Progress(SpinnerColumn("dots"), TextColumn("{task.description}"), _Seconds(),
-                                     _BarWhereTotalKnown(bar_width=30), TextColumn("{task.fields[detail]}"),
-                                     console=self.console, transient=True, refresh_per_second=10)
+            self.progress = Progress(
+                SpinnerColumn("dots"),
+                TextColumn("{task.description}"),
+                _Seconds(),
+                _BarWhereTotalKnown(bar_width=30),
+                TextColumn("{task.fields[detail]}"),
+                console=self.console,
+                transient=True,
+                refresh_per_second=10,
+            )
             self.progress.start()
         self.running[stage] = (self.progress.add_task(stage, total=None, detail=""), time.monotonic())
 
@@ -327,9 +342,11 @@ class LoadMeter:
     def _show(self, bytes_read: float) -> None:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         left = (self.total - bytes_read) * elapsed / bytes_read if bytes_read else None
-        detail = (f"{decimal_size(int(bytes_read))} of {decimal_size(self.total)}"
-                  f" · {self.rows_done / elapsed:,.0f} rows/s"
-                  f" · ETA {'?' if left is None else _clock(left)}")
+        detail = (
+            f"{decimal_size(int(bytes_read))} of {decimal_size(self.total)}"
+            f" · {self.rows_done / elapsed:,.0f} rows/s"
+            f" · ETA {'?' if left is None else _clock(left)}"
+        )
         stage_progress(bytes_read, self.total, detail)
 
 

@@ -8,26 +8,29 @@ declares one missing here (jobs/engine/runner.py).
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date, datetime, time as clock, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from . import __version__
-from .config import Settings
-from .engine.engine import Typed
-from .gates import gate_params
+from jobs import __version__
+from jobs.config import Settings
+from jobs.engine.engine import Typed
+from jobs.stages.gates import gate_params
 
 # Bound when they are known: at publishing, the run's end and the time of each stage.
 LATE_PARAMS = ("run_finished_at", "stage_seconds", "step_seconds")
 
 
-def night_params(settings: Settings, run_id: str, as_of: date, mode: str, input_dir: Path | None,
-                 started_at: datetime) -> dict[str, Any]:
+def night_params(
+    settings: Settings, run_id: str, as_of: date, mode: str, input_dir: Path | None, started_at: datetime
+) -> dict[str, Any]:
     """Every parameter of the night, from the run's settings and identity."""
     zone = ZoneInfo(settings.billing_time_zone)
-    signal_settings = {name: value for name, value in asdict(settings.signals).items()
-                       if name not in ("disabled", "weights")}
+    signal_settings = {
+        name: value for name, value in asdict(settings.signals).items() if name not in ("disabled", "weights")
+    }
     return {
         "run_id": run_id,
         "as_of": as_of,

@@ -1,102 +1,111 @@
 """The nightly run, one stage after another: load -> validate -> rules -> publish.
 
 Every stage works in a private in-memory DuckDB (spilling to the configured temp directory).
-The warehouse is read, read-only, for the records stored by earlier nights (jobs/history.py),
+The warehouse is read, read-only, for the records stored by earlier nights (jobs/stages/history.py),
 and written only by `publish`. A run that stops early, for any reason, writes nothing.
 A run without an input folder replays its night from the warehouse alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow
 
-from .abuse import build_cases, detect_abuse
-from .catalog import CATALOG
-from .config import Settings
-from .decisions import DECISION_STEP, LIST_STEPS, decide_pending_refunds
-from .dispositions import copy_reviewer_state
-from .errors import first_line
-from .exports import write_exports
-from .reconciliation import reconcile
-from .report import ReportError, write_report
-from .gates import check_gates
-from .history import HistoryError, empty_delivery, merge_records, open_history, stored_records
-from .loading import LoadedExport, find_exports, load_export
-from .engine.engine import DuckDBEngine
-from .engine.engine import duckdb_connection
-from .engine.runner import Runner, check_plan
-from .engine.steps import discover, step
-from .logs import LoadMeter, bound_fields
-from .params import LATE_PARAMS, night_params, seconds_param
-from .publish import publish, run_lock, warehouse_attached
-from .rules import evaluate
-from .schemas import EXPORTS
-from .validation import FileCounts, enforce_bad_row_limit, validate
-
+from jobs.catalog import CATALOG
+from jobs.config import Settings
+from jobs.engine.engine import DuckDBEngine, duckdb_connection
+from jobs.engine.runner import Runner, check_plan
+from jobs.engine.steps import discover, step
+from jobs.errors import first_line
+from jobs.logs import LoadMeter, bound_fields
+from jobs.outputs.exports import write_exports
+from jobs.outputs.report import ReportError, write_report
+from jobs.params import LATE_PARAMS, night_params, seconds_param
+from jobs.stages.abuse import build_cases, detect_abuse
+from jobs.stages.decisions import DECISION_STEP, LIST_STEPS, decide_pending_refunds
+from jobs.stages.dispositions import copy_reviewer_state
+from jobs.stages.gates import check_gates
+from jobs.stages.history import HistoryError, empty_delivery, merge_records, open_history, stored_records
+from jobs.stages.loading import LoadedExport, find_exports, load_export
+from jobs.stages.publish import publish, run_lock, warehouse_attached
+from jobs.stages.reconciliation import reconcile
+from jobs.stages.rules import evaluate
+from jobs.stages.run_result import RunResult
+from jobs.stages.schemas import EXPORTS
+from jobs.stages.validation import FileCounts, enforce_bad_row_limit, validate
 
 log = logging.getLogger("refund_recon")
 
 # Made before any stage: the macros, the quarantine, and the tables reviewers' state is copied into.
-SETUP_STEPS = ("staging/macros", "staging/masking", "staging/quarantine", "outputs/case_dispositions",
-               "abuse/00_prior_cases", *LIST_STEPS)
+SETUP_STEPS = (
+    "staging/macros",
+    "staging/masking",
+    "staging/quarantine",
+    "outputs/case_dispositions",
+    "abuse/00_prior_cases",
+    *LIST_STEPS,
+)
 # Every step a night runs, checked at start-up: each can be ordered, each input made, each parameter set.
-NIGHT_STEPS = (*(step(name) for name in SETUP_STEPS), step("staging/csv_rejected_rows"),
-               step("staging/quarantine_cleanup"), *discover("validation"), *discover("gates"),
-               *discover("model"), *CATALOG.rules, step("outputs/refund_flags"), step("outputs/refund_verdicts"),
-               *discover("abuse"), *CATALOG.signals, *discover("reconciliation"), step(DECISION_STEP),
-               *discover("invariants"),
-               step("outputs/validation_errors"), step("outputs/run_record"))
+NIGHT_STEPS = (
+    *(step(name) for name in SETUP_STEPS),
+    step("staging/csv_rejected_rows"),
+    step("staging/quarantine_cleanup"),
+    *discover("validation"),
+    *discover("gates"),
+    *discover("model"),
+    *CATALOG.rules,
+    step("outputs/refund_flags"),
+    step("outputs/refund_verdicts"),
+    *discover("abuse"),
+    *CATALOG.signals,
+    *discover("reconciliation"),
+    step(DECISION_STEP),
+    *discover("invariants"),
+    step("outputs/validation_errors"),
+    step("outputs/run_record"),
+)
 # Tables Python makes for the steps: the loaded and validated exports, the records merged over
 # the stored ones, the catalogues and the run's inputs.
 DELIVERED_TABLES = tuple(f"{prefix}_{stem}" for prefix in ("delivered", "quarantined_keys") for stem in EXPORTS)
 MERGED_TABLES = (*EXPORTS, *(f"delivery_{stem}" for stem in EXPORTS))
-PROVIDED_TABLES = (*(f"{prefix}_{stem}" for prefix in ("typed", "visible", "passing", "stored") for stem in EXPORTS),
-                   *DELIVERED_TABLES, *MERGED_TABLES, "csv_rejects", "gate_runs", "rule_catalog",
-                   "signal_catalog", "run_inputs")
+PROVIDED_TABLES = (
+    *(f"{prefix}_{stem}" for prefix in ("typed", "visible", "passing", "stored") for stem in EXPORTS),
+    *DELIVERED_TABLES,
+    *MERGED_TABLES,
+    "csv_rejects",
+    "gate_runs",
+    "rule_catalog",
+    "signal_catalog",
+    "run_inputs",
+)
 RUN_INPUTS_SCHEMA = pyarrow.schema(
-    [("source", pyarrow.string()), ("file_name", pyarrow.string()), ("format", pyarrow.string()),
-     ("sha256", pyarrow.string()), ("size_bytes", pyarrow.int64()), ("extra_columns", pyarrow.list_(pyarrow.string()))]
-    + [(name, pyarrow.int64()) for name in ("rows_read", "rows_after_as_of", "rows_in", "rows_loaded",
-                                             "rows_quarantined")])
+    [
+        ("source", pyarrow.string()),
+        ("file_name", pyarrow.string()),
+        ("format", pyarrow.string()),
+        ("sha256", pyarrow.string()),
+        ("size_bytes", pyarrow.int64()),
+        ("extra_columns", pyarrow.list_(pyarrow.string())),
+    ]
+    + [
+        (name, pyarrow.int64())
+        for name in ("rows_read", "rows_after_as_of", "rows_in", "rows_loaded", "rows_quarantined")
+    ]
+)
 
 
 class RunFailed(Exception):
     """The run broke down before publishing (DuckDB out of memory, no room to spill...)."""
-
-
-@dataclass
-class RunResult:
-    """What a run did, for the summary and the tests."""
-
-    run_id: str
-    as_of: date
-    files: dict[str, FileCounts]
-    runner: Runner
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    stage_peak_rss_bytes: dict[str, int | None] = field(default_factory=dict)
-    report_paths: list[Path] = field(default_factory=list)
-    export_paths: list[Path] = field(default_factory=list)
-
-    @property
-    def con(self) -> duckdb.DuckDBPyConnection:
-        """The run's working DuckDB (its tables stay readable after the run, for tests)."""
-        return duckdb_connection(self.runner.engine)
-
-    @property
-    def peak_rss_bytes(self) -> int | None:
-        """The run's peak resident memory so far: the highest of its stages' peaks."""
-        return max((peak for peak in self.stage_peak_rss_bytes.values() if peak is not None), default=None)
 
 
 def default_as_of(settings: Settings) -> date:
@@ -104,15 +113,16 @@ def default_as_of(settings: Settings) -> date:
     return datetime.now(ZoneInfo(settings.billing_time_zone)).date() - timedelta(days=1)
 
 
-def run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path | None,
-        publish_results: bool = True) -> RunResult:
+def run(
+    settings: Settings, input_dir: Path | None, as_of: date, db_path: Path | None, publish_results: bool = True
+) -> RunResult:
     """Check one night and publish it to `db_path`.
 
     `input_dir` None replays the night from the warehouse's stored records. With
     `publish_results` False nothing is written (validate); `db_path` is then only read.
     One run at a time per warehouse: a second one is refused at once (PublishError).
     """
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     with bound_fields(run_id=run_id):
         if db_path is None or not publish_results:
@@ -121,8 +131,15 @@ def run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path |
             return _run(settings, input_dir, as_of, db_path, run_id, started_at, publish_results=True)
 
 
-def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path | None,
-         run_id: str, started_at: datetime, publish_results: bool) -> RunResult:
+def _run(
+    settings: Settings,
+    input_dir: Path | None,
+    as_of: date,
+    db_path: Path | None,
+    run_id: str,
+    started_at: datetime,
+    publish_results: bool,
+) -> RunResult:
     """The run itself.
 
     Raises StructuralError, HistoryError, TooManyBadRows, GateFailed, InvariantFailed, RunFailed
@@ -133,10 +150,19 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
     runner = _start(settings, night_params(settings, run_id, as_of, mode, input_dir, started_at), db_path)
     con = duckdb_connection(runner.engine)
     result = RunResult(run_id, as_of, {}, runner)
-    log.info("run %s for %s (%s)", run_id, as_of, mode, extra={
-        "event": "run_started", "as_of": as_of.isoformat(), "mode": mode,
-        "input_dir": None if input_dir is None else str(input_dir),
-        "warehouse": str(db_path) if publish_results else None})
+    log.info(
+        "run %s for %s (%s)",
+        run_id,
+        as_of,
+        mode,
+        extra={
+            "event": "run_started",
+            "as_of": as_of.isoformat(),
+            "mode": mode,
+            "input_dir": None if input_dir is None else str(input_dir),
+            "warehouse": str(db_path) if publish_results else None,
+        },
+    )
     try:
         open_history(con, db_path, replay=input_dir is None)
         runner.provide(*(f"stored_{stem}" for stem in EXPORTS))
@@ -155,9 +181,11 @@ def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path 
         copy_reviewer_state(con)
         build_cases(runner)
         decide_pending_refunds(runner)
-        runner.bind(run_finished_at=datetime.now(timezone.utc),
-                    stage_seconds=seconds_param(result.stage_seconds),
-                    step_seconds=seconds_param(runner.step_seconds))
+        runner.bind(
+            run_finished_at=datetime.now(UTC),
+            stage_seconds=seconds_param(result.stage_seconds),
+            step_seconds=seconds_param(runner.step_seconds),
+        )
         runner.run((step("outputs/run_record"),))
         publish(runner)
     # Derived files, each written whole or not at all, from the committed warehouse.
@@ -246,8 +274,10 @@ def _reading_in_file_order(con, settings: Settings) -> Iterator[None]:
 def _duckdb_config(settings: Settings, db_path: Path | None) -> dict:
     """DuckDB's settings for a run: `[duckdb]` of the config; DuckDB spills next to the
     warehouse (`<warehouse>.tmp`) unless `temp_directory` says where."""
-    config = {"memory_limit": settings.duckdb_memory_limit,
-              "preserve_insertion_order": settings.duckdb_preserve_insertion_order}
+    config = {
+        "memory_limit": settings.duckdb_memory_limit,
+        "preserve_insertion_order": settings.duckdb_preserve_insertion_order,
+    }
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
     if settings.duckdb_temp_directory:
@@ -270,13 +300,28 @@ def _start(settings: Settings, params: dict, db_path: Path | None) -> Runner:
 
 def _record_inputs(runner: Runner, loaded: dict[str, LoadedExport], counts: dict[str, FileCounts]) -> None:
     """`run_inputs` and `validation_errors`: what came in, and what was turned away."""
-    runner.engine.write_table("run_inputs", pyarrow.Table.from_pylist(
-        [{"source": stem, "file_name": item.file.path.name, "format": item.file.format, "sha256": item.file.sha256,
-          "size_bytes": item.file.size_bytes, "extra_columns": list(item.extra_columns),
-          "rows_read": counts[stem].rows_read, "rows_after_as_of": counts[stem].rows_after_as_of,
-          "rows_in": counts[stem].rows_in, "rows_loaded": counts[stem].rows_loaded,
-          "rows_quarantined": counts[stem].rows_quarantined}
-         for stem, item in loaded.items()], schema=RUN_INPUTS_SCHEMA))
+    runner.engine.write_table(
+        "run_inputs",
+        pyarrow.Table.from_pylist(
+            [
+                {
+                    "source": stem,
+                    "file_name": item.file.path.name,
+                    "format": item.file.format,
+                    "sha256": item.file.sha256,
+                    "size_bytes": item.file.size_bytes,
+                    "extra_columns": list(item.extra_columns),
+                    "rows_read": counts[stem].rows_read,
+                    "rows_after_as_of": counts[stem].rows_after_as_of,
+                    "rows_in": counts[stem].rows_in,
+                    "rows_loaded": counts[stem].rows_loaded,
+                    "rows_quarantined": counts[stem].rows_quarantined,
+                }
+                for stem, item in loaded.items()
+            ],
+            schema=RUN_INPUTS_SCHEMA,
+        ),
+    )
     runner.provide("run_inputs")
     runner.run((step("outputs/validation_errors"),))
 
@@ -302,22 +347,24 @@ class _stage:
         seconds = time.perf_counter() - self.started
         self.result.stage_seconds[self.name] = seconds
         self.result.stage_peak_rss_bytes[self.name] = peak = _peak_rss_bytes()
-        facts = {"stage": self.name, "seconds": round(seconds, 3),
-                 "peak_rss_bytes": peak, "rows": dict(self.rows)}
+        facts = {"stage": self.name, "seconds": round(seconds, 3), "peak_rss_bytes": peak, "rows": dict(self.rows)}
         if exc_type is not None:
             log.info("%s failed after %.1fs", self.name, seconds, extra={"event": "stage_failed"} | facts)
             return
         counts = ", ".join(f"{name} {count:,}" for name, count in self.rows.items())
-        log.info("%s done in %.1fs%s", self.name, seconds, f" ({counts})" if counts else "",
-                 extra={"event": "stage_finished"} | facts)
+        log.info(
+            "%s done in %.1fs%s",
+            self.name,
+            seconds,
+            f" ({counts})" if counts else "",
+            extra={"event": "stage_finished"} | facts,
+        )
 
 
 def _reset_peak_rss() -> None:
     """Start a fresh peak-memory mark (Linux: VmHWM is reset by writing 5 to clear_refs)."""
-    try:
+    with contextlib.suppress(OSError):  # not Linux, or not allowed: the peak is then the process's so far
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass  # not Linux, or not allowed: the peak is then the process's so far
 
 
 def _peak_rss_bytes() -> int | None:

@@ -21,7 +21,7 @@ import duckdb
 from jobs.config import Settings
 from jobs.engine.runner import Runner
 from jobs.pipeline import run
-from jobs.schemas import EXPORTS
+from jobs.stages.schemas import EXPORTS
 
 AS_OF = date(2026, 3, 31)
 
@@ -29,34 +29,60 @@ AS_OF = date(2026, 3, 31)
 def purchase(**overrides) -> dict:
     """A valid order: 100.00 USD paid in cash, bought 2026-03-01 10:00 billing time."""
     row = dict(
-        order_id="O1", account_id="A1", entity_id="E1", sdkappid=1400000001, product="call",
-        package_kind="package", edition="standard", gifted_minutes=1000,
-        purchased_at="2026-03-01 10:00:00", currency="USD", list_price="100.00",
-        discount_amount="0.00", coupon_amount="0.00", paid_cash_credit="100.00",
-        paid_commission_credit="0.00", paid_free_credit="0.00", payment_fingerprint="",
+        order_id="O1",
+        account_id="A1",
+        entity_id="E1",
+        sdkappid=1400000001,
+        product="call",
+        package_kind="package",
+        edition="standard",
+        gifted_minutes=1000,
+        purchased_at="2026-03-01 10:00:00",
+        currency="USD",
+        list_price="100.00",
+        discount_amount="0.00",
+        coupon_amount="0.00",
+        paid_cash_credit="100.00",
+        paid_commission_credit="0.00",
+        paid_free_credit="0.00",
+        payment_fingerprint="",
     )
     return row | overrides
 
 
 def usage(**overrides) -> dict:
     """A valid usage record of O1: 10 minutes of audio on 2026-03-02."""
-    row = dict(usage_id="U1", order_id="O1", sdkappid=1400000001, started_at="2026-03-02 12:00:00",
-               minutes="10", media_type="audio")
+    row = dict(
+        usage_id="U1",
+        order_id="O1",
+        sdkappid=1400000001,
+        started_at="2026-03-02 12:00:00",
+        minutes="10",
+        media_type="audio",
+    )
     return row | overrides
 
 
 def refund(**overrides) -> dict:
     """A valid, compliant refund of O1: requested on day 2, paid in full the next day."""
-    row = dict(refund_id="R1", order_id="O1", requested_at="2026-03-02 12:00:00", status="paid",
-               processed_at="2026-03-03 12:00:00", currency="USD", refund_cash_credit="100.00",
-               refund_commission_credit="0.00", refund_free_credit="0.00", refund_amount="100.00")
+    row = dict(
+        refund_id="R1",
+        order_id="O1",
+        requested_at="2026-03-02 12:00:00",
+        status="paid",
+        processed_at="2026-03-03 12:00:00",
+        currency="USD",
+        refund_cash_credit="100.00",
+        refund_commission_credit="0.00",
+        refund_free_credit="0.00",
+        refund_amount="100.00",
+    )
     return row | overrides
 
 
 def status(**overrides) -> dict:
     """A status change of A1."""
-    row = dict(account_id="A1", status="suspended", reason="content_violation",
-               effective_at="2026-03-02 09:00:00")
+    row = dict(account_id="A1", status="suspended", reason="content_violation", effective_at="2026-03-02 09:00:00")
     return row | overrides
 
 
@@ -119,11 +145,13 @@ class Night:
             'SELECT line, "column", "check", value, message FROM quarantine WHERE source = ? ORDER BY line, "check"',
             [source],
         ).fetchall()
-        return [dict(zip(("line", "column", "check", "value", "message"), row)) for row in rows]
+        return [dict(zip(("line", "column", "check", "value", "message"), row, strict=False)) for row in rows]
 
     def loaded_keys(self, table: str, key: str) -> list:
         """The key values of tonight's loaded rows of an export, in line order."""
-        return [value for (value,) in self.con.execute(f"SELECT {key} FROM delivered_{table} ORDER BY _line").fetchall()]
+        return [
+            value for (value,) in self.con.execute(f"SELECT {key} FROM delivered_{table} ORDER BY _line").fetchall()
+        ]
 
 
 def run_night(tmp_path: Path, *, as_of: date = AS_OF, settings: Settings | None = None, **exports) -> Night:

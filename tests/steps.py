@@ -6,7 +6,7 @@
 
 Fixture rows are the export rows of tests/exports.py: an empty cell is NULL, as in the CSV,
 and a timestamp without an offset is billing time (Asia/Shanghai, UTC+8). The four exports
-become tables with the types the loader gives them (jobs/schemas.py); the macros, the shared
+become tables with the types the loader gives them (jobs/stages/schemas.py); the macros, the shared
 model (sql/model/) and, for signals, the linked groups (sql/abuse/) are built from them by
 their own steps; then the one rule or signal runs as the night runs it, collected into
 `rule_hits` or `signal_hits`. No CSV, no validation, no as_of filter: those need the whole run.
@@ -29,8 +29,8 @@ from jobs.engine.runner import Runner
 from jobs.engine.steps import Step, discover, step
 from jobs.params import night_params
 from jobs.pipeline import SETUP_STEPS
-from jobs.rules import evaluate
-from jobs.schemas import EXPORTS, SQL_TYPES
+from jobs.stages.rules import evaluate
+from jobs.stages.schemas import EXPORTS, SQL_TYPES
 
 # What the model and the linked groups are built by: the steps a rule or signal may read from.
 UPSTREAM = (*discover("model"), *discover("abuse"))
@@ -38,21 +38,54 @@ UPSTREAM = (*discover("model"), *discover("abuse"))
 
 # --- fixture rows ---------------------------------------------------------------------------
 
-def order(order_id="O1", entity_id="E1", *, account_id=None, bought="2026-03-01 10:00:00", product="call",
-          fingerprint="", price="100.00", discount="0.00", coupon="0.00", **overrides) -> dict:
+
+def order(
+    order_id="O1",
+    entity_id="E1",
+    *,
+    account_id=None,
+    bought="2026-03-01 10:00:00",
+    product="call",
+    fingerprint="",
+    price="100.00",
+    discount="0.00",
+    coupon="0.00",
+    **overrides,
+) -> dict:
     """An order of `entity_id` paid in cash: list price less discount and coupon.
     Its account is A-<entity> unless given, so an account belongs to one entity."""
     cash = f"{Decimal(price) - Decimal(discount) - Decimal(coupon):.2f}"
-    return purchase(order_id=order_id, account_id=account_id or f"A-{entity_id}", entity_id=entity_id,
-                    product=product, purchased_at=bought, payment_fingerprint=fingerprint, list_price=price,
-                    discount_amount=discount, coupon_amount=coupon, paid_cash_credit=cash) | overrides
+    return (
+        purchase(
+            order_id=order_id,
+            account_id=account_id or f"A-{entity_id}",
+            entity_id=entity_id,
+            product=product,
+            purchased_at=bought,
+            payment_fingerprint=fingerprint,
+            list_price=price,
+            discount_amount=discount,
+            coupon_amount=coupon,
+            paid_cash_credit=cash,
+        )
+        | overrides
+    )
 
 
 def paid(refund_id, order_id, requested_at, processed_at=None, *, amount="100.00", **overrides) -> dict:
     """A refund paid back in cash credit, by default an hour after the request."""
     processed_at = processed_at or (datetime.fromisoformat(requested_at) + timedelta(hours=1)).isoformat(" ")
-    return refund(refund_id=refund_id, order_id=order_id, requested_at=requested_at, processed_at=processed_at,
-                  refund_cash_credit=amount, refund_amount=amount) | overrides
+    return (
+        refund(
+            refund_id=refund_id,
+            order_id=order_id,
+            requested_at=requested_at,
+            processed_at=processed_at,
+            refund_cash_credit=amount,
+            refund_amount=amount,
+        )
+        | overrides
+    )
 
 
 def pending(refund_id, order_id, requested_at, *, amount="100.00") -> dict:
@@ -76,6 +109,7 @@ def suspended(account_id, effective_at, reason="content_violation") -> dict:
 
 # --- running one step -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RuleHit:
     amount_at_risk: str  # DECIMAL(18,2) as text: '0.02'
@@ -92,31 +126,40 @@ def rule_hits(code: str, *, as_of: date = AS_OF, settings: Settings | None = Non
     """What rule `code` finds on the fixture tables, by refund_id. A rule that reads `rule_hits`
     (UNDER_REFUNDED) runs after the rules of the earlier phase (the policy rules), as in the night."""
     rule = _by_code(CATALOG.rules, code)
-    earlier = [other for other in CATALOG.rules
-               if "rule_hits" in rule.reads and other.meta["category"] != rule.meta["category"]]
+    earlier = [
+        other
+        for other in CATALOG.rules
+        if "rule_hits" in rule.reads and other.meta["category"] != rule.meta["category"]
+    ]
     con = _run([*earlier, rule], _start(as_of, settings, tables))
-    rows = con.execute("SELECT refund_id, CAST(amount_at_risk AS VARCHAR), evidence FROM rule_hits "
-                       "WHERE rule_code = ? ORDER BY refund_id", [code]).fetchall()
+    rows = con.execute(
+        "SELECT refund_id, CAST(amount_at_risk AS VARCHAR), evidence FROM rule_hits "
+        "WHERE rule_code = ? ORDER BY refund_id",
+        [code],
+    ).fetchall()
     return {refund_id: RuleHit(amount, json.loads(evidence)) for refund_id, amount, evidence in rows}
 
 
-def signal_hits(code: str, *, as_of: date = AS_OF, settings: Settings | None = None,
-                **tables) -> dict[str, SignalHit]:
+def signal_hits(code: str, *, as_of: date = AS_OF, settings: Settings | None = None, **tables) -> dict[str, SignalHit]:
     """What signal `code` finds on the fixture tables, by entity_id."""
     con = _run([_by_code(CATALOG.signals, code)], _start(as_of, settings, tables))
-    rows = con.execute("SELECT entity_id, refund_ids, evidence FROM signal_hits WHERE signal_code = ? "
-                       "ORDER BY entity_id", [code]).fetchall()
+    rows = con.execute(
+        "SELECT entity_id, refund_ids, evidence FROM signal_hits WHERE signal_code = ? ORDER BY entity_id", [code]
+    ).fetchall()
     return {entity_id: SignalHit(list(refund_ids), json.loads(evidence)) for entity_id, refund_ids, evidence in rows}
 
 
 def verdicts(*, as_of: date = AS_OF, settings: Settings | None = None, **tables) -> dict[str, dict]:
-    """Every rule, then refund_verdicts (jobs/rules.py evaluate): verdict, rule_codes, amount_at_risk."""
+    """Every rule, then refund_verdicts (jobs/stages/rules.py evaluate): verdict, rule_codes, amount_at_risk."""
     runner = _start(as_of, settings, tables)
     evaluate(runner)
-    rows = runner.engine.con.execute("SELECT refund_id, verdict, rule_codes, CAST(amount_at_risk AS VARCHAR) "
-                                     "FROM refund_verdicts ORDER BY refund_id").fetchall()
-    return {refund_id: {"verdict": verdict, "rule_codes": codes, "amount_at_risk": amount}
-            for refund_id, verdict, codes, amount in rows}
+    rows = runner.engine.con.execute(
+        "SELECT refund_id, verdict, rule_codes, CAST(amount_at_risk AS VARCHAR) FROM refund_verdicts ORDER BY refund_id"
+    ).fetchall()
+    return {
+        refund_id: {"verdict": verdict, "rule_codes": codes, "amount_at_risk": amount}
+        for refund_id, verdict, codes, amount in rows
+    }
 
 
 def flagged(hits: dict[str, RuleHit]) -> dict[str, str]:
@@ -161,8 +204,10 @@ def _create(con: duckdb.DuckDBPyConnection, stem: str, columns: dict[str, str], 
     """Table `stem` with the loader's column types, holding `rows` (an empty cell is NULL)."""
     con.execute(f"CREATE TABLE {stem} ({', '.join(f'{name} {SQL_TYPES[kind]}' for name, kind in columns.items())})")
     if rows:
-        con.executemany(f"INSERT INTO {stem} VALUES ({', '.join('?' for _ in columns)})",
-                        [[None if row[name] == "" else row[name] for name in columns] for row in rows])
+        con.executemany(
+            f"INSERT INTO {stem} VALUES ({', '.join('?' for _ in columns)})",
+            [[None if row[name] == "" else row[name] for name in columns] for row in rows],
+        )
 
 
 def _makers(targets: list[Step]) -> list[Step]:

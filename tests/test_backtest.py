@@ -17,8 +17,8 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from jobs import dispositions
 from jobs.cli import main
+from jobs.stages import dispositions
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -29,8 +29,19 @@ CONFIG = (SAMPLE / "refund-recon.toml").read_text(encoding="utf-8") + "\n[output
 def stored_nights(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("nights")
     (folder / "current.toml").write_text(CONFIG, encoding="utf-8")
-    result = invoke("backfill", "--from", "2026-03-29", "--to", "2026-03-31", "--input", str(SAMPLE),
-                    "--db", str(folder / "recon.duckdb"), "--config", str(folder / "current.toml"))
+    result = invoke(
+        "backfill",
+        "--from",
+        "2026-03-29",
+        "--to",
+        "2026-03-31",
+        "--input",
+        str(SAMPLE),
+        "--db",
+        str(folder / "recon.duckdb"),
+        "--config",
+        str(folder / "current.toml"),
+    )
     assert result.exit_code == 0, result.output
     return folder
 
@@ -49,15 +60,30 @@ def invoke(*args: str):
 def backtest(db_path: Path, config: str, *args: str) -> dict:
     path = db_path.parent / "candidate.toml"
     path.write_text(config, encoding="utf-8")
-    result = invoke("backtest", "--from", "2026-03-29", "--to", "2026-03-31", "--config", str(path),
-                    "--db", str(db_path), *args, "--format", "json")
+    result = invoke(
+        "backtest",
+        "--from",
+        "2026-03-29",
+        "--to",
+        "2026-03-31",
+        "--config",
+        str(path),
+        "--db",
+        str(db_path),
+        *args,
+        "--format",
+        "json",
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
 
 def folder_state(folder: Path) -> dict[str, str]:
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())
-            if path.name != "candidate.toml"}
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.iterdir())
+        if path.name != "candidate.toml"
+    }
 
 
 def test_the_current_config_reproduces_the_stored_nights_and_the_warehouse_is_untouched(warehouse):
@@ -75,17 +101,24 @@ def test_a_changed_threshold_and_signal_show_the_expected_difference(warehouse):
     with duckdb.connect(str(warehouse)) as con:
         dispositions.decide(con, "C-9c7e07232743", "confirmed", "rita", "velocity ring")
         dispositions.decide(con, "C-6d8fb39960a9", "false_positive", "rita", "known reseller")
-    candidate = CONFIG.replace("[signals]\n", "[signals]\ndisabled = [\"REFUND_VELOCITY\"]\n") \
+    candidate = (
+        CONFIG.replace("[signals]\n", '[signals]\ndisabled = ["REFUND_VELOCITY"]\n')
         + "[decisions]\nhold_min_score = 70\n"
+    )
     document = backtest(warehouse, candidate)
     last = document["nights"][-1]
     # Without REFUND_VELOCITY, C-9c7e07232743 is gone and the scores fall: 79 -> 70 (still held at 70),
     # 72 -> 60 and 65 -> 50 (no longer held).
     assert last["current"]["cases"] == 7 and last["candidate"]["cases"] == 6
     assert last["candidate"]["holds"] == {"CNY": {"refunds": 1, "amount": "599.00"}}
-    assert document["signals"]["current"]["REFUND_VELOCITY"] == 4 and "REFUND_VELOCITY" not in document["signals"]["candidate"]
-    assert document["precision"] == {"current": {"confirmed": 1, "false_positive": 1, "precision": 0.5},
-                                     "candidate": {"confirmed": 0, "false_positive": 1, "precision": 0.0}}
+    assert (
+        document["signals"]["current"]["REFUND_VELOCITY"] == 4
+        and "REFUND_VELOCITY" not in document["signals"]["candidate"]
+    )
+    assert document["precision"] == {
+        "current": {"confirmed": 1, "false_positive": 1, "precision": 0.5},
+        "candidate": {"confirmed": 0, "false_positive": 1, "precision": 0.0},
+    }
     assert document["missed"] == [{"as_of": "2026-03-31", "entity_ids": ["ENT0020607"], "disposition": "confirmed"}]
     assert document["newly_raised"] == []
 
@@ -93,8 +126,9 @@ def test_a_changed_threshold_and_signal_show_the_expected_difference(warehouse):
 def test_the_text_output_puts_the_configurations_side_by_side(warehouse):
     path = warehouse.parent / "candidate.toml"
     path.write_text(CONFIG + "[decisions]\nhold_min_score = 80\n", encoding="utf-8")
-    result = invoke("backtest", "--from", "2026-03-29", "--to", "2026-03-31", "--config", str(path),
-                    "--db", str(warehouse))
+    result = invoke(
+        "backtest", "--from", "2026-03-29", "--to", "2026-03-31", "--config", str(path), "--db", str(warehouse)
+    )
     assert result.exit_code == 0, result.output
     night = next(line for line in result.output.splitlines() if line.startswith("2026-03-31"))
     assert night.split() == ["2026-03-31", "7", "7", "3", "2,397.00", "CNY", "0"]
@@ -102,4 +136,7 @@ def test_the_text_output_puts_the_configurations_side_by_side(warehouse):
 
 def test_no_stored_night_in_the_range_is_one_line(warehouse):
     result = invoke("backtest", "--from", "2025-01-01", "--to", "2025-01-31", "--db", str(warehouse))
-    assert result.exit_code == 1 and result.output == f"refund-recon: {warehouse}: no stored night from 2025-01-01 to 2025-01-31\n"
+    assert (
+        result.exit_code == 1
+        and result.output == f"refund-recon: {warehouse}: no stored night from 2025-01-01 to 2025-01-31\n"
+    )

@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from jobs.config import Settings
-from jobs.generate import generate
 from jobs.pipeline import run
+from jobs.tools.generate import generate
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -51,8 +51,11 @@ def test_the_delta_holds_the_usage_of_as_of_and_the_history_the_usage_before_it(
 def test_a_refund_requested_before_as_of_and_processed_on_it_is_in_both_deliveries(night):
     folder, _ = night
     columns = "refund_id, requested_at::TIMESTAMPTZ::DATE, processed_at::TIMESTAMPTZ::DATE"
-    delta = {refund_id for refund_id, requested, processed in rows(folder / "delta", "refunds", columns)
-             if requested < AS_OF == processed}
+    delta = {
+        refund_id
+        for refund_id, requested, processed in rows(folder / "delta", "refunds", columns)
+        if requested < AS_OF == processed
+    }
     assert delta and delta <= {refund_id for refund_id, _, _ in rows(folder / "history", "refunds", columns)}
 
 
@@ -62,8 +65,10 @@ def test_history_then_delta_flags_what_a_full_run_flags(night):
     run(QUIET, folder / "history", history_as_of(AS_OF), folder / "nightly.duckdb")
     run(QUIET, folder / "delta", AS_OF, folder / "nightly.duckdb")
     run(QUIET, folder / "full", AS_OF, folder / "rebuilt.duckdb")
-    with duckdb.connect(str(folder / "nightly.duckdb"), read_only=True) as nightly, \
-            duckdb.connect(str(folder / "rebuilt.duckdb"), read_only=True) as rebuilt:
+    with (
+        duckdb.connect(str(folder / "nightly.duckdb"), read_only=True) as nightly,
+        duckdb.connect(str(folder / "rebuilt.duckdb"), read_only=True) as rebuilt,
+    ):
         flags = job_flags(rebuilt)
         assert len({code for _, code in flags}) == 10  # every rule fires: the comparison has teeth
         assert differences(job_flags(nightly), flags, ("delta", "full rebuild")) == []

@@ -53,23 +53,23 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from exports import AS_OF, error_lines, purchase, refund, usage, write_exports
+from fuzzing import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import core as hypothesis_core
 from hypothesis import strategies as st
 
-from fuzzing import examples
-from exports import AS_OF, error_lines, purchase, refund, usage, write_exports
-from jobs import loading
 from jobs.cli import main
 from jobs.config import Settings
-from jobs.loading import StructuralError
 from jobs.pipeline import run
-from jobs.schemas import EXPORTS
+from jobs.stages import loading
+from jobs.stages.loading import StructuralError
+from jobs.stages.schemas import EXPORTS
 
 BOM = b"\xef\xbb\xbf"
 LF, CRLF = b"\n", b"\r\n"
-HUGE = 3_000_000      # bytes of one field: over DuckDB's max_line_size (2,000,000 bytes)
-LARGE = 200_000       # bytes of one field: under it
+HUGE = 3_000_000  # bytes of one field: over DuckDB's max_line_size (2,000,000 bytes)
+LARGE = 200_000  # bytes of one field: under it
 INVALID_UTF8 = [b"\xff", b"\xfe\xff", b"\x80", b"\xc3\x28", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82"]
 DECORATIONS = [",", '"', '""', "\n", "\r\n", " ", "\t", ";", "é", "x"]
 AS_OF_TEXT = AS_OF.isoformat()
@@ -80,11 +80,11 @@ class Fuzzed:
     """How the fuzzed export's records are built, per export."""
 
     stem: str
-    key: str           # a text column, unique per record
-    number: str        # a numeric column for thousands separators
-    enum: str          # a column with a fixed set of values
+    key: str  # a text column, unique per record
+    number: str  # a numeric column for thousands separators
+    enum: str  # a column with a fixed set of values
     thousands: tuple[str, ...]
-    after: dict        # overrides putting the row after as_of
+    after: dict  # overrides putting the row after as_of
 
     def row(self, index: int) -> dict:
         builder = usage if self.stem == "usage" else refund
@@ -92,10 +92,22 @@ class Fuzzed:
 
 
 FUZZED = {
-    "usage": Fuzzed("usage", "usage_id", "minutes", "media_type", ("1,000", "12,345.5", "1,000,000"),
-                    {"started_at": "2026-04-05 12:00:00"}),
-    "refunds": Fuzzed("refunds", "refund_id", "refund_amount", "status", ("1,000.00", "12,345.67", "1,000,000.00"),
-                      {"requested_at": "2026-04-05 12:00:00", "processed_at": "2026-04-06 12:00:00"}),
+    "usage": Fuzzed(
+        "usage",
+        "usage_id",
+        "minutes",
+        "media_type",
+        ("1,000", "12,345.5", "1,000,000"),
+        {"started_at": "2026-04-05 12:00:00"},
+    ),
+    "refunds": Fuzzed(
+        "refunds",
+        "refund_id",
+        "refund_amount",
+        "status",
+        ("1,000.00", "12,345.67", "1,000,000.00"),
+        {"requested_at": "2026-04-05 12:00:00", "processed_at": "2026-04-06 12:00:00"},
+    ),
 }
 
 OUTCOMES = {  # kind -> (outcome, the check a quarantined record must have)
@@ -122,7 +134,7 @@ SOUND_KINDS = [kind for kind in OUTCOMES if kind != "stray_quote"]  # stray_quot
 @dataclass
 class Record:
     kind: str
-    data: bytes                 # the record's bytes, without its line ending
+    data: bytes  # the record's bytes, without its line ending
     blank_lines_before: int = 0
 
 
@@ -132,8 +144,8 @@ class CsvCase:
 
     stem: str
     data: bytes
-    expected: dict[int, str] = field(default_factory=dict)   # start line -> record kind
-    records: int = 0                                          # data records in the file
+    expected: dict[int, str] = field(default_factory=dict)  # start line -> record kind
+    records: int = 0  # data records in the file
 
     def lines_with(self, *outcomes: str) -> set[int]:
         return {line for line, kind in self.expected.items() if OUTCOMES[kind][0] in outcomes}
@@ -149,8 +161,15 @@ def csv_field(value: bytes, quote: bool = False) -> bytes:
     return value
 
 
-def assemble(stem: str, records: list[Record], *, bom: bool = False, eol=LF, final_eol: bool = True,
-             trailing_blank_lines: int = 0) -> CsvCase:
+def assemble(
+    stem: str,
+    records: list[Record],
+    *,
+    bom: bool = False,
+    eol=LF,
+    final_eol: bool = True,
+    trailing_blank_lines: int = 0,
+) -> CsvCase:
     """Write the header and records, noting the line on which each record starts.
 
     `eol` is one line ending for the file, or a callable giving the next one (mixed endings).
@@ -179,6 +198,7 @@ def assemble(stem: str, records: list[Record], *, bom: bool = False, eol=LF, fin
 
 
 # --- strategies -------------------------------------------------------------------------------
+
 
 @st.composite
 def records(draw, fuzzed: Fuzzed, index: int, kinds: list[str]) -> Record:
@@ -213,8 +233,11 @@ def records(draw, fuzzed: Fuzzed, index: int, kinds: list[str]) -> Record:
         cr_column = draw(st.sampled_from([name for name in columns if name != fuzzed.key]))
         cut = draw(st.integers(0, len(values[cr_column]) - 1))
         values[cr_column] = values[cr_column][:cut] + b"\r" + values[cr_column][cut:]
-    raw = {"thousands_bare": fuzzed.number, "stray_quote": fuzzed.key,
-           "bare_cr": cr_column if kind == "bare_cr" else None}.get(kind)  # written as is, unquoted
+    raw = {
+        "thousands_bare": fuzzed.number,
+        "stray_quote": fuzzed.key,
+        "bare_cr": cr_column if kind == "bare_cr" else None,
+    }.get(kind)  # written as is, unquoted
     fields = [values[name] if name == raw else csv_field(values[name], quoted[name]) for name in columns]
     if kind == "ragged_short":
         dropped = draw(st.sets(st.integers(0, len(fields) - 1), min_size=1, max_size=len(fields) - 1))
@@ -239,15 +262,22 @@ def csv_cases(draw, kinds: list[str] = SOUND_KINDS, mixed_eol: bool = False) -> 
     drawn = [draw(records(fuzzed, index, kinds)) for index in range(1, count + 1)]
     final_eol = draw(st.booleans())
     if mixed_eol:  # the header ends with LF, the next line with CRLF, the others either way
-        endings = iter([LF, CRLF] + draw(st.lists(st.sampled_from([LF, CRLF]), min_size=64, max_size=64)))
+        endings = iter([LF, CRLF, *draw(st.lists(st.sampled_from([LF, CRLF]), min_size=64, max_size=64))])
         eol, final_eol = (lambda: next(endings, LF)), True
     else:
         eol = draw(st.sampled_from([LF, CRLF]))
-    return assemble(fuzzed.stem, drawn, bom=draw(st.booleans()), eol=eol, final_eol=final_eol,
-                    trailing_blank_lines=draw(st.integers(0, 2)))
+    return assemble(
+        fuzzed.stem,
+        drawn,
+        bom=draw(st.booleans()),
+        eol=eol,
+        final_eol=final_eol,
+        trailing_blank_lines=draw(st.integers(0, 2)),
+    )
 
 
 # --- running a case and checking it -----------------------------------------------------------
+
 
 def write_case(directory: Path, case: CsvCase) -> Path:
     folder = write_exports(directory / "in", purchases=[purchase()])
@@ -258,8 +288,9 @@ def write_case(directory: Path, case: CsvCase) -> Path:
 def run_cli(directory: Path, folder: Path):
     config = directory / "fuzz.toml"
     config.write_text("[validation]\nmax_bad_row_fraction = 1.0\n", encoding="utf-8")
-    return CliRunner().invoke(main, ["validate", "--input", str(folder), "--as-of", AS_OF_TEXT,
-                                     "--config", str(config)])
+    return CliRunner().invoke(
+        main, ["validate", "--input", str(folder), "--as-of", AS_OF_TEXT, "--config", str(config)]
+    )
 
 
 def check_loaded_case(case: CsvCase) -> None:
@@ -271,7 +302,8 @@ def check_loaded_case(case: CsvCase) -> None:
         loaded = [line for (line,) in result.con.execute(f"SELECT _line FROM delivered_{case.stem}").fetchall()]
         checks = {}
         for line, check in result.con.execute(
-                'SELECT line, "check" FROM quarantine WHERE source = ?', [case.stem]).fetchall():
+            'SELECT line, "check" FROM quarantine WHERE source = ?', [case.stem]
+        ).fetchall():
             checks.setdefault(line, set()).add(check)
         cli = run_cli(Path(directory), folder)
 
@@ -279,12 +311,14 @@ def check_loaded_case(case: CsvCase) -> None:
     assert len(loaded) == len(set(loaded)), f"two loaded rows share a line: {sorted(loaded)}"
     assert not set(loaded) & set(checks), "a row is both loaded and quarantined"
     assert set(loaded) | set(checks) == case.lines_with("loaded", "quarantined", "either"), (
-        f"lines loaded {sorted(loaded)} + quarantined {sorted(checks)} != records written {case.expected}")
+        f"lines loaded {sorted(loaded)} + quarantined {sorted(checks)} != records written {case.expected}"
+    )
     assert set(loaded) >= case.lines_with("loaded"), f"loaded {sorted(loaded)}, expected {case.expected}"
     for line in case.lines_with("quarantined"):
         expected_check = OUTCOMES[case.expected[line]][1]
         assert expected_check in checks.get(line, set()), (
-            f"line {line} ({case.expected[line]}): checks {checks.get(line)}, expected {expected_check}")
+            f"line {line} ({case.expected[line]}): checks {checks.get(line)}, expected {expected_check}"
+        )
 
     assert counts.rows_read == case.records, counts
     assert counts.rows_after_as_of == len(case.lines_with("after_as_of")), counts
@@ -297,7 +331,11 @@ def check_loaded_case(case: CsvCase) -> None:
     shown = re.search(rf"^  {case.stem}\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", cli.stdout, re.M)
     assert shown, cli.stdout
     assert tuple(map(int, shown.groups())) == (
-        counts.rows_in, counts.rows_loaded, counts.rows_quarantined, counts.rows_after_as_of)
+        counts.rows_in,
+        counts.rows_loaded,
+        counts.rows_quarantined,
+        counts.rows_after_as_of,
+    )
 
 
 def check_structural_error(case: CsvCase, mentions: str) -> None:
@@ -321,12 +359,17 @@ def check_structural_error(case: CsvCase, mentions: str) -> None:
 # Derandomized: CI runs the same examples every time, so a red build is never luck. Given
 # `pytest --hypothesis-seed=N` (which derandomize would silently override), other examples are
 # explored; what such a search finds becomes a fixed case below.
-FUZZ = settings(max_examples=examples(12), deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                derandomize=hypothesis_core.global_force_seed is None)
+FUZZ = settings(
+    max_examples=examples(12),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=hypothesis_core.global_force_seed is None,
+)
 FUZZ_ONE_TRAIT = settings(FUZZ, max_examples=examples(6))  # a property of one trait: fewer examples keep the suite fast
 
 
 # --- the fuzz properties ----------------------------------------------------------------------
+
 
 @pytest.mark.fuzz
 @FUZZ
@@ -350,7 +393,7 @@ def stray_quote_cases(draw) -> CsvCase:
     stray = draw(records(fuzzed, 200, ["stray_quote"]))
     after = [draw(records(fuzzed, 300, ["valid"]))]
     after[0].blank_lines_before = 1
-    return assemble(fuzzed.stem, before + [stray] + after, eol=draw(st.sampled_from([LF, CRLF])))
+    return assemble(fuzzed.stem, [*before, stray, *after], eol=draw(st.sampled_from([LF, CRLF])))
 
 
 @pytest.mark.fuzz
@@ -369,6 +412,7 @@ def test_a_row_with_trailing_empty_fields_is_quarantined_like_any_ragged_row(cas
 
 # --- fixed cases ------------------------------------------------------------------------------
 
+
 def usage_row(index: int, **overrides) -> bytes:
     return ",".join(str(value) for value in (usage() | {"usage_id": f"U{index}"} | overrides).values()).encode()
 
@@ -379,15 +423,23 @@ STRUCTURAL = {
     "BOM only": (BOM, "not a header row"),
     "BOM and a newline": (BOM + CRLF, "not a header row"),
     "blank lines only": (LF + LF, "not a header row"),
-    "duplicated header column": (USAGE_HEADER + b",minutes" + LF + usage_row(1) + b",10" + LF,
-                                 "'minutes' appears more than once"),
+    "duplicated header column": (
+        USAGE_HEADER + b",minutes" + LF + usage_row(1) + b",10" + LF,
+        "'minutes' appears more than once",
+    ),
     "duplicated header column, same row twice": (USAGE_HEADER + b"," + USAGE_HEADER + LF, "appears more than once"),
-    "header with invalid UTF-8": (USAGE_HEADER.replace(b"minutes", b"min\xffutes") + LF + usage_row(1) + LF,
-                                  "not valid UTF-8"),
-    "file delimited by semicolons": (USAGE_HEADER.replace(b",", b";") + LF + usage_row(1).replace(b",", b";") + LF,
-                                     "missing required column"),
-    "file delimited by tabs": (USAGE_HEADER.replace(b",", b"\t") + LF + usage_row(1).replace(b",", b"\t") + LF,
-                               "missing required column"),
+    "header with invalid UTF-8": (
+        USAGE_HEADER.replace(b"minutes", b"min\xffutes") + LF + usage_row(1) + LF,
+        "not valid UTF-8",
+    ),
+    "file delimited by semicolons": (
+        USAGE_HEADER.replace(b",", b";") + LF + usage_row(1).replace(b",", b";") + LF,
+        "missing required column",
+    ),
+    "file delimited by tabs": (
+        USAGE_HEADER.replace(b",", b"\t") + LF + usage_row(1).replace(b",", b"\t") + LF,
+        "missing required column",
+    ),
 }
 
 
@@ -404,50 +456,94 @@ FIXED = {
     "header only": fixed(USAGE_HEADER, {}),
     "header only, BOM, CRLF and trailing blank lines": fixed(BOM + USAGE_HEADER + CRLF + CRLF + CRLF, {}),
     "BOM, CRLF, blank line after the header": fixed(
-        BOM + USAGE_HEADER + CRLF + CRLF + usage_row(1) + CRLF, {3: "valid"}),
+        BOM + USAGE_HEADER + CRLF + CRLF + usage_row(1) + CRLF, {3: "valid"}
+    ),
     "a quote left open swallows the rest of the file": fixed(
         USAGE_HEADER + LF + usage_row(1) + LF + b'"U2,O1' + LF + usage_row(3) + LF + LF + usage_row(4) + LF,
-        {2: "valid", 3: "ragged_short"}),
+        {2: "valid", 3: "ragged_short"},
+    ),
     "a huge field is quarantined, the rows around it keep their lines": fixed(
-        USAGE_HEADER + LF + usage_row(1) + LF + b'"U2' + b"x\n" * (HUGE // 2) + b'",O1,1,2026-03-02 12:00:00,1,audio'
-        + LF + LF + usage_row(3) + LF, {2: "valid", 3: "huge", 3 + HUGE // 2 + 2: "valid"}),
+        USAGE_HEADER
+        + LF
+        + usage_row(1)
+        + LF
+        + b'"U2'
+        + b"x\n" * (HUGE // 2)
+        + b'",O1,1,2026-03-02 12:00:00,1,audio'
+        + LF
+        + LF
+        + usage_row(3)
+        + LF,
+        {2: "valid", 3: "huge", 3 + HUGE // 2 + 2: "valid"},
+    ),
     "the header repeated as a row": fixed(
         USAGE_HEADER + LF + usage_row(1) + LF + USAGE_HEADER + LF + usage_row(2) + LF,
-        {2: "valid", 3: "header_again", 4: "valid"}),
+        {2: "valid", 3: "header_again", 4: "valid"},
+    ),
     "1,000 quoted and unquoted": fixed(
         USAGE_HEADER + LF + usage_row(1, minutes='"1,000"') + LF + usage_row(2, minutes="1,000") + LF,
-        {2: "thousands_quoted", 3: "thousands_bare"}),
+        {2: "thousands_quoted", 3: "thousands_bare"},
+    ),
     "a field that is only a newline": fixed(
-        USAGE_HEADER + LF + usage_row(1, media_type='"\n"') + LF + usage_row(2) + LF, {2: "bad_enum", 4: "valid"}),
+        USAGE_HEADER + LF + usage_row(1, media_type='"\n"') + LF + usage_row(2) + LF, {2: "bad_enum", 4: "valid"}
+    ),
     "lone quote, then a blank line": fixed(
-        USAGE_HEADER + LF + usage_row(1, usage_id='U1"x') + LF + LF + usage_row(2) + LF, {2: "stray_quote", 4: "valid"}),
+        USAGE_HEADER + LF + usage_row(1, usage_id='U1"x') + LF + LF + usage_row(2) + LF, {2: "stray_quote", 4: "valid"}
+    ),
     "lone quote, then a ragged row": fixed(
         USAGE_HEADER + LF + usage_row(1, usage_id='U1"x') + LF + usage_row(2) + b",extra" + LF + usage_row(3) + LF,
-        {2: "stray_quote", 3: "ragged_long", 4: "valid"}),
+        {2: "stray_quote", 3: "ragged_long", 4: "valid"},
+    ),
     "LF header, CRLF row": fixed(USAGE_HEADER + LF + usage_row(1) + CRLF, {2: "valid"}),
-    "a lone CR at the end of the file": fixed(USAGE_HEADER + LF + usage_row(1) + LF + b"\r", {2: "valid", 3: "bare_cr"}),
-    "a last row ended by a CR alone": fixed(USAGE_HEADER + CRLF + usage_row(1) + CRLF + usage_row(2) + b"\r",
-                                            {2: "valid", 3: "bare_cr"}),
-    "a trailing comma": fixed(USAGE_HEADER + LF + usage_row(1) + b"," + LF + usage_row(2) + LF,
-                              {2: "trailing_empty", 3: "valid"}),
+    "a lone CR at the end of the file": fixed(
+        USAGE_HEADER + LF + usage_row(1) + LF + b"\r", {2: "valid", 3: "bare_cr"}
+    ),
+    "a last row ended by a CR alone": fixed(
+        USAGE_HEADER + CRLF + usage_row(1) + CRLF + usage_row(2) + b"\r", {2: "valid", 3: "bare_cr"}
+    ),
+    "a trailing comma": fixed(
+        USAGE_HEADER + LF + usage_row(1) + b"," + LF + usage_row(2) + LF, {2: "trailing_empty", 3: "valid"}
+    ),
     "a trailing quoted empty field, CRLF": fixed(
         USAGE_HEADER + CRLF + usage_row(1) + CRLF + usage_row(2) + b',""' + CRLF + usage_row(3) + CRLF,
-        {2: "valid", 3: "trailing_empty", 4: "valid"}),
+        {2: "valid", 3: "trailing_empty", 4: "valid"},
+    ),
     "no quote: trailing commas, a blank line and a short row": fixed(  # lines from the blank and rejected ones
-        USAGE_HEADER + LF + usage_row(1) + b"," + LF + LF + usage_row(2) + b",," + LF
-        + usage_row(3).rsplit(b",", 1)[0] + LF + usage_row(4) + LF,
-        {2: "trailing_empty", 4: "trailing_empty", 5: "ragged_short", 6: "valid"}),
+        USAGE_HEADER
+        + LF
+        + usage_row(1)
+        + b","
+        + LF
+        + LF
+        + usage_row(2)
+        + b",,"
+        + LF
+        + usage_row(3).rsplit(b",", 1)[0]
+        + LF
+        + usage_row(4)
+        + LF,
+        {2: "trailing_empty", 4: "trailing_empty", 5: "ragged_short", 6: "valid"},
+    ),
     "a CR inside a quoted field": fixed(
-        USAGE_HEADER + LF + usage_row(1, usage_id='"U1\rx"') + LF + usage_row(2) + LF, {2: "valid", 3: "valid"}),
+        USAGE_HEADER + LF + usage_row(1, usage_id='"U1\rx"') + LF + usage_row(2) + LF, {2: "valid", 3: "valid"}
+    ),
     "a header spanning two lines": fixed(  # a quoted column name holding a newline: the header is lines 1-2
-        USAGE_HEADER + b',"extra' + LF + b'column"' + LF + usage_row(1) + b",e" + LF, {3: "valid"}),
+        USAGE_HEADER + b',"extra' + LF + b'column"' + LF + usage_row(1) + b",e" + LF, {3: "valid"}
+    ),
     # Found by a random search: DuckDB's parallel reader lost its place after the third record
     # over the line limit, swallowing the rows after it into one rejected record.
     "three fields over the line limit, then a row split by ';' and a valid row": fixed(
-        USAGE_HEADER + LF + usage_row(1) + LF
+        USAGE_HEADER
+        + LF
+        + usage_row(1)
+        + LF
         + b"".join(b'"U%d' % index + b"h" * HUGE + b'\n",O1,1,2026-03-02 12:00:00,1,audio' + LF for index in (2, 3, 4))
-        + usage_row(5).replace(b",", b";") + LF + usage_row(6) + LF,
-        {2: "valid", 3: "huge", 5: "huge", 7: "huge", 9: "semicolon", 10: "valid"}),
+        + usage_row(5).replace(b",", b";")
+        + LF
+        + usage_row(6)
+        + LF,
+        {2: "valid", 3: "huge", 5: "huge", 7: "huge", 9: "semicolon", 10: "valid"},
+    ),
 }
 
 
@@ -457,8 +553,10 @@ def test_fixed_csv_cases_are_loaded_or_quarantined_at_their_start_lines(name):
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 3])
-@pytest.mark.parametrize("name", ["a trailing comma", "a trailing quoted empty field, CRLF", "LF header, CRLF row",
-                                  "a CR inside a quoted field"])
+@pytest.mark.parametrize(
+    "name",
+    ["a trailing comma", "a trailing quoted empty field, CRLF", "LF header, CRLF row", "a CR inside a quoted field"],
+)
 def test_line_ends_straddling_two_reads_of_the_file_are_seen(name, chunk_bytes, monkeypatch):
     """The file's bytes are read in chunks (16 MiB): here tiny ones, so that some chunk
     boundary falls inside every line end and every empty last field."""

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from jobs.cli import main
 from jobs.config import load_settings
-from jobs.dictionary import BY_NAME, TABLES, markdown
+from jobs.outputs.dictionary import BY_NAME, TABLES, markdown
 from jobs.pipeline import run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,13 +37,16 @@ def sample_warehouse(tmp_path_factory) -> Path:
 def published(db_path: Path) -> dict[str, tuple[str, list[tuple[str, str]]]]:
     """{name: (kind, [(column, type), ...])} for every table and view of the warehouse."""
     with duckdb.connect(str(db_path), read_only=True) as con:
-        kinds = dict(con.execute(
-            "SELECT table_name, 'table' FROM duckdb_tables() WHERE schema_name = 'main' AND NOT internal "
-            "UNION ALL SELECT view_name, 'view' FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal"
-        ).fetchall())
+        kinds = dict(
+            con.execute(
+                "SELECT table_name, 'table' FROM duckdb_tables() WHERE schema_name = 'main' AND NOT internal "
+                "UNION ALL SELECT view_name, 'view' FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal"
+            ).fetchall()
+        )
         columns = con.execute(
             "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
-            "AND NOT internal ORDER BY table_name, column_index").fetchall()
+            "AND NOT internal ORDER BY table_name, column_index"
+        ).fetchall()
     result = {name: (kind, []) for name, kind in kinds.items()}
     for table, column, kind in columns:
         result[table][1].append((column, kind))
@@ -53,19 +56,21 @@ def published(db_path: Path) -> dict[str, tuple[str, list[tuple[str, str]]]]:
 def extra_columns(db_path: Path) -> dict[str, list[str]]:
     """The extra columns of each export in the latest run (kept in its loaded table)."""
     with duckdb.connect(str(db_path), read_only=True) as con:
-        rows = con.execute("SELECT file.source, file.extra_columns FROM (SELECT unnest(input_files) AS file "
-                           "FROM (SELECT input_files FROM runs ORDER BY finished_at DESC LIMIT 1))").fetchall()
+        rows = con.execute(
+            "SELECT file.source, file.extra_columns FROM (SELECT unnest(input_files) AS file "
+            "FROM (SELECT input_files FROM runs ORDER BY finished_at DESC LIMIT 1))"
+        ).fetchall()
     return {source: list(columns) for source, columns in rows}
 
 
 def test_every_published_table_and_view_is_documented(sample_warehouse):
     undocumented = sorted(set(published(sample_warehouse)) - set(BY_NAME))
-    assert undocumented == [], f"document these in jobs/dictionary.py, then {REGENERATE}"
+    assert undocumented == [], f"document these in jobs/outputs/dictionary.py, then {REGENERATE}"
 
 
 def test_every_documented_table_and_view_is_published(sample_warehouse):
     missing = sorted(set(BY_NAME) - set(published(sample_warehouse)))
-    assert missing == [], "documented in jobs/dictionary.py but not in the warehouse"
+    assert missing == [], "documented in jobs/outputs/dictionary.py but not in the warehouse"
 
 
 def test_every_column_is_documented_with_its_type_in_warehouse_order(sample_warehouse):
@@ -84,7 +89,9 @@ def test_the_sample_brings_an_extra_column_and_it_is_kept_with_its_record(sample
     # refunds.csv of the sample has a `note` column: kept, by name, in each refund's _extra_columns.
     assert extra_columns(sample_warehouse)["refunds"] == ["note"]
     with duckdb.connect(str(sample_warehouse), read_only=True) as con:
-        notes = con.execute("SELECT count(*), count(*) FILTER (WHERE map_contains(_extra_columns, 'note')) FROM refunds").fetchone()
+        notes = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE map_contains(_extra_columns, 'note')) FROM refunds"
+        ).fetchone()
     assert notes[0] > 0 and notes[0] == notes[1]
 
 
@@ -122,26 +129,36 @@ def test_the_dictionary_command_prints_and_writes_the_markdown(tmp_path):
 
 # --- the views and the example queries --------------------------------------------------------
 
+
 def query(db_path: Path, sql: str, params=()):
     with duckdb.connect(str(db_path), read_only=True) as con:
         return con.execute(sql, list(params)).fetchall()
 
 
 def test_money_at_risk_by_rule_month_adds_up_to_the_flags(sample_warehouse):
-    by_view = query(sample_warehouse, "SELECT rule_code, currency, sum(flag_count), sum(amount_at_risk), "
-                                      "sum(amount_at_risk_paid + amount_at_risk_pending + amount_at_risk_rejected) "
-                                      "FROM money_at_risk_by_rule_month GROUP BY ALL ORDER BY ALL")
-    by_flags = query(sample_warehouse, "SELECT flag.rule_code, verdict.currency, count(*), sum(flag.amount_at_risk), "
-                                       "sum(flag.amount_at_risk) FROM refund_flags AS flag "
-                                       "JOIN refund_verdicts AS verdict USING (refund_id) GROUP BY ALL ORDER BY ALL")
+    by_view = query(
+        sample_warehouse,
+        "SELECT rule_code, currency, sum(flag_count), sum(amount_at_risk), "
+        "sum(amount_at_risk_paid + amount_at_risk_pending + amount_at_risk_rejected) "
+        "FROM money_at_risk_by_rule_month GROUP BY ALL ORDER BY ALL",
+    )
+    by_flags = query(
+        sample_warehouse,
+        "SELECT flag.rule_code, verdict.currency, count(*), sum(flag.amount_at_risk), "
+        "sum(flag.amount_at_risk) FROM refund_flags AS flag "
+        "JOIN refund_verdicts AS verdict USING (refund_id) GROUP BY ALL ORDER BY ALL",
+    )
     assert by_view == by_flags and by_view
     months = query(sample_warehouse, "SELECT DISTINCT request_month FROM money_at_risk_by_rule_month ORDER BY 1")
     assert all(month.day == 1 for (month,) in months)
 
 
 def test_entity_refund_history_lists_each_refund_of_the_entity_once(sample_warehouse):
-    history = query(sample_warehouse, "SELECT refund_id, verdict, first_seen_as_of, nights_seen, request_day "
-                                      "FROM entity_refund_history WHERE entity_id = 'ENT0010231' ORDER BY requested_at")
+    history = query(
+        sample_warehouse,
+        "SELECT refund_id, verdict, first_seen_as_of, nights_seen, request_day "
+        "FROM entity_refund_history WHERE entity_id = 'ENT0010231' ORDER BY requested_at",
+    )
     verdicts = query(sample_warehouse, "SELECT refund_id, verdict FROM refund_verdicts WHERE entity_id = 'ENT0010231'")
     assert sorted((refund_id, verdict) for refund_id, verdict, *_ in history) == sorted(verdicts)
     assert all(first == date(2026, 3, 30) and nights == 2 for _, _, first, nights, _ in history)
@@ -151,8 +168,11 @@ def test_entity_refund_history_lists_each_refund_of_the_entity_once(sample_wareh
 
 def test_open_cases_is_the_review_queue(sample_warehouse):
     cases = query(sample_warehouse, "SELECT case_id, first_seen_as_of, nights_seen FROM open_cases")
-    expected = query(sample_warehouse, "SELECT case_id FROM abuse_cases "
-                                       "WHERE disposition IN ('open', 'reopened', 'needs_info') ORDER BY score DESC, case_id")
+    expected = query(
+        sample_warehouse,
+        "SELECT case_id FROM abuse_cases "
+        "WHERE disposition IN ('open', 'reopened', 'needs_info') ORDER BY score DESC, case_id",
+    )
     assert [case_id for case_id, *_ in cases] == [case_id for (case_id,) in expected] and cases
     raised = dict(query(sample_warehouse, "SELECT case_id, min(as_of) FROM abuse_cases_history GROUP BY ALL"))
     assert {case_id: first for case_id, first, _ in cases} == {case_id: raised[case_id] for case_id, *_ in cases}

@@ -27,8 +27,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-BUILD = ("refund-recon run --input data/sample --db out/recon.duckdb --as-of 2026-03-31 "
-         "--config data/sample/refund-recon.toml")
+BUILD = (
+    "refund-recon run --input data/sample --db out/recon.duckdb --as-of 2026-03-31 "
+    "--config data/sample/refund-recon.toml"
+)
 FENCE = re.compile(r"((?:^<!-- docs-test: .*? -->\n)*)^```sh\n(.*?)^```", re.S | re.M)
 MARKER = re.compile(r"<!-- docs-test: (skip|setup): (.*?) -->")
 EXIT = re.compile(r"#[^\n]*\(exit (\d+)\)[^\n]*$")
@@ -36,8 +38,8 @@ EXIT = re.compile(r"#[^\n]*\(exit (\d+)\)[^\n]*$")
 
 @dataclass(frozen=True)
 class Command:
-    where: str        # file:line
-    text: str         # as shown, continuation lines included
+    where: str  # file:line
+    text: str  # as shown, continuation lines included
     setup: tuple[str, ...]
     skip: str | None  # why the block is not run
     exit_code: int
@@ -87,8 +89,11 @@ def expected_exit(command: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-COMMANDS = [command for path in DOCS for command in commands_of(path.relative_to(REPO).as_posix(),
-                                                                 path.read_text(encoding="utf-8"))]
+COMMANDS = [
+    command
+    for path in DOCS
+    for command in commands_of(path.relative_to(REPO).as_posix(), path.read_text(encoding="utf-8"))
+]
 
 
 def shell(command: str, folder: Path) -> subprocess.CompletedProcess:
@@ -117,22 +122,33 @@ def test_a_documented_command_runs(folder, command):
     assert result.returncode == command.exit_code, f"{command.where}: {command.text}\n{result.stderr}"
 
 
-@pytest.mark.parametrize("markdown, expected", [
-    ("```sh\nrefund-recon review list   # all\n```\n", [("doc.md:2", "refund-recon review list   # all", 0)]),
-    ("```sh\n# a comment\n\nmake run\nrefund-recon query \"SELECT 1\n  FROM t\" --format csv\n```\n",
-     [("doc.md:5", "refund-recon query \"SELECT 1\n  FROM t\" --format csv", 0)]),
-    ("```sh\nrefund-recon run \\\n  --input x\nrefund-recon lists add bad   # refused (exit 2)\n```\n",
-     [("doc.md:2", "refund-recon run \\\n  --input x", 0),
-      ("doc.md:4", "refund-recon lists add bad   # refused (exit 2)", 2)]),
-    ("```\nrefund-recon not sh\n```\n```console\nrefund-recon neither\n```\n", []),
-])
+@pytest.mark.parametrize(
+    "markdown, expected",
+    [
+        ("```sh\nrefund-recon review list   # all\n```\n", [("doc.md:2", "refund-recon review list   # all", 0)]),
+        (
+            '```sh\n# a comment\n\nmake run\nrefund-recon query "SELECT 1\n  FROM t" --format csv\n```\n',
+            [("doc.md:5", 'refund-recon query "SELECT 1\n  FROM t" --format csv', 0)],
+        ),
+        (
+            "```sh\nrefund-recon run \\\n  --input x\nrefund-recon lists add bad   # refused (exit 2)\n```\n",
+            [
+                ("doc.md:2", "refund-recon run \\\n  --input x", 0),
+                ("doc.md:4", "refund-recon lists add bad   # refused (exit 2)", 2),
+            ],
+        ),
+        ("```\nrefund-recon not sh\n```\n```console\nrefund-recon neither\n```\n", []),
+    ],
+)
 def test_the_commands_of_a_page_are_its_sh_blocks_refund_recon_lines(markdown, expected):
     assert [(command.where, command.text, command.exit_code) for command in commands_of("doc.md", markdown)] == expected
 
 
 def test_markers_skip_a_block_or_set_it_up():
-    markdown = ("<!-- docs-test: skip: production paths -->\n```sh\nrefund-recon run --db ...\n```\n\n"
-                "<!-- docs-test: setup: echo 'SELECT 1' > q.sql -->\n```sh\nrefund-recon query - < q.sql\n```\n")
+    markdown = (
+        "<!-- docs-test: skip: production paths -->\n```sh\nrefund-recon run --db ...\n```\n\n"
+        "<!-- docs-test: setup: echo 'SELECT 1' > q.sql -->\n```sh\nrefund-recon query - < q.sql\n```\n"
+    )
     first, second = commands_of("doc.md", markdown)
     assert (first.skip, first.setup) == ("production paths", ())
     assert (second.skip, second.setup, second.where) == (None, ("echo 'SELECT 1' > q.sql",), "doc.md:8")

@@ -4,10 +4,10 @@ whatever `preserve_insertion_order` says."""
 
 from __future__ import annotations
 
+from exports import AS_OF, purchase, usage, write_exports
+
 from jobs.config import Settings, load_settings
 from jobs.pipeline import run
-
-from exports import AS_OF, purchase, usage, write_exports
 
 
 def setting(result, name: str):
@@ -23,9 +23,11 @@ def test_by_default_duckdb_may_use_1_gib_and_spills_next_to_the_warehouse(tmp_pa
 
 def test_the_duckdb_section_sets_threads_memory_limit_spill_folder_and_insertion_order(tmp_path):
     config = tmp_path / "refund-recon.toml"
-    config.write_text('[duckdb]\nthreads = 1\nmemory_limit = "512MiB"\n'
-                      f'temp_directory = "{tmp_path / "spill"}"\npreserve_insertion_order = false\n',
-                      encoding="utf-8")
+    config.write_text(
+        '[duckdb]\nthreads = 1\nmemory_limit = "512MiB"\n'
+        f'temp_directory = "{tmp_path / "spill"}"\npreserve_insertion_order = false\n',
+        encoding="utf-8",
+    )
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     result = run(load_settings(config), folder, AS_OF, db_path=None)
     assert (setting(result, "threads"), setting(result, "memory_limit")) == (1, "512.0 MiB")
@@ -40,7 +42,6 @@ def test_without_insertion_order_a_bad_row_deep_in_a_big_file_keeps_its_line(tmp
     folder = write_exports(tmp_path / "in", purchases=[purchase()], usage=rows)
     settings = Settings(max_bad_row_fraction=1.0, duckdb_threads=2, duckdb_preserve_insertion_order=False)
     result = run(settings, folder, AS_OF, db_path=None)
-    quarantined = result.con.execute(
-        "SELECT line, \"column\" FROM quarantine WHERE source = 'usage'").fetchall()
+    quarantined = result.con.execute("SELECT line, \"column\" FROM quarantine WHERE source = 'usage'").fetchall()
     assert quarantined == [(250_001, "minutes")]
     assert result.con.execute("SELECT count(*) FROM delivered_usage").fetchone()[0] == 299_999

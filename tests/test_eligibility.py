@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from jobs.cli import main
 from jobs.config import load_settings
-from jobs.eligibility import check
 from jobs.pipeline import run
+from jobs.tools.eligibility import check
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -50,13 +50,32 @@ def next_night_codes(tmp_path: Path, db_path: Path, order_id: str, at: datetime)
     with duckdb.connect(str(db_path), read_only=True) as con:
         currency, cash, commission, free = con.execute(
             "SELECT currency, paid_cash_credit, paid_commission_credit, paid_free_credit FROM purchases "
-            "WHERE order_id = ?", [order_id]).fetchone()
+            "WHERE order_id = ?",
+            [order_id],
+        ).fetchone()
     with (folder / "refunds.csv").open("a", newline="", encoding="utf-8") as stream:
-        csv.writer(stream).writerow(["RF-ASKED", order_id, at.isoformat(), "pending", "", currency, cash, commission,
-                                     free, cash + commission + free, ""])
+        csv.writer(stream).writerow(
+            [
+                "RF-ASKED",
+                order_id,
+                at.isoformat(),
+                "pending",
+                "",
+                currency,
+                cash,
+                commission,
+                free,
+                cash + commission + free,
+                "",
+            ]
+        )
     con = run(SETTINGS, folder, AS_OF, None).con
-    return [code for (code,) in con.execute("SELECT unnest(rule_codes) FROM refund_verdicts WHERE refund_id = 'RF-ASKED'"
-                                            ).fetchall()]
+    return [
+        code
+        for (code,) in con.execute(
+            "SELECT unnest(rule_codes) FROM refund_verdicts WHERE refund_id = 'RF-ASKED'"
+        ).fetchall()
+    ]
 
 
 @pytest.mark.parametrize("order_id, at, expected", ASKED, ids=[f"{o}@{a}" for o, a, _ in ASKED])
@@ -69,8 +88,9 @@ def test_the_answer_agrees_with_what_the_next_night_flags(warehouse, tmp_path, o
 
 
 def test_the_answer_names_the_money_and_the_window(warehouse):
-    result = CliRunner().invoke(main, ["eligibility", "--order-id", "202603240002", "--at", "2026-03-25 10:00:00",
-                                       "--db", str(warehouse)])
+    result = CliRunner().invoke(
+        main, ["eligibility", "--order-id", "202603240002", "--at", "2026-03-25 10:00:00", "--db", str(warehouse)]
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].endswith("REFUNDABLE at 2026-03-25T10:00:00+08:00") and "NOT" not in lines[0]

@@ -12,32 +12,43 @@ import re
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 from click.testing import CliRunner
-
 from exports import AS_OF, purchase, refund, status, usage, write_exports
-from jobs import exports as exports_module
+
 from jobs.cli import main
 from jobs.config import Settings
-from jobs.exports import ExportError, csv_text
+from jobs.outputs import exports as exports_module
+from jobs.outputs.exports import ExportError, csv_text
 from jobs.pipeline import run
-from jobs.publish import PublishError
+from jobs.stages.publish import PublishError
 
 OUTPUT_TABLES = ("refund_flags", "refund_verdicts", "validation_errors", "abuse_signals", "abuse_cases")
 SETTINGS = Settings(max_bad_row_fraction=1.0, write_report=False)
-RULE_CODES = ("PAST_WINDOW", "MINUTES_USED", "CONCURRENT_REFUND", "ACCOUNT_SUSPENDED", "COUPON_REFUNDED",
-              "PATH_MISMATCH", "DUPLICATE_REFUND", "USAGE_AFTER_REFUND", "UNDER_REFUNDED", "REJECTED_WITH_PAYOUT")
+RULE_CODES = (
+    "PAST_WINDOW",
+    "MINUTES_USED",
+    "CONCURRENT_REFUND",
+    "ACCOUNT_SUSPENDED",
+    "COUPON_REFUNDED",
+    "PATH_MISMATCH",
+    "DUPLICATE_REFUND",
+    "USAGE_AFTER_REFUND",
+    "UNDER_REFUNDED",
+    "REJECTED_WITH_PAYOUT",
+)
 
 
 def night(folder: Path, **overrides) -> Path:
     """One order and one refund of it, requested on day 9 (PAST_WINDOW), plus what the test adds."""
-    tables = dict(purchases=[purchase()],
-                  refunds=[refund(requested_at="2026-03-09 10:00:00", processed_at="2026-03-10 10:00:00")])
+    tables = dict(
+        purchases=[purchase()], refunds=[refund(requested_at="2026-03-09 10:00:00", processed_at="2026-03-10 10:00:00")]
+    )
     return write_exports(folder, **(tables | overrides))
 
 
@@ -50,8 +61,7 @@ def publish_night(tmp_path: Path, as_of: date = AS_OF, settings: Settings = SETT
 def exported_tables(db_path: Path) -> list[str]:
     with duckdb.connect(str(db_path), read_only=True) as con:
         present = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    return [table for table in exports_module.EXPORT_TABLES + exports_module.OPTIONAL_EXPORT_TABLES
-            if table in present]
+    return [table for table in exports_module.EXPORT_TABLES + exports_module.OPTIONAL_EXPORT_TABLES if table in present]
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -65,6 +75,7 @@ def hidden_entries(folder: Path) -> list[Path]:
 
 # --- layout -----------------------------------------------------------------------------------
 
+
 def test_a_run_writes_parquet_partitions_csv_and_run_results_next_to_the_warehouse(tmp_path):
     db_path, result = publish_night(tmp_path)
     out = db_path.parent
@@ -75,8 +86,9 @@ def test_a_run_writes_parquet_partitions_csv_and_run_results_next_to_the_warehou
     workbook = out / "exports" / "xlsx" / "refund-recon-2026-03-31.xlsx"
     assert result.export_paths == parquet + csv_files + [workbook, out / "run_results.json"]
     assert all(path.is_file() for path in result.export_paths)
-    assert sorted(path.name for path in (out / "exports" / "csv" / "as_of=2026-03-31").iterdir()) == \
-        sorted(f"{table}.csv" for table in tables)
+    assert sorted(path.name for path in (out / "exports" / "csv" / "as_of=2026-03-31").iterdir()) == sorted(
+        f"{table}.csv" for table in tables
+    )
     assert hidden_entries(out / "exports") == []
 
 
@@ -86,10 +98,17 @@ def test_parquet_keeps_the_table_but_puts_as_of_in_the_folder_name(tmp_path):
     with duckdb.connect(str(db_path), read_only=True) as con:
         for table in exported_tables(db_path):
             file = folder / table / "as_of=2026-03-31" / "data.parquet"
-            columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{file}', hive_partitioning = false)").fetchall()]
+            columns = [
+                row[0]
+                for row in con.execute(
+                    f"DESCRIBE SELECT * FROM read_parquet('{file}', hive_partitioning = false)"
+                ).fetchall()
+            ]
             assert "as_of" not in columns  # Hive style: the partition column lives in the path
             expected = con.execute(f"SELECT * EXCLUDE (as_of) FROM {table}").fetchall()
-            assert con.execute(f"SELECT * FROM read_parquet('{file}', hive_partitioning = false)").fetchall() == expected, table
+            assert (
+                con.execute(f"SELECT * FROM read_parquet('{file}', hive_partitioning = false)").fetchall() == expected
+            ), table
             read_back = con.execute(
                 f"SELECT DISTINCT as_of FROM read_parquet('{folder / table}/*/*.parquet', hive_partitioning = true)"
             ).fetchall()
@@ -104,7 +123,8 @@ def test_two_nights_give_two_partitions_read_back_together(tmp_path):
     with duckdb.connect() as con:
         rows = con.execute(
             f"SELECT as_of, count(*), count(DISTINCT run_id) FROM read_parquet('{folder}/*/*.parquet', "
-            f"hive_partitioning = true) GROUP BY as_of ORDER BY as_of").fetchall()
+            f"hive_partitioning = true) GROUP BY as_of ORDER BY as_of"
+        ).fetchall()
     assert rows == [(date(2026, 3, 30), 1, 1), (AS_OF, 1, 1)]
     csv_nights = sorted(path.name for path in (db_path.parent / "exports" / "csv").iterdir())
     assert csv_nights == ["as_of=2026-03-30", "as_of=2026-03-31"]
@@ -114,8 +134,9 @@ def test_pyarrow_reads_the_partitions_as_a_hive_dataset(tmp_path):
     pyarrow_dataset = pytest.importorskip("pyarrow.dataset")
     publish_night(tmp_path, as_of=date(2026, 3, 30))
     db_path, _ = publish_night(tmp_path, as_of=AS_OF)
-    table = pyarrow_dataset.dataset(db_path.parent / "exports" / "parquet" / "refund_verdicts",
-                                    partitioning="hive").to_table()
+    table = pyarrow_dataset.dataset(
+        db_path.parent / "exports" / "parquet" / "refund_verdicts", partitioning="hive"
+    ).to_table()
     assert table.num_rows == 2
     assert sorted(str(value) for value in table.column("as_of").to_pylist()) == ["2026-03-30", "2026-03-31"]
 
@@ -130,7 +151,8 @@ def test_rerunning_a_night_replaces_its_partition(tmp_path):
     with duckdb.connect() as con:
         assert con.execute(f"SELECT count(*) FROM read_parquet('{flags}/data.parquet')").fetchone() == (0,)
         verdict_runs = con.execute(
-            f"SELECT DISTINCT run_id FROM read_parquet('{out}/parquet/refund_verdicts/*/*.parquet')").fetchall()
+            f"SELECT DISTINCT run_id FROM read_parquet('{out}/parquet/refund_verdicts/*/*.parquet')"
+        ).fetchall()
     assert verdict_runs == []  # no refund tonight, and nothing left of the first run
     assert read_csv(out / "csv" / "as_of=2026-03-31" / "refund_flags.csv") == []
     runs = {row["run_id"] for row in read_csv(out / "csv" / "as_of=2026-03-31" / "validation_errors.csv")}
@@ -157,8 +179,9 @@ def test_an_export_failing_midway_leaves_last_nights_partition_whole(tmp_path, m
         publish_night(tmp_path)
     assert isinstance(caught.value, PublishError)  # the command line reports it, exit code 1
     csv_night = out / "csv" / "as_of=2026-03-31"
-    assert {path: path.read_bytes() for path in csv_night.iterdir()} == \
-        {path: data for path, data in before.items() if path.parent == csv_night}
+    assert {path: path.read_bytes() for path in csv_night.iterdir()} == {
+        path: data for path, data in before.items() if path.parent == csv_night
+    }
     assert (db_path.parent / "run_results.json").read_bytes() == results_before
     assert json.loads(results_before)["run_id"] == first.run_id
     assert hidden_entries(out) == []
@@ -172,6 +195,7 @@ def test_exports_can_be_switched_off(tmp_path):
 
 
 # --- CSV --------------------------------------------------------------------------------------
+
 
 def test_csv_is_utf8_with_a_header_iso_dates_lists_and_exact_amounts(tmp_path):
     folder = write_exports(
@@ -208,14 +232,21 @@ def test_csv_cells_render_times_in_utc_iso_8601_and_structs_as_json():
 
 
 def test_csv_cells_a_spreadsheet_would_evaluate_get_a_leading_quote(tmp_path):
-    evil = ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
-    purchases = [purchase(order_id=f"O{n}", account_id=f"A{n}", entity_id=value, purchased_at="2026-03-01 10:00:00")
-                 for n, value in enumerate(evil, start=1)]
-    refunds = [refund(refund_id=f"R{n}", order_id=f"O{n}", requested_at="2026-03-09 10:00:00",
-                      processed_at="2026-03-10 10:00:00") for n in range(1, len(evil) + 1)]
+    evil = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+    purchases = [
+        purchase(order_id=f"O{n}", account_id=f"A{n}", entity_id=value, purchased_at="2026-03-01 10:00:00")
+        for n, value in enumerate(evil, start=1)
+    ]
+    refunds = [
+        refund(
+            refund_id=f"R{n}", order_id=f"O{n}", requested_at="2026-03-09 10:00:00", processed_at="2026-03-10 10:00:00"
+        )
+        for n in range(1, len(evil) + 1)
+    ]
     bad_usage = [usage(usage_id="U9", minutes="-12.5")]  # quarantined: its value '-12.5' is text
-    db_path, _ = publish_night(tmp_path, folder=write_exports(tmp_path / "in", purchases=purchases,
-                                                             refunds=refunds, usage=bad_usage))
+    db_path, _ = publish_night(
+        tmp_path, folder=write_exports(tmp_path / "in", purchases=purchases, refunds=refunds, usage=bad_usage)
+    )
     night_folder = db_path.parent / "exports" / "csv" / "as_of=2026-03-31"
     verdicts = {row["refund_id"]: row for row in read_csv(night_folder / "refund_verdicts.csv")}
     assert [verdicts[f"R{n}"]["entity_id"] for n in range(1, len(evil) + 1)] == ["'" + value for value in evil]
@@ -247,11 +278,17 @@ def privacy_night(folder: Path) -> Path:
         refund(refund_id="R1", order_id="O1", requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00"),
         refund(refund_id="R2", order_id="O2", requested_at="2026-03-03 12:00:00", processed_at="2026-03-04 12:00:00"),
     ]
-    folder = write_exports(folder, purchases=purchases, refunds=refunds,
-                           account_status=[status(account_id="100023456781", effective_at="2026-03-02 09:00:00")])
+    folder = write_exports(
+        folder,
+        purchases=purchases,
+        refunds=refunds,
+        account_status=[status(account_id="100023456781", effective_at="2026-03-02 09:00:00")],
+    )
     with (folder / "purchases.csv").open("a", encoding="utf-8") as stream:
-        stream.write(f"O4,100077777777,ENT0077777,1400000001,call,package,standard,1000,2026-03-01 10:00:00,USD,"
-                     f"100.00,0.00,0.00,100.00,0.00,0.00,{HIDDEN_FINGERPRINT},one field too many\r\n")
+        stream.write(
+            f"O4,100077777777,ENT0077777,1400000001,call,package,standard,1000,2026-03-01 10:00:00,USD,"
+            f"100.00,0.00,0.00,100.00,0.00,0.00,{HIDDEN_FINGERPRINT},one field too many\r\n"
+        )
     return folder
 
 
@@ -273,13 +310,16 @@ def test_masked_csv_shows_identifiers_by_first_three_and_last_two_characters(tmp
     assert json.loads(suspended["evidence"])["account_id"] == "100…81"
     concurrent = json.loads(flags[("R2", "CONCURRENT_REFUND")]["evidence"])
     assert (concurrent["entity_id"], concurrent["earlier_account_id"]) == ("ENT…31", "100…81")
-    conflict = [row for row in read_csv(night_folder / "validation_errors.csv") if row["check"] == "account_entity_conflict"]
+    conflict = [
+        row for row in read_csv(night_folder / "validation_errors.csv") if row["check"] == "account_entity_conflict"
+    ]
     assert conflict and conflict[0]["value"] == "ENT…99"
     assert "100…81" in conflict[0]["message"] and "ENT…31" in conflict[0]["message"]
     # The warehouse and the Parquet files keep identifiers as given.
     with duckdb.connect() as con:
-        accounts = con.execute(f"SELECT DISTINCT account_id FROM read_parquet('{db_path.parent}/exports/parquet/"
-                               f"refund_flags/*/*.parquet')").fetchall()
+        accounts = con.execute(
+            f"SELECT DISTINCT account_id FROM read_parquet('{db_path.parent}/exports/parquet/refund_flags/*/*.parquet')"
+        ).fetchall()
     assert ("100023456781",) in accounts
 
 
@@ -295,57 +335,161 @@ def test_unmasked_csv_keeps_identifiers_but_never_prints_a_fingerprint_in_full(t
     assert "…" in broken["value"]
 
 
-EDGE_TEXTS = ["=1+1", "+1", "-1", "@SUM(B2)", "\tTAB", "\rCR", "'quote", "a,b", 'say "hi"', "two\nlines", "cr\r\nlf",
-              "#hash", "", None, "实体-E1", " lead ", "G-ENT0010231, card fp_abcdef123456", "XENT0010231 A12 A1",
-              "ENT 0010873 and 企业0011342", "paid by A#1"]
-KNOWN = {"account_id": ["A1", "A#1", "100023456781"], "entity_id": ["ENT0010231", "实体-E1", "ENT 0010873", "企业0011342"],
-         "payment_fingerprint": ["fp_abcdef123456", "fp-with-dash"]}
+EDGE_TEXTS = [
+    "=1+1",
+    "+1",
+    "-1",
+    "@SUM(B2)",
+    "\tTAB",
+    "\rCR",
+    "'quote",
+    "a,b",
+    'say "hi"',
+    "two\nlines",
+    "cr\r\nlf",
+    "#hash",
+    "",
+    None,
+    "实体-E1",
+    " lead ",
+    "G-ENT0010231, card fp_abcdef123456",
+    "XENT0010231 A12 A1",
+    "ENT 0010873 and 企业0011342",
+    "paid by A#1",
+]
+KNOWN = {
+    "account_id": ["A1", "A#1", "100023456781"],
+    "entity_id": ["ENT0010231", "实体-E1", "ENT 0010873", "企业0011342"],
+    "payment_fingerprint": ["fp_abcdef123456", "fp-with-dash"],
+}
 
 
 def edge_table(con) -> None:
     """validation_errors with a cell of every kind: formula starts, quoting, numbers, times, lists, structs;
     purchases holding the known ids."""
-    con.execute("CREATE TABLE purchases AS SELECT unnest(?) AS account_id, unnest(?) AS entity_id, "
-                "unnest(?) AS payment_fingerprint", [KNOWN["account_id"], KNOWN["entity_id"], KNOWN["payment_fingerprint"]])
-    con.execute('''CREATE TABLE validation_errors (source VARCHAR, "column" VARCHAR, "check" VARCHAR, value VARCHAR,
+    con.execute(
+        "CREATE TABLE purchases AS SELECT unnest(?) AS account_id, unnest(?) AS entity_id, "
+        "unnest(?) AS payment_fingerprint",
+        [KNOWN["account_id"], KNOWN["entity_id"], KNOWN["payment_fingerprint"]],
+    )
+    con.execute("""CREATE TABLE validation_errors (source VARCHAR, "column" VARCHAR, "check" VARCHAR, value VARCHAR,
                    entity_id VARCHAR, entity_ids VARCHAR[], notes VARCHAR[], line BIGINT, amount DECIMAL(18,2),
                    score DOUBLE, passed BOOLEAN, day DATE, moment TIMESTAMPTZ, lines BIGINT[],
-                   parts STRUCT(currency VARCHAR, amount DECIMAL(38,2))[])''')
-    rows = [("usage", "minutes", "type", text, text, [text, None], [text, "-x"], -3, Decimal("-5.00"), 0.1, True,
-             date(2026, 3, 2), datetime(2026, 3, 2, 10, 0, 0, 5, tzinfo=timezone.utc), [-1, None],
-             [{"currency": text, "amount": Decimal("1999.00")}, None]) for text in EDGE_TEXTS]
-    rows += [("purchases", "payment_fingerprint", "type", "fp_abcdef123456", None, [], None, None, None, 1e16,
-              None, None, datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc), None, None),
-             ("purchases", None, "csv_row", "=O4,ENT0010231,fp_abcdef123456", None, None, None, 5, None, float("inf"),
-              False, None, None, None, [{"currency": "\x01\x1f\\\"\b\f", "amount": None}]),
-             ("account_status", None, "csv_row", "A1,suspended", None, None, None, 6, None, 2.5e-7, None, None, None,
-              None, None),
-             ("purchases", "entity_id", "account_entity_conflict", "ENT0010231", None, None, None, 7, None, None, None,
-              None, None, None, None)]
+                   parts STRUCT(currency VARCHAR, amount DECIMAL(38,2))[])""")
+    rows = [
+        (
+            "usage",
+            "minutes",
+            "type",
+            text,
+            text,
+            [text, None],
+            [text, "-x"],
+            -3,
+            Decimal("-5.00"),
+            0.1,
+            True,
+            date(2026, 3, 2),
+            datetime(2026, 3, 2, 10, 0, 0, 5, tzinfo=UTC),
+            [-1, None],
+            [{"currency": text, "amount": Decimal("1999.00")}, None],
+        )
+        for text in EDGE_TEXTS
+    ]
+    rows += [
+        (
+            "purchases",
+            "payment_fingerprint",
+            "type",
+            "fp_abcdef123456",
+            None,
+            [],
+            None,
+            None,
+            None,
+            1e16,
+            None,
+            None,
+            datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+            None,
+            None,
+        ),
+        (
+            "purchases",
+            None,
+            "csv_row",
+            "=O4,ENT0010231,fp_abcdef123456",
+            None,
+            None,
+            None,
+            5,
+            None,
+            float("inf"),
+            False,
+            None,
+            None,
+            None,
+            [{"currency": '\x01\x1f\\"\b\f', "amount": None}],
+        ),
+        (
+            "account_status",
+            None,
+            "csv_row",
+            "A1,suspended",
+            None,
+            None,
+            None,
+            6,
+            None,
+            2.5e-7,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ),
+        (
+            "purchases",
+            "entity_id",
+            "account_entity_conflict",
+            "ENT0010231",
+            None,
+            None,
+            None,
+            7,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ),
+    ]
     con.executemany(f"INSERT INTO validation_errors VALUES ({', '.join(['?'] * 15)})", rows)
 
 
 # (column, its type, a value as SQL, ids masked?, the cell as written: CSV quoting included)
 CSV_CELLS = [
-    ("value", "VARCHAR", "'=1+1'", False, "'=1+1"),                  # a formula start gets a quote
+    ("value", "VARCHAR", "'=1+1'", False, "'=1+1"),  # a formula start gets a quote
     ("value", "VARCHAR", "'+1'", False, "'+1"),
     ("value", "VARCHAR", "'-1'", False, "'-1"),
     ("value", "VARCHAR", "'@SUM(B2)'", False, "'@SUM(B2)"),
     ("value", "VARCHAR", "chr(9) || 'TAB'", False, "'\tTAB"),
     ("value", "VARCHAR", "chr(13) || 'CR'", False, '"\'\rCR"'),
     ("value", "VARCHAR", "'''quote'", False, "'quote"),
-    ("value", "VARCHAR", "'a,b'", False, '"a,b"'),                  # quoted only when it must be
+    ("value", "VARCHAR", "'a,b'", False, '"a,b"'),  # quoted only when it must be
     ("value", "VARCHAR", "'say \"hi\"'", False, '"say ""hi"""'),
     ("value", "VARCHAR", "'two' || chr(10) || 'lines'", False, '"two\nlines"'),
     ("value", "VARCHAR", "'#hash'", False, "#hash"),
     ("value", "VARCHAR", "''", False, ""),
     ("value", "VARCHAR", "NULL", False, ""),
     ("value", "VARCHAR", "' lead '", False, " lead "),
-    ("value", "VARCHAR", "'实体-E1 paid'", False, "实体-E1 paid"),     # ids as given ...
-    ("value", "VARCHAR", "'实体-E1 paid'", True, "实… paid"),          # ... or masked
+    ("value", "VARCHAR", "'实体-E1 paid'", False, "实体-E1 paid"),  # ids as given ...
+    ("value", "VARCHAR", "'实体-E1 paid'", True, "实… paid"),  # ... or masked
     ("value", "VARCHAR", "'G-ENT0010231, card fp_abcdef123456'", False, '"G-ENT0010231, card fp_…56"'),
     ("value", "VARCHAR", "'G-ENT0010231, card fp_abcdef123456'", True, '"G-ENT…31, card fp_…56"'),
-    ("value", "VARCHAR", "'XENT0010231 A12 A1'", True, "XENT0010231 A12 …"),   # not inside a longer word
+    ("value", "VARCHAR", "'XENT0010231 A12 A1'", True, "XENT0010231 A12 …"),  # not inside a longer word
     ("value", "VARCHAR", "'ENT 0010873 and 企业0011342'", True, "ENT…73 and 企…"),
     ("value", "VARCHAR", "'paid by A#1'", True, "paid by …"),
     ("entity_id", "VARCHAR", "'ENT0010231'", False, "ENT0010231"),
@@ -353,8 +497,8 @@ CSV_CELLS = [
     ("account_id", "VARCHAR", "'A1'", True, "…"),
     ("entity_ids", "VARCHAR[]", "['ENT0010231', NULL, '-x']", True, "ENT…31; ; …"),
     ("notes", "VARCHAR[]", "['-x', 'fp-with-dash']", False, "'-x; fp-…sh"),
-    ("line", "BIGINT", "-3", False, "-3"),                             # numbers stay numbers
-    ("lines", "BIGINT[]", "[-1, NULL]", False, "'-1; "),               # a list is text
+    ("line", "BIGINT", "-3", False, "-3"),  # numbers stay numbers
+    ("lines", "BIGINT[]", "[-1, NULL]", False, "'-1; "),  # a list is text
     ("amount", "DECIMAL(18,2)", "-5.00", False, "-5.00"),
     ("score", "DOUBLE", "0.1", False, "0.1"),
     ("score", "DOUBLE", "1e16", False, "1e+16"),
@@ -365,14 +509,27 @@ CSV_CELLS = [
     ("day", "DATE", "DATE '2026-03-02'", False, "2026-03-02"),
     ("moment", "TIMESTAMPTZ", "TIMESTAMPTZ '2026-03-02 18:00:00.000005+08'", False, "2026-03-02T10:00:00.000005+00:00"),
     ("moment", "TIMESTAMPTZ", "TIMESTAMPTZ '2026-03-02 10:00:00+00'", False, "2026-03-02T10:00:00+00:00"),
-    ("parts", "STRUCT(currency VARCHAR, amount DECIMAL(38,2))[]", "[{'currency': 'CNY', 'amount': 1999.00}, NULL]",
-     False, '"{""currency"":""CNY"",""amount"":1999.00}; "'),
-    ("parts", "STRUCT(currency VARCHAR, amount DECIMAL(38,2))[]",
-     "[{'currency': chr(1) || chr(31) || '\\\"' || chr(8) || chr(12), 'amount': NULL}]",
-     False, '"{""currency"":""\\u0001\\u001f\\\\\\""\\b\\f"",""amount"":null}"'),
-    ("evidence", "STRUCT(ids VARCHAR[], score DOUBLE, day DATE)",
-     "{'ids': ['A1', '=x'], 'score': 'nan', 'day': DATE '2026-03-02'}",
-     True, '"{""ids"":[""…"",""=x""],""score"":NaN,""day"":""2026-03-02""}"'),
+    (
+        "parts",
+        "STRUCT(currency VARCHAR, amount DECIMAL(38,2))[]",
+        "[{'currency': 'CNY', 'amount': 1999.00}, NULL]",
+        False,
+        '"{""currency"":""CNY"",""amount"":1999.00}; "',
+    ),
+    (
+        "parts",
+        "STRUCT(currency VARCHAR, amount DECIMAL(38,2))[]",
+        "[{'currency': chr(1) || chr(31) || '\\\"' || chr(8) || chr(12), 'amount': NULL}]",
+        False,
+        '"{""currency"":""\\u0001\\u001f\\\\\\""\\b\\f"",""amount"":null}"',
+    ),
+    (
+        "evidence",
+        "STRUCT(ids VARCHAR[], score DOUBLE, day DATE)",
+        "{'ids': ['A1', '=x'], 'score': 'nan', 'day': DATE '2026-03-02'}",
+        True,
+        '"{""ids"":[""…"",""=x""],""score"":NaN,""day"":""2026-03-02""}"',
+    ),
 ]
 
 
@@ -408,13 +565,17 @@ def test_csv_written_by_duckdb_masks_and_neutralises_every_cell_as_the_one_rule_
     assert [row["value"] for row in rows[:6]] == ["'" + text for text in EDGE_TEXTS[:6]]
     text = written.decode("utf-8")
     hidden = KNOWN["payment_fingerprint"] + (KNOWN["account_id"] + KNOWN["entity_id"] if mask_identifiers else [])
-    standalone = [identifier for identifier in hidden  # XENT0010231 is another word, not ENT0010231
-                  if re.search(rf"(?<![A-Za-z0-9_]){re.escape(identifier)}(?![A-Za-z0-9_])", text)]
+    standalone = [
+        identifier
+        for identifier in hidden  # XENT0010231 is another word, not ENT0010231
+        if re.search(rf"(?<![A-Za-z0-9_]){re.escape(identifier)}(?![A-Za-z0-9_])", text)
+    ]
     assert standalone == []
-    assert "=O4,ENT0010231,fp_abcdef123456" not in text   # a purchases row that could not be split: masked whole
+    assert "=O4,ENT0010231,fp_abcdef123456" not in text  # a purchases row that could not be split: masked whole
 
 
 # --- run_results.json -------------------------------------------------------------------------
+
 
 def test_run_results_tell_a_scheduler_what_the_run_did(tmp_path):
     db_path, result = publish_night(tmp_path)
@@ -424,13 +585,18 @@ def test_run_results_tell_a_scheduler_what_the_run_did(tmp_path):
     assert datetime.fromisoformat(document["started_at"]) <= datetime.fromisoformat(document["finished_at"])
     for source, counts in result.files.items():
         entry = document["files"][source]
-        assert (entry["rows_in"], entry["rows_loaded"], entry["rows_quarantined"], entry["rows_after_as_of"]) == \
-            (counts.rows_in, counts.rows_loaded, counts.rows_quarantined, counts.rows_after_as_of)
+        assert (entry["rows_in"], entry["rows_loaded"], entry["rows_quarantined"], entry["rows_after_as_of"]) == (
+            counts.rows_in,
+            counts.rows_loaded,
+            counts.rows_quarantined,
+            counts.rows_after_as_of,
+        )
         assert len(entry["sha256"]) == 64
     assert document["flags_per_rule"] == {code: int(code == "PAST_WINDOW") for code in RULE_CODES}
     assert document["totals"]["flag_count"] == 1
-    assert document["verdicts"] == [{"verdict": "breach", "currency": "USD", "refunds": 1,
-                                     "amount_at_risk": 100, "refund_amount": 100}]
+    assert document["verdicts"] == [
+        {"verdict": "breach", "currency": "USD", "refunds": 1, "amount_at_risk": 100, "refund_amount": 100}
+    ]
     assert {"load", "validate", "rules", "publish", "exports"} <= set(document["stage_seconds"])
     assert all(seconds >= 0 for seconds in document["stage_seconds"].values())
     assert {"load", "validate", "rules", "publish"} <= set(document["stage_peak_rss_bytes"])
@@ -443,22 +609,37 @@ def test_run_results_tell_a_scheduler_what_the_run_did(tmp_path):
         assert invariants is None
     paths = document["outputs"]["paths"]
     assert paths[-1] == "run_results.json"
-    assert [Path(document["outputs"]["base_dir"]) / path for path in paths] == \
-        [path.resolve() for path in result.export_paths]
+    assert [Path(document["outputs"]["base_dir"]) / path for path in paths] == [
+        path.resolve() for path in result.export_paths
+    ]
 
 
-FRESH = dict(purchases=[purchase(purchased_at="2026-03-31 10:00:00")], usage=[usage(started_at="2026-03-31 11:00:00")],
-             refunds=[refund(requested_at="2026-03-31 12:00:00", status="pending", processed_at="")])
+FRESH = dict(
+    purchases=[purchase(purchased_at="2026-03-31 10:00:00")],
+    usage=[usage(started_at="2026-03-31 11:00:00")],
+    refunds=[refund(requested_at="2026-03-31 12:00:00", status="pending", processed_at="")],
+)
 
 
-@pytest.mark.parametrize("exports, quarantined, warnings, status", [
-    # the night's records are old: the freshness gates of purchases, usage and refunds fail
-    ({}, 0, [("gate", "freshness", "purchases"), ("gate", "freshness", "refunds"), ("gate", "freshness", "usage")],
-     "succeeded_with_warnings"),
-    (FRESH, 0, [], "succeeded"),
-    (FRESH | {"refunds": [*FRESH["refunds"], refund(refund_id="R2", refund_amount="oops")]}, 1,
-     [("quarantine", None, "refunds")], "succeeded_with_warnings"),
-])
+@pytest.mark.parametrize(
+    "exports, quarantined, warnings, status",
+    [
+        # the night's records are old: the freshness gates of purchases, usage and refunds fail
+        (
+            {},
+            0,
+            [("gate", "freshness", "purchases"), ("gate", "freshness", "refunds"), ("gate", "freshness", "usage")],
+            "succeeded_with_warnings",
+        ),
+        (FRESH, 0, [], "succeeded"),
+        (
+            FRESH | {"refunds": [*FRESH["refunds"], refund(refund_id="R2", refund_amount="oops")]},
+            1,
+            [("quarantine", None, "refunds")],
+            "succeeded_with_warnings",
+        ),
+    ],
+)
 def test_run_results_say_succeeded_with_warnings_for_a_scheduler(tmp_path, exports, quarantined, warnings, status):
     db_path, _ = publish_night(tmp_path, folder=night(tmp_path / "in", **exports))
     document = json.loads((db_path.parent / "run_results.json").read_text(encoding="utf-8"))
@@ -477,6 +658,7 @@ def test_gate_results_are_exported_like_the_other_tables(tmp_path):
 
 
 # --- refund-recon query -----------------------------------------------------------------------
+
 
 def query(db_path: Path, *args):
     return CliRunner().invoke(main, ["query", *args, "--db", str(db_path)])
@@ -502,15 +684,20 @@ def test_query_prints_csv_and_json(warehouse):
     as_csv = query(warehouse, sql, "--format", "csv")
     assert as_csv.exit_code == 0
     assert list(csv.reader(as_csv.stdout.splitlines())) == [
-        ["refund_id", "rule_codes", "amount_at_risk", "as_of"], ["R1", "PAST_WINDOW", "100.00", "2026-03-31"]]
+        ["refund_id", "rule_codes", "amount_at_risk", "as_of"],
+        ["R1", "PAST_WINDOW", "100.00", "2026-03-31"],
+    ]
     as_json = query(warehouse, sql, "--format", "json")
     assert as_json.exit_code == 0
-    assert json.loads(as_json.stdout) == [{"refund_id": "R1", "rule_codes": ["PAST_WINDOW"], "amount_at_risk": 100,
-                                           "as_of": "2026-03-31"}]
+    assert json.loads(as_json.stdout) == [
+        {"refund_id": "R1", "rule_codes": ["PAST_WINDOW"], "amount_at_risk": 100, "as_of": "2026-03-31"}
+    ]
 
 
 def test_query_sees_times_in_billing_time(warehouse):
-    outcome = query(warehouse, "SELECT requested_at, CAST(requested_at AS DATE) AS day FROM refunds", "--format", "json")
+    outcome = query(
+        warehouse, "SELECT requested_at, CAST(requested_at AS DATE) AS day FROM refunds", "--format", "json"
+    )
     assert json.loads(outcome.stdout) == [{"requested_at": "2026-03-09T10:00:00+08:00", "day": "2026-03-09"}]
 
 
@@ -520,8 +707,10 @@ def test_query_never_writes(warehouse):
         assert outcome.exit_code == 1
         assert "read-only" in outcome.stderr and outcome.stderr.startswith("refund-recon: query failed")
         assert "Traceback" not in outcome.output
-    assert query(warehouse, "SELECT count(*) AS n FROM refund_flags", "--format", "json").stdout.strip() == \
-        '[\n  {\n    "n": 1\n  }\n]'
+    assert (
+        query(warehouse, "SELECT count(*) AS n FROM refund_flags", "--format", "json").stdout.strip()
+        == '[\n  {\n    "n": 1\n  }\n]'
+    )
 
 
 def test_query_reports_a_bad_statement_and_a_missing_warehouse(warehouse, tmp_path):
@@ -534,11 +723,18 @@ def test_query_reports_a_bad_statement_and_a_missing_warehouse(warehouse, tmp_pa
 
 def test_query_says_so_while_a_run_holds_the_warehouse(warehouse):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time\n"
-                               f"con = duckdb.connect({str(warehouse)!r})\n"
-                               "print('ready', flush=True)\n"
-                               "sys.stdin.read()\n"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time\n"
+            f"con = duckdb.connect({str(warehouse)!r})\n"
+            "print('ready', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "ready"
         outcome = query(warehouse, "SELECT 1")
@@ -551,7 +747,10 @@ def test_query_says_so_while_a_run_holds_the_warehouse(warehouse):
 
 
 def test_query_reads_sql_from_stdin(warehouse):
-    outcome = CliRunner().invoke(main, ["query", "-", "--db", str(warehouse), "--format", "csv"],
-                                 input="SELECT count(*) AS flags FROM refund_flags;\n")
+    outcome = CliRunner().invoke(
+        main,
+        ["query", "-", "--db", str(warehouse), "--format", "csv"],
+        input="SELECT count(*) AS flags FROM refund_flags;\n",
+    )
     assert outcome.exit_code == 0
     assert outcome.stdout.splitlines() == ["flags", "1"]

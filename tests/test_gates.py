@@ -14,21 +14,25 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 from click.testing import CliRunner
-
 from exports import purchase, refund, usage, write_exports
+
 from jobs.cli import main
 from jobs.config import GateSettings, Settings, load_settings
 from jobs.engine.engine import DuckDBEngine
 from jobs.engine.runner import Runner
-from jobs.gates import GateFailed, check_gates, gate_params
 from jobs.pipeline import run
+from jobs.stages.gates import GateFailed, check_gates, gate_params
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "gates.md"
 TZ = ZoneInfo("Asia/Shanghai")
 AS_OF = date(2026, 3, 31)
 END_OF_AS_OF = datetime(2026, 4, 1, tzinfo=TZ)
-TIME_COLUMNS = {"purchases": "purchased_at", "usage": "started_at", "refunds": "requested_at",
-                "account_status": "effective_at"}
+TIME_COLUMNS = {
+    "purchases": "purchased_at",
+    "usage": "started_at",
+    "refunds": "requested_at",
+    "account_status": "effective_at",
+}
 ONE_HOUR_AGO = {stem: END_OF_AS_OF - timedelta(hours=1) for stem in TIME_COLUMNS}
 TONIGHT_ROWS = {stem: 100 for stem in TIME_COLUMNS}
 
@@ -51,12 +55,20 @@ def night(newest=ONE_HOUR_AGO, rows_in=TONIGHT_ROWS, runs=None) -> duckdb.DuckDB
         con.execute("INSERT INTO run_inputs (source, rows_in) VALUES (?, ?)", [stem, rows])
     if runs is not None:
         con.execute("ATTACH ':memory:' AS warehouse")
-        con.execute("CREATE TABLE warehouse.runs (run_id VARCHAR, as_of DATE, started_at TIMESTAMPTZ, "
-                    "input_files STRUCT(source VARCHAR, rows_in BIGINT)[])")
+        con.execute(
+            "CREATE TABLE warehouse.runs (run_id VARCHAR, as_of DATE, started_at TIMESTAMPTZ, "
+            "input_files STRUCT(source VARCHAR, rows_in BIGINT)[])"
+        )
         for number, (as_of, started_at, files) in enumerate(runs):
-            con.execute("INSERT INTO warehouse.runs VALUES (?, ?, ?, ?)",
-                        [f"run{number}", as_of, started_at,
-                         [{"source": stem, "rows_in": rows} for stem, rows in files.items()]])
+            con.execute(
+                "INSERT INTO warehouse.runs VALUES (?, ?, ?, ?)",
+                [
+                    f"run{number}",
+                    as_of,
+                    started_at,
+                    [{"source": stem, "rows_in": rows} for stem, rows in files.items()],
+                ],
+            )
     return con
 
 
@@ -72,22 +84,30 @@ def settings(**gates) -> Settings:
 
 def result(con, gate: str, source: str) -> tuple:
     """(passed, observed, expected, message) of one gate."""
-    return con.execute("SELECT passed, observed, expected, message FROM gate_results WHERE gate = ? AND source = ?",
-                       [gate, source]).fetchone()
+    return con.execute(
+        "SELECT passed, observed, expected, message FROM gate_results WHERE gate = ? AND source = ?", [gate, source]
+    ).fetchone()
 
 
 def nights_before(count: int, rows: int, stem: str = "usage") -> list:
     """One delivery of `stem` with `rows` visible rows on each of the `count` nights before AS_OF."""
-    return [(AS_OF - timedelta(days=back), END_OF_AS_OF - timedelta(days=back - 1), {stem: rows})
-            for back in range(1, count + 1)]
+    return [
+        (AS_OF - timedelta(days=back), END_OF_AS_OF - timedelta(days=back - 1), {stem: rows})
+        for back in range(1, count + 1)
+    ]
 
 
 # --- freshness ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("age, passed", [
-    (timedelta(hours=24), True),
-    (timedelta(hours=24, seconds=1), False),
-], ids=["exactly-max-age-passes", "one-second-over-fires"])
+
+@pytest.mark.parametrize(
+    "age, passed",
+    [
+        (timedelta(hours=24), True),
+        (timedelta(hours=24, seconds=1), False),
+    ],
+    ids=["exactly-max-age-passes", "one-second-over-fires"],
+)
 def test_freshness_fires_only_past_the_max_age(age, passed):
     con = night(newest=ONE_HOUR_AGO | {"usage": END_OF_AS_OF - age})
     check(con, settings())
@@ -122,12 +142,26 @@ def test_freshness_turned_off_makes_no_judgement():
 
 # --- volume ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("factor, median, tonight, passed", [
-    (3.0, 300, 900, True), (3.0, 300, 901, False),
-    (3.0, 300, 100, True), (3.0, 300, 99, False),
-    (1.15, 100, 115, True), (1.15, 100, 116, False),
-], ids=["exactly-factor-above", "just-over-factor", "exactly-factor-below", "just-under-factor",
-        "exactly-fractional-factor", "just-over-fractional-factor"])
+
+@pytest.mark.parametrize(
+    "factor, median, tonight, passed",
+    [
+        (3.0, 300, 900, True),
+        (3.0, 300, 901, False),
+        (3.0, 300, 100, True),
+        (3.0, 300, 99, False),
+        (1.15, 100, 115, True),
+        (1.15, 100, 116, False),
+    ],
+    ids=[
+        "exactly-factor-above",
+        "just-over-factor",
+        "exactly-factor-below",
+        "just-under-factor",
+        "exactly-fractional-factor",
+        "just-over-fractional-factor",
+    ],
+)
 def test_volume_fires_only_beyond_the_factor(factor, median, tonight, passed):
     con = night(rows_in=TONIGHT_ROWS | {"usage": tonight}, runs=nights_before(5, median))
     check(con, settings(volume_max_factor=factor))
@@ -135,8 +169,10 @@ def test_volume_fires_only_beyond_the_factor(factor, median, tonight, passed):
 
 
 def test_volume_compares_with_the_median_not_the_mean():
-    runs = [(AS_OF - timedelta(days=back), END_OF_AS_OF, {"usage": rows})
-            for back, rows in enumerate([100, 100, 100, 100, 100_000], start=1)]
+    runs = [
+        (AS_OF - timedelta(days=back), END_OF_AS_OF, {"usage": rows})
+        for back, rows in enumerate([100, 100, 100, 100, 100_000], start=1)
+    ]
     con = night(runs=runs)
     check(con, settings())
     passed, _, expected, _ = result(con, "volume", "usage")
@@ -165,17 +201,23 @@ def test_reruns_of_one_as_of_count_as_one_night():
 def test_the_latest_delivery_of_an_as_of_is_the_one_counted():
     yesterday = AS_OF - timedelta(days=1)
     later = END_OF_AS_OF + timedelta(hours=5)
-    runs = [(yesterday, later, {"usage": 100}), (yesterday, END_OF_AS_OF, {"usage": 1000}),
-            (yesterday, later + timedelta(hours=1), {})]  # a replay after it reads no file
+    runs = [
+        (yesterday, later, {"usage": 100}),
+        (yesterday, END_OF_AS_OF, {"usage": 1000}),
+        (yesterday, later + timedelta(hours=1), {}),
+    ]  # a replay after it reads no file
     con = night(runs=runs)
     check(con, settings(volume_min_nights=1))
     assert result(con, "volume", "usage")[0] is True
 
 
-@pytest.mark.parametrize("ignored_as_of", [AS_OF, AS_OF + timedelta(days=1), AS_OF - timedelta(days=15)],
-                         ids=["tonight", "later", "before-the-trailing-nights"])
+@pytest.mark.parametrize(
+    "ignored_as_of",
+    [AS_OF, AS_OF + timedelta(days=1), AS_OF - timedelta(days=15)],
+    ids=["tonight", "later", "before-the-trailing-nights"],
+)
 def test_volume_reads_only_the_trailing_nights_before_tonight(ignored_as_of):
-    runs = nights_before(1, 100) + [(ignored_as_of, END_OF_AS_OF, {"usage": 10_000})]
+    runs = [*nights_before(1, 100), (ignored_as_of, END_OF_AS_OF, {"usage": 10000})]
     con = night(runs=runs)
     check(con, settings(volume_min_nights=1, volume_trailing_nights=14))
     assert result(con, "volume", "usage")[0] is True
@@ -194,8 +236,9 @@ def test_volume_without_history_makes_no_judgement(runs):
     if runs:
         con.execute("ATTACH ':memory:' AS warehouse")
     check(con, settings(volume_min_nights=1))
-    assert [row[0] for row in con.execute("SELECT passed FROM gate_results WHERE gate = 'volume'").fetchall()] \
-        == [None] * 4
+    assert [row[0] for row in con.execute("SELECT passed FROM gate_results WHERE gate = 'volume'").fetchall()] == [
+        None
+    ] * 4
 
 
 def test_a_replay_reads_no_file_so_volume_is_not_judged():
@@ -208,8 +251,9 @@ def test_a_replay_reads_no_file_so_volume_is_not_judged():
 def test_volume_reads_the_history_a_real_warehouse_keeps(tmp_path):
     """runs.input_files as the pipeline writes it: two earlier nights of 1 usage row, tonight 4."""
     quiet = write_exports(tmp_path / "quiet", purchases=[purchase()], usage=[usage()], refunds=[refund()])
-    busy = write_exports(tmp_path / "busy", purchases=[purchase()], refunds=[refund()],
-                         usage=[usage(usage_id=f"U{n}") for n in range(4)])
+    busy = write_exports(
+        tmp_path / "busy", purchases=[purchase()], refunds=[refund()], usage=[usage(usage_id=f"U{n}") for n in range(4)]
+    )
     db_path = tmp_path / "recon.duckdb"
     plain = replace(Settings(), write_report=False, write_exports=False)
     for as_of in (AS_OF - timedelta(days=2), AS_OF - timedelta(days=1)):
@@ -248,10 +292,12 @@ def test_fail_with_every_gate_passing_lets_the_run_go_on():
 
 # --- settings ----------------------------------------------------------------------------------
 
+
 def test_gates_settings_override_only_the_keys_given(tmp_path):
     path = tmp_path / "refund-recon.toml"
-    path.write_text('[gates]\non_failure = "fail"\n[gates.freshness_max_age_hours]\nusage = 6\nrefunds = false\n',
-                    encoding="utf-8")
+    path.write_text(
+        '[gates]\non_failure = "fail"\n[gates.freshness_max_age_hours]\nusage = 6\nrefunds = false\n', encoding="utf-8"
+    )
     gates = load_settings(path).gates
     assert gates.on_failure == "fail"
     assert gates.freshness_max_age_hours == {"purchases": 48, "usage": 6, "refunds": None, "account_status": None}
@@ -266,19 +312,33 @@ def test_the_settings_shown_in_docs_are_the_defaults(tmp_path):
     assert load_settings(path).gates == GateSettings()
 
 
-@pytest.mark.parametrize("toml, key", [
-    ('on_failure = "stop"\n', "gates.on_failure"),
-    ("volume_max_factor = 1\n", "gates.volume_max_factor"),
-    ("volume_trailing_nights = 0\n", "gates.volume_trailing_nights"),
-    ("volume_trailing_nights = 4\n", "gates.volume_min_nights"),
-    ("volume_min_nights = 2.5\n", "gates.volume_min_nights"),
-    ("freshness_max_age_hours = 24\n", "gates.freshness_max_age_hours"),
-    ("[gates.freshness_max_age_hours]\nusage = 0\n", "gates.freshness_max_age_hours.usage"),
-    ("[gates.freshness_max_age_hours]\nusage = true\n", "gates.freshness_max_age_hours.usage"),
-    ("[gates.freshness_max_age_hours]\ninvoices = 24\n", "gates.freshness_max_age_hours.invoices"),
-    ("max_age = 24\n", "gates.max_age"),
-], ids=["on-failure", "factor-one", "no-nights", "min-over-trailing", "fractional-nights", "age-not-a-table",
-        "age-zero", "age-true", "unknown-export", "unknown-key"])
+@pytest.mark.parametrize(
+    "toml, key",
+    [
+        ('on_failure = "stop"\n', "gates.on_failure"),
+        ("volume_max_factor = 1\n", "gates.volume_max_factor"),
+        ("volume_trailing_nights = 0\n", "gates.volume_trailing_nights"),
+        ("volume_trailing_nights = 4\n", "gates.volume_min_nights"),
+        ("volume_min_nights = 2.5\n", "gates.volume_min_nights"),
+        ("freshness_max_age_hours = 24\n", "gates.freshness_max_age_hours"),
+        ("[gates.freshness_max_age_hours]\nusage = 0\n", "gates.freshness_max_age_hours.usage"),
+        ("[gates.freshness_max_age_hours]\nusage = true\n", "gates.freshness_max_age_hours.usage"),
+        ("[gates.freshness_max_age_hours]\ninvoices = 24\n", "gates.freshness_max_age_hours.invoices"),
+        ("max_age = 24\n", "gates.max_age"),
+    ],
+    ids=[
+        "on-failure",
+        "factor-one",
+        "no-nights",
+        "min-over-trailing",
+        "fractional-nights",
+        "age-not-a-table",
+        "age-zero",
+        "age-true",
+        "unknown-export",
+        "unknown-key",
+    ],
+)
 def test_a_bad_gates_value_exits_2_naming_the_key(tmp_path, toml, key):
     path = tmp_path / "refund-recon.toml"
     path.write_text("[gates]\n" + toml, encoding="utf-8")

@@ -16,21 +16,35 @@ from click.testing import CliRunner
 
 from jobs.cli import main
 from jobs.config import Settings
-from jobs.generate import generate
 from jobs.pipeline import run
-from jobs.schemas import EXPORTS, SQL_TYPES
+from jobs.stages.schemas import EXPORTS, SQL_TYPES
+from jobs.tools.generate import generate
 
 AS_OF = date(2026, 3, 31)
 SMALL = 0.002  # the smallest scale the tests use: ~20 background entities, 10,000 usage rows
 SEED = 11
 STEMS = ("purchases", "usage", "refunds", "account_status")
 RULE_CODES = {  # SPEC section 4
-    "PAST_WINDOW", "MINUTES_USED", "CONCURRENT_REFUND", "ACCOUNT_SUSPENDED", "COUPON_REFUNDED",
-    "PATH_MISMATCH", "DUPLICATE_REFUND", "USAGE_AFTER_REFUND", "UNDER_REFUNDED", "REJECTED_WITH_PAYOUT",
+    "PAST_WINDOW",
+    "MINUTES_USED",
+    "CONCURRENT_REFUND",
+    "ACCOUNT_SUSPENDED",
+    "COUPON_REFUNDED",
+    "PATH_MISMATCH",
+    "DUPLICATE_REFUND",
+    "USAGE_AFTER_REFUND",
+    "UNDER_REFUNDED",
+    "REJECTED_WITH_PAYOUT",
 }
 SIGNAL_CODES = {  # SPEC section 5 and the three extras of docs/signals.md
-    "SERIAL_REFUNDER", "REFUND_CYCLE", "PROMO_REFUNDS", "REFUND_BEFORE_SUSPENSION", "LINKED_ENTITIES",
-    "LINKED_TO_SUSPENDED", "USAGE_SHIFT", "REFUND_VELOCITY",
+    "SERIAL_REFUNDER",
+    "REFUND_CYCLE",
+    "PROMO_REFUNDS",
+    "REFUND_BEFORE_SUSPENSION",
+    "LINKED_ENTITIES",
+    "LINKED_TO_SUSPENDED",
+    "USAGE_SHIFT",
+    "REFUND_VELOCITY",
 }
 QUIET = replace(Settings(), write_report=False, write_exports=False)
 
@@ -83,8 +97,9 @@ def test_row_counts_follow_the_scale_factor(tmp_path):
     # Issue #5: scale 1 is ~10,000 entities, 50,000 purchases, 20,000 refunds, 5,000,000 usage rows.
     # Small scales add a fixed minimum of planted stories, so the check is at 0.1.
     rows = generate(tmp_path, 0.1, SEED, "parquet")
-    entities = duckdb.execute("SELECT count(DISTINCT entity_id) FROM read_parquet(?)",
-                              [str(tmp_path / "purchases.parquet")]).fetchall()[0][0]
+    entities = duckdb.execute(
+        "SELECT count(DISTINCT entity_id) FROM read_parquet(?)", [str(tmp_path / "purchases.parquet")]
+    ).fetchall()[0][0]
     assert 900 <= entities <= 1100
     assert 4_500 <= rows["purchases"] <= 5_500
     assert 1_800 <= rows["refunds"] <= 2_200
@@ -99,10 +114,13 @@ def test_the_files_have_the_spec_columns_in_order(csv_night):
 
 def test_parquet_columns_have_the_spec_types(parquet_night):
     for stem in STEMS:
-        described = duckdb.execute("DESCRIBE SELECT * FROM read_parquet(?)",
-                                   [str(parquet_night / f"{stem}.parquet")]).fetchall()
-        expected = {name: SQL_TYPES[kind].replace("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
-                    for name, kind in EXPORTS[stem].columns.items()}
+        described = duckdb.execute(
+            "DESCRIBE SELECT * FROM read_parquet(?)", [str(parquet_night / f"{stem}.parquet")]
+        ).fetchall()
+        expected = {
+            name: SQL_TYPES[kind].replace("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
+            for name, kind in EXPORTS[stem].columns.items()
+        }
         assert {name: kind for name, kind, *_ in described} == expected
 
 
@@ -119,8 +137,12 @@ def test_exactly_the_planted_bad_usage_rows_are_quarantined(csv_night, csv_run):
         planted = sum(row["usage_id"].startswith("X") for row in csv.DictReader(file))
     assert planted > 0
     assert csv_run.files["usage"].rows_quarantined == planted
-    checks = {check for (check,) in csv_run.con.execute(
-        "SELECT DISTINCT \"check\" FROM validation_errors WHERE source = 'usage'").fetchall()}
+    checks = {
+        check
+        for (check,) in csv_run.con.execute(
+            "SELECT DISTINCT \"check\" FROM validation_errors WHERE source = 'usage'"
+        ).fetchall()
+    }
     assert {"greater_than_or_equal_to", "isin", "unknown_order"} <= checks
 
 
@@ -166,6 +188,8 @@ def test_the_files_do_not_depend_on_the_thread_count(tmp_path, monkeypatch):
     # Scale 0.05 (250,000 usage rows) is large enough for DuckDB to split the work.
     connect = duckdb.connect
     for threads in (1, 2):
-        monkeypatch.setattr("jobs.generate.duckdb.connect", lambda: connect(config={"threads": threads}))
+        monkeypatch.setattr(
+            "jobs.tools.generate.duckdb.connect", lambda threads=threads: connect(config={"threads": threads})
+        )
         generate(tmp_path / str(threads), 0.05, SEED)
     assert digests(tmp_path / "1") == digests(tmp_path / "2")

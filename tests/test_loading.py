@@ -13,13 +13,13 @@ import pyarrow
 import pyarrow.parquet
 import pytest
 from click.testing import CliRunner
-
 from exports import AS_OF, error_lines, purchase, refund, run_night, usage, write_exports
+
 from jobs.cli import main
 from jobs.config import Settings
-from jobs.loading import StructuralError
 from jobs.pipeline import run
-from jobs.schemas import EXPORTS, KIND_WORDS
+from jobs.stages.loading import StructuralError
+from jobs.stages.schemas import EXPORTS, KIND_WORDS
 
 USAGE_HEADER = ",".join(EXPORTS["usage"].columns)
 
@@ -48,6 +48,7 @@ def loaded_lines(result, table: str, key: str) -> list[tuple]:
 
 
 # --- finding the exports ----------------------------------------------------------------------
+
 
 def test_a_missing_export_is_a_structural_error_naming_it(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
@@ -109,25 +110,28 @@ def test_a_csv_gz_that_is_not_gzip_is_a_structural_error(tmp_path):
 def test_a_parquet_export_missing_a_required_column_names_the_file_and_the_column(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     (folder / "usage.csv").unlink()
-    duckdb.sql("COPY (SELECT 'U1' AS usage_id, 'O1' AS order_id) "
-               f"TO '{folder / 'usage.parquet'}' (FORMAT parquet)")
+    duckdb.sql(f"COPY (SELECT 'U1' AS usage_id, 'O1' AS order_id) TO '{folder / 'usage.parquet'}' (FORMAT parquet)")
     with pytest.raises(StructuralError, match=r"usage\.parquet: missing required column 'sdkappid'"):
         run_folder(folder)
 
 
 # --- formats --------------------------------------------------------------------------------
 
+
 def _csv_to_parquet(csv_path: Path) -> Path:
     parquet_path = csv_path.with_suffix(".parquet")
-    duckdb.sql(f"COPY (SELECT * FROM read_csv('{csv_path}', all_varchar = true, header = true)) "
-               f"TO '{parquet_path}' (FORMAT parquet)")
+    duckdb.sql(
+        f"COPY (SELECT * FROM read_csv('{csv_path}', all_varchar = true, header = true)) "
+        f"TO '{parquet_path}' (FORMAT parquet)"
+    )
     csv_path.unlink()
     return parquet_path
 
 
 def test_a_parquet_export_loads_with_1_based_row_numbers_as_lines(tmp_path):
     folder = write_exports(
-        tmp_path / "in", purchases=[purchase()],
+        tmp_path / "in",
+        purchases=[purchase()],
         usage=[usage(usage_id="U1"), usage(usage_id="U2", media_type="smell"), usage(usage_id="U3")],
     )
     _csv_to_parquet(folder / "usage.csv")
@@ -174,14 +178,15 @@ def test_an_unnamed_trailing_column_is_an_extra_column(tmp_path):
     (folder / "purchases.csv").write_text("".join(f"{line},\n" for line in lines), encoding="utf-8")
     result = run_folder(folder)
     assert errors(result, "purchases") == []
-    assert result.con.execute(
-        "SELECT extra_columns FROM run_inputs WHERE source = 'purchases'"
-    ).fetchone()[0] == [f"column{len(EXPORTS['purchases'].columns) + 1}"]
+    assert result.con.execute("SELECT extra_columns FROM run_inputs WHERE source = 'purchases'").fetchone()[0] == [
+        f"column{len(EXPORTS['purchases'].columns) + 1}"
+    ]
 
 
 def test_a_csv_gz_export_loads_like_the_csv(tmp_path):
-    folder = write_exports(tmp_path / "in", purchases=[purchase()],
-                           usage=[usage(usage_id="U1"), usage(usage_id="U2", minutes="x")])
+    folder = write_exports(
+        tmp_path / "in", purchases=[purchase()], usage=[usage(usage_id="U1"), usage(usage_id="U2", minutes="x")]
+    )
     plain = folder / "usage.csv"
     with gzip.open(folder / "usage.csv.gz", "wb") as stream:
         stream.write(plain.read_bytes())
@@ -195,16 +200,15 @@ def test_a_csv_gz_export_loads_like_the_csv(tmp_path):
 def test_extra_columns_are_kept_and_ignored(tmp_path, extra):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     text = (folder / "purchases.csv").read_text(encoding="utf-8").splitlines()
-    (folder / "purchases.csv").write_text(
-        f"{text[0]},{extra}\n{text[1]},not a number\n", encoding="utf-8"
-    )
+    (folder / "purchases.csv").write_text(f"{text[0]},{extra}\n{text[1]},not a number\n", encoding="utf-8")
     result = run_folder(folder)
     assert errors(result, "purchases") == []
     assert result.con.execute(f"SELECT order_id, _extra_columns['{extra}'] FROM delivered_purchases").fetchall() == [
-        ("O1", "not a number")]
-    assert result.con.execute(
-        "SELECT extra_columns FROM run_inputs WHERE source = 'purchases'"
-    ).fetchone()[0] == [extra]
+        ("O1", "not a number")
+    ]
+    assert result.con.execute("SELECT extra_columns FROM run_inputs WHERE source = 'purchases'").fetchone()[0] == [
+        extra
+    ]
 
 
 def test_a_utf8_byte_order_mark_before_the_header_is_accepted(tmp_path):
@@ -217,29 +221,47 @@ def test_a_utf8_byte_order_mark_before_the_header_is_accepted(tmp_path):
 
 # --- values -----------------------------------------------------------------------------------
 
+
 def test_naive_timestamps_are_billing_time_and_offsets_are_honoured(tmp_path):
-    night = run_night(tmp_path, purchases=[
-        purchase(order_id="O1", purchased_at="2026-03-01 00:30:00"),
-        purchase(order_id="O2", purchased_at="2026-03-01T00:30:00+08:00"),
-        purchase(order_id="O3", purchased_at="2026-02-28T16:30:00Z"),
-    ])
+    night = run_night(
+        tmp_path,
+        purchases=[
+            purchase(order_id="O1", purchased_at="2026-03-01 00:30:00"),
+            purchase(order_id="O2", purchased_at="2026-03-01T00:30:00+08:00"),
+            purchase(order_id="O3", purchased_at="2026-02-28T16:30:00Z"),
+        ],
+    )
     assert night.con.execute(
         "SELECT order_id FROM purchases WHERE purchased_at = TIMESTAMPTZ '2026-02-28 16:30:00+00' ORDER BY order_id"
     ).fetchall() == [("O1",), ("O2",), ("O3",)]
 
 
 def test_naive_timestamps_follow_the_configured_billing_time_zone(tmp_path):
-    night = run_night(tmp_path, settings=Settings(max_bad_row_fraction=1.0, billing_time_zone="UTC"),
-                      purchases=[purchase(purchased_at="2026-03-01 00:30:00")])
-    assert night.con.execute(
-        "SELECT purchased_at = TIMESTAMPTZ '2026-03-01 00:30:00+00' FROM delivered_purchases"
-    ).fetchone()[0] is True
+    night = run_night(
+        tmp_path,
+        settings=Settings(max_bad_row_fraction=1.0, billing_time_zone="UTC"),
+        purchases=[purchase(purchased_at="2026-03-01 00:30:00")],
+    )
+    assert (
+        night.con.execute(
+            "SELECT purchased_at = TIMESTAMPTZ '2026-03-01 00:30:00+00' FROM delivered_purchases"
+        ).fetchone()[0]
+        is True
+    )
 
 
 def test_money_is_exact_decimal_never_float(tmp_path):
-    night = run_night(tmp_path, purchases=[purchase(
-        list_price="0.30", paid_cash_credit="0.10", paid_commission_credit="0.20", paid_free_credit="0.00",
-    )])
+    night = run_night(
+        tmp_path,
+        purchases=[
+            purchase(
+                list_price="0.30",
+                paid_cash_credit="0.10",
+                paid_commission_credit="0.20",
+                paid_free_credit="0.00",
+            )
+        ],
+    )
     assert night.con.execute(
         "SELECT typeof(list_price), paid_cash_credit + paid_commission_credit = list_price, "
         "CAST(paid_cash_credit + paid_commission_credit AS VARCHAR) FROM delivered_purchases"
@@ -247,8 +269,9 @@ def test_money_is_exact_decimal_never_float(tmp_path):
 
 
 def test_money_with_three_decimals_is_a_type_error_not_rounded(tmp_path):
-    night = run_night(tmp_path, purchases=[purchase()],
-                      refunds=[refund(refund_cash_credit="1.005", refund_amount="1.005")])
+    night = run_night(
+        tmp_path, purchases=[purchase()], refunds=[refund(refund_cash_credit="1.005", refund_amount="1.005")]
+    )
     assert sorted((e["line"], e["column"], e["check"], e["value"]) for e in night.errors("refunds")) == [
         (2, "refund_amount", "type", "1.005"),
         (2, "refund_cash_credit", "type", "1.005"),
@@ -258,22 +281,28 @@ def test_money_with_three_decimals_is_a_type_error_not_rounded(tmp_path):
 
 # --- CSV line numbers -------------------------------------------------------------------------
 
+
 def test_a_row_after_a_quoted_field_with_a_newline_gets_its_physical_line(tmp_path):
-    night = run_night(tmp_path, purchases=[
-        purchase(order_id="O1", edition="two\nlines"),           # lines 2-3
-        purchase(order_id="O2", edition="three\nmore\nlines"),   # lines 4-6
-        purchase(order_id="O3", product="tv"),                   # line 7
-    ])
+    night = run_night(
+        tmp_path,
+        purchases=[
+            purchase(order_id="O1", edition="two\nlines"),  # lines 2-3
+            purchase(order_id="O2", edition="three\nmore\nlines"),  # lines 4-6
+            purchase(order_id="O3", product="tv"),  # line 7
+        ],
+    )
     assert night.loaded_keys("purchases", "_line") == [2, 4]
     assert [(e["line"], e["check"]) for e in night.errors("purchases")] == [(7, "isin")]
 
 
 def test_a_row_with_too_few_fields_is_quarantined_at_its_line(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
-    usage_csv(folder,
-              "U1,O1,1400000001,2026-03-02 12:00:00,10,audio",
-              "U2,O1,1400000001,2026-03-02 12:00:00,10",
-              "U3,O1,1400000001,2026-03-02 12:00:00,10,bogus")
+    usage_csv(
+        folder,
+        "U1,O1,1400000001,2026-03-02 12:00:00,10,audio",
+        "U2,O1,1400000001,2026-03-02 12:00:00,10",
+        "U3,O1,1400000001,2026-03-02 12:00:00,10,bogus",
+    )
     result = run_folder(folder)
     assert [(line, check) for line, _, check in errors(result, "usage")] == [(3, "csv_row"), (4, "isin")]
     assert loaded_lines(result, "usage", "usage_id") == [(2, "U1")]
@@ -281,10 +310,12 @@ def test_a_row_with_too_few_fields_is_quarantined_at_its_line(tmp_path):
 
 def test_a_row_with_too_many_fields_is_quarantined_at_its_line(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
-    usage_csv(folder,
-              "U1,O1,1400000001,2026-03-02 12:00:00,10,audio,surplus",
-              "U2,O1,1400000001,2026-03-02 12:00:00,10,bogus",
-              "U3,O1,1400000001,2026-03-02 12:00:00,10,audio")
+    usage_csv(
+        folder,
+        "U1,O1,1400000001,2026-03-02 12:00:00,10,audio,surplus",
+        "U2,O1,1400000001,2026-03-02 12:00:00,10,bogus",
+        "U3,O1,1400000001,2026-03-02 12:00:00,10,audio",
+    )
     result = run_folder(folder)
     assert [(line, check) for line, _, check in errors(result, "usage")] == [(2, "csv_row"), (3, "isin")]
     assert loaded_lines(result, "usage", "usage_id") == [(4, "U3")]
@@ -303,15 +334,20 @@ def test_an_empty_last_field_loads_but_an_empty_field_too_many_is_quarantined(tm
 
 def test_ragged_and_multi_line_rows_together_keep_every_later_line_right(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
-    usage_csv(folder,
-              'U1,O1,1400000001,2026-03-02 12:00:00,10,"au\ndio"',          # lines 2-3 (bad enum)
-              "U2,O1,1400000001,2026-03-02 12:00:00,10",                     # line 4 (ragged)
-              'U3,O1,1400000001,"2026-03-02\n12:00:00",10',                  # lines 5-6 (ragged)
-              "U4,O1,1400000001,2026-03-02 12:00:00,10,audio",               # line 7
-              "U5,O1,1400000001,2026-03-02 12:00:00,10,bogus")               # line 8
+    usage_csv(
+        folder,
+        'U1,O1,1400000001,2026-03-02 12:00:00,10,"au\ndio"',  # lines 2-3 (bad enum)
+        "U2,O1,1400000001,2026-03-02 12:00:00,10",  # line 4 (ragged)
+        'U3,O1,1400000001,"2026-03-02\n12:00:00",10',  # lines 5-6 (ragged)
+        "U4,O1,1400000001,2026-03-02 12:00:00,10,audio",  # line 7
+        "U5,O1,1400000001,2026-03-02 12:00:00,10,bogus",
+    )  # line 8
     result = run_folder(folder)
     assert [(line, check) for line, _, check in errors(result, "usage")] == [
-        (2, "isin"), (4, "csv_row"), (5, "csv_row"), (8, "isin"),
+        (2, "isin"),
+        (4, "csv_row"),
+        (5, "csv_row"),
+        (8, "isin"),
     ]
     assert loaded_lines(result, "usage", "usage_id") == [(7, "U4")]
     counts = result.files["usage"]
@@ -320,10 +356,12 @@ def test_ragged_and_multi_line_rows_together_keep_every_later_line_right(tmp_pat
 
 def test_a_blank_line_does_not_shift_the_lines_of_later_rows(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
-    usage_csv(folder,
-              "U1,O1,1400000001,2026-03-02 12:00:00,10,audio",   # line 2
-              "",                                                 # line 3
-              "U2,O1,1400000001,2026-03-02 12:00:00,10,bogus")   # line 4
+    usage_csv(
+        folder,
+        "U1,O1,1400000001,2026-03-02 12:00:00,10,audio",  # line 2
+        "",  # line 3
+        "U2,O1,1400000001,2026-03-02 12:00:00,10,bogus",
+    )  # line 4
     result = run_folder(folder)
     assert loaded_lines(result, "usage", "usage_id") == [(2, "U1")]
     assert (4, "media_type", "isin") in errors(result, "usage")
@@ -340,7 +378,9 @@ def test_columns_are_found_by_name_in_any_order(tmp_path):
         encoding="utf-8",
     )
     result = run_folder(folder)
-    assert result.con.execute("SELECT _line, usage_id, order_id, sdkappid, minutes, media_type FROM delivered_usage").fetchall() == [
+    assert result.con.execute(
+        "SELECT _line, usage_id, order_id, sdkappid, minutes, media_type FROM delivered_usage"
+    ).fetchall() == [
         (2, "U1", "O1", 1400000001, Decimal("10.5"), "audio"),
     ]
     assert errors(result, "usage") == [(3, "media_type", "isin")]
@@ -348,13 +388,12 @@ def test_columns_are_found_by_name_in_any_order(tmp_path):
 
 # --- structural errors on the command line ----------------------------------------------------
 
+
 def test_a_structural_error_on_the_command_line_prints_one_line_exits_1_and_writes_nothing(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     (folder / "refunds.csv").unlink()
     db = tmp_path / "out" / "recon.duckdb"
-    result = CliRunner().invoke(
-        main, ["run", "--input", str(folder), "--db", str(db), "--as-of", "2026-03-31"]
-    )
+    result = CliRunner().invoke(main, ["run", "--input", str(folder), "--db", str(db), "--as-of", "2026-03-31"])
     assert result.exit_code == 1
     lines = error_lines(result.output.strip())
     assert len(lines) == 1 and "refunds" in lines[0]
@@ -363,6 +402,7 @@ def test_a_structural_error_on_the_command_line_prints_one_line_exits_1_and_writ
 
 
 # --- Parquet values: floats, decimals, timestamps and types that cannot hold a column ------------
+
 
 def write_parquet(folder: Path, stem: str, row: dict, **columns: pyarrow.Array) -> None:
     """Replace `<stem>.csv` by a Parquet file of one row: `row` as text, `columns` as given."""
@@ -388,8 +428,12 @@ PARQUET_NUMBERS = {  # case: (columns, Arrow values, the value loaded, or None a
     "an id with a fraction": (("sdkappid",), pyarrow.array([1400690315.5]), None, "1400690315.5"),
     "an id over INT64 as a double": (("sdkappid",), pyarrow.array([1e19]), None, "1e+19"),
     "an id over INT64 as UBIGINT": (("sdkappid",), pyarrow.array([2**63 + 5], pyarrow.uint64()), None, str(2**63 + 5)),
-    "an id over INT64 as DECIMAL(38,0)": (("sdkappid",), pyarrow.array([Decimal(10**20)], pyarrow.decimal128(38, 0)),
-                                          None, str(10**20)),
+    "an id over INT64 as DECIMAL(38,0)": (
+        ("sdkappid",),
+        pyarrow.array([Decimal(10**20)], pyarrow.decimal128(38, 0)),
+        None,
+        str(10**20),
+    ),
     "an id as NaN": (("sdkappid",), pyarrow.array([float("nan")]), None, "nan"),
     "minutes 809.1": (("minutes",), pyarrow.array([809.1]), Decimal("809.1"), None),
     "minutes 1.5e-05": (("minutes",), pyarrow.array([1.5e-05]), Decimal("0.000015"), None),
@@ -404,21 +448,38 @@ PARQUET_NUMBERS = {  # case: (columns, Arrow values, the value loaded, or None a
     "money 0.125": (MONEY, pyarrow.array([0.125]), None, "0.125"),
     "money -infinity": (MONEY, pyarrow.array([float("-inf")]), None, "-inf"),
     "money 1e+16": (MONEY, pyarrow.array([1e16]), None, "1e+16"),
-    "money as DECIMAL(20,4), exact": (MONEY, pyarrow.array([Decimal("12.3400")], pyarrow.decimal128(20, 4)),
-                                      Decimal("12.34"), None),
-    "money as DECIMAL(20,4), inexact": (MONEY, pyarrow.array([Decimal("12.3456")], pyarrow.decimal128(20, 4)),
-                                        None, "12.3456"),
+    "money as DECIMAL(20,4), exact": (
+        MONEY,
+        pyarrow.array([Decimal("12.3400")], pyarrow.decimal128(20, 4)),
+        Decimal("12.34"),
+        None,
+    ),
+    "money as DECIMAL(20,4), inexact": (
+        MONEY,
+        pyarrow.array([Decimal("12.3456")], pyarrow.decimal128(20, 4)),
+        None,
+        "12.3456",
+    ),
     "money as DECIMAL(38,12), a trillionth off": (
-        MONEY, pyarrow.array([Decimal("1.000000000001")], pyarrow.decimal128(38, 12)), None, "1.000000000001"),
+        MONEY,
+        pyarrow.array([Decimal("1.000000000001")], pyarrow.decimal128(38, 12)),
+        None,
+        "1.000000000001",
+    ),
     "money as DECIMAL(38,2), over 16 integer digits": (
-        MONEY, pyarrow.array([Decimal("12345678901234567.00")], pyarrow.decimal128(38, 2)), None, "12345678901234567.00"),
+        MONEY,
+        pyarrow.array([Decimal("12345678901234567.00")], pyarrow.decimal128(38, 2)),
+        None,
+        "12345678901234567.00",
+    ),
     "money as an integer": (MONEY, pyarrow.array([100], pyarrow.int32()), Decimal("100.00"), None),
 }
 
 
 @pytest.mark.parametrize("columns, values, loaded, shown", PARQUET_NUMBERS.values(), ids=PARQUET_NUMBERS.keys())
 def test_a_parquet_number_loads_as_its_shortest_decimal_text_or_is_a_type_error_showing_it(
-        tmp_path, columns, values, loaded, shown):
+    tmp_path, columns, values, loaded, shown
+):
     stem = "refunds" if columns == MONEY else "usage"
     result = load_one_parquet_row(tmp_path, stem, **{column: values for column in columns})
     if loaded is not None:
@@ -426,9 +487,12 @@ def test_a_parquet_number_loads_as_its_shortest_decimal_text_or_is_a_type_error_
         assert result.con.execute(f"SELECT {columns[0]} FROM delivered_{stem}").fetchall() == [(loaded,)]
     else:
         assert result.con.execute(
-            f"SELECT line, \"column\", \"check\", value, message FROM quarantine WHERE source = '{stem}' ORDER BY \"column\""
-        ).fetchall() == [(1, column, "type", shown, f"{column} must be {KIND_WORDS[EXPORTS[stem].columns[column]]}, "
-                                                      f"got '{shown}'") for column in sorted(columns)]
+            'SELECT line, "column", "check", value, message FROM quarantine WHERE source = ? ORDER BY "column"',
+            [stem],
+        ).fetchall() == [
+            (1, column, "type", shown, f"{column} must be {KIND_WORDS[EXPORTS[stem].columns[column]]}, got '{shown}'")
+            for column in sorted(columns)
+        ]
 
 
 NOON_UTC = 1772452800  # 2026-03-02 12:00:00 UTC, in seconds since the epoch
@@ -439,11 +503,11 @@ PARQUET_TIMESTAMPS = {  # (unit, zone, value in the unit) -> the instant in UTC
     ("ns", "UTC", NOON_UTC * 10**9 + 999_999_999): "2026-03-02 12:00:00.999999",  # cut, not rounded up
     ("ns", "Asia/Tokyo", NOON_UTC * 10**9): "2026-03-02 12:00:00",
     ("us", "America/New_York", NOON_UTC * 10**6): "2026-03-02 12:00:00",
-    ("s", None, NOON_UTC): "2026-03-02 04:00:00",                    # naive: billing time (UTC+8)
+    ("s", None, NOON_UTC): "2026-03-02 04:00:00",  # naive: billing time (UTC+8)
     ("ms", None, NOON_UTC * 10**3): "2026-03-02 04:00:00",
     ("us", None, NOON_UTC * 10**6): "2026-03-02 04:00:00",
     ("ns", None, NOON_UTC * 10**9 + 1): "2026-03-02 04:00:00",
-    ("ns", None, -1): "1969-12-31 15:59:59.999999",                  # before 1970 too: cut towards the past
+    ("ns", None, -1): "1969-12-31 15:59:59.999999",  # before 1970 too: cut towards the past
 }
 
 
@@ -453,11 +517,13 @@ def test_a_parquet_timestamp_of_any_unit_and_zone_loads_as_its_instant(tmp_path,
     result = load_one_parquet_row(tmp_path, "usage", started_at=started_at, order_id=pyarrow.nulls(1, pyarrow.string()))
     assert errors(result, "usage") == []
     assert result.con.execute("SELECT timezone('UTC', started_at) FROM delivered_usage").fetchall() == [
-        (datetime.fromisoformat(PARQUET_TIMESTAMPS[unit, zone, value]),)]
+        (datetime.fromisoformat(PARQUET_TIMESTAMPS[unit, zone, value]),)
+    ]
 
 
-@pytest.mark.parametrize("text", ["infinity", "-infinity", "epoch", "2026-03-02 12:00:00 Asia/Tokyo", "PST",
-                                  "2026-2-3 10:00", "2026-03-02"])
+@pytest.mark.parametrize(
+    "text", ["infinity", "-infinity", "epoch", "2026-03-02 12:00:00 Asia/Tokyo", "PST", "2026-2-3 10:00", "2026-03-02"]
+)
 def test_a_parquet_text_timestamp_that_is_not_iso_8601_is_a_type_error(tmp_path, text):
     result = load_one_parquet_row(tmp_path, "usage", started_at=pyarrow.array([text]))
     assert errors(result, "usage") == [(1, "started_at", "type")]
@@ -486,18 +552,34 @@ def test_a_parquet_column_of_a_type_that_cannot_hold_its_kind_is_a_type_error_on
 
 ROW = "U{},O1,1400000001,2026-03-02 12:00:00,10,audio"
 BARE_CR = {  # case: (the file after its header, the lines loaded, the line quarantined as csv_row)
-    "a CR inside an unquoted field": (f"{ROW.format(1)}\nU2,O1,1400000001,2026-03-02 12:00:00,1\r0,audio\n{ROW.format(3)}\n",
-                                      [2, 4], 3),
-    "a CR at an unquoted field's start": (f"{ROW.format(1)}\n\rU2,O1,1400000001,2026-03-02 12:00:00,10,audio\n"
-                                          f"{ROW.format(3)}\n", [2, 4], 3),
-    "a CR in a row with a quoted field": (f'{ROW.format(1)}\n"U2",O1,1400000001,2026-03-02 12:00:00,1\r0,audio\n'
-                                          f"{ROW.format(3)}\n", [2, 4], 3),
-    "a CR after a multi-line field": (f'"U1\nx",O1,1400000001,2026-03-02 12:00:00,10,audio\n'
-                                      f"U2,O1,1400000001,2026-03-02 12:00:00,1\r0,audio\n{ROW.format(3)}\n", [2, 5], 4),
+    "a CR inside an unquoted field": (
+        f"{ROW.format(1)}\nU2,O1,1400000001,2026-03-02 12:00:00,1\r0,audio\n{ROW.format(3)}\n",
+        [2, 4],
+        3,
+    ),
+    "a CR at an unquoted field's start": (
+        f"{ROW.format(1)}\n\rU2,O1,1400000001,2026-03-02 12:00:00,10,audio\n{ROW.format(3)}\n",
+        [2, 4],
+        3,
+    ),
+    "a CR in a row with a quoted field": (
+        f'{ROW.format(1)}\n"U2",O1,1400000001,2026-03-02 12:00:00,1\r0,audio\n{ROW.format(3)}\n',
+        [2, 4],
+        3,
+    ),
+    "a CR after a multi-line field": (
+        f'"U1\nx",O1,1400000001,2026-03-02 12:00:00,10,audio\n'
+        f"U2,O1,1400000001,2026-03-02 12:00:00,1\r0,audio\n{ROW.format(3)}\n",
+        [2, 5],
+        4,
+    ),
     "a lone CR at the end of the file": (f"{ROW.format(1)}\n{ROW.format(2)}\n\r", [2, 3], 4),
     "a last row ended by a CR alone": (f"{ROW.format(1)}\n{ROW.format(2)}\r", [2], 3),
-    "CRLF lines, a CR inside a field": (f"{ROW.format(1)}\r\nU2,O1,1400000001,2026-03-02 12:00:00,1\r0,audio\r\n"
-                                        f"{ROW.format(3)}\r\n", [2, 4], 3),
+    "CRLF lines, a CR inside a field": (
+        f"{ROW.format(1)}\r\nU2,O1,1400000001,2026-03-02 12:00:00,1\r0,audio\r\n{ROW.format(3)}\r\n",
+        [2, 4],
+        3,
+    ),
     "CRLF lines, then a lone CR": (f"{ROW.format(1)}\r\n{ROW.format(2)}\r\n\r", [2, 3], 4),
 }
 
@@ -535,8 +617,9 @@ BROKEN_GZIP = {
 
 @pytest.mark.parametrize("break_it", BROKEN_GZIP.values(), ids=BROKEN_GZIP.keys())
 def test_a_truncated_or_corrupt_csv_gz_is_one_structural_error_naming_it(tmp_path, break_it):
-    folder = write_exports(tmp_path / "in", purchases=[purchase()],
-                           usage=[usage(usage_id=f"U{index}") for index in range(200)])
+    folder = write_exports(
+        tmp_path / "in", purchases=[purchase()], usage=[usage(usage_id=f"U{index}") for index in range(200)]
+    )
     (folder / "usage.csv.gz").write_bytes(break_it((folder / "usage.csv").read_bytes()))
     (folder / "usage.csv").unlink()
     result = CliRunner().invoke(main, ["validate", "--input", str(folder), "--as-of", "2026-03-31"])
@@ -552,18 +635,27 @@ MAX_AMOUNT = "9999999999999999.99"  # the largest DECIMAL(18,2)
 
 
 def test_a_night_of_the_largest_amounts_runs_publishes_and_sums_them_exactly(tmp_path):
-    orders = [purchase(order_id=f"O{index}", account_id=f"A{index}", entity_id="E1", list_price=MAX_AMOUNT,
-                       paid_cash_credit=MAX_AMOUNT) for index in range(1, 4)]
-    refunds = [refund(refund_id=f"R{index}", order_id=f"O{index}", refund_cash_credit=MAX_AMOUNT,
-                      refund_amount=MAX_AMOUNT) for index in range(1, 4)]
-    folder = write_exports(tmp_path / "in", purchases=orders, refunds=refunds,
-                           usage=[usage(order_id="O1")])
+    orders = [
+        purchase(
+            order_id=f"O{index}",
+            account_id=f"A{index}",
+            entity_id="E1",
+            list_price=MAX_AMOUNT,
+            paid_cash_credit=MAX_AMOUNT,
+        )
+        for index in range(1, 4)
+    ]
+    refunds = [
+        refund(refund_id=f"R{index}", order_id=f"O{index}", refund_cash_credit=MAX_AMOUNT, refund_amount=MAX_AMOUNT)
+        for index in range(1, 4)
+    ]
+    folder = write_exports(tmp_path / "in", purchases=orders, refunds=refunds, usage=[usage(order_id="O1")])
     db = tmp_path / "out" / "recon.duckdb"
     result = CliRunner().invoke(main, ["run", "--input", str(folder), "--db", str(db), "--as-of", "2026-03-31"])
     assert result.exit_code == 0, result.output
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute(
             "SELECT CAST(sum(purchases_list_price) AS VARCHAR), CAST(sum(refunds_requested_amount) AS VARCHAR), "
-            "CAST(sum(at_risk_total) AS VARCHAR) FROM daily_reconciliation").fetchone() == (
-            "29999999999999999.97", "29999999999999999.97", "29999999999999999.97")
+            "CAST(sum(at_risk_total) AS VARCHAR) FROM daily_reconciliation"
+        ).fetchone() == ("29999999999999999.97", "29999999999999999.97", "29999999999999999.97")
         assert con.execute("SELECT count(*) FROM refund_verdicts WHERE verdict = 'breach'").fetchone()[0] == 3

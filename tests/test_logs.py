@@ -7,16 +7,16 @@ import io
 import json
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
-
 from exports import AS_OF, purchase, refund, write_exports
+
 from jobs import cli, logs
 from jobs.config import Settings
-from jobs.loading import StructuralError
 from jobs.pipeline import run
+from jobs.stages.loading import StructuralError
 
 FORMATS = ["auto", "plain", "json"]
 NIGHT = ["--as-of", "2026-03-31"]
@@ -29,10 +29,13 @@ def tiny_night(folder):
     return write_exports(
         folder,
         purchases=[purchase(order_id="O1"), purchase(order_id="O2", account_id="A2", entity_id="E2")],
-        refunds=[refund(refund_id="R1", order_id="O1"),
-                 refund(refund_id="R2", order_id="O2", requested_at="2026-03-07 10:00:00",
-                        processed_at="2026-03-08 10:00:00"),
-                 refund(refund_id="R3", order_id="O1", currency="EUR")],
+        refunds=[
+            refund(refund_id="R1", order_id="O1"),
+            refund(
+                refund_id="R2", order_id="O2", requested_at="2026-03-07 10:00:00", processed_at="2026-03-08 10:00:00"
+            ),
+            refund(refund_id="R3", order_id="O1", currency="EUR"),
+        ],
     )
 
 
@@ -72,8 +75,18 @@ class FakeTerminal(io.StringIO):
 def json_run(tmp_path_factory):
     """One published night with --log-format json (report and exports on: every stage runs)."""
     tmp = tmp_path_factory.mktemp("json")
-    result = invoke("run", "--log-format", "json", "--input", str(tiny_night(tmp / "in")),
-                    "--db", str(tmp / "recon.duckdb"), "--config", config(tmp), *NIGHT)
+    result = invoke(
+        "run",
+        "--log-format",
+        "json",
+        "--input",
+        str(tiny_night(tmp / "in")),
+        "--db",
+        str(tmp / "recon.duckdb"),
+        "--config",
+        config(tmp),
+        *NIGHT,
+    )
     assert result.exit_code == 0, result.output
     return result
 
@@ -90,14 +103,24 @@ def billing_local_time(monkeypatch):
 
 # --- plain ------------------------------------------------------------------------------------
 
+
 def test_off_a_terminal_auto_writes_plain_utc_lines_to_stderr_and_the_summary_to_stdout(tmp_path, billing_local_time):
-    before = datetime.now(timezone.utc).replace(microsecond=0)
-    result = invoke("run", "--input", str(tiny_night(tmp_path / "in")), "--db", str(tmp_path / "recon.duckdb"),
-                    "--config", config(tmp_path, outputs=False), *NIGHT)
+    before = datetime.now(UTC).replace(microsecond=0)
+    result = invoke(
+        "run",
+        "--input",
+        str(tiny_night(tmp_path / "in")),
+        "--db",
+        str(tmp_path / "recon.duckdb"),
+        "--config",
+        config(tmp_path, outputs=False),
+        *NIGHT,
+    )
     assert result.exit_code == 0, result.output
     lines = result.stderr.splitlines()
-    assert lines and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (INFO|WARNING) refund_recon: .+", line)
-                         for line in lines), lines
+    assert lines and all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (INFO|WARNING) refund_recon: .+", line) for line in lines
+    ), lines
     assert any(" WARNING refund_recon: Freshness of purchases: " in line for line in lines), lines
     stamps = {datetime.fromisoformat(line.split()[0]) for line in lines}
     assert all(before <= stamp <= before + timedelta(minutes=5) for stamp in stamps), (before, stamps)
@@ -107,13 +130,16 @@ def test_off_a_terminal_auto_writes_plain_utc_lines_to_stderr_and_the_summary_to
 
 # --- json -------------------------------------------------------------------------------------
 
+
 def test_json_mode_stdout_is_json_lines_only_ending_with_run_finished_and_stderr_is_empty(json_run):
     parsed = events(json_run.stdout)
     assert json_run.stderr == ""
     assert [event["event"] for event in parsed][-1] == "run_finished"
     assert all(set(event) >= {"ts", "level", "logger", "message", "event"} for event in parsed)
-    assert all(event["ts"].endswith("Z") and datetime.fromisoformat(event["ts"]).utcoffset() == timedelta(0)
-               for event in parsed)
+    assert all(
+        event["ts"].endswith("Z") and datetime.fromisoformat(event["ts"]).utcoffset() == timedelta(0)
+        for event in parsed
+    )
 
 
 def test_json_mode_gives_every_stage_a_start_and_an_end_with_rows_seconds_and_memory(json_run):
@@ -147,8 +173,16 @@ def test_run_finished_carries_the_runs_peak_memory_the_highest_of_its_stages(jso
 
 
 def test_validate_in_json_mode_ends_with_the_summary_and_the_first_quarantined_rows(tmp_path):
-    result = invoke("validate", "--log-format", "json", "--input", str(tiny_night(tmp_path / "in")),
-                    "--config", config(tmp_path), *NIGHT)
+    result = invoke(
+        "validate",
+        "--log-format",
+        "json",
+        "--input",
+        str(tiny_night(tmp_path / "in")),
+        "--config",
+        config(tmp_path),
+        *NIGHT,
+    )
     assert result.exit_code == 0, result.output
     summary = events(result.stdout)[-1]
     assert (summary["event"], summary["status"]) == ("run_finished", "validated")
@@ -157,9 +191,18 @@ def test_validate_in_json_mode_ends_with_the_summary_and_the_first_quarantined_r
 
 # --- failures and exit codes ----------------------------------------------------------------
 
+
 def test_a_structural_error_in_json_mode_is_a_run_failed_event_and_exit_1(tmp_path):
-    result = invoke("run", "--log-format", "json", "--input", str(broken_night(tmp_path / "in")),
-                    "--db", str(tmp_path / "recon.duckdb"), *NIGHT)
+    result = invoke(
+        "run",
+        "--log-format",
+        "json",
+        "--input",
+        str(broken_night(tmp_path / "in")),
+        "--db",
+        str(tmp_path / "recon.duckdb"),
+        *NIGHT,
+    )
     assert result.exit_code == 1
     assert result.stderr == ""
     failure = events(result.stdout)[-1]
@@ -170,8 +213,16 @@ def test_a_structural_error_in_json_mode_is_a_run_failed_event_and_exit_1(tmp_pa
 
 @pytest.mark.parametrize("log_format", ["auto", "plain"])
 def test_a_structural_error_off_a_terminal_ends_stderr_with_one_refund_recon_line(tmp_path, log_format):
-    result = invoke("run", "--log-format", log_format, "--input", str(broken_night(tmp_path / "in")),
-                    "--db", str(tmp_path / "recon.duckdb"), *NIGHT)
+    result = invoke(
+        "run",
+        "--log-format",
+        log_format,
+        "--input",
+        str(broken_night(tmp_path / "in")),
+        "--db",
+        str(tmp_path / "recon.duckdb"),
+        *NIGHT,
+    )
     assert result.exit_code == 1
     assert result.stdout == ""
     last = result.stderr.splitlines()[-1]
@@ -209,14 +260,19 @@ def test_an_unexpected_error_ends_in_one_clean_failure_and_exit_1(tmp_path, monk
         failure = events(result.stdout)[-1]
         assert failure["event"] == "run_failed" and "ZeroDivisionError: boom" in failure["message"]
     else:
-        assert result.stderr.splitlines() == ["refund-recon: run failed on an unexpected error (ZeroDivisionError: boom)"]
+        assert result.stderr.splitlines() == [
+            "refund-recon: run failed on an unexpected error (ZeroDivisionError: boom)"
+        ]
 
 
 # --- warnings ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("log_format, stream", [("auto", FakeTerminal), ("auto", io.StringIO),
-                                                ("plain", io.StringIO), ("json", io.StringIO)],
-                         ids=["auto-terminal", "auto-pipe", "plain", "json"])
+
+@pytest.mark.parametrize(
+    "log_format, stream",
+    [("auto", FakeTerminal), ("auto", io.StringIO), ("plain", io.StringIO), ("json", io.StringIO)],
+    ids=["auto-terminal", "auto-pipe", "plain", "json"],
+)
 def test_warnings_show_in_every_format(log_format, stream):
     output = stream()
     with logs.logging_to(log_format, output):
@@ -231,6 +287,7 @@ def test_warnings_show_in_every_format(log_format, stream):
 
 
 # --- progress on a terminal -------------------------------------------------------------------
+
 
 def test_on_a_terminal_each_stage_spins_then_shows_a_tick_with_its_time_and_row_counts(tmp_path):
     terminal = FakeTerminal()
@@ -261,6 +318,7 @@ def test_a_failure_outside_a_configured_command_is_still_one_refund_recon_line(c
 
 
 # --- progress bars (issue #14) ----------------------------------------------------------------
+
 
 def terminal_screen(terminal: FakeTerminal) -> str:
     return ANSI.sub("", terminal.getvalue()).replace("\r", "\n")
@@ -302,11 +360,15 @@ class FakeDuckDB:
         self.statements.append(sql)
 
 
-@pytest.mark.parametrize("percent, read", [
-    (50.0, "350.0 kB"),   # the first file (200 kB) done, half of the second (300 kB)
-    (100.0, "497.0 kB"),  # a query at 100% is held below the whole file (99%) until the file is done
-    (-1.0, "200.0 kB"),   # DuckDB reports nothing yet: the files done
-], ids=["half-read", "held-below-the-file", "no-report"])
+@pytest.mark.parametrize(
+    "percent, read",
+    [
+        (50.0, "350.0 kB"),  # the first file (200 kB) done, half of the second (300 kB)
+        (100.0, "497.0 kB"),  # a query at 100% is held below the whole file (99%) until the file is done
+        (-1.0, "200.0 kB"),  # DuckDB reports nothing yet: the files done
+    ],
+    ids=["half-read", "held-below-the-file", "no-report"],
+)
 def test_loading_shows_bytes_read_of_the_total_from_files_done_and_duckdbs_progress(monkeypatch, percent, read):
     monkeypatch.setattr(logs.LoadMeter, "POLL_SECONDS", 0.01)
     terminal, con = FakeTerminal(), FakeDuckDB(percent)

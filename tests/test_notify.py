@@ -18,17 +18,18 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-
 from exports import purchase, refund, write_exports
-from jobs import notify
+
 from jobs.cli import main
 from jobs.config import ConfigError, NotifySettings, load_settings
+from jobs.outputs import notify
 
 NIGHT = ["--as-of", "2026-03-31"]
 TOKEN = "T0KEN-s3cret"
 
 
 # --- a local webhook and a local mail server ---------------------------------------------------
+
 
 class Webhook:
     """An HTTP server on 127.0.0.1 answering each POST with `status` after `delay` seconds."""
@@ -40,8 +41,9 @@ class Webhook:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                webhook.bodies.append({"path": self.path, "type": self.headers["Content-Type"],
-                                       "json": json.loads(body)})
+                webhook.bodies.append(
+                    {"path": self.path, "type": self.headers["Content-Type"], "json": json.loads(body)}
+                )
                 time.sleep(delay)
                 self.send_response(status)
                 self.end_headers()
@@ -131,29 +133,48 @@ def mail_server():
 
 def a_night(folder: Path) -> Path:
     """R1 compliant, R2 past the window (100.00 USD at risk); its freshness gates fail (warnings)."""
-    return write_exports(folder, purchases=[purchase(order_id="O1"), purchase(order_id="O2", account_id="A2",
-                                                                                 entity_id="E2")],
-                         refunds=[refund(refund_id="R1", order_id="O1"),
-                                  refund(refund_id="R2", order_id="O2", requested_at="2026-03-07 10:00:00",
-                                         processed_at="2026-03-08 10:00:00")])
+    return write_exports(
+        folder,
+        purchases=[purchase(order_id="O1"), purchase(order_id="O2", account_id="A2", entity_id="E2")],
+        refunds=[
+            refund(refund_id="R1", order_id="O1"),
+            refund(
+                refund_id="R2", order_id="O2", requested_at="2026-03-07 10:00:00", processed_at="2026-03-08 10:00:00"
+            ),
+        ],
+    )
 
 
 def run_night(tmp_path: Path, notify_toml: str, folder: Path | None = None):
     config = tmp_path / "refund-recon.toml"
     config.write_text("[outputs]\nexports = false\n[notify]\n" + notify_toml, encoding="utf-8")
     started = time.monotonic()
-    result = CliRunner().invoke(main, ["run", "--input", str(folder or a_night(tmp_path / "in")), "--db",
-                                       str(tmp_path / "recon.duckdb"), "--config", str(config), *NIGHT])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--input",
+            str(folder or a_night(tmp_path / "in")),
+            "--db",
+            str(tmp_path / "recon.duckdb"),
+            "--config",
+            str(config),
+            *NIGHT,
+        ],
+    )
     return result, time.monotonic() - started
 
 
 # --- what is sent ------------------------------------------------------------------------------
 
+
 def test_a_night_with_warnings_is_posted_as_json_with_a_text_and_mailed(tmp_path, webhook, mail_server, monkeypatch):
     hook = webhook()
     monkeypatch.setenv("RR_WEBHOOK", hook.url)
     monkeypatch.setenv("RR_SMTP_PASSWORD", "mail-pa55")
-    result, _ = run_night(tmp_path, f"""webhook_url_env = "RR_WEBHOOK"
+    result, _ = run_night(
+        tmp_path,
+        f"""webhook_url_env = "RR_WEBHOOK"
 smtp_host = "127.0.0.1"
 smtp_port = {mail_server.port}
 smtp_starttls = false
@@ -161,7 +182,8 @@ smtp_user = "refund-recon"
 smtp_password_env = "RR_SMTP_PASSWORD"
 mail_from = "refund-recon@example.com"
 mail_to = ["finance@example.com", "risk@example.com"]
-""")
+""",
+    )
     assert result.exit_code == 0, result.output
     (posted,) = hook.bodies
     outcome = posted["json"]
@@ -195,12 +217,15 @@ def test_a_failed_night_is_posted_with_its_message_and_run_id(tmp_path, webhook,
     assert "missing required column" in outcome["message"] and outcome["message"] in outcome["text"]
 
 
-@pytest.mark.parametrize("status, when, sent", [
-    ("succeeded", "always", True),
-    ("succeeded", "problems", False),
-    ("succeeded_with_warnings", "problems", True),
-    ("failed", "problems", True),
-])
+@pytest.mark.parametrize(
+    "status, when, sent",
+    [
+        ("succeeded", "always", True),
+        ("succeeded", "problems", False),
+        ("succeeded_with_warnings", "problems", True),
+        ("failed", "problems", True),
+    ],
+)
 def test_when_says_which_nights_are_sent(monkeypatch, status, when, sent):
     posted = []
     monkeypatch.setattr(notify, "post_webhook", lambda settings, outcome: posted.append(outcome))
@@ -211,15 +236,21 @@ def test_when_says_which_nights_are_sent(monkeypatch, status, when, sent):
 def test_decisions_are_counted_where_the_run_made_them():
     con = duckdb.connect()
     assert notify._decisions(con) is None
-    con.execute("CREATE TABLE pending_refund_decisions (refund_id VARCHAR, decision VARCHAR, currency VARCHAR, "
-                "refund_amount DECIMAL(18,2))")
-    con.execute("INSERT INTO pending_refund_decisions VALUES ('R1', 'hold', 'USD', 10.00), "
-                "('R2', 'hold', 'USD', 5.50), ('R3', 'decline', 'CNY', 1999.00)")
-    assert [(row["decision"], row["currency"], row["refunds"], str(row["amount"])) for row in notify._decisions(con)] \
-        == [("decline", "CNY", 1, "1999.00"), ("hold", "USD", 2, "15.50")]
+    con.execute(
+        "CREATE TABLE pending_refund_decisions (refund_id VARCHAR, decision VARCHAR, currency VARCHAR, "
+        "refund_amount DECIMAL(18,2))"
+    )
+    con.execute(
+        "INSERT INTO pending_refund_decisions VALUES ('R1', 'hold', 'USD', 10.00), "
+        "('R2', 'hold', 'USD', 5.50), ('R3', 'decline', 'CNY', 1999.00)"
+    )
+    assert [
+        (row["decision"], row["currency"], row["refunds"], str(row["amount"])) for row in notify._decisions(con)
+    ] == [("decline", "CNY", 1, "1999.00"), ("hold", "USD", 2, "15.50")]
 
 
 # --- a notification never fails or delays the night ----------------------------------------------
+
 
 @pytest.mark.parametrize("case", ["http 500", "hangs past the timeout", "variable unset", "not http"])
 def test_a_failed_notification_is_logged_and_the_night_still_succeeds_on_time(tmp_path, webhook, monkeypatch, case):
@@ -246,25 +277,32 @@ def test_the_mail_server_not_answering_is_logged_and_the_night_succeeds(tmp_path
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    result, _ = run_night(tmp_path, f'smtp_host = "127.0.0.1"\nsmtp_port = {port}\nmail_from = "a@example.com"\n'
-                                    f'mail_to = ["b@example.com"]\ntimeout_seconds = 1\n')
+    result, _ = run_night(
+        tmp_path,
+        f'smtp_host = "127.0.0.1"\nsmtp_port = {port}\nmail_from = "a@example.com"\n'
+        f'mail_to = ["b@example.com"]\ntimeout_seconds = 1\n',
+    )
     assert result.exit_code == 0, result.output
     assert "notify: the mail was not sent (ConnectionRefusedError" in result.stderr
 
 
 # --- secrets come from the environment ---------------------------------------------------------
 
-@pytest.mark.parametrize("toml, fragment", [
-    (f'webhook_url = "https://hooks.example.com/{TOKEN}"', "secrets come from the environment"),
-    ('smtp_password = "hunter2"', "secrets come from the environment"),
-    ('webhook_url_env = "https://hooks.example.com/x"', "must name an environment variable"),
-    ('when = "sometimes"', "must be \"always\" or \"problems\""),
-    ("timeout_seconds = 0", "must be a whole number from 1 to 60"),
-    ("smtp_port = 70000", "must be a whole number from 1 to 65535"),
-    ('smtp_host = "smtp.example.com"', "needs notify.mail_from and notify.mail_to"),
-    ('mail_to = "finance"', "must be a list of mail addresses"),
-    ("colour = 1", "unknown config key 'notify.colour'"),
-])
+
+@pytest.mark.parametrize(
+    "toml, fragment",
+    [
+        (f'webhook_url = "https://hooks.example.com/{TOKEN}"', "secrets come from the environment"),
+        ('smtp_password = "hunter2"', "secrets come from the environment"),
+        ('webhook_url_env = "https://hooks.example.com/x"', "must name an environment variable"),
+        ('when = "sometimes"', 'must be "always" or "problems"'),
+        ("timeout_seconds = 0", "must be a whole number from 1 to 60"),
+        ("smtp_port = 70000", "must be a whole number from 1 to 65535"),
+        ('smtp_host = "smtp.example.com"', "needs notify.mail_from and notify.mail_to"),
+        ('mail_to = "finance"', "must be a list of mail addresses"),
+        ("colour = 1", "unknown config key 'notify.colour'"),
+    ],
+)
 def test_notify_settings_are_checked_and_secrets_are_refused(tmp_path, toml, fragment):
     config = tmp_path / "refund-recon.toml"
     config.write_text(f"[notify]\n{toml}\n", encoding="utf-8")

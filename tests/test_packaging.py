@@ -23,7 +23,8 @@ def test_every_rule_quotes_the_policy_sentence_it_enforces_below_its_header():
 def test_the_wheel_ships_every_sql_file(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     (wheel,) = tmp_path.glob("refund_recon-*.whl")
     shipped = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".sql")}

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from jobs.config import Settings, load_settings
-from jobs.generate import generate
 from jobs.pipeline import run
+from jobs.tools.generate import generate
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -27,8 +27,16 @@ from benchmarks.peer_pandas import Night, evaluate  # noqa: E402
 SAMPLE = REPO / "data" / "sample"
 AS_OF = date(2026, 3, 31)
 RULE_CODES = {
-    "PAST_WINDOW", "MINUTES_USED", "CONCURRENT_REFUND", "ACCOUNT_SUSPENDED", "COUPON_REFUNDED",
-    "PATH_MISMATCH", "DUPLICATE_REFUND", "USAGE_AFTER_REFUND", "UNDER_REFUNDED", "REJECTED_WITH_PAYOUT",
+    "PAST_WINDOW",
+    "MINUTES_USED",
+    "CONCURRENT_REFUND",
+    "ACCOUNT_SUSPENDED",
+    "COUPON_REFUNDED",
+    "PATH_MISMATCH",
+    "DUPLICATE_REFUND",
+    "USAGE_AFTER_REFUND",
+    "UNDER_REFUNDED",
+    "REJECTED_WITH_PAYOUT",
 }
 
 

@@ -4,15 +4,15 @@ every loaded refund gets exactly one verdict."""
 from __future__ import annotations
 
 import tempfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from exports import purchase, refund, status, usage, write_exports
+from fuzzing import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzing import examples
-from exports import purchase, refund, status, usage, write_exports
 from jobs.config import Settings
 from jobs.pipeline import run
 
@@ -35,7 +35,7 @@ def written(draw, moment: datetime) -> str:
     if style == "naive":
         return moment.strftime("%Y-%m-%d %H:%M:%S")
     if style == "utc":
-        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return moment.isoformat()
 
 
@@ -54,7 +54,7 @@ def corrupted(draw, row: dict) -> dict:
 @st.composite
 def nights(draw):
     order_ids = [f"O{i}" for i in range(draw(st.integers(0, 5)))]
-    known = order_ids + ["O9"]
+    known = [*order_ids, "O9"]
     purchases = []
     for order_id in order_ids:
         cash, commission, free = draw(money), draw(money), draw(money)
@@ -63,10 +63,16 @@ def nights(draw):
         list_price = f"{total // 100}.{total % 100:02d}"
         account = draw(st.sampled_from(["A1", "A2", "A3"]))
         row = purchase(
-            order_id=order_id, account_id=account, entity_id=draw(st.sampled_from(["E1", "E2", "E3"])),
+            order_id=order_id,
+            account_id=account,
+            entity_id=draw(st.sampled_from(["E1", "E2", "E3"])),
             product=draw(st.sampled_from(["call", "conference", "live", "rtc_engine"])),
-            purchased_at=draw(moments()), list_price=list_price, discount_amount=discount,
-            coupon_amount=coupon, paid_cash_credit=cash, paid_commission_credit=commission,
+            purchased_at=draw(moments()),
+            list_price=list_price,
+            discount_amount=discount,
+            coupon_amount=coupon,
+            paid_cash_credit=cash,
+            paid_commission_credit=commission,
             paid_free_credit=free,
         )
         purchases.append(draw(corrupted(row)))
@@ -78,22 +84,40 @@ def nights(draw):
         requested = START + timedelta(seconds=draw(st.integers(0, 50 * 86400)))
         parts = [draw(money), "0.00", "0.00"]
         row = refund(
-            refund_id=f"R{i}", order_id=draw(st.sampled_from(known)), requested_at=draw(written(requested)),
-            status=refund_status, processed_at="" if refund_status == "pending" else draw(moments(requested)),
-            refund_cash_credit=parts[0], refund_amount=parts[0],
+            refund_id=f"R{i}",
+            order_id=draw(st.sampled_from(known)),
+            requested_at=draw(written(requested)),
+            status=refund_status,
+            processed_at="" if refund_status == "pending" else draw(moments(requested)),
+            refund_cash_credit=parts[0],
+            refund_amount=parts[0],
             currency=draw(st.sampled_from(["USD", "USD", "EUR"])),
         )
         refunds.append(draw(corrupted(row)))
     usages = [
-        draw(corrupted(usage(usage_id=f"U{i}", order_id=draw(st.sampled_from(known + [""])),
-                             started_at=draw(moments()), minutes=str(draw(st.integers(0, 500))))))
+        draw(
+            corrupted(
+                usage(
+                    usage_id=f"U{i}",
+                    order_id=draw(st.sampled_from([*known, ""])),
+                    started_at=draw(moments()),
+                    minutes=str(draw(st.integers(0, 500))),
+                )
+            )
+        )
         for i in range(draw(st.integers(0, 6)))
     ]
     statuses = [
-        draw(corrupted(status(account_id=draw(st.sampled_from(["A1", "A2"])),
-                              status=draw(st.sampled_from(["active", "suspended", "closed"])),
-                              reason=draw(st.sampled_from(["", "content_violation", "overdue_payment"])),
-                              effective_at=draw(moments()))))
+        draw(
+            corrupted(
+                status(
+                    account_id=draw(st.sampled_from(["A1", "A2"])),
+                    status=draw(st.sampled_from(["active", "suspended", "closed"])),
+                    reason=draw(st.sampled_from(["", "content_violation", "overdue_payment"])),
+                    effective_at=draw(moments()),
+                )
+            )
+        )
         for _ in range(draw(st.integers(0, 3)))
     ]
     ragged = draw(st.sets(st.sampled_from(["purchases", "usage", "refunds", "account_status"]), max_size=2))
@@ -119,7 +143,8 @@ def test_every_row_is_accounted_for_and_every_loaded_refund_has_one_verdict(nigh
         assert counts.rows_read == counts.rows_after_as_of + counts.rows_in, counts
         assert counts.rows_in == counts.rows_loaded + counts.rows_quarantined, counts
         overlap = result.con.execute(
-            f"SELECT count(*) FROM delivered_{stem} WHERE _line IN (SELECT line FROM quarantine WHERE source = ?)", [stem]
+            f"SELECT count(*) FROM delivered_{stem} WHERE _line IN (SELECT line FROM quarantine WHERE source = ?)",
+            [stem],
         ).fetchone()[0]
         assert overlap == 0, f"{stem}: a row is both loaded and quarantined"
 

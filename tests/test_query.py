@@ -27,8 +27,10 @@ def warehouse(tmp_path_factory) -> Path:
     db_path = tmp_path_factory.mktemp("query") / "out" / "recon.duckdb"
     db_path.parent.mkdir()
     with duckdb.connect(str(db_path)) as con:
-        con.execute("CREATE TABLE runs AS SELECT 'run1' AS run_id, DATE '2026-03-31' AS as_of, "
-                    "TIMESTAMPTZ '2026-04-01 02:00:00+08' AS finished_at, 'Asia/Shanghai' AS billing_time_zone")
+        con.execute(
+            "CREATE TABLE runs AS SELECT 'run1' AS run_id, DATE '2026-03-31' AS as_of, "
+            "TIMESTAMPTZ '2026-04-01 02:00:00+08' AS finished_at, 'Asia/Shanghai' AS billing_time_zone"
+        )
         con.execute("CREATE TABLE refund_verdicts AS SELECT 'R1' AS refund_id, 'compliant' AS verdict")
     (db_path.parent / "report-2026-03-31.html").write_text("<p>published</p>", encoding="utf-8")
     os.link(db_path, db_path.parent / "link.duckdb")
@@ -41,8 +43,11 @@ def query(db_path: Path, *args: str):
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file under `folder` with the hash of its bytes."""
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 ESCAPES = [
@@ -83,28 +88,34 @@ def test_every_escape_is_refused_in_one_line_and_nothing_changes(warehouse, sql)
     assert query(warehouse, "SELECT count(*) AS runs FROM runs", "--format", "csv").stdout.splitlines() == ["runs", "1"]
 
 
-@pytest.mark.parametrize("sql, expected", [
-    ("SELECT refund_id, verdict FROM refund_verdicts", [["refund_id", "verdict"], ["R1", "compliant"]]),
-    ("WITH v AS (SELECT * FROM refund_verdicts) SELECT count(*) AS n FROM v", [["n"], ["1"]]),
-    ("FROM runs SELECT count(*) AS n", [["n"], ["1"]]),
-    ("SELECT json_extract_string('{\"a\": \"b\"}', '$.a') AS a", [["a"], ["b"]]),
-    ("SELECT 1 AS a; SELECT 2 AS b", [["b"], ["2"]]),
-])
+@pytest.mark.parametrize(
+    "sql, expected",
+    [
+        ("SELECT refund_id, verdict FROM refund_verdicts", [["refund_id", "verdict"], ["R1", "compliant"]]),
+        ("WITH v AS (SELECT * FROM refund_verdicts) SELECT count(*) AS n FROM v", [["n"], ["1"]]),
+        ("FROM runs SELECT count(*) AS n", [["n"], ["1"]]),
+        ("SELECT json_extract_string('{\"a\": \"b\"}', '$.a') AS a", [["a"], ["b"]]),
+        ("SELECT 1 AS a; SELECT 2 AS b", [["b"], ["2"]]),
+    ],
+)
 def test_select_over_the_warehouse_still_works(warehouse, sql, expected):
     outcome = query(warehouse, sql, "--format", "csv")
     assert outcome.exit_code == 0, outcome.output
     assert list(csv.reader(outcome.stdout.splitlines())) == expected
 
 
-@pytest.mark.parametrize("cell, written", [
-    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
-    ("+1", "'+1"),
-    ("-1", "'-1"),
-    ("@SUM(A1)", "'@SUM(A1)"),
-    ("\tTAB", "'\tTAB"),
-    ("\rCR", "'\rCR"),
-    ("plain", "plain"),
-])
+@pytest.mark.parametrize(
+    "cell, written",
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tTAB", "'\tTAB"),
+        ("\rCR", "'\rCR"),
+        ("plain", "plain"),
+    ],
+)
 def test_csv_neutralises_formula_cells_like_the_nightly_exports(warehouse, cell, written):
     outcome = query(warehouse, f"SELECT $${cell}$$ AS cell, -5 AS number, -1.50 AS amount", "--format", "csv")
     assert outcome.exit_code == 0, outcome.output
@@ -124,14 +135,16 @@ CONTROLS = [
 ]
 
 
-@pytest.mark.parametrize("expression, shown", [(expr, shown) for _, expr, shown in CONTROLS],
-                         ids=[name for name, _, _ in CONTROLS])
+@pytest.mark.parametrize(
+    "expression, shown", [(expr, shown) for _, expr, shown in CONTROLS], ids=[name for name, _, _ in CONTROLS]
+)
 def test_the_table_shows_control_characters_escaped(warehouse, expression, shown):
     outcome = query(warehouse, f"SELECT {expression} AS value")
     assert outcome.exit_code == 0, outcome.output
     assert shown in outcome.stdout
-    assert not any(ord(char) < 32 and char != "\n" or 127 <= ord(char) < 160 or char in "\u202e\u2066"
-                   for char in outcome.stdout)
+    assert not any(
+        (ord(char) < 32 and char != "\n") or 127 <= ord(char) < 160 or char in "\u202e\u2066" for char in outcome.stdout
+    )
 
 
 def test_json_keeps_control_characters_as_json_escapes(warehouse):

@@ -40,7 +40,7 @@ SELECT (SELECT count(*) FROM runs),
 
 # Holds one read-only connection from start to end; polls its view every 10 ms, answers "view"
 # with it, and "stop" with every distinct view it saw.
-_READER = r'''
+_READER = r"""
 import json, queue, sys, threading, duckdb
 con = duckdb.connect(sys.argv[1], read_only=True)
 view = lambda: list(con.execute(sys.argv[2]).fetchone())
@@ -61,15 +61,19 @@ while True:
     if request == "stop":
         print(json.dumps(seen), flush=True)
         break
-'''
+"""
 
 
 class Reader:
     """An analyst's process holding the warehouse open read-only."""
 
     def __init__(self, db_path: Path):
-        self.process = subprocess.Popen([sys.executable, "-c", _READER, str(db_path), VIEW_SQL], text=True,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _READER, str(db_path), VIEW_SQL],
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         self.first = self._answer()
 
     def view(self) -> list:
@@ -142,10 +146,12 @@ def first_case(db_path: Path) -> str:
 def decisions(db_path: Path) -> list[tuple]:
     with duckdb.connect(str(db_path), read_only=True) as con:
         return con.execute(
-            "SELECT case_id, disposition, reviewer FROM case_dispositions ORDER BY decided_at").fetchall()
+            "SELECT case_id, disposition, reviewer FROM case_dispositions ORDER BY decided_at"
+        ).fetchall()
 
 
 # --- a reader holding the warehouse all night ---------------------------------------------------
+
 
 def test_a_reader_holding_the_warehouse_all_night_neither_blocks_the_run_nor_sees_it(warehouse, reader, monkeypatch):
     seen_in_publish = []
@@ -203,9 +209,23 @@ def _leave_in_a_wal(db_path: Path, case_id: str, reviewer: str) -> None:
 
 # --- reviewers' writes --------------------------------------------------------------------------
 
+
 def decide(db_path: Path, case_id: str, *options: str):
-    return CliRunner().invoke(main, ["review", "decide", case_id, "--disposition", "confirmed",
-                                     "--reviewer", "rita", "--db", str(db_path), *options])
+    return CliRunner().invoke(
+        main,
+        [
+            "review",
+            "decide",
+            case_id,
+            "--disposition",
+            "confirmed",
+            "--reviewer",
+            "rita",
+            "--db",
+            str(db_path),
+            *options,
+        ],
+    )
 
 
 def test_a_decision_lands_while_a_reader_holds_the_warehouse(warehouse, reader):
@@ -218,9 +238,27 @@ def test_a_decision_lands_while_a_reader_holds_the_warehouse(warehouse, reader):
 
 def _decide_in_a_process(db_path: Path, case_id: str, wait: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", "from jobs.cli import main; main()", "review", "decide", case_id,
-         "--disposition", "confirmed", "--reviewer", "rita", "--db", str(db_path), "--wait", wait],
-        cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-c",
+            "from jobs.cli import main; main()",
+            "review",
+            "decide",
+            case_id,
+            "--disposition",
+            "confirmed",
+            "--reviewer",
+            "rita",
+            "--db",
+            str(db_path),
+            "--wait",
+            wait,
+        ],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_a_decision_made_while_a_run_publishes_waits_for_it_and_lands(warehouse, monkeypatch):
@@ -258,4 +296,3 @@ def test_a_decision_that_will_not_wait_for_a_publishing_run_is_refused_in_one_li
     assert err.count("\n") == 1 and err.startswith("refund-recon: ") and "nothing recorded" in err, err
     assert decisions(warehouse) == []
     assert view_now(warehouse)[0] == 2, "the run was not published"
-

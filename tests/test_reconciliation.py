@@ -14,14 +14,19 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-
 from exports import AS_OF, error_lines, purchase, refund, run_night, write_exports
-from jobs import pipeline, validation
+
+from jobs import pipeline
 from jobs.cli import main
 from jobs.config import Settings, load_settings
 from jobs.pipeline import run
-from jobs.reconciliation import (
-    INVARIANTS, InvariantFailed, build_daily_reconciliation, check_invariants, reconcile,
+from jobs.stages import validation
+from jobs.stages.reconciliation import (
+    INVARIANTS,
+    InvariantFailed,
+    build_daily_reconciliation,
+    check_invariants,
+    reconcile,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,49 +37,131 @@ QUIET = dict(write_report=False, write_exports=False)  # the other stages are no
 # Six entities, two currencies, every refund status and verdict, one quarantined order.
 # Billing time is Asia/Shanghai (UTC+8); amounts in the comments are what the rules find.
 PURCHASES = [
-    purchase(order_id="O1"),                                              # call USD 03-01, 100 cash
-    purchase(order_id="O2", account_id="A2", entity_id="E2", purchased_at="2026-03-01 23:30:00",
-             list_price="120.00", discount_amount="10.00", coupon_amount="10.00", paid_cash_credit="60.00",
-             paid_commission_credit="30.00", paid_free_credit="10.00"),  # refundable 100
-    purchase(order_id="O3", account_id="A3", entity_id="E3", product="live", currency="CNY",
-             list_price="500.00", coupon_amount="50.00", paid_cash_credit="450.00"),
-    purchase(order_id="O4", account_id="A4", entity_id="E4",               # 00:30 billing = 03-01 in UTC
-             purchased_at="2026-03-01T16:30:00Z", list_price="50.00", paid_cash_credit="50.00"),
-    purchase(order_id="O5", account_id="A5", entity_id="E5", product="conference",
-             purchased_at="2026-03-10 10:00:00", list_price="80.00", paid_cash_credit="80.00"),
-    purchase(order_id="O6", account_id="A6", entity_id="E6", product="live", currency="CNY",
-             purchased_at="2026-03-20 10:00:00", list_price="300.00", paid_cash_credit="300.00"),
-    purchase(order_id="O7", account_id="A7", entity_id="E7",               # 100 listed, 90 paid: quarantined
-             list_price="100.00", paid_cash_credit="90.00"),
+    purchase(order_id="O1"),  # call USD 03-01, 100 cash
+    purchase(
+        order_id="O2",
+        account_id="A2",
+        entity_id="E2",
+        purchased_at="2026-03-01 23:30:00",
+        list_price="120.00",
+        discount_amount="10.00",
+        coupon_amount="10.00",
+        paid_cash_credit="60.00",
+        paid_commission_credit="30.00",
+        paid_free_credit="10.00",
+    ),  # refundable 100
+    purchase(
+        order_id="O3",
+        account_id="A3",
+        entity_id="E3",
+        product="live",
+        currency="CNY",
+        list_price="500.00",
+        coupon_amount="50.00",
+        paid_cash_credit="450.00",
+    ),
+    purchase(
+        order_id="O4",
+        account_id="A4",
+        entity_id="E4",  # 00:30 billing = 03-01 in UTC
+        purchased_at="2026-03-01T16:30:00Z",
+        list_price="50.00",
+        paid_cash_credit="50.00",
+    ),
+    purchase(
+        order_id="O5",
+        account_id="A5",
+        entity_id="E5",
+        product="conference",
+        purchased_at="2026-03-10 10:00:00",
+        list_price="80.00",
+        paid_cash_credit="80.00",
+    ),
+    purchase(
+        order_id="O6",
+        account_id="A6",
+        entity_id="E6",
+        product="live",
+        currency="CNY",
+        purchased_at="2026-03-20 10:00:00",
+        list_price="300.00",
+        paid_cash_credit="300.00",
+    ),
+    purchase(
+        order_id="O7",
+        account_id="A7",
+        entity_id="E7",  # 100 listed, 90 paid: quarantined
+        list_price="100.00",
+        paid_cash_credit="90.00",
+    ),
 ]
 REFUNDS = [
-    refund(refund_id="R1"),                                                # paid 100, compliant
-    refund(refund_id="R2", order_id="O2", requested_at="2026-03-03 10:00:00",
-           processed_at="2026-03-04 10:00:00", refund_cash_credit="80.00", refund_commission_credit="30.00",
-           refund_free_credit="10.00", refund_amount="120.00"),           # COUPON_REFUNDED 20, PATH_MISMATCH 20
-    refund(refund_id="R3", order_id="O3", currency="CNY", processed_at="2026-03-02 18:00:00",
-           refund_cash_credit="400.00", refund_amount="400.00"),           # UNDER_REFUNDED: 50 owed
-    refund(refund_id="R4", order_id="O4", requested_at="2026-03-31 10:00:00", status="pending",
-           processed_at="", refund_cash_credit="50.00", refund_amount="50.00"),  # PAST_WINDOW: stop
-    refund(refund_id="R5", order_id="O5", requested_at="2026-03-11 10:00:00", status="rejected",
-           processed_at="2026-03-12 10:00:00", refund_cash_credit="80.00",
-           refund_amount="80.00"),                                         # REJECTED_WITH_PAYOUT 80
-    refund(refund_id="R6", order_id="O6", currency="CNY", requested_at="2026-03-21 10:00:00",
-           processed_at="2026-04-02 10:00:00", refund_cash_credit="300.00",
-           refund_amount="300.00"),                                        # paid after as_of: pending
-    refund(refund_id="R7", order_id="O7"),                                 # of a quarantined order
-    refund(refund_id="R8", order_id="O6", currency="CNY", requested_at="2026-03-20 12:00:00",
-           status="rejected", processed_at="2026-03-20 13:00:00", refund_cash_credit="0.00",
-           refund_amount="0.00"),                                          # rejected, nothing paid
-    refund(refund_id="R9", order_id="O5", requested_at="2026-03-20 10:00:00",
-           processed_at="2026-03-20 12:00:00", refund_cash_credit="80.00",
-           refund_amount="80.00"),                                         # PAST_WINDOW (day 11)
+    refund(refund_id="R1"),  # paid 100, compliant
+    refund(
+        refund_id="R2",
+        order_id="O2",
+        requested_at="2026-03-03 10:00:00",
+        processed_at="2026-03-04 10:00:00",
+        refund_cash_credit="80.00",
+        refund_commission_credit="30.00",
+        refund_free_credit="10.00",
+        refund_amount="120.00",
+    ),  # COUPON_REFUNDED 20, PATH_MISMATCH 20
+    refund(
+        refund_id="R3",
+        order_id="O3",
+        currency="CNY",
+        processed_at="2026-03-02 18:00:00",
+        refund_cash_credit="400.00",
+        refund_amount="400.00",
+    ),  # UNDER_REFUNDED: 50 owed
+    refund(
+        refund_id="R4",
+        order_id="O4",
+        requested_at="2026-03-31 10:00:00",
+        status="pending",
+        processed_at="",
+        refund_cash_credit="50.00",
+        refund_amount="50.00",
+    ),  # PAST_WINDOW: stop
+    refund(
+        refund_id="R5",
+        order_id="O5",
+        requested_at="2026-03-11 10:00:00",
+        status="rejected",
+        processed_at="2026-03-12 10:00:00",
+        refund_cash_credit="80.00",
+        refund_amount="80.00",
+    ),  # REJECTED_WITH_PAYOUT 80
+    refund(
+        refund_id="R6",
+        order_id="O6",
+        currency="CNY",
+        requested_at="2026-03-21 10:00:00",
+        processed_at="2026-04-02 10:00:00",
+        refund_cash_credit="300.00",
+        refund_amount="300.00",
+    ),  # paid after as_of: pending
+    refund(refund_id="R7", order_id="O7"),  # of a quarantined order
+    refund(
+        refund_id="R8",
+        order_id="O6",
+        currency="CNY",
+        requested_at="2026-03-20 12:00:00",
+        status="rejected",
+        processed_at="2026-03-20 13:00:00",
+        refund_cash_credit="0.00",
+        refund_amount="0.00",
+    ),  # rejected, nothing paid
+    refund(
+        refund_id="R9",
+        order_id="O5",
+        requested_at="2026-03-20 10:00:00",
+        processed_at="2026-03-20 12:00:00",
+        refund_cash_credit="80.00",
+        refund_amount="80.00",
+    ),  # PAST_WINDOW (day 11)
 ]
-
-
-@pytest.fixture(scope="module")
-def night(tmp_path_factory):
-    return run_night(tmp_path_factory.mktemp("night"), purchases=PURCHASES, refunds=REFUNDS)
 
 
 @pytest.fixture
@@ -86,7 +173,7 @@ def night(tmp_path):
 def _rows(con, sql: str, *params) -> list[dict]:
     cursor = con.execute(sql, list(params))
     names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=False)) for row in cursor.fetchall()]
 
 
 def _failed(night) -> set[str]:
@@ -95,6 +182,7 @@ def _failed(night) -> set[str]:
 
 # --- the sample night --------------------------------------------------------------------
 
+
 def test_the_sample_night_passes_every_invariant():
     settings = load_settings(SAMPLE / "refund-recon.toml")
     con = run(settings, SAMPLE, date(2026, 3, 31), None).con
@@ -102,10 +190,12 @@ def test_the_sample_night_passes_every_invariant():
     assert [row["invariant"] for row in results] == [invariant.code for invariant in INVARIANTS]
     assert [row for row in results if not row["passed"]] == []
     # The sample's own story (data/sample/README.md): 35 + 41 + 26 + 7 rows in, 24 refunds judged.
-    assert con.execute("SELECT sum(purchases_count), sum(refunds_requested_count) FROM daily_reconciliation"
-                       ).fetchone() == (34, 24)
-    assert con.execute("SELECT CAST(sum(amount_owed_to_customers) AS VARCHAR) FROM daily_reconciliation"
-                       ).fetchone() == ("10.00",)
+    assert con.execute(
+        "SELECT sum(purchases_count), sum(refunds_requested_count) FROM daily_reconciliation"
+    ).fetchone() == (34, 24)
+    assert con.execute(
+        "SELECT CAST(sum(amount_owed_to_customers) AS VARCHAR) FROM daily_reconciliation"
+    ).fetchone() == ("10.00",)
 
 
 def test_there_are_numbered_invariants_each_headed_by_what_it_proves():
@@ -122,9 +212,16 @@ def test_there_are_numbered_invariants_each_headed_by_what_it_proves():
 
 # --- daily_reconciliation, to the cent ---------------------------------------------------
 
-PURCHASE_COLUMNS = ("purchases_count", "purchases_list_price", "purchases_discount_amount",
-                    "purchases_coupon_amount", "purchases_paid_cash_credit", "purchases_paid_commission_credit",
-                    "purchases_paid_free_credit", "purchases_paid_amount")
+PURCHASE_COLUMNS = (
+    "purchases_count",
+    "purchases_list_price",
+    "purchases_discount_amount",
+    "purchases_coupon_amount",
+    "purchases_paid_cash_credit",
+    "purchases_paid_commission_credit",
+    "purchases_paid_free_credit",
+    "purchases_paid_amount",
+)
 
 EXPECTED_PURCHASES = {
     # O1 + O2 (O2 at 23:30 billing is still 03-01); O7 is quarantined and counts nowhere.
@@ -136,23 +233,41 @@ EXPECTED_PURCHASES = {
     ("2026-03-20", "live", "CNY"): (1, "300.00", "0.00", "0.00", "300.00", "0.00", "0.00", "300.00"),
 }
 
-REFUND_COLUMNS = ("refunds_requested_count", "refunds_requested_amount", "refunds_paid_count", "refunds_paid_amount",
-                  "refunds_rejected_count", "refunds_rejected_amount", "refunds_pending_count",
-                  "refunds_pending_amount", "refunds_paid_compliant_amount", "refunds_paid_in_breach_amount")
+REFUND_COLUMNS = (
+    "refunds_requested_count",
+    "refunds_requested_amount",
+    "refunds_paid_count",
+    "refunds_paid_amount",
+    "refunds_rejected_count",
+    "refunds_rejected_amount",
+    "refunds_pending_count",
+    "refunds_pending_amount",
+    "refunds_paid_compliant_amount",
+    "refunds_paid_in_breach_amount",
+)
 
 EXPECTED_REFUNDS = {
-    ("2026-03-02", "call", "USD"): (1, "100.00", 1, "100.00", 0, "0.00", 0, "0.00", "100.00", "0.00"),      # R1
-    ("2026-03-02", "live", "CNY"): (1, "400.00", 1, "400.00", 0, "0.00", 0, "0.00", "0.00", "400.00"),      # R3
-    ("2026-03-03", "call", "USD"): (1, "120.00", 1, "120.00", 0, "0.00", 0, "0.00", "0.00", "120.00"),      # R2
-    ("2026-03-11", "conference", "USD"): (1, "80.00", 0, "0.00", 1, "80.00", 0, "0.00", "0.00", "0.00"),   # R5
-    ("2026-03-20", "conference", "USD"): (1, "80.00", 1, "80.00", 0, "0.00", 0, "0.00", "0.00", "80.00"),   # R9
-    ("2026-03-20", "live", "CNY"): (1, "0.00", 0, "0.00", 1, "0.00", 0, "0.00", "0.00", "0.00"),            # R8
-    ("2026-03-21", "live", "CNY"): (1, "300.00", 0, "0.00", 0, "0.00", 1, "300.00", "0.00", "0.00"),        # R6
-    ("2026-03-31", "call", "USD"): (1, "50.00", 0, "0.00", 0, "0.00", 1, "50.00", "0.00", "0.00"),          # R4
+    ("2026-03-02", "call", "USD"): (1, "100.00", 1, "100.00", 0, "0.00", 0, "0.00", "100.00", "0.00"),  # R1
+    ("2026-03-02", "live", "CNY"): (1, "400.00", 1, "400.00", 0, "0.00", 0, "0.00", "0.00", "400.00"),  # R3
+    ("2026-03-03", "call", "USD"): (1, "120.00", 1, "120.00", 0, "0.00", 0, "0.00", "0.00", "120.00"),  # R2
+    ("2026-03-11", "conference", "USD"): (1, "80.00", 0, "0.00", 1, "80.00", 0, "0.00", "0.00", "0.00"),  # R5
+    ("2026-03-20", "conference", "USD"): (1, "80.00", 1, "80.00", 0, "0.00", 0, "0.00", "0.00", "80.00"),  # R9
+    ("2026-03-20", "live", "CNY"): (1, "0.00", 0, "0.00", 1, "0.00", 0, "0.00", "0.00", "0.00"),  # R8
+    ("2026-03-21", "live", "CNY"): (1, "300.00", 0, "0.00", 0, "0.00", 1, "300.00", "0.00", "0.00"),  # R6
+    ("2026-03-31", "call", "USD"): (1, "50.00", 0, "0.00", 0, "0.00", 1, "50.00", "0.00", "0.00"),  # R4
 }
 
-RISK_COLUMNS = ("verdict_compliant_count", "verdict_breach_count", "verdict_stop_count", "verdict_rejected_count",
-                "at_risk_breach", "at_risk_stop", "flags_count", "amount_recoverable", "amount_owed_to_customers")
+RISK_COLUMNS = (
+    "verdict_compliant_count",
+    "verdict_breach_count",
+    "verdict_stop_count",
+    "verdict_rejected_count",
+    "at_risk_breach",
+    "at_risk_stop",
+    "flags_count",
+    "amount_recoverable",
+    "amount_owed_to_customers",
+)
 
 EXPECTED_RISK = {
     ("2026-03-02", "call", "USD"): (1, 0, 0, 0, "0.00", "0.00", 0, "0.00", "0.00"),
@@ -178,10 +293,10 @@ EXPECTED_BY_RULE = {
 
 
 def _table(con, columns) -> dict[tuple, tuple]:
-    select = ", ".join(f"CAST({column} AS VARCHAR)" if not column.endswith("_count") else column
-                       for column in columns)
-    rows = con.execute(f"SELECT CAST(billing_day AS VARCHAR), product, currency, {select} "
-                       "FROM daily_reconciliation ORDER BY ALL").fetchall()
+    select = ", ".join(f"CAST({column} AS VARCHAR)" if not column.endswith("_count") else column for column in columns)
+    rows = con.execute(
+        f"SELECT CAST(billing_day AS VARCHAR), product, currency, {select} FROM daily_reconciliation ORDER BY ALL"
+    ).fetchall()
     return {row[:3]: row[3:] for row in rows}
 
 
@@ -211,20 +326,29 @@ def test_verdicts_money_at_risk_recoverable_and_owed_to_the_cent(night):
 
 
 def test_money_at_risk_by_rule_to_the_cent(night):
-    rule_columns = [f"at_risk_{rule_code.lower()}" for (rule_code,) in
-                    night.con.execute("SELECT rule_code FROM rule_catalog ORDER BY position").fetchall()]
+    rule_columns = [
+        f"at_risk_{rule_code.lower()}"
+        for (rule_code,) in night.con.execute("SELECT rule_code FROM rule_catalog ORDER BY position").fetchall()
+    ]
     table = _table(night.con, rule_columns)
     for key, row in table.items():
         expected = EXPECTED_BY_RULE.get(key, {})
-        assert dict(zip(rule_columns, row)) == {column: expected.get(column, "0.00") for column in rule_columns}, key
+        assert dict(zip(rule_columns, row, strict=False)) == {
+            column: expected.get(column, "0.00") for column in rule_columns
+        }, key
 
 
 def test_money_columns_are_decimal_never_float(night):
-    types = dict(night.con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'daily_reconciliation'"
-    ).fetchall())
-    money = [name for name in types if "amount" in name or name.startswith(("at_risk_", "purchases_"))
-             and name != "purchases_count"]
+    types = dict(
+        night.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'daily_reconciliation'"
+        ).fetchall()
+    )
+    money = [
+        name
+        for name in types
+        if "amount" in name or (name.startswith(("at_risk_", "purchases_")) and name != "purchases_count")
+    ]
     assert money and {types[name] for name in money} == {"DECIMAL(38,2)"}  # sums of DECIMAL(18,2) amounts
     assert not [name for name, kind in types.items() if kind in ("DOUBLE", "FLOAT", "REAL")]
 
@@ -246,30 +370,58 @@ CORRUPTIONS = {
     "I01": (_AFTER_RULES, "INSERT INTO quarantine VALUES ('purchases', 999, 'order_id', 'stray', NULL, 'stray')"),
     "I02": (_AFTER_RULES, "UPDATE run_inputs SET rows_read = rows_read + 1 WHERE source = 'usage'"),
     # R7's quarantine entry moved onto R1's line: R1 is then both loaded and quarantined.
-    "I03": (_AFTER_RULES, "UPDATE quarantine SET line = (SELECT _line FROM delivered_refunds WHERE refund_id = 'R1') "
-                          "WHERE source = 'refunds'"),
+    "I03": (
+        _AFTER_RULES,
+        "UPDATE quarantine SET line = (SELECT _line FROM delivered_refunds WHERE refund_id = 'R1') "
+        "WHERE source = 'refunds'",
+    ),
     "I04": (_AFTER_RULES, "UPDATE purchases SET coupon_amount = coupon_amount + 5 WHERE order_id = 'O1'"),
     "I05": (_AFTER_RULES, "DELETE FROM refund_verdicts WHERE refund_id = 'R6'"),
-    "I06": (_AFTER_RULES, "UPDATE refund_verdicts SET verdict = 'compliant', amount_at_risk = 0, "
-                          "rule_codes = []::VARCHAR[] WHERE refund_id = 'R9'"),
+    "I06": (
+        _AFTER_RULES,
+        "UPDATE refund_verdicts SET verdict = 'compliant', amount_at_risk = 0, "
+        "rule_codes = []::VARCHAR[] WHERE refund_id = 'R9'",
+    ),
     "I07": (_AFTER_RULES, "UPDATE refund_verdicts SET refund_amount = refund_amount + 1 WHERE refund_id = 'R1'"),
-    "I08": (_IN_RECONCILIATION, "UPDATE daily_reconciliation SET purchases_coupon_amount = purchases_coupon_amount "
-                                "+ 1 WHERE billing_day = '2026-03-01' AND product = 'call'"),
-    "I09": (_IN_RECONCILIATION, "UPDATE daily_reconciliation SET refunds_pending_count = refunds_pending_count + 1 "
-                                "WHERE billing_day = '2026-03-21'"),
-    "I10": (_IN_RECONCILIATION, "UPDATE daily_reconciliation SET at_risk_stop = at_risk_stop + 1 "
-                                "WHERE billing_day = '2026-03-31'"),
-    "I11": (_IN_RECONCILIATION, "UPDATE daily_reconciliation SET at_risk_path_mismatch = at_risk_path_mismatch + 1 "
-                                "WHERE billing_day = '2026-03-03'"),
-    "I12": (_IN_RECONCILIATION, "UPDATE daily_reconciliation SET refunds_paid_compliant_amount = "
-                                "refunds_paid_compliant_amount + 1 WHERE billing_day = '2026-03-02' "
-                                "AND product = 'call'"),
-    "I13": (_IN_RECONCILIATION, "UPDATE daily_reconciliation SET amount_recoverable = refunds_paid_in_breach_amount "
-                                "+ refunds_rejected_amount + 0.01 WHERE billing_day = '2026-03-03'"),
-    "I14": (_IN_RECONCILIATION, "UPDATE daily_reconciliation SET amount_owed_to_customers = "
-                                "amount_owed_to_customers + 1 WHERE billing_day = '2026-03-02' AND product = 'live'"),
-    "I15": (_IN_RECONCILIATION, "UPDATE daily_reconciliation SET billing_day = '2026-03-20' "
-                                "WHERE billing_day = '2026-03-21'"),
+    "I08": (
+        _IN_RECONCILIATION,
+        "UPDATE daily_reconciliation SET purchases_coupon_amount = purchases_coupon_amount "
+        "+ 1 WHERE billing_day = '2026-03-01' AND product = 'call'",
+    ),
+    "I09": (
+        _IN_RECONCILIATION,
+        "UPDATE daily_reconciliation SET refunds_pending_count = refunds_pending_count + 1 "
+        "WHERE billing_day = '2026-03-21'",
+    ),
+    "I10": (
+        _IN_RECONCILIATION,
+        "UPDATE daily_reconciliation SET at_risk_stop = at_risk_stop + 1 WHERE billing_day = '2026-03-31'",
+    ),
+    "I11": (
+        _IN_RECONCILIATION,
+        "UPDATE daily_reconciliation SET at_risk_path_mismatch = at_risk_path_mismatch + 1 "
+        "WHERE billing_day = '2026-03-03'",
+    ),
+    "I12": (
+        _IN_RECONCILIATION,
+        "UPDATE daily_reconciliation SET refunds_paid_compliant_amount = "
+        "refunds_paid_compliant_amount + 1 WHERE billing_day = '2026-03-02' "
+        "AND product = 'call'",
+    ),
+    "I13": (
+        _IN_RECONCILIATION,
+        "UPDATE daily_reconciliation SET amount_recoverable = refunds_paid_in_breach_amount "
+        "+ refunds_rejected_amount + 0.01 WHERE billing_day = '2026-03-03'",
+    ),
+    "I14": (
+        _IN_RECONCILIATION,
+        "UPDATE daily_reconciliation SET amount_owed_to_customers = "
+        "amount_owed_to_customers + 1 WHERE billing_day = '2026-03-02' AND product = 'live'",
+    ),
+    "I15": (
+        _IN_RECONCILIATION,
+        "UPDATE daily_reconciliation SET billing_day = '2026-03-20' WHERE billing_day = '2026-03-21'",
+    ),
     # R1, judged, is also a refund whose row tonight was quarantined.
     "I16": (_AFTER_RULES, "INSERT INTO quarantined_keys_refunds VALUES ('R1', 99)"),
     # R4, pending and flagged (stop), let through to payout.
@@ -289,8 +441,9 @@ def test_each_invariant_fails_alone_on_its_corruption(night, code):
     if when == _AFTER_RULES:
         build_daily_reconciliation(night.runner)
     assert _failed(night) == {code}
-    stored = _rows(night.con, "SELECT invariant, passed, expected, actual, detail FROM invariant_results "
-                        "WHERE NOT passed")
+    stored = _rows(
+        night.con, "SELECT invariant, passed, expected, actual, detail FROM invariant_results WHERE NOT passed"
+    )
     assert len(stored) == 1 and stored[0]["invariant"] == code
     assert stored[0]["expected"] and stored[0]["actual"] and stored[0]["detail"]
 
@@ -300,11 +453,16 @@ STALE_JUDGEMENTS = [
     ("INSERT INTO quarantined_keys_refunds VALUES ('R1', 99)", "R1: its row tonight is quarantined"),
     ("INSERT INTO quarantined_keys_purchases VALUES ('O1', 99)", "R1: its order O1 is withheld"),
     # stored as quarantined on an earlier night, not delivered tonight
-    ("CREATE OR REPLACE TEMP VIEW stored_refunds AS SELECT *, true AS _quarantined FROM refunds "
-     "WHERE refund_id = 'R3'; DELETE FROM delivered_refunds WHERE refund_id = 'R3'",
-     "R3: its latest delivery was quarantined"),
-    ("CREATE OR REPLACE TEMP VIEW stored_purchases AS SELECT *, true AS _quarantined FROM purchases "
-     "WHERE order_id = 'O3'; DELETE FROM delivered_purchases WHERE order_id = 'O3'", "R3: its order O3 is withheld"),
+    (
+        "CREATE OR REPLACE TEMP VIEW stored_refunds AS SELECT *, true AS _quarantined FROM refunds "
+        "WHERE refund_id = 'R3'; DELETE FROM delivered_refunds WHERE refund_id = 'R3'",
+        "R3: its latest delivery was quarantined",
+    ),
+    (
+        "CREATE OR REPLACE TEMP VIEW stored_purchases AS SELECT *, true AS _quarantined FROM purchases "
+        "WHERE order_id = 'O3'; DELETE FROM delivered_purchases WHERE order_id = 'O3'",
+        "R3: its order O3 is withheld",
+    ),
 ]
 
 
@@ -326,13 +484,18 @@ def test_the_failure_names_the_invariant_and_its_figures(night):
 
 
 def test_a_check_that_cannot_run_counts_as_failed(night):
-    broken = replace(INVARIANTS[0], reads=("no_such_table",), meta={"code": "I99", "name": "broken_check"},
-                     sql="SELECT true AS passed, '' AS expected, '' AS actual, '' AS detail FROM no_such_table")
+    broken = replace(
+        INVARIANTS[0],
+        reads=("no_such_table",),
+        meta={"code": "I99", "name": "broken_check"},
+        sql="SELECT true AS passed, '' AS expected, '' AS actual, '' AS detail FROM no_such_table",
+    )
     (result,) = check_invariants(night.runner, (broken,))
     assert not result.passed and "could not run" in result.detail
 
 
 # --- the command line and the warehouse --------------------------------------------------
+
 
 def _config(tmp_path: Path) -> Path:
     path = tmp_path / "recon.toml"
@@ -352,31 +515,46 @@ def test_a_run_publishes_the_tie_out_and_keeps_its_history(tmp_path):
     run(Settings(max_bad_row_fraction=1.0, **QUIET), folder, AS_OF, db_path)
     run(Settings(max_bad_row_fraction=1.0, **QUIET), folder, AS_OF, db_path)
     with duckdb.connect(str(db_path), read_only=True) as con:
-        counts = {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in
-                  ("daily_reconciliation", "daily_reconciliation_history", "invariant_results",
-                   "invariant_results_history")}
+        counts = {
+            table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in (
+                "daily_reconciliation",
+                "daily_reconciliation_history",
+                "invariant_results",
+                "invariant_results_history",
+            )
+        }
         assert con.execute("SELECT bool_and(passed) FROM invariant_results_history").fetchone() == (True,)
         latest_run = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0]
         assert con.execute("SELECT DISTINCT run_id FROM invariant_results").fetchall() == [(latest_run,)]
     rows = len(set(EXPECTED_PURCHASES) | set(EXPECTED_REFUNDS))
-    assert counts == {"daily_reconciliation": rows, "daily_reconciliation_history": 2 * rows,
-                      "invariant_results": len(INVARIANTS), "invariant_results_history": 2 * len(INVARIANTS)}
+    assert counts == {
+        "daily_reconciliation": rows,
+        "daily_reconciliation_history": 2 * rows,
+        "invariant_results": len(INVARIANTS),
+        "invariant_results_history": 2 * len(INVARIANTS),
+    }
 
 
 def test_a_broken_export_that_slips_past_validation_fails_the_run_and_writes_nothing(tmp_path, monkeypatch):
     config, db_path = _config(tmp_path), tmp_path / "out" / "recon.duckdb"
     good = write_exports(tmp_path / "good", purchases=PURCHASES, refunds=REFUNDS)
-    first = CliRunner().invoke(main, ["run", "--input", str(good), "--db", str(db_path),
-                                      "--as-of", "2026-03-31", "--config", str(config)])
+    first = CliRunner().invoke(
+        main, ["run", "--input", str(good), "--db", str(db_path), "--as-of", "2026-03-31", "--config", str(config)]
+    )
     assert first.exit_code == 0, first.output
     before = _warehouse(db_path)
     # Broken export: O1 lists 100.00 but 90.00 was paid. With the row checks switched off
     # (a validation bug), the order loads; the tie-out catches it.
-    broken = write_exports(tmp_path / "broken", purchases=[purchase(paid_cash_credit="90.00")],
-                           refunds=[refund(refund_cash_credit="90.00", refund_amount="90.00")])
+    broken = write_exports(
+        tmp_path / "broken",
+        purchases=[purchase(paid_cash_credit="90.00")],
+        refunds=[refund(refund_cash_credit="90.00", refund_amount="90.00")],
+    )
     monkeypatch.setattr(validation, "_check_rows", lambda *args: None)
-    result = CliRunner().invoke(main, ["run", "--input", str(broken), "--db", str(db_path),
-                                       "--as-of", "2026-03-31", "--config", str(config)])
+    result = CliRunner().invoke(
+        main, ["run", "--input", str(broken), "--db", str(db_path), "--as-of", "2026-03-31", "--config", str(config)]
+    )
     assert result.exit_code == 1
     assert result.stdout == ""
     (line,) = error_lines(result.stderr)

@@ -27,6 +27,7 @@ as_of, so that night 2 replaces night 1's report and export files in place (the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -44,7 +45,6 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-
 from exports import error_lines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,10 +213,8 @@ class Job:
         return int(text) if text else None
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         while _alive(self.pid):
             time.sleep(0.002)
 
@@ -248,21 +246,45 @@ class Job:
 class _ForkServer:
     def __init__(self, logs: Path):
         self.logs, self.count = logs, 0
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER], cwd=ROOT, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVER], cwd=ROOT, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
 
-    def start(self, argv: list[str], *, kill_at: int | None = None, pause_at: int | None = None,
-              record: bool = False, user: int | None = None, fsize: int | None = None,
-              env: dict | None = None, preimport: list[str] | None = None) -> Job:
+    def start(
+        self,
+        argv: list[str],
+        *,
+        kill_at: int | None = None,
+        pause_at: int | None = None,
+        record: bool = False,
+        user: int | None = None,
+        fsize: int | None = None,
+        env: dict | None = None,
+        preimport: list[str] | None = None,
+    ) -> Job:
         self.count += 1
         folder = self.logs / f"job{self.count:03d}"
         folder.mkdir(parents=True)
-        spec = {"argv": [str(arg) for arg in argv], "out": str(folder / "out"), "err": str(folder / "err"),
-                "rc": str(folder / "rc"), "mark": str(folder / "mark"), "release": str(folder / "release"),
-                "user": user, "fsize": fsize, "env": env, "preimport": preimport}
+        spec = {
+            "argv": [str(arg) for arg in argv],
+            "out": str(folder / "out"),
+            "err": str(folder / "err"),
+            "rc": str(folder / "rc"),
+            "mark": str(folder / "mark"),
+            "release": str(folder / "release"),
+            "user": user,
+            "fsize": fsize,
+            "env": env,
+            "preimport": preimport,
+        }
         if kill_at or pause_at or record:
-            spec.update(trace=True, funcs=list(_TRACED), kill_at=kill_at, pause_at=pause_at,
-                        record=str(folder / "labels.json") if record else None)
+            spec.update(
+                trace=True,
+                funcs=list(_TRACED),
+                kill_at=kill_at,
+                pause_at=pause_at,
+                record=str(folder / "labels.json") if record else None,
+            )
         self.proc.stdin.write(json.dumps(spec) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -287,6 +309,7 @@ def _run_argv(input_dir: Path, db: Path, config: Path = CONFIG) -> list:
 # What a warehouse and its output folder hold.
 # --------------------------------------------------------------------------------------------
 
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -297,30 +320,50 @@ def snapshot(db: Path) -> dict:
     Opening read-only also proves the warehouse is readable after whatever happened to it.
     """
     with duckdb.connect(str(db), read_only=True) as con:
-        tables = [name for (name,) in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1").fetchall()]
-        views = [name for (name,) in con.execute(
-            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database() "
-            "ORDER BY 1").fetchall()]
+        tables = [
+            name
+            for (name,) in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1"
+            ).fetchall()
+        ]
+        views = [
+            name
+            for (name,) in con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database() "
+                "ORDER BY 1"
+            ).fetchall()
+        ]
         result = {"tables": {}, "views": {}, "runs": []}
         for table in tables:
-            columns = [name for (name,) in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
-                "AND table_name = ? ORDER BY column_index", [table]).fetchall()]
+            columns = [
+                name
+                for (name,) in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                    "AND table_name = ? ORDER BY column_index",
+                    [table],
+                ).fetchall()
+            ]
             rest = [_quoted(name) for name in columns if name != "run_id"]
             row = f"hash(row({', '.join(rest)}))" if rest else "0"
-            count, checksum = con.execute(
-                f"SELECT count(*), coalesce(sum({row}), 0) FROM {_quoted(table)}").fetchone()
+            count, checksum = con.execute(f"SELECT count(*), coalesce(sum({row}), 0) FROM {_quoted(table)}").fetchone()
             by_run = None
             if "run_id" in columns:
-                by_run = {run_id: (n, int(sum_)) for run_id, n, sum_ in con.execute(
-                    f"SELECT run_id, count(*), coalesce(sum({row}), 0) FROM {_quoted(table)} GROUP BY run_id").fetchall()}
+                by_run = {
+                    run_id: (n, int(sum_))
+                    for run_id, n, sum_ in con.execute(
+                        f"SELECT run_id, count(*), coalesce(sum({row}), 0) FROM {_quoted(table)} GROUP BY run_id"
+                    ).fetchall()
+                }
             result["tables"][table] = {"content": (count, int(checksum)), "by_run": by_run}
         for view in views:
             result["views"][view] = con.execute(f"SELECT count(*) FROM {_quoted(view)}").fetchone()[0]
         if "runs" in tables:
-            result["runs"] = [(run_id, str(as_of), status) for run_id, as_of, status in con.execute(
-                "SELECT run_id, as_of, status FROM runs ORDER BY finished_at, run_id").fetchall()]
+            result["runs"] = [
+                (run_id, str(as_of), status)
+                for run_id, as_of, status in con.execute(
+                    "SELECT run_id, as_of, status FROM runs ORDER BY finished_at, run_id"
+                ).fetchall()
+            ]
         return result
 
 
@@ -336,9 +379,10 @@ def classify(snap: dict, night1: dict, night2: dict) -> str:
     if snap == night1:
         return "night1"
     old_ids = [run_id for run_id, _, _ in night1["runs"]]
-    assert [run_id for run_id, _, _ in snap["runs"][:len(old_ids)]] == old_ids, \
+    assert [run_id for run_id, _, _ in snap["runs"][: len(old_ids)]] == old_ids, (
         f"earlier runs lost or reordered: {snap['runs']}"
-    new_runs = snap["runs"][len(old_ids):]
+    )
+    new_runs = snap["runs"][len(old_ids) :]
     assert new_runs, f"no new run, yet the warehouse differs from night 1: {_diff(snap, night1)}"
     assert all(as_of == AS_OF and status == "succeeded" for _, as_of, status in new_runs), new_runs
     latest = new_runs[-1][0]
@@ -351,15 +395,18 @@ def classify(snap: dict, night1: dict, night2: dict) -> str:
             if table != "runs":  # each new run's history rows are the complete night 2
                 source = night2["tables"][table.removesuffix("_history")]["content"]
                 for run_id, _, _ in new_runs:
-                    assert state["by_run"].get(run_id, (0, 0)) == source, \
+                    assert state["by_run"].get(run_id, (0, 0)) == source, (
                         f"{table}: run {run_id} has {state['by_run'].get(run_id)}, night 2 has {source}"
+                    )
         else:
-            assert state["content"] == night2["tables"][table]["content"], \
-                f"{table}: {state['content']} is not night 2's {night2['tables'][table]['content']}" \
+            assert state["content"] == night2["tables"][table]["content"], (
+                f"{table}: {state['content']} is not night 2's {night2['tables'][table]['content']}"
                 f" (night 1: {night1['tables'].get(table, {}).get('content')})"
+            )
             if state["by_run"]:
-                assert set(state["by_run"]) == {latest}, \
+                assert set(state["by_run"]) == {latest}, (
                     f"{table}: rows of runs {sorted(state['by_run'])}, the latest run is {latest}"
+                )
     return "night2"
 
 
@@ -373,8 +420,11 @@ def file_hashes(base: Path) -> dict[str, str]:
     hashes = {}
     for path in sorted(base.rglob("*")):
         relative = path.relative_to(base)
-        if path.is_file() and not any(part.startswith(".") for part in relative.parts) \
-                and not path.name.startswith(("recon.duckdb", "filler")):
+        if (
+            path.is_file()
+            and not any(part.startswith(".") for part in relative.parts)
+            and not path.name.startswith(("recon.duckdb", "filler"))
+        ):
             hashes[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
     return hashes
 
@@ -383,8 +433,9 @@ class _Html(HTMLParser):
     pass
 
 
-def output_problems(base: Path, snap: dict, allowed: dict[str, set[int]], expected: dict[str, str],
-                    latest_only: bool = False) -> list[str]:
+def output_problems(
+    base: Path, snap: dict, allowed: dict[str, set[int]], expected: dict[str, str], latest_only: bool = False
+) -> list[str]:
     """What is wrong with the report and export files next to the warehouse.
 
     Each file must be whole (HTML ending in </html>, Parquet and CSV readable, JSON valid) and
@@ -419,7 +470,7 @@ def output_problems(base: Path, snap: dict, allowed: dict[str, set[int]], expect
             table = path.parent.parent.name
             try:
                 rows = pq.read_table(path).num_rows
-            except Exception as error:  # noqa: BLE001 -- any reading failure is the finding
+            except Exception as error:
                 problems.append(f"{name}: unreadable Parquet ({error})")
             else:
                 if rows not in allowed.get(table, {rows}):
@@ -450,6 +501,7 @@ def _clean_success(rc: int | None, job: Job) -> None:
 # --------------------------------------------------------------------------------------------
 # Night 1, the complete night 2, and a recorded night 2, shared by the tests of this module.
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class World:
@@ -503,14 +555,28 @@ def world(tmp_path_factory):
         night2 = snapshot(reference / "recon.duckdb")
         recorded = json.loads((job.folder / "labels.json").read_text())
 
-        world = World(server, tmp, night2_input, baseline, night1, file_hashes(baseline), night2, {}, {},
-                      duration, recorded["labels"], recorded["modules"])
+        world = World(
+            server,
+            tmp,
+            night2_input,
+            baseline,
+            night1,
+            file_hashes(baseline),
+            night2,
+            {},
+            {},
+            duration,
+            recorded["labels"],
+            recorded["modules"],
+        )
         assert classify(night2, night1, night2) == "night2"
         assert night2["tables"]["refund_verdicts"]["content"] != night1["tables"]["refund_verdicts"]["content"]
         for table in night2["tables"]:
             if not _is_history(table):
-                counts = {night1["tables"].get(table, {"content": (0, 0)})["content"][0],
-                          night2["tables"][table]["content"][0]}
+                counts = {
+                    night1["tables"].get(table, {"content": (0, 0)})["content"][0],
+                    night2["tables"][table]["content"][0],
+                }
                 world.allowed[table] = counts
                 world.night2_counts[table] = {night2["tables"][table]["content"][0]}
         assert not output_problems(reference, night2, world.night2_counts, world.night1_files, latest_only=True)
@@ -523,12 +589,14 @@ def world(tmp_path_factory):
 # SIGKILL at many points.
 # --------------------------------------------------------------------------------------------
 
+
 def _occurrences(labels: list[str], where: str, text: str) -> list[int]:
     return [index for index, label in enumerate(labels) if label.startswith(where + ":") and text in label]
 
 
 def _kill_index(labels: list[str], point: str) -> int:
     """0-based position in `labels` of the line a named kill point stops before."""
+
     def first(where, text):
         found = _occurrences(labels, where, text)
         assert found, f"kill point {point!r}: no line with {text!r} in {where} -- has the code moved?"
@@ -587,16 +655,20 @@ def _after_kill(world: World, db: Path, expected: str | None, where: str) -> lis
     state = classify(snap, world.night1, world.night2)
     if expected is not None:
         assert state == expected, f"killed at {where}: the warehouse holds {state}, expected {expected}"
-    problems = [f"after the kill ({where}, warehouse {state}): {problem}" for problem in
-                output_problems(base, snap, world.allowed, world.night1_files)]
+    problems = [
+        f"after the kill ({where}, warehouse {state}): {problem}"
+        for problem in output_problems(base, snap, world.allowed, world.night1_files)
+    ]
 
     rc, job = world.server.run(_run_argv(world.night2_input, db))
     _clean_success(rc, job)
     after = snapshot(db)
     assert classify(after, world.night1, world.night2) == "night2"
     assert len(after["runs"]) == len(world.night1["runs"]) + (2 if state == "night2" else 1)
-    problems += [f"after the next run: {problem}" for problem in
-                 output_problems(base, after, world.night2_counts, world.night1_files, latest_only=True)]
+    problems += [
+        f"after the next run: {problem}"
+        for problem in output_problems(base, after, world.night2_counts, world.night1_files, latest_only=True)
+    ]
     return problems
 
 
@@ -631,6 +703,7 @@ def test_a_run_killed_at_any_moment_leaves_one_whole_night_and_the_next_run_succ
 # --------------------------------------------------------------------------------------------
 # Concurrency: two runs, a reader.
 # --------------------------------------------------------------------------------------------
+
 
 def _lock_refusal(job: Job) -> str:
     message = _one_clean_line(job)
@@ -670,7 +743,7 @@ def test_two_runs_started_together_leave_a_consistent_warehouse(world):
     snap = snapshot(db)
     assert classify(snap, world.night1, world.night2) == "night2"
     run_ids = {run_id for run_id, _, _ in snap["runs"]}
-    for job, rc in zip(jobs, codes):
+    for job, rc in zip(jobs, codes, strict=False):
         assert rc in (0, 1), f"exit code {rc}:\n{job.err}"
         if rc == 0:
             assert "Traceback" not in job.err, job.err
@@ -704,8 +777,9 @@ def test_a_run_whose_report_is_blocked_by_a_writer_says_its_night_is_published(w
     assert report_line, "no write_report line in pipeline._run"
     first = world.night2_run(db, pause_at=report_line[0] + 1)  # committed, about to write the report
     first.wait_for_mark()
-    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(db)], text=True,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(db)], text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
         assert writer.stdout.readline().strip() == "ready"  # holds the warehouse for writing
         first.release()
@@ -721,33 +795,35 @@ def test_a_run_whose_report_is_blocked_by_a_writer_says_its_night_is_published(w
     assert "is published" in message, message
 
 
-_WRITER = r'''
+_WRITER = r"""
 import sys, duckdb
 con = duckdb.connect(sys.argv[1])
 print("ready", flush=True)
 sys.stdin.read()
 con.close()
-'''
+"""
 
 
-_READER = r'''
+_READER = r"""
 import sys, duckdb
 con = duckdb.connect(sys.argv[1], read_only=True)
-view = lambda: con.execute("SELECT (SELECT count(*) FROM runs), (SELECT sum(hash(refund_id)) FROM refund_verdicts)").fetchall()
+VIEW = "SELECT (SELECT count(*) FROM runs), (SELECT sum(hash(refund_id)) FROM refund_verdicts)"
+view = lambda: con.execute(VIEW).fetchall()
 first = view()
 print("ready", flush=True)
 sys.stdin.readline()
 print("unchanged" if view() == first else f"changed: {first} -> {view()}", flush=True)
 sys.stdin.read()
 con.close()
-'''
+"""
 
 
 @pytest.mark.slow
 def test_a_reader_holding_the_warehouse_does_not_block_the_run_and_keeps_its_night(world):
     db = world.copy_baseline("reader")
-    reader = subprocess.Popen([sys.executable, "-c", _READER, str(db)], text=True,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", _READER, str(db)], text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
         assert reader.stdout.readline().strip() == "ready"
         rc, job = world.server.run(_run_argv(world.night2_input, db))
@@ -769,13 +845,12 @@ def test_a_reader_holding_the_warehouse_does_not_block_the_run_and_keeps_its_nig
 # A read-only output folder, a full disk, a tiny temp directory.
 # --------------------------------------------------------------------------------------------
 
+
 def _assert_failed_cleanly_and_nothing_changed(world: World, rc, job: Job, db: Path) -> None:
     assert rc == 1, f"exit code {rc}\n{job.out}\n{job.err}"
     assert snapshot(db) == world.night1, "the previous night did not survive"
     assert file_hashes(db.parent) == world.night1_files, "the previous report or exports did not survive"
     _one_clean_line(job)
-
-
 
 
 def _readable_by_others(path: Path) -> bool:
@@ -789,8 +864,9 @@ def _readable_by_others(path: Path) -> bool:
 def test_a_read_only_output_folder_fails_cleanly_and_keeps_the_previous_output(world):
     # Root ignores permission bits, so as root the run is made as `nobody` in a folder it owns.
     as_root = os.geteuid() == 0
-    if as_root and not all(_readable_by_others(path) for path in
-                           (ROOT / "jobs", ROOT / "sql", ROOT / "jobs" / "templates", CONFIG)):
+    if as_root and not all(
+        _readable_by_others(path) for path in (ROOT / "jobs", ROOT / "sql", ROOT / "jobs" / "templates", CONFIG)
+    ):
         pytest.skip("running as root, and the checkout is not readable by `nobody`, who would run the job")
     outer = Path(tempfile.mkdtemp(prefix="refund-recon-ro-")) if as_root else world.tmp / "read-only"
     folder = outer / "out"
@@ -826,8 +902,9 @@ def _tmpfs(folder: Path, size: str) -> bool:
     folder.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0 or not shutil.which("mount"):
         return False
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
+    )
     return mounted.returncode == 0
 
 
@@ -894,12 +971,15 @@ def test_a_full_tiny_temp_directory_fails_cleanly_and_keeps_the_previous_output(
         config = world.tmp / "tiny-temp.toml"
         text = CONFIG.read_text(encoding="utf-8")
         assert "\n[duckdb]\n" in text
-        config.write_text(text.replace("\n[duckdb]\n", "\n[duckdb]\nthreads = 1\nmemory_limit = \"8MB\"\n"
-                                       f"temp_directory = \"{spill / 'spill'}\"\n"), encoding="utf-8")
+        config.write_text(
+            text.replace(
+                "\n[duckdb]\n", f'\n[duckdb]\nthreads = 1\nmemory_limit = "8MB"\ntemp_directory = "{spill / "spill"}"\n'
+            ),
+            encoding="utf-8",
+        )
         db = world.copy_baseline("tiny-temp-out")
         # Without a tmpfs, RLIMIT_FSIZE keeps every spill file under 64 KB instead.
-        rc, job = world.server.run(_run_argv(world.night2_input, db, config),
-                                   fsize=None if mounted else 64 * 1024)
+        rc, job = world.server.run(_run_argv(world.night2_input, db, config), fsize=None if mounted else 64 * 1024)
         _assert_failed_cleanly_and_nothing_changed(world, rc, job, db)
         rc, job = world.server.run(_run_argv(world.night2_input, db))
         _clean_success(rc, job)

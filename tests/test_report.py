@@ -22,19 +22,27 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from jobs import files as files_module, report as report_module
 from jobs.cli import main
 from jobs.config import load_settings
+from jobs.outputs import files as files_module
+from jobs.outputs import report as report_module
+from jobs.outputs.masking import mask_id
+from jobs.outputs.report import find_run, write_report
 from jobs.pipeline import run
-from jobs.masking import mask_id
-from jobs.report import find_run, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
 NIGHTS = (date(2026, 3, 29), date(2026, 3, 30), date(2026, 3, 31))
 ARTIFACTS = REPO / "out" / "test-artifacts"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def sample_settings(**overrides):
@@ -66,8 +74,10 @@ def copy_warehouse(db_path: Path, folder: Path) -> Path:
 
 
 def metrics(html: str) -> dict[str, tuple[str, str]]:
-    return {key: (value, delta) for key, value, delta in
-            re.findall(r'data-metric="([^"]+)" data-value="([^"]*)" data-delta="([^"]*)"', html)}
+    return {
+        key: (value, delta)
+        for key, value, delta in re.findall(r'data-metric="([^"]+)" data-value="([^"]*)" data-delta="([^"]*)"', html)
+    }
 
 
 def flags_in(html: str, table_class: str) -> set[str]:
@@ -85,6 +95,7 @@ def query(db_path: Path, sql: str) -> list[tuple]:
 
 # --- where and what ---------------------------------------------------------------------------
 
+
 def test_each_run_writes_its_report_and_shared_copy_next_to_the_warehouse(warehouse):
     for night in NIGHTS:
         assert (warehouse.parent / f"report-{night}.html").is_file()
@@ -96,13 +107,13 @@ def test_each_run_writes_its_report_and_shared_copy_next_to_the_warehouse(wareho
 
 def test_headline_numbers_and_how_they_moved_since_the_previous_night(warehouse):
     headline = metrics(page(warehouse, date(2026, 3, 31)))
-    assert headline["refunds_checked"] == ("24", "4")       # 20 visible on 03-30
-    assert headline["flags"] == ("14", "1")                 # + MINUTES_USED of RF2603300019
+    assert headline["refunds_checked"] == ("24", "4")  # 20 visible on 03-30
+    assert headline["flags"] == ("14", "1")  # + MINUTES_USED of RF2603300019
     assert headline["refunds_breach"] == ("9", "0")
-    assert headline["refunds_stop"] == ("3", "1")           # RF2603280016, RF2603300018, RF2603300019
+    assert headline["refunds_stop"] == ("3", "1")  # RF2603280016, RF2603300018, RF2603300019
     # CNY breach 2999.00 + 809.10 + 300.00 + 699.00, stop 1999.00 + 199.00 + 899.00
     assert headline["at_risk_CNY"] == ("7904.10", "899.00")
-    assert headline["at_risk_USD"] == ("957.00", "0.00")    # 200 + 129 + 399 + 219 + 10
+    assert headline["at_risk_USD"] == ("957.00", "0.00")  # 200 + 129 + 399 + 219 + 10
     assert headline["cases_open"][0] == "7"
     assert headline["rows_quarantined"] == ("5", "0")
     assert "changes are against the night of 2026-03-30" in page(warehouse, date(2026, 3, 31))
@@ -114,9 +125,13 @@ def test_the_first_night_has_nothing_to_compare_with(warehouse):
     assert "no earlier night in the warehouse" in html
     assert "every flag of tonight is new" in html
     assert flags_in(html, "new-flags") == {
-        f"{refund}/{code}" for refund, code in query(
-            warehouse, "SELECT refund_id, rule_code FROM refund_flags_history JOIN runs USING (run_id) "
-                       "WHERE runs.as_of = '2026-03-29'")}
+        f"{refund}/{code}"
+        for refund, code in query(
+            warehouse,
+            "SELECT refund_id, rule_code FROM refund_flags_history JOIN runs USING (run_id) "
+            "WHERE runs.as_of = '2026-03-29'",
+        )
+    }
 
 
 def test_new_and_resolved_flags_against_the_previous_night(warehouse):
@@ -143,19 +158,33 @@ def test_flags_per_rule_with_money_at_risk_and_30_night_trend_charts(warehouse):
 
 def test_top_abuse_cases_in_score_order_with_evidence_and_timeline(warehouse):
     html = page(warehouse, date(2026, 3, 31))
-    expected = [case_id for (case_id,) in query(
-        warehouse, "SELECT case_id FROM abuse_cases ORDER BY score DESC, amount_at_risk DESC NULLS LAST, "
-                   "refund_count DESC, case_id")]
+    expected = [
+        case_id
+        for (case_id,) in query(
+            warehouse,
+            "SELECT case_id FROM abuse_cases ORDER BY score DESC, amount_at_risk DESC NULLS LAST, "
+            "refund_count DESC, case_id",
+        )
+    ]
     assert re.findall(r'<tr data-case="([^"]+)"', html) == expected
     (top,) = query(warehouse, "SELECT case_id FROM abuse_cases WHERE group_id = 'G-ENT0011342'")[0]
-    assert expected[0] == top     # REFUND_BEFORE_SUSPENSION, score 80
+    assert expected[0] == top  # REFUND_BEFORE_SUSPENSION, score 80
     article = re.search(rf'<article class="case" id="case-{top}">(.*?)</article>', html, re.S).group(1)
-    for text in ("REFUND_BEFORE_SUSPENSION", "illegal_activity", "RF2603280016", "days_after_request",
-                 "refund requested", "account suspended", "2026-03-30 11:00", 'data-chart="timeline"'):
+    for text in (
+        "REFUND_BEFORE_SUSPENSION",
+        "illegal_activity",
+        "RF2603280016",
+        "days_after_request",
+        "refund requested",
+        "account suspended",
+        "2026-03-30 11:00",
+        'data-chart="timeline"',
+    ):
         assert text in article, text
-    ring = re.search(r'<article class="case" id="case-[^"]+">((?:(?!</article>).)*G-ENT0011563.*?)</article>',
-                     html, re.S).group(1)
-    assert ring.count('data-signal="LINKED_ENTITIES"') == 1   # fired for 3 entities, shown once
+    ring = re.search(
+        r'<article class="case" id="case-[^"]+">((?:(?!</article>).)*G-ENT0011563.*?)</article>', html, re.S
+    ).group(1)
+    assert ring.count('data-signal="LINKED_ENTITIES"') == 1  # fired for 3 entities, shown once
     assert "fp_…8a" in ring and "fp_…15" in ring
 
 
@@ -165,14 +194,22 @@ def test_validation_summary_with_worst_files_first_and_quarantined_rows(warehous
     # refunds 2 of 26, usage 2 of 41, purchases 1 of 35, account_status 0 of 7
     assert re.findall(r'data-source="([a-z_]+)"', files) == ["refunds", "usage", "purchases", "account_status"]
     examples = re.search(r'<table class="examples">(.*?)</table>', html, re.S).group(1)
-    for source, line, check in (("purchases", 26, "account_entity_conflict"), ("usage", 22, "greater_than_or_equal_to"),
-                                ("usage", 29, "unknown_order"), ("refunds", 16, "order_quarantined"),
-                                ("refunds", 28, "duplicate_key")):
-        assert re.search(rf"<td>{source}</td><td class=\"n\">{line}</td>.*?<code>{check}</code>", examples), (source, line)
+    for source, line, check in (
+        ("purchases", 26, "account_entity_conflict"),
+        ("usage", 22, "greater_than_or_equal_to"),
+        ("usage", 29, "unknown_order"),
+        ("refunds", 16, "order_quarantined"),
+        ("refunds", 28, "duplicate_key"),
+    ):
+        assert re.search(rf"<td>{source}</td><td class=\"n\">{line}</td>.*?<code>{check}</code>", examples), (
+            source,
+            line,
+        )
     assert 'data-rows-quarantined="5"' in html
 
 
 # --- the first screen: trustworthy? what to do today? the money ------------------------------
+
 
 def first_screen(html: str) -> str:
     return re.search(r'<section id="tonight"[^>]*>(.*?)</section>', html, re.S).group(0)
@@ -180,11 +217,12 @@ def first_screen(html: str) -> str:
 
 def test_the_first_screen_says_whether_tonight_is_trustworthy(warehouse):
     top = first_screen(page(warehouse, date(2026, 3, 31)))
-    assert 'data-status="succeeded_with_warnings"' in top      # the sample quarantines 5 rows
+    assert 'data-status="succeeded_with_warnings"' in top  # the sample quarantines 5 rows
     assert re.findall(r'<li data-warning="([a-z]+)">⚠ ([^<]*)</li>', top) == [
         ("quarantine", "purchases: 1 of 35 rows quarantined (2.86%), not in tonight&#39;s figures"),
         ("quarantine", "refunds: 2 of 26 rows quarantined (7.69%), not in tonight&#39;s figures"),
-        ("quarantine", "usage: 2 of 41 rows quarantined (4.88%), not in tonight&#39;s figures")]
+        ("quarantine", "usage: 2 of 41 rows quarantined (4.88%), not in tonight&#39;s figures"),
+    ]
     (total,) = query(warehouse, "SELECT count(*) FROM invariant_results")[0]
     assert f"all {total} invariant checks passed" in top and "5 row(s) quarantined" in top
 
@@ -193,45 +231,61 @@ def test_a_failed_gate_shows_at_the_top_of_the_report(warehouse, tmp_path):
     db_path = copy_warehouse(warehouse, tmp_path / "w")
     run_id = find_run(db_path)
     con = duckdb.connect(str(db_path))
-    con.execute("UPDATE gate_results_history SET passed = false, message = 'Freshness of refunds: stale' "
-                "WHERE run_id = ? AND gate = 'freshness' AND source = 'refunds'", [run_id])
+    con.execute(
+        "UPDATE gate_results_history SET passed = false, message = 'Freshness of refunds: stale' "
+        "WHERE run_id = ? AND gate = 'freshness' AND source = 'refunds'",
+        [run_id],
+    )
     con.close()
     (path, _) = write_report(db_path, run_id, sample_settings())
     top = first_screen(path.read_text(encoding="utf-8"))
     assert '<li data-warning="gate">⚠ Freshness of refunds: stale</li>' in top
     assert re.search(r'<span class="bad">1 of \d+ gates failed</span>', top)
-    assert top.index('data-warning="gate"') < top.index('data-warning="quarantine"')   # gates first
+    assert top.index('data-warning="gate"') < top.index('data-warning="quarantine"')  # gates first
 
 
 def test_the_first_screen_says_what_to_do_today(warehouse):
     top = first_screen(page(warehouse, date(2026, 3, 31)))
-    assert re.search(r'<b data-todo="stop">3</b> refund\(s\) to stop before payout <span class="delta worse">▲ \+1</span>',
-                     top)
+    assert re.search(
+        r'<b data-todo="stop">3</b> refund\(s\) to stop before payout <span class="delta worse">▲ \+1</span>', top
+    )
     decisions = re.findall(r'<tr data-decision="([a-z]+)">.*?<td class="n">(\d+)</td><td class="n">([^<]*)</td>', top)
-    expected = query(warehouse, "SELECT decision, count(*), sum(refund_amount), currency FROM pending_refund_decisions "
-                                "GROUP BY decision, currency ORDER BY list_position(['decline', 'hold', 'pay'], decision), "
-                                "currency")
-    assert decisions == [(decision, str(count), f"{amount:,.2f} {currency}") for decision, count, amount, currency
-                         in expected]
+    expected = query(
+        warehouse,
+        "SELECT decision, count(*), sum(refund_amount), currency FROM pending_refund_decisions "
+        "GROUP BY decision, currency ORDER BY list_position(['decline', 'hold', 'pay'], decision), "
+        "currency",
+    )
+    assert decisions == [
+        (decision, str(count), f"{amount:,.2f} {currency}") for decision, count, amount, currency in expected
+    ]
     assert '<b data-todo="cases">7</b> abuse case(s) to review' in top
 
 
 def test_the_first_screen_gives_the_money_per_currency_with_its_change(warehouse):
     top = first_screen(page(warehouse, date(2026, 3, 31)))
     rows = re.findall(r'<tr data-currency="([A-Z]+)">(.*?)</tr>', top, re.S)
-    figures = {(currency, key): (value, delta) for currency, row in rows
-               for key, value, delta in re.findall(r'data-money="([a-z_]+)" data-value="([^"]*)" data-delta="([^"]*)"', row)}
-    expected = query(warehouse, """
+    figures = {
+        (currency, key): (value, delta)
+        for currency, row in rows
+        for key, value, delta in re.findall(r'data-money="([a-z_]+)" data-value="([^"]*)" data-delta="([^"]*)"', row)
+    }
+    expected = query(
+        warehouse,
+        """
         SELECT currency, runs.as_of, sum(at_risk_total), sum(amount_recoverable), sum(amount_owed_to_customers)
         FROM daily_reconciliation_history JOIN runs USING (run_id)
-        WHERE runs.as_of IN ('2026-03-30', '2026-03-31') GROUP BY ALL ORDER BY ALL""")
+        WHERE runs.as_of IN ('2026-03-30', '2026-03-31') GROUP BY ALL ORDER BY ALL""",
+    )
     by_night = {(currency, night): amounts for currency, night, *amounts in expected}
     assert [currency for currency, _ in rows] == ["CNY", "USD"]
     for currency in ("CNY", "USD"):
         now, then = by_night[(currency, date(2026, 3, 31))], by_night[(currency, date(2026, 3, 30))]
-        for key, tonight, before in zip(("amount_at_risk", "amount_recoverable", "amount_owed_to_customers"), now, then):
+        for key, tonight, before in zip(
+            ("amount_at_risk", "amount_recoverable", "amount_owed_to_customers"), now, then, strict=False
+        ):
             assert figures[(currency, key)] == (str(tonight), str(tonight - before)), (currency, key)
-    assert figures[("CNY", "amount_at_risk")] == ("7904.10", "899.00")    # the headline's money at risk
+    assert figures[("CNY", "amount_at_risk")] == ("7904.10", "899.00")  # the headline's money at risk
     assert 'data-chart="tie-out-CNY"' in top and 'data-chart="tie-out-USD"' in top
 
 
@@ -245,7 +299,9 @@ def test_on_the_first_night_nothing_suggests_a_history(warehouse):
 def test_case_refund_tables_give_the_currency_of_every_amount(warehouse):
     html = page(warehouse, date(2026, 3, 31))
     article = re.search(r'<article class="case" id="case-[^"]+">(.*?)</article>', html, re.S).group(1)
-    refunds = re.search(r'<h4>Refunds</h4>\s*<div class="scroll"><table class="mini">(.*?)</table>', article, re.S).group(1)
+    refunds = re.search(
+        r'<h4>Refunds</h4>\s*<div class="scroll"><table class="mini">(.*?)</table>', article, re.S
+    ).group(1)
     amounts = re.findall(r'<td class="n">([^<]*)</td>', refunds)
     assert amounts and all(re.fullmatch(r"[\d,]+\.\d\d (CNY|USD)", amount) for amount in amounts), amounts
 
@@ -253,8 +309,10 @@ def test_case_refund_tables_give_the_currency_of_every_amount(warehouse):
 def test_sections_are_folded_and_invariants_explained_only_when_one_fails(warehouse):
     html = page(warehouse, date(2026, 3, 31))
     folded = re.findall(r'<details class="part" id="([a-z_]+)"( open)?>', html)
-    assert folded == [(name, "") for name in ("headline", "rules", "changes", "cases", "validation",
-                                                "invariant_results", "daily_reconciliation")]
+    assert folded == [
+        (name, "")
+        for name in ("headline", "rules", "changes", "cases", "validation", "invariant_results", "daily_reconciliation")
+    ]
     invariants = re.search(r'<details class="part" id="invariant_results">(.*?)</details>', html, re.S).group(1)
     assert '<table class="invariants">' not in invariants
     (description,) = query(warehouse, "SELECT description FROM invariant_results WHERE invariant = 'I05'")[0]
@@ -262,6 +320,7 @@ def test_sections_are_folded_and_invariants_explained_only_when_one_fails(wareho
 
 
 # --- self-contained, private ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_the_page_is_self_contained(warehouse, shared):
@@ -274,11 +333,17 @@ def test_the_page_is_self_contained(warehouse, shared):
 
 
 def test_the_shared_copy_masks_account_and_entity_ids(warehouse):
-    ids = {value for (value,) in query(warehouse, """
+    ids = {
+        value
+        for (value,) in query(
+            warehouse,
+            """
         SELECT account_id FROM purchases UNION SELECT entity_id FROM purchases
         UNION SELECT account_id FROM account_status
-        UNION SELECT value FROM validation_errors WHERE "column" IN ('account_id', 'entity_id')""")}
-    assert "ENT0011480" in ids     # only in a quarantined row's value
+        UNION SELECT value FROM validation_errors WHERE "column" IN ('account_id', 'entity_id')""",
+        )
+    }
+    assert "ENT0011480" in ids  # only in a quarantined row's value
     for night in NIGHTS:
         full, shared = page(warehouse, night), page(warehouse, night, shared=True)
         assert [value for value in ids if value in full], "the full report shows ids as given"
@@ -287,13 +352,17 @@ def test_the_shared_copy_masks_account_and_entity_ids(warehouse):
     full, shared = page(warehouse, date(2026, 3, 31)), page(warehouse, date(2026, 3, 31), shared=True)
     assert "ENT0011342" in full and "100104455672" in full
     assert mask_id("ENT0011342") == "ENT…42" and "ENT…42" in shared
-    assert "G-ENT…63" in shared        # an entity id inside a group id
+    assert "G-ENT…63" in shared  # an entity id inside a group id
     assert "Shared copy" in shared
 
 
 def test_no_payment_fingerprint_is_printed_in_full(warehouse):
-    fingerprints = {value for (value,) in query(
-        warehouse, "SELECT DISTINCT payment_fingerprint FROM purchases WHERE payment_fingerprint IS NOT NULL")}
+    fingerprints = {
+        value
+        for (value,) in query(
+            warehouse, "SELECT DISTINCT payment_fingerprint FROM purchases WHERE payment_fingerprint IS NOT NULL"
+        )
+    }
     assert "fp_2d7e9b41c08a" in fingerprints
     for night in NIGHTS:
         for shared in (False, True):
@@ -309,6 +378,7 @@ def test_without_masking_only_the_full_report_is_written(warehouse, tmp_path):
 
 
 # --- written whole or not at all --------------------------------------------------------------
+
 
 def test_a_failure_leaves_the_previous_report(warehouse, tmp_path, monkeypatch):
     db_path = copy_warehouse(warehouse, tmp_path / "w")
@@ -337,10 +407,12 @@ def test_a_failure_leaves_the_previous_report(warehouse, tmp_path, monkeypatch):
             write_report(db_path, find_run(db_path), settings)
     assert {path: path.read_bytes() for path in paths} == before
     assert sorted(path.name for path in db_path.parent.iterdir()) == sorted(
-        [db_path.name, *(path.name for path in paths)] + [name.name for name in db_path.parent.glob("*.wal")])
+        [db_path.name, *(path.name for path in paths)] + [name.name for name in db_path.parent.glob("*.wal")]
+    )
 
 
 # --- the command, the other tables, many nights -----------------------------------------------
+
 
 def test_the_report_command_rewrites_a_night_from_the_warehouse(warehouse, tmp_path):
     db_path = copy_warehouse(warehouse, tmp_path / "w")
@@ -361,12 +433,17 @@ def test_invariants_and_the_finance_tie_out_of_the_night(warehouse, tmp_path):
     db_path = copy_warehouse(warehouse, tmp_path / "w")
     run_id = find_run(db_path)
     con = duckdb.connect(str(db_path))
-    con.execute("UPDATE invariant_results_history SET passed = false, detail = '1 refund without a verdict' "
-                "WHERE run_id = ? AND invariant = 'I05'", [run_id])
+    con.execute(
+        "UPDATE invariant_results_history SET passed = false, detail = '1 refund without a verdict' "
+        "WHERE run_id = ? AND invariant = 'I05'",
+        [run_id],
+    )
     (total,) = con.execute("SELECT count(*) FROM invariant_results_history WHERE run_id = ?", [run_id]).fetchone()
     (paid_tonight, paid_all) = con.execute(
         "SELECT sum(refunds_paid_amount) FILTER (WHERE billing_day = as_of), sum(refunds_paid_amount) "
-        "FROM daily_reconciliation_history WHERE run_id = ? AND currency = 'CNY'", [run_id]).fetchone()
+        "FROM daily_reconciliation_history WHERE run_id = ? AND currency = 'CNY'",
+        [run_id],
+    ).fetchone()
     con.close()
     (path, _) = write_report(db_path, run_id, sample_settings())
     html = path.read_text(encoding="utf-8")
@@ -377,17 +454,19 @@ def test_invariants_and_the_finance_tie_out_of_the_night(warehouse, tmp_path):
     daily = re.search(r'<details class="part" id="daily_reconciliation">(.*?)</details>', html, re.S).group(1)
     assert "billing day 2026-03-31" in daily and "all billing days" in daily
     header = re.findall(r'<th class="n">([^<]*)<br>([^<]*)</th>', daily)
-    paid = re.findall(r'<td class="n">([^<]*)</td>',
-                      re.search(r'<tr data-measure="refunds_paid_amount">(.*?)</tr>', daily).group(1))
+    paid = re.findall(
+        r'<td class="n">([^<]*)</td>', re.search(r'<tr data-measure="refunds_paid_amount">(.*?)</tr>', daily).group(1)
+    )
     cny = dict(zip(header, paid, strict=True))
     assert cny[("billing day 2026-03-31", "CNY")] == f"{paid_tonight or 0:,.2f}"
     assert cny[("all billing days", "CNY")] == f"{paid_all:,.2f}"
     counted = re.search(r'<tr data-measure="refunds_paid_count">(.*?)</tr>', daily).group(1)
-    assert "." not in counted          # a count is not money
+    assert "." not in counted  # a count is not money
 
 
-@pytest.mark.parametrize("table", ["invariant_results_history", "daily_reconciliation_history",
-                                   "abuse_cases_history", "case_dispositions"])
+@pytest.mark.parametrize(
+    "table", ["invariant_results_history", "daily_reconciliation_history", "abuse_cases_history", "case_dispositions"]
+)
 def test_a_warehouse_lacking_a_table_the_report_reads_is_refused_naming_it(warehouse, tmp_path, table):
     db_path = copy_warehouse(warehouse, tmp_path / "w")
     run_id = find_run(db_path)
@@ -403,13 +482,22 @@ def test_the_trend_covers_the_last_30_nights_and_stays_quick_and_small(warehouse
     db_path = copy_warehouse(warehouse, tmp_path / "w")
     con = duckdb.connect(str(db_path))
     (first,) = con.execute("SELECT run_id FROM runs WHERE as_of = '2026-03-29'").fetchall()[0]
-    for table in ("runs", "refund_verdicts_history", "refund_flags_history", "abuse_cases_history",
-                  "validation_errors_history"):
-        con.execute(f"""INSERT INTO {table} SELECT night.* REPLACE (
+    for table in (
+        "runs",
+        "refund_verdicts_history",
+        "refund_flags_history",
+        "abuse_cases_history",
+        "validation_errors_history",
+    ):
+        con.execute(
+            f"""INSERT INTO {table} SELECT night.* REPLACE (
                             night.run_id || '-' || i AS run_id, night.as_of - i::INTEGER AS as_of)
-                        FROM {table} AS night, range(1, 36) AS days(i) WHERE night.run_id = ?""", [first])
+                        FROM {table} AS night, range(1, 36) AS days(i) WHERE night.run_id = ?""",
+            [first],
+        )
     con.close()
     import time
+
     started = time.perf_counter()
     (path, shared) = write_report(db_path, find_run(db_path), sample_settings())
     assert time.perf_counter() - started < 5
@@ -421,10 +509,15 @@ def test_the_trend_covers_the_last_30_nights_and_stays_quick_and_small(warehouse
 
 # --- a real browser ---------------------------------------------------------------------------
 
+
 def chromium_executable() -> str | None:
     """Debian's Chromium: the binary itself (the /usr/bin/chromium launcher is a shell script)."""
-    for candidate in (os.environ.get("REFUND_RECON_CHROMIUM"), "/usr/lib/chromium/chromium",
-                      shutil.which("chromium"), shutil.which("chromium-browser")):
+    for candidate in (
+        os.environ.get("REFUND_RECON_CHROMIUM"),
+        "/usr/lib/chromium/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -445,18 +538,30 @@ def browser_page(tmp_path_factory):
         pytest.skip(message)
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=executable, headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1366, "height": 768})
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1366, "height": 768},
+        )
         try:
+
             def open_page(path: Path):
                 tab = context.new_page()
                 seen = {"errors": [], "requests": []}
-                tab.on("console", lambda message: seen["errors"].append(f"console {message.type}: {message.text}")
-                       if message.type in ("error", "assert") else None)
+                tab.on(
+                    "console",
+                    lambda message: (
+                        seen["errors"].append(f"console {message.type}: {message.text}")
+                        if message.type in ("error", "assert")
+                        else None
+                    ),
+                )
                 tab.on("pageerror", lambda error: seen["errors"].append(f"page error: {error}"))
                 tab.on("request", lambda request: seen["requests"].append(request.url))
                 tab.goto(path.resolve().as_uri(), wait_until="load")
                 return tab, seen
+
             yield open_page
         finally:
             context.close()
@@ -477,10 +582,10 @@ def test_the_report_opens_in_chromium_with_charts_and_no_errors(warehouse, brows
     folded_height = tab.evaluate("document.documentElement.scrollHeight")
     assert folded_height < 2500, folded_height
     first_screen = tmp_path / f"report-2026-03-31{'.shared' if shared else ''}.top.png"
-    tab.screenshot(path=str(first_screen))    # what a laptop shows on opening it
+    tab.screenshot(path=str(first_screen))  # what a laptop shows on opening it
     tab.evaluate("document.querySelectorAll('details').forEach(part => part.open = true)")
     charts = tab.locator("svg.chart")
-    assert charts.count() >= 5    # flags, money CNY and USD, quarantine, a timeline per case
+    assert charts.count() >= 5  # flags, money CNY and USD, quarantine, a timeline per case
     for index in range(charts.count()):
         box = charts.nth(index).bounding_box()
         assert box and box["width"] > 100 and box["height"] > 40, (index, box)

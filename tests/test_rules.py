@@ -24,6 +24,7 @@ SOURCES = ("purchases", "usage", "refunds", "account_status")
 
 # --- helpers ---------------------------------------------------------------------------
 
+
 def night(tmp_path, **exports):
     """Run the job on the exports and check that every row of them was loaded."""
     outcome = run_night(tmp_path, **exports)
@@ -47,21 +48,27 @@ def seen_status(outcome, refund_id: str) -> str:
 
 def paid(refund_id="R1", order_id="O1", *, requested_at, processed_at, amount="100.00", **overrides):
     """A refund paid back in cash credit."""
-    return refund(refund_id=refund_id, order_id=order_id, requested_at=requested_at,
-                  processed_at=processed_at, refund_cash_credit=amount, refund_amount=amount,
-                  **overrides)
+    return refund(
+        refund_id=refund_id,
+        order_id=order_id,
+        requested_at=requested_at,
+        processed_at=processed_at,
+        refund_cash_credit=amount,
+        refund_amount=amount,
+        **overrides,
+    )
 
 
 def pending(refund_id="R1", order_id="O1", *, requested_at, amount="100.00"):
     """A refund not processed yet."""
-    return paid(refund_id, order_id, requested_at=requested_at, processed_at="",
-                amount=amount, status="pending")
+    return paid(refund_id, order_id, requested_at=requested_at, processed_at="", amount=amount, status="pending")
 
 
 def rejected(refund_id="R1", order_id="O1", *, requested_at, processed_at, amount="0.00"):
     """A refund declined; by default nothing was paid out."""
-    return paid(refund_id, order_id, requested_at=requested_at, processed_at=processed_at,
-                amount=amount, status="rejected")
+    return paid(
+        refund_id, order_id, requested_at=requested_at, processed_at=processed_at, amount=amount, status="rejected"
+    )
 
 
 def second_account_order(**overrides):
@@ -71,14 +78,21 @@ def second_account_order(**overrides):
 
 # --- PAST_WINDOW -----------------------------------------------------------------------
 
+
 def test_past_window_reads_a_utc_z_timestamp_in_billing_time(tmp_path):
     # The same moments as above, written in UTC.
-    orders = [purchase(order_id="O1", account_id="A1", entity_id="E1", purchased_at="2026-02-28T16:30:00Z"),
-              purchase(order_id="O2", account_id="A2", entity_id="E2", purchased_at="2026-02-28T16:30:00Z")]
-    outcome = night(tmp_path, purchases=orders, refunds=[
-        paid("R1", "O1", requested_at="2026-03-05T15:59:30Z", processed_at="2026-03-06T04:00:00Z"),
-        paid("R2", "O2", requested_at="2026-03-05T16:00:30Z", processed_at="2026-03-06T04:00:00Z"),
-    ])
+    orders = [
+        purchase(order_id="O1", account_id="A1", entity_id="E1", purchased_at="2026-02-28T16:30:00Z"),
+        purchase(order_id="O2", account_id="A2", entity_id="E2", purchased_at="2026-02-28T16:30:00Z"),
+    ]
+    outcome = night(
+        tmp_path,
+        purchases=orders,
+        refunds=[
+            paid("R1", "O1", requested_at="2026-03-05T15:59:30Z", processed_at="2026-03-06T04:00:00Z"),
+            paid("R2", "O2", requested_at="2026-03-05T16:00:30Z", processed_at="2026-03-06T04:00:00Z"),
+        ],
+    )
     assert outcome.codes("R1") == set()
     assert outcome.codes("R2") == {"PAST_WINDOW"}
     evidence = outcome.flag("R2", "PAST_WINDOW")["evidence"]
@@ -89,10 +103,14 @@ def test_past_window_reads_a_utc_z_timestamp_in_billing_time(tmp_path):
 
 # --- MINUTES_USED ----------------------------------------------------------------------
 
+
 def test_minutes_used_fires_on_a_hundredth_of_a_minute(tmp_path):
-    outcome = night(tmp_path, purchases=[purchase()],
-                    usage=[usage(started_at="2026-03-02 08:00:00", minutes="0.01")],
-                    refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00")])
+    outcome = night(
+        tmp_path,
+        purchases=[purchase()],
+        usage=[usage(started_at="2026-03-02 08:00:00", minutes="0.01")],
+        refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00")],
+    )
     assert outcome.codes("R1") == {"MINUTES_USED"}
     flag = outcome.flag("R1", "MINUTES_USED")
     assert flag["amount_at_risk"] == "100.00"
@@ -101,9 +119,12 @@ def test_minutes_used_fires_on_a_hundredth_of_a_minute(tmp_path):
 
 
 def test_usage_from_payout_on_is_usage_after_refund_not_minutes_used(tmp_path):
-    outcome = night(tmp_path, purchases=[purchase()],
-                    usage=[usage(started_at="2026-03-03 12:00:00", minutes="10")],
-                    refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00")])
+    outcome = night(
+        tmp_path,
+        purchases=[purchase()],
+        usage=[usage(started_at="2026-03-03 12:00:00", minutes="10")],
+        refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00")],
+    )
     assert outcome.codes("R1") == {"USAGE_AFTER_REFUND"}
     flag = outcome.flag("R1", "USAGE_AFTER_REFUND")
     assert flag["amount_at_risk"] == "100.00"
@@ -112,10 +133,15 @@ def test_usage_from_payout_on_is_usage_after_refund_not_minutes_used(tmp_path):
 
 # --- pending refunds -------------------------------------------------------------------
 
+
 def test_a_refund_processed_after_as_of_is_seen_as_pending_and_stopped_when_flagged(tmp_path):
-    outcome = night(tmp_path, as_of=date(2026, 3, 4), purchases=[purchase()],
-                    usage=[usage(started_at="2026-03-02 08:00:00")],
-                    refunds=[paid(requested_at="2026-03-03 12:00:00", processed_at="2026-03-05 12:00:00")])
+    outcome = night(
+        tmp_path,
+        as_of=date(2026, 3, 4),
+        purchases=[purchase()],
+        usage=[usage(started_at="2026-03-02 08:00:00")],
+        refunds=[paid(requested_at="2026-03-03 12:00:00", processed_at="2026-03-05 12:00:00")],
+    )
     assert seen_status(outcome, "R1") == "pending"
     assert outcome.codes("R1") == {"MINUTES_USED"}
     assert moment(outcome.flag("R1", "MINUTES_USED")["evidence"]["cutoff_at"]) == moment("2026-03-05T00:00:00+08:00")
@@ -124,11 +150,17 @@ def test_a_refund_processed_after_as_of_is_seen_as_pending_and_stopped_when_flag
 
 # --- CONCURRENT_REFUND -----------------------------------------------------------------
 
+
 def test_concurrent_refund_of_one_entity_through_two_accounts_four_billing_days_apart(tmp_path):
     # Four billing days apart although almost five days pass.
-    outcome = night(tmp_path, purchases=[purchase(), second_account_order(purchased_at="2026-03-05 10:00:00")],
-                    refunds=[paid("R1", "O1", requested_at="2026-03-02 00:00:30", processed_at="2026-03-02 12:00:00"),
-                             paid("R2", "O2", requested_at="2026-03-06 23:59:30", processed_at="2026-03-07 12:00:00")])
+    outcome = night(
+        tmp_path,
+        purchases=[purchase(), second_account_order(purchased_at="2026-03-05 10:00:00")],
+        refunds=[
+            paid("R1", "O1", requested_at="2026-03-02 00:00:30", processed_at="2026-03-02 12:00:00"),
+            paid("R2", "O2", requested_at="2026-03-06 23:59:30", processed_at="2026-03-07 12:00:00"),
+        ],
+    )
     assert outcome.codes("R1") == set()
     assert outcome.codes("R2") == {"CONCURRENT_REFUND"}
     flag = outcome.flag("R2", "CONCURRENT_REFUND")
@@ -139,11 +171,17 @@ def test_concurrent_refund_of_one_entity_through_two_accounts_four_billing_days_
 
 # --- DUPLICATE_REFUND ------------------------------------------------------------------
 
+
 def test_duplicate_refund_flags_the_later_live_refund_of_one_order(tmp_path):
     # Same order, hence same entity, within the window: CONCURRENT_REFUND too, per the letter.
-    outcome = night(tmp_path, purchases=[purchase()],
-                    refunds=[paid("R1", requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00"),
-                             pending("R2", requested_at="2026-03-03 12:00:00")])
+    outcome = night(
+        tmp_path,
+        purchases=[purchase()],
+        refunds=[
+            paid("R1", requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00"),
+            pending("R2", requested_at="2026-03-03 12:00:00"),
+        ],
+    )
     assert outcome.codes("R1") == set()
     assert outcome.codes("R2") == {"DUPLICATE_REFUND", "CONCURRENT_REFUND"}
     flag = outcome.flag("R2", "DUPLICATE_REFUND")
@@ -154,11 +192,14 @@ def test_duplicate_refund_flags_the_later_live_refund_of_one_order(tmp_path):
 
 # --- ACCOUNT_SUSPENDED -----------------------------------------------------------------
 
+
 def test_account_suspended_for_content_violation_at_request(tmp_path):
-    outcome = night(tmp_path, purchases=[purchase()],
-                    refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00")],
-                    account_status=[status(status="suspended", reason="content_violation",
-                                           effective_at="2026-03-02 09:00:00")])
+    outcome = night(
+        tmp_path,
+        purchases=[purchase()],
+        refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00")],
+        account_status=[status(status="suspended", reason="content_violation", effective_at="2026-03-02 09:00:00")],
+    )
     assert outcome.codes("R1") == {"ACCOUNT_SUSPENDED"}
     flag = outcome.flag("R1", "ACCOUNT_SUSPENDED")
     assert flag["amount_at_risk"] == "100.00"
@@ -168,6 +209,7 @@ def test_account_suspended_for_content_violation_at_request(tmp_path):
 
 # --- COUPON_REFUNDED -------------------------------------------------------------------
 
+
 def coupon_order():
     """List 100.00, cash coupon 10.00, 90.00 paid in cash: refundable 90.00."""
     return purchase(list_price="100.00", coupon_amount="10.00", paid_cash_credit="90.00")
@@ -175,9 +217,11 @@ def coupon_order():
 
 def test_coupon_refunded_two_cents_over_refundable(tmp_path):
     # The extra cents went back as cash credit, so PATH_MISMATCH fires as well.
-    outcome = night(tmp_path, purchases=[coupon_order()],
-                    refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00",
-                                  amount="90.02")])
+    outcome = night(
+        tmp_path,
+        purchases=[coupon_order()],
+        refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00", amount="90.02")],
+    )
     assert outcome.codes("R1") == {"COUPON_REFUNDED", "PATH_MISMATCH"}
     flag = outcome.flag("R1", "COUPON_REFUNDED")
     assert flag["amount_at_risk"] == "0.02"
@@ -187,10 +231,13 @@ def test_coupon_refunded_two_cents_over_refundable(tmp_path):
 
 # --- PATH_MISMATCH ---------------------------------------------------------------------
 
+
 def test_path_mismatch_when_free_credit_is_paid_back_as_cash_credit(tmp_path):
-    outcome = night(tmp_path, purchases=[purchase(paid_cash_credit="60.00", paid_free_credit="40.00")],
-                    refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00",
-                                  amount="100.00")])
+    outcome = night(
+        tmp_path,
+        purchases=[purchase(paid_cash_credit="60.00", paid_free_credit="40.00")],
+        refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00", amount="100.00")],
+    )
     assert outcome.codes("R1") == {"PATH_MISMATCH"}
     flag = outcome.flag("R1", "PATH_MISMATCH")
     assert flag["amount_at_risk"] == "40.00"
@@ -201,10 +248,13 @@ def test_path_mismatch_when_free_credit_is_paid_back_as_cash_credit(tmp_path):
 
 # --- UNDER_REFUNDED --------------------------------------------------------------------
 
+
 def test_under_refunded_a_paid_refund_short_by_two_cents(tmp_path):
-    outcome = night(tmp_path, purchases=[purchase()],
-                    refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00",
-                                  amount="99.98")])
+    outcome = night(
+        tmp_path,
+        purchases=[purchase()],
+        refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00", amount="99.98")],
+    )
     assert outcome.codes("R1") == {"UNDER_REFUNDED"}
     flag = outcome.flag("R1", "UNDER_REFUNDED")
     assert flag["amount_at_risk"] == "0.02"
@@ -214,27 +264,39 @@ def test_under_refunded_a_paid_refund_short_by_two_cents(tmp_path):
 
 # --- REJECTED_WITH_PAYOUT --------------------------------------------------------------
 
+
 def test_rejected_with_payout_of_two_cents(tmp_path):
-    outcome = night(tmp_path, purchases=[purchase()],
-                    refunds=[rejected(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00",
-                                      amount="0.02")])
+    outcome = night(
+        tmp_path,
+        purchases=[purchase()],
+        refunds=[rejected(requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00", amount="0.02")],
+    )
     assert outcome.codes("R1") == {"REJECTED_WITH_PAYOUT"}
     assert outcome.flag("R1", "REJECTED_WITH_PAYOUT")["amount_at_risk"] == "0.02"
-    assert outcome.verdict("R1") == {"verdict": "breach", "rule_codes": ["REJECTED_WITH_PAYOUT"],
-                                     "amount_at_risk": "0.02"}
+    assert outcome.verdict("R1") == {
+        "verdict": "breach",
+        "rule_codes": ["REJECTED_WITH_PAYOUT"],
+        "amount_at_risk": "0.02",
+    }
 
 
 # --- verdicts --------------------------------------------------------------------------
 
+
 def test_verdicts_breach_stop_compliant_rejected(tmp_path):
-    orders = [purchase(order_id=f"O{n}", account_id=f"A{n}", entity_id=f"E{n}", sdkappid=1400000000 + n)
-              for n in (1, 2, 3, 4)]
-    outcome = night(tmp_path, purchases=orders, refunds=[
-        paid("R1", "O1", requested_at="2026-03-06 12:00:00", processed_at="2026-03-07 12:00:00"),
-        pending("R2", "O2", requested_at="2026-03-06 12:00:00"),
-        paid("R3", "O3", requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00"),
-        rejected("R4", "O4", requested_at="2026-03-06 12:00:00", processed_at="2026-03-07 12:00:00"),
-    ])
+    orders = [
+        purchase(order_id=f"O{n}", account_id=f"A{n}", entity_id=f"E{n}", sdkappid=1400000000 + n) for n in (1, 2, 3, 4)
+    ]
+    outcome = night(
+        tmp_path,
+        purchases=orders,
+        refunds=[
+            paid("R1", "O1", requested_at="2026-03-06 12:00:00", processed_at="2026-03-07 12:00:00"),
+            pending("R2", "O2", requested_at="2026-03-06 12:00:00"),
+            paid("R3", "O3", requested_at="2026-03-02 12:00:00", processed_at="2026-03-03 12:00:00"),
+            rejected("R4", "O4", requested_at="2026-03-06 12:00:00", processed_at="2026-03-07 12:00:00"),
+        ],
+    )
     assert outcome.verdict("R1") == {"verdict": "breach", "rule_codes": ["PAST_WINDOW"], "amount_at_risk": "100.00"}
     assert outcome.verdict("R2") == {"verdict": "stop", "rule_codes": ["PAST_WINDOW"], "amount_at_risk": "100.00"}
     assert outcome.verdict("R3") == {"verdict": "compliant", "rule_codes": [], "amount_at_risk": "0.00"}
@@ -243,21 +305,32 @@ def test_verdicts_breach_stop_compliant_rejected(tmp_path):
 
 # --- as_of -----------------------------------------------------------------------------
 
+
 def test_a_refund_requested_after_as_of_is_not_visible(tmp_path):
-    orders = [purchase(order_id="O1", account_id="A1", entity_id="E1"),
-              purchase(order_id="O2", account_id="A2", entity_id="E2")]
-    outcome = night(tmp_path, as_of=date(2026, 3, 3), purchases=orders, refunds=[
-        pending("R1", "O1", requested_at="2026-03-03 23:59:59"),
-        pending("R2", "O2", requested_at="2026-03-04 00:00:00"),
-    ])
+    orders = [
+        purchase(order_id="O1", account_id="A1", entity_id="E1"),
+        purchase(order_id="O2", account_id="A2", entity_id="E2"),
+    ]
+    outcome = night(
+        tmp_path,
+        as_of=date(2026, 3, 3),
+        purchases=orders,
+        refunds=[
+            pending("R1", "O1", requested_at="2026-03-03 23:59:59"),
+            pending("R2", "O2", requested_at="2026-03-04 00:00:00"),
+        ],
+    )
     assert outcome.verdict("R1")["verdict"] == "compliant"
     assert outcome.verdict("R2") is None
     assert outcome.codes("R2") == set()
 
 
 def test_rerunning_an_earlier_as_of_sees_a_refund_paid_later_as_pending(tmp_path):
-    exports = dict(purchases=[purchase()], usage=[usage(started_at="2026-03-02 08:00:00")],
-                   refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-05 12:00:00")])
+    exports = dict(
+        purchases=[purchase()],
+        usage=[usage(started_at="2026-03-02 08:00:00")],
+        refunds=[paid(requested_at="2026-03-02 12:00:00", processed_at="2026-03-05 12:00:00")],
+    )
     later = night(tmp_path / "later", as_of=date(2026, 3, 31), **exports)
     earlier = night(tmp_path / "earlier", as_of=date(2026, 3, 4), **exports)
     assert seen_status(later, "R1") == "paid"
@@ -268,10 +341,13 @@ def test_rerunning_an_earlier_as_of_sees_a_refund_paid_later_as_pending(tmp_path
 
 def test_records_after_as_of_are_ignored_not_errors(tmp_path):
     # A pending refund: usage and a suspension from 00:00 after as_of are not known tonight.
-    outcome = night(tmp_path, as_of=date(2026, 3, 31), purchases=[purchase()],
-                    usage=[usage(started_at="2026-04-01 00:00:00")],
-                    account_status=[status(status="suspended", reason="content_violation",
-                                           effective_at="2026-04-01 00:00:00")],
-                    refunds=[pending(requested_at="2026-03-02 12:00:00")])
+    outcome = night(
+        tmp_path,
+        as_of=date(2026, 3, 31),
+        purchases=[purchase()],
+        usage=[usage(started_at="2026-04-01 00:00:00")],
+        account_status=[status(status="suspended", reason="content_violation", effective_at="2026-04-01 00:00:00")],
+        refunds=[pending(requested_at="2026-03-02 12:00:00")],
+    )
     assert outcome.codes("R1") == set()
     assert outcome.verdict("R1")["verdict"] == "compliant"

@@ -13,8 +13,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from exports import Night
+
 from jobs.config import load_settings
 from jobs.pipeline import run
 
@@ -23,42 +23,54 @@ SAMPLE = REPO / "data" / "sample"
 AS_OF = date(2026, 3, 31)
 
 RULE_CODES = {
-    "PAST_WINDOW", "MINUTES_USED", "CONCURRENT_REFUND", "ACCOUNT_SUSPENDED", "COUPON_REFUNDED",
-    "PATH_MISMATCH", "DUPLICATE_REFUND", "USAGE_AFTER_REFUND", "UNDER_REFUNDED", "REJECTED_WITH_PAYOUT",
+    "PAST_WINDOW",
+    "MINUTES_USED",
+    "CONCURRENT_REFUND",
+    "ACCOUNT_SUSPENDED",
+    "COUPON_REFUNDED",
+    "PATH_MISMATCH",
+    "DUPLICATE_REFUND",
+    "USAGE_AFTER_REFUND",
+    "UNDER_REFUNDED",
+    "REJECTED_WITH_PAYOUT",
 }
 
 SPEC_SIGNAL_CODES = {
-    "SERIAL_REFUNDER", "REFUND_CYCLE", "PROMO_REFUNDS", "REFUND_BEFORE_SUSPENSION", "LINKED_ENTITIES",
+    "SERIAL_REFUNDER",
+    "REFUND_CYCLE",
+    "PROMO_REFUNDS",
+    "REFUND_BEFORE_SUSPENSION",
+    "LINKED_ENTITIES",
 }
 EXTRA_SIGNAL_CODES = {"LINKED_TO_SUSPENDED", "USAGE_SHIFT", "REFUND_VELOCITY"}
 
 # Every refund the run sees. RF2603260014 (order quarantined), the second RF2603110003 row
 # (duplicate key) and RF2604010020 (requested after as_of) are not among them.
 EXPECTED_CODES = {
-    "RF2602240021": set(),                                     # day 2, unused: compliant (ENT0020117's 3rd refund)
-    "RF2603040001": set(),                                     # day 3, unused, paid in full
-    "RF2603070002": {"MINUTES_USED"},                          # 60.5 min used; partial payout is no UNDER_REFUNDED
-    "RF2603110003": set(),                                     # old content suspension lifted in Feb
-    "RF2603120004": {"ACCOUNT_SUSPENDED"},                     # content_violation in force at request
-    "RF2603130005": {"CONCURRENT_REFUND"},                     # 2 days after RF2603110003, same entity
-    "RF2603140006": {"PAST_WINDOW"},                           # 2026-03-13T16:20Z is billing day 6
-    "RF2603150007": {"REJECTED_WITH_PAYOUT"},                  # rejected, 399.00 paid out
-    "RF2603180008": set(),                                     # arrears suspension does not disqualify
-    "RF2603190009": {"COUPON_REFUNDED", "PATH_MISMATCH"},      # 300.00 coupon paid back in cash
-    "RF2603200010": set(),                                     # day 5 at 23:59:59 billing time
-    "RF2603230011": set(),                                     # first of a double submission (id order)
-    "RF2603230012": {"DUPLICATE_REFUND", "CONCURRENT_REFUND"}, # same instant, same order, later id
-    "RF2603250013": {"USAGE_AFTER_REFUND"},                    # package used after the payout
-    "RF2603270015": {"UNDER_REFUNDED"},                        # 10.00 handling fee withheld
-    "RF2603270022": set(),                                     # ring entity A: day 2, unused, paid in full
-    "RF2603280016": {"ACCOUNT_SUSPENDED"},                     # illegal_activity after the request
-    "RF2603290017": set(),                                     # rejected, nothing paid: rules skip it
-    "RF2603300018": {"PATH_MISMATCH"},                         # 199.00 free credit refunded as cash
-    "RF2603300019": {"MINUTES_USED"},                          # processed 04-01: pending, cut-off end of 03-31
-    "RF2603310023": set(),                                     # ring entity C: day 3, unused, pending
-    "RF2603310024": set(),                                     # package untouched (500 free minutes used instead)
-    "RF2603310025": set(),                                     # second account of ENT0010873, not suspended itself
-    "RF2603310026": set(),                                     # an ordinary day-2 refund on the spike day
+    "RF2602240021": set(),  # day 2, unused: compliant (ENT0020117's 3rd refund)
+    "RF2603040001": set(),  # day 3, unused, paid in full
+    "RF2603070002": {"MINUTES_USED"},  # 60.5 min used; partial payout is no UNDER_REFUNDED
+    "RF2603110003": set(),  # old content suspension lifted in Feb
+    "RF2603120004": {"ACCOUNT_SUSPENDED"},  # content_violation in force at request
+    "RF2603130005": {"CONCURRENT_REFUND"},  # 2 days after RF2603110003, same entity
+    "RF2603140006": {"PAST_WINDOW"},  # 2026-03-13T16:20Z is billing day 6
+    "RF2603150007": {"REJECTED_WITH_PAYOUT"},  # rejected, 399.00 paid out
+    "RF2603180008": set(),  # arrears suspension does not disqualify
+    "RF2603190009": {"COUPON_REFUNDED", "PATH_MISMATCH"},  # 300.00 coupon paid back in cash
+    "RF2603200010": set(),  # day 5 at 23:59:59 billing time
+    "RF2603230011": set(),  # first of a double submission (id order)
+    "RF2603230012": {"DUPLICATE_REFUND", "CONCURRENT_REFUND"},  # same instant, same order, later id
+    "RF2603250013": {"USAGE_AFTER_REFUND"},  # package used after the payout
+    "RF2603270015": {"UNDER_REFUNDED"},  # 10.00 handling fee withheld
+    "RF2603270022": set(),  # ring entity A: day 2, unused, paid in full
+    "RF2603280016": {"ACCOUNT_SUSPENDED"},  # illegal_activity after the request
+    "RF2603290017": set(),  # rejected, nothing paid: rules skip it
+    "RF2603300018": {"PATH_MISMATCH"},  # 199.00 free credit refunded as cash
+    "RF2603300019": {"MINUTES_USED"},  # processed 04-01: pending, cut-off end of 03-31
+    "RF2603310023": set(),  # ring entity C: day 3, unused, pending
+    "RF2603310024": set(),  # package untouched (500 free minutes used instead)
+    "RF2603310025": set(),  # second account of ENT0010873, not suspended itself
+    "RF2603310026": set(),  # an ordinary day-2 refund on the spike day
 }
 
 EXPECTED_VERDICTS = {
@@ -122,10 +134,10 @@ EXPECTED_AMOUNT_AT_RISK = {
 # 20-21 of refunds.csv has a two-line quoted note, so the duplicate after it is on line 28.
 EXPECTED_QUARANTINE = {
     ("purchases", 26, "account_entity_conflict"),  # ENT0011480 claims ENT0011207's account
-    ("usage", 22, "greater_than_or_equal_to"),     # -12.5 minutes (a billing reversal)
-    ("usage", 29, "unknown_order"),                # order 202603190007 is not in purchases
-    ("refunds", 16, "order_quarantined"),          # refund of the conflicting order
-    ("refunds", 28, "duplicate_key"),              # RF2603110003 re-sent
+    ("usage", 22, "greater_than_or_equal_to"),  # -12.5 minutes (a billing reversal)
+    ("usage", 29, "unknown_order"),  # order 202603190007 is not in purchases
+    ("refunds", 16, "order_quarantined"),  # refund of the conflicting order
+    ("refunds", 28, "duplicate_key"),  # RF2603110003 re-sent
 }
 
 # source -> (rows in, loaded, quarantined, after as_of)
@@ -136,7 +148,7 @@ EXPECTED_COUNTS = {
     "account_status": (7, 7, 0, 0),
 }
 
-# SPEC 5 (and the three signals beyond it, jobs/abuse.py): (entity_id, signal_code) -> the
+# SPEC 5 (and the three signals beyond it, jobs/stages/abuse.py): (entity_id, signal_code) -> the
 # refunds behind the signal. Windows end on as_of 2026-03-31 (90 days: from 01-01; 180 days:
 # from 2025-10-03; 7 days: from 03-25).
 RING = ("ENT0011563", "ENT0011618", "ENT0011702")  # A -card 1- B -card 2- C
@@ -269,7 +281,7 @@ def test_every_spec_signal_and_every_extra_signal_occurs():
 
 def test_every_spec_signal_fires_in_the_run(night):
     fired = {code for (code,) in night.con.execute("SELECT DISTINCT signal_code FROM abuse_signals").fetchall()}
-    assert SPEC_SIGNAL_CODES <= fired
+    assert fired >= SPEC_SIGNAL_CODES
     assert fired == SPEC_SIGNAL_CODES | EXTRA_SIGNAL_CODES
 
 

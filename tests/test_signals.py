@@ -34,6 +34,7 @@ BILLING = timezone(timedelta(hours=8))
 
 # --- running and reading ---------------------------------------------------------------
 
+
 def night(tmp_path, *, as_of=AS_OF, signals: SignalSettings | None = None, **exports):
     """Run the job (not published) and check that every fixture row was loaded."""
     settings = Settings(max_bad_row_fraction=1.0, signals=signals or SignalSettings())
@@ -72,8 +73,18 @@ def cases(outcome) -> list[dict]:
         "SELECT case_id, group_id, entity_ids, signal_codes, score, severity, refund_count, "
         "CAST(amount_refunded AS VARCHAR), refund_ids, disposition FROM abuse_cases ORDER BY case_id"
     ).fetchall()
-    keys = ("case_id", "group_id", "entity_ids", "signal_codes", "score", "severity", "refund_count",
-            "amount_refunded", "refund_ids", "disposition")
+    keys = (
+        "case_id",
+        "group_id",
+        "entity_ids",
+        "signal_codes",
+        "score",
+        "severity",
+        "refund_count",
+        "amount_refunded",
+        "refund_ids",
+        "disposition",
+    )
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
@@ -92,17 +103,22 @@ def moment(value) -> datetime:
 
 # --- SERIAL_REFUNDER -------------------------------------------------------------------
 
+
 def three_orders(entity_id="E1"):
     return [order(f"O{n}", entity_id, bought="2026-03-01 10:00:00") for n in (1, 2, 3)]
 
 
 def test_serial_refunder_fires_on_three_live_refunds_in_90_days(tmp_path):
-    outcome = night(tmp_path, purchases=three_orders(), refunds=[
-        paid("R1", "O1", "2026-03-02 12:00:00"),
-        pending("R2", "O2", "2026-03-10 12:00:00"),
-        # paid after the end of as_of: seen as pending, still live
-        paid("R3", "O3", "2026-03-31 20:00:00", processed_at="2026-04-02 10:00:00"),
-    ])
+    outcome = night(
+        tmp_path,
+        purchases=three_orders(),
+        refunds=[
+            paid("R1", "O1", "2026-03-02 12:00:00"),
+            pending("R2", "O2", "2026-03-10 12:00:00"),
+            # paid after the end of as_of: seen as pending, still live
+            paid("R3", "O3", "2026-03-31 20:00:00", processed_at="2026-04-02 10:00:00"),
+        ],
+    )
     assert fired(outcome) == {("E1", "SERIAL_REFUNDER")}
     signal = hit(outcome, "E1", "SERIAL_REFUNDER")
     assert signal["refund_ids"] == ["R1", "R2", "R3"]
@@ -112,11 +128,15 @@ def test_serial_refunder_fires_on_three_live_refunds_in_90_days(tmp_path):
 
 
 def test_serial_refunder_does_not_see_refunds_requested_after_as_of(tmp_path):
-    outcome = night(tmp_path, purchases=three_orders(), refunds=[
-        paid("R1", "O1", "2026-03-02 12:00:00"),
-        paid("R2", "O2", "2026-03-10 12:00:00"),
-        pending("R3", "O3", "2026-04-01 00:30:00"),  # the day after as_of
-    ])
+    outcome = night(
+        tmp_path,
+        purchases=three_orders(),
+        refunds=[
+            paid("R1", "O1", "2026-03-02 12:00:00"),
+            paid("R2", "O2", "2026-03-10 12:00:00"),
+            pending("R3", "O3", "2026-04-01 00:30:00"),  # the day after as_of
+        ],
+    )
     assert fired(outcome) == set()
 
 
@@ -124,13 +144,15 @@ def test_serial_refunder_does_not_see_refunds_requested_after_as_of(tmp_path):
 # Cycle 1: O1 (call) refunded 2026-03-02 12:00, O2 (call) bought 2026-03-09 10:00 (7th day).
 # Cycle 2: O2 refunded 2026-03-10 07:30 (23:30 UTC the day before), O3 bought as given.
 
+
 def cycles(third_bought, third_product="call"):
     return dict(
-        purchases=[order("O1", bought="2026-03-01 10:00:00"),
-                   order("O2", bought="2026-03-09 10:00:00"),
-                   order("O3", bought=third_bought, product=third_product)],
-        refunds=[paid("R1", "O1", "2026-03-02 12:00:00"),
-                 paid("R2", "O2", "2026-03-10 07:30:00")],
+        purchases=[
+            order("O1", bought="2026-03-01 10:00:00"),
+            order("O2", bought="2026-03-09 10:00:00"),
+            order("O3", bought=third_bought, product=third_product),
+        ],
+        refunds=[paid("R1", "O1", "2026-03-02 12:00:00"), paid("R2", "O2", "2026-03-10 07:30:00")],
     )
 
 
@@ -141,20 +163,27 @@ def test_refund_cycle_fires_on_two_refunds_each_followed_by_a_repurchase(tmp_pat
     assert signal["refund_ids"] == ["R1", "R2"]
     assert signal["evidence"]["cycles"] == 2
     assert signal["evidence"]["threshold"] == 2
-    assert [(item["refund_id"], item["repurchase_order_id"], item["days_to_repurchase"])
-            for item in signal["evidence"]["refunds"]] == [("R1", "O2", 7), ("R2", "O3", 1)]
+    assert [
+        (item["refund_id"], item["repurchase_order_id"], item["days_to_repurchase"])
+        for item in signal["evidence"]["refunds"]
+    ] == [("R1", "O2", 7), ("R2", "O3", 1)]
 
 
 # --- PROMO_REFUNDS ---------------------------------------------------------------------
 
+
 def test_promo_refunds_fires_on_two_discounted_or_couponed_orders_refunded(tmp_path):
-    outcome = night(tmp_path, purchases=[
-        order("O1", discount="10.00"),
-        order("O2", coupon="5.00"),
-    ], refunds=[
-        paid("R1", "O1", "2026-03-02 12:00:00", amount="90.00"),
-        pending("R2", "O2", "2026-03-20 12:00:00", amount="95.00"),
-    ])
+    outcome = night(
+        tmp_path,
+        purchases=[
+            order("O1", discount="10.00"),
+            order("O2", coupon="5.00"),
+        ],
+        refunds=[
+            paid("R1", "O1", "2026-03-02 12:00:00", amount="90.00"),
+            pending("R2", "O2", "2026-03-20 12:00:00", amount="95.00"),
+        ],
+    )
     assert fired(outcome) == {("E1", "PROMO_REFUNDS")}
     signal = hit(outcome, "E1", "PROMO_REFUNDS")
     assert signal["refund_ids"] == ["R1", "R2"]
@@ -165,14 +194,18 @@ def test_promo_refunds_fires_on_two_discounted_or_couponed_orders_refunded(tmp_p
 # --- REFUND_BEFORE_SUSPENSION ----------------------------------------------------------
 # E1 owns A1 (O1, refunded 2026-03-02 07:30 = 03-01 23:30 UTC) and A2 (O2).
 
+
 def two_accounts():
     return [order("O1", account_id="A1"), order("O2", account_id="A2")]
 
 
 def test_refund_before_suspension_fires_on_the_7th_billing_day(tmp_path):
-    outcome = night(tmp_path, purchases=two_accounts(),
-                    refunds=[paid("R1", "O1", "2026-03-02 07:30:00")],
-                    account_status=[suspended("A2", "2026-03-09 23:30:00")])
+    outcome = night(
+        tmp_path,
+        purchases=two_accounts(),
+        refunds=[paid("R1", "O1", "2026-03-02 07:30:00")],
+        account_status=[suspended("A2", "2026-03-09 23:30:00")],
+    )
     assert fired(outcome, "REFUND_BEFORE_SUSPENSION") == {"E1"}
     signal = hit(outcome, "E1", "REFUND_BEFORE_SUSPENSION")
     assert signal["refund_ids"] == ["R1"]
@@ -194,11 +227,13 @@ FP2 = "fp-wallet-4444-5555-6666"
 def chain(second_refund_at):
     """EA and EB share FP1, EB and EC share FP2; EA refunds on 2026-03-02 07:30, EC as given."""
     return dict(
-        purchases=[order("OA", "EA", fingerprint=FP1),
-                   order("OB1", "EB", fingerprint=FP1),
-                   order("OB2", "EB", fingerprint=FP2),
-                   order("OC", "EC", fingerprint=FP2),
-                   order("OD", "ED", fingerprint="fp-alone-7777-8888")],
+        purchases=[
+            order("OA", "EA", fingerprint=FP1),
+            order("OB1", "EB", fingerprint=FP1),
+            order("OB2", "EB", fingerprint=FP2),
+            order("OC", "EC", fingerprint=FP2),
+            order("OD", "ED", fingerprint="fp-alone-7777-8888"),
+        ],
         refunds=[paid("RA", "OA", "2026-03-02 07:30:00"), paid("RC", "OC", second_refund_at)],
     )
 
@@ -228,8 +263,11 @@ def test_linked_entities_fires_for_every_entity_of_the_group_on_refunds_four_day
 
 
 def test_entities_without_a_fingerprint_are_not_linked(tmp_path):
-    outcome = night(tmp_path, purchases=[order("O1", "E1", fingerprint=""), order("O2", "E2", fingerprint="")],
-                    refunds=[paid("R1", "O1", "2026-03-02 12:00:00"), paid("R2", "O2", "2026-03-03 12:00:00")])
+    outcome = night(
+        tmp_path,
+        purchases=[order("O1", "E1", fingerprint=""), order("O2", "E2", fingerprint="")],
+        refunds=[paid("R1", "O1", "2026-03-02 12:00:00"), paid("R2", "O2", "2026-03-03 12:00:00")],
+    )
     found = groups(outcome)
     assert found["E1"][1] == found["E2"][1] == 1
     assert found["E1"][0] != found["E2"][0]
@@ -247,7 +285,8 @@ def test_a_fingerprint_shared_by_more_entities_than_the_limit_does_not_link(tmp_
     fingerprint = "fp-marketplace-9999-0000"
     outcome = night(tmp_path, signals=SignalSettings(linked_fingerprint_max_entities=2), **shared_by_three(fingerprint))
     rows = outcome.con.execute(
-        "SELECT fingerprint, entity_count, links_entities, entity_ids FROM fingerprint_sharing").fetchall()
+        "SELECT fingerprint, entity_count, links_entities, entity_ids FROM fingerprint_sharing"
+    ).fetchall()
     assert len(rows) == 1
     shown, entity_count, links_entities, entity_ids = rows[0]
     assert (entity_count, links_entities, list(entity_ids)) == (3, False, ["E1", "E2", "E3"])
@@ -275,10 +314,14 @@ def test_evidence_never_shows_a_full_fingerprint(tmp_path):
 # E1 refunds O1 (account A1); its other account A2 is suspended for good on 2026-03-20,
 # 18 days after the refund (so REFUND_BEFORE_SUSPENSION stays quiet).
 
+
 def test_linked_to_suspended_fires_when_another_account_of_the_entity_is_suspended(tmp_path):
-    outcome = night(tmp_path, purchases=two_accounts(),
-                    refunds=[paid("R1", "O1", "2026-03-02 12:00:00")],
-                    account_status=[suspended("A2", "2026-03-20 12:00:00", reason="illegal_activity")])
+    outcome = night(
+        tmp_path,
+        purchases=two_accounts(),
+        refunds=[paid("R1", "O1", "2026-03-02 12:00:00")],
+        account_status=[suspended("A2", "2026-03-20 12:00:00", reason="illegal_activity")],
+    )
     assert fired(outcome) == {("E1", "LINKED_TO_SUSPENDED")}
     signal = hit(outcome, "E1", "LINKED_TO_SUSPENDED")
     assert signal["refund_ids"] == ["R1"]
@@ -288,9 +331,13 @@ def test_linked_to_suspended_fires_when_another_account_of_the_entity_is_suspend
 
 
 def test_linked_to_suspended_can_be_switched_off(tmp_path):
-    outcome = night(tmp_path, signals=SignalSettings(disabled=("LINKED_TO_SUSPENDED",)), purchases=two_accounts(),
-                    refunds=[paid("R1", "O1", "2026-03-02 12:00:00")],
-                    account_status=[suspended("A2", "2026-03-20 12:00:00")])
+    outcome = night(
+        tmp_path,
+        signals=SignalSettings(disabled=("LINKED_TO_SUSPENDED",)),
+        purchases=two_accounts(),
+        refunds=[paid("R1", "O1", "2026-03-02 12:00:00")],
+        account_status=[suspended("A2", "2026-03-20 12:00:00")],
+    )
     assert fired(outcome) == set()
     assert cases(outcome) == []
 
@@ -298,11 +345,17 @@ def test_linked_to_suspended_can_be_switched_off(tmp_path):
 # --- USAGE_SHIFT -----------------------------------------------------------------------
 # O1 (SDKAppID 1400000001) bought 2026-03-01 10:00, refunded 2026-03-03 12:00.
 
+
 def shifted() -> dict:
     """300 and 200 free or pay-as-you-go minutes of SDKAppID 1400000001 between purchase and refund."""
-    return dict(purchases=[order("O1")], refunds=[paid("R1", "O1", "2026-03-03 12:00:00")],
-                usage=[used("300", "2026-03-01 11:00:00", "", usage_id="U1"),
-                       used("200", "2026-03-02 20:00:00", "", usage_id="U2")])
+    return dict(
+        purchases=[order("O1")],
+        refunds=[paid("R1", "O1", "2026-03-03 12:00:00")],
+        usage=[
+            used("300", "2026-03-01 11:00:00", "", usage_id="U1"),
+            used("200", "2026-03-02 20:00:00", "", usage_id="U2"),
+        ],
+    )
 
 
 def test_usage_shift_fires_at_500_free_or_payg_minutes(tmp_path):
@@ -318,6 +371,7 @@ def test_usage_shift_fires_at_500_free_or_payg_minutes(tmp_path):
 
 
 # --- REFUND_VELOCITY -------------------------------------------------------------------
+
 
 def refunds_on(day: str, count: int, prefix="V"):
     """`count` entities, each with one order bought and refunded on `day`."""
@@ -339,6 +393,7 @@ def test_refund_velocity_fires_for_every_entity_on_a_day_with_20_refunds(tmp_pat
 
 
 # --- cases -----------------------------------------------------------------------------
+
 
 def test_one_case_per_linked_group_with_signals(tmp_path):
     exports = chain("2026-03-03 12:00:00")
@@ -366,10 +421,13 @@ def test_a_case_counts_the_refunds_behind_its_signals_and_their_amount(tmp_path)
 
 def test_case_score_is_not_diluted_by_a_weak_signal(tmp_path):
     weights = dict(DEFAULT_SIGNAL_WEIGHTS) | {"PROMO_REFUNDS": 0.05}
-    exports = dict(purchases=[order(f"O{n}", discount="10.00") for n in (1, 2, 3)],
-                   refunds=[paid(f"R{n}", f"O{n}", f"2026-03-1{n} 12:00:00", amount="90.00") for n in (1, 2, 3)])
-    strong_alone = only_case(night(tmp_path / "alone", signals=SignalSettings(
-        weights=weights, disabled=("PROMO_REFUNDS",)), **exports))
+    exports = dict(
+        purchases=[order(f"O{n}", discount="10.00") for n in (1, 2, 3)],
+        refunds=[paid(f"R{n}", f"O{n}", f"2026-03-1{n} 12:00:00", amount="90.00") for n in (1, 2, 3)],
+    )
+    strong_alone = only_case(
+        night(tmp_path / "alone", signals=SignalSettings(weights=weights, disabled=("PROMO_REFUNDS",)), **exports)
+    )
     with_weak = only_case(night(tmp_path / "both", signals=SignalSettings(weights=weights), **exports))
     assert strong_alone["signal_codes"] == ["SERIAL_REFUNDER"]
     assert with_weak["signal_codes"] == ["PROMO_REFUNDS", "SERIAL_REFUNDER"]
@@ -377,17 +435,25 @@ def test_case_score_is_not_diluted_by_a_weak_signal(tmp_path):
 
 
 def test_case_severity_follows_the_score_bands(tmp_path):
-    serial = dict(purchases=three_orders(),
-                  refunds=[paid(f"R{n}", f"O{n}", f"2026-03-1{n} 12:00:00") for n in (1, 2, 3)])
+    serial = dict(
+        purchases=three_orders(), refunds=[paid(f"R{n}", f"O{n}", f"2026-03-1{n} 12:00:00") for n in (1, 2, 3)]
+    )
     medium = only_case(night(tmp_path / "serial", **serial))
     assert (medium["score"], medium["severity"]) == (50.0, "medium")
-    promo = dict(purchases=[order(f"O{n}", discount="10.00") for n in (1, 2, 3)],
-                 refunds=[paid(f"R{n}", f"O{n}", f"2026-03-1{n} 12:00:00", amount="90.00") for n in (1, 2, 3)])
+    promo = dict(
+        purchases=[order(f"O{n}", discount="10.00") for n in (1, 2, 3)],
+        refunds=[paid(f"R{n}", f"O{n}", f"2026-03-1{n} 12:00:00", amount="90.00") for n in (1, 2, 3)],
+    )
     high = only_case(night(tmp_path / "promo", **promo))  # 1 - 0.5 * 0.6 = 0.7
     assert (high["score"], high["severity"]) == (70.0, "high")
-    critical = only_case(night(tmp_path / "suspension", purchases=two_accounts(),
-                               refunds=[paid("R1", "O1", "2026-03-02 07:30:00")],
-                               account_status=[suspended("A2", "2026-03-03 12:00:00")]))
+    critical = only_case(
+        night(
+            tmp_path / "suspension",
+            purchases=two_accounts(),
+            refunds=[paid("R1", "O1", "2026-03-02 07:30:00")],
+            account_status=[suspended("A2", "2026-03-03 12:00:00")],
+        )
+    )
     assert critical["signal_codes"] == ["LINKED_TO_SUSPENDED", "REFUND_BEFORE_SUSPENSION"]
     assert (critical["score"], critical["severity"]) == (92.0, "critical")  # 1 - 0.2 * 0.4
     purchases, refunds = refunds_on("2026-03-30", 20)
@@ -396,6 +462,7 @@ def test_case_severity_follows_the_score_bands(tmp_path):
 
 
 # --- warehouse nights: case ids and dispositions ---------------------------------------
+
 
 def publish_night(tmp_path, name: str, db_path: Path, as_of: date = AS_OF, **exports) -> None:
     """Run one night into the warehouse at db_path; every fixture row must load."""
@@ -412,26 +479,40 @@ def query(db_path: Path, sql: str, params=()):
 
 
 def warehouse_cases(db_path: Path) -> dict[str, dict]:
-    rows = query(db_path, "SELECT case_id, entity_ids, signal_codes, refund_ids, disposition, disposition_reason "
-                          "FROM abuse_cases")
+    rows = query(
+        db_path,
+        "SELECT case_id, entity_ids, signal_codes, refund_ids, disposition, disposition_reason FROM abuse_cases",
+    )
     keys = ("case_id", "entity_ids", "signal_codes", "refund_ids", "disposition", "disposition_reason")
     return {row[1][0]: dict(zip(keys, row, strict=True)) for row in rows}  # keyed by the group's first entity
 
 
-def decide(db_path: Path, case: dict, disposition: str, *, reviewer="rita", note="checked",
-           decided_at=datetime(2026, 4, 1, 9, 0, tzinfo=BILLING)) -> None:
+def decide(
+    db_path: Path,
+    case: dict,
+    disposition: str,
+    *,
+    reviewer="rita",
+    note="checked",
+    decided_at=datetime(2026, 4, 1, 9, 0, tzinfo=BILLING),
+) -> None:
     """Record a reviewer decision the way the review command stores it."""
-    query(db_path, "INSERT INTO case_dispositions (case_id, disposition, reviewer, note, decided_at, refund_ids, "
-                   "signal_codes) VALUES (?, ?, ?, ?, ?, ?, ?)",
-          [case["case_id"], disposition, reviewer, note, decided_at, case["refund_ids"], case["signal_codes"]])
+    query(
+        db_path,
+        "INSERT INTO case_dispositions (case_id, disposition, reviewer, note, decided_at, refund_ids, "
+        "signal_codes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [case["case_id"], disposition, reviewer, note, decided_at, case["refund_ids"], case["signal_codes"]],
+    )
 
 
 def serial_night(entity_id="E1", prefix=""):
     """An entity with three refunds in March: SERIAL_REFUNDER on 2026-03-31."""
     return dict(
         purchases=[order(f"{prefix}O{n}", entity_id, bought="2026-03-01 10:00:00") for n in (1, 2, 3)],
-        refunds=[paid(f"{prefix}R{n}", f"{prefix}O{n}", day)
-                 for n, day in ((1, "2026-03-10 12:00:00"), (2, "2026-03-20 12:00:00"), (3, "2026-03-28 12:00:00"))],
+        refunds=[
+            paid(f"{prefix}R{n}", f"{prefix}O{n}", day)
+            for n, day in ((1, "2026-03-10 12:00:00"), (2, "2026-03-20 12:00:00"), (3, "2026-03-28 12:00:00"))
+        ],
     )
 
 
@@ -476,8 +557,13 @@ def test_case_ids_differ_between_groups(tmp_path):
     exports = serial_night("E1", "a")
     more = serial_night("E2", "b")
     db_path = tmp_path / "recon.duckdb"
-    publish_night(tmp_path, "in", db_path, purchases=exports["purchases"] + more["purchases"],
-                  refunds=exports["refunds"] + more["refunds"])
+    publish_night(
+        tmp_path,
+        "in",
+        db_path,
+        purchases=exports["purchases"] + more["purchases"],
+        refunds=exports["refunds"] + more["refunds"],
+    )
     found = warehouse_cases(db_path)
     assert set(found) == {"E1", "E2"}
     assert found["E1"]["case_id"] != found["E2"]["case_id"]
@@ -539,8 +625,13 @@ def test_dispositions_survive_reruns(tmp_path):
     db_path = tmp_path / "recon.duckdb"
     publish_night(tmp_path, "in", db_path, **exports)
     decide(db_path, warehouse_cases(db_path)["E1"], "needs_info", note="ask sales")
-    decide(db_path, warehouse_cases(db_path)["E1"], "confirmed", note="abuse",
-           decided_at=datetime(2026, 4, 1, 10, 0, tzinfo=BILLING))
+    decide(
+        db_path,
+        warehouse_cases(db_path)["E1"],
+        "confirmed",
+        note="abuse",
+        decided_at=datetime(2026, 4, 1, 10, 0, tzinfo=BILLING),
+    )
     before = query(db_path, "SELECT * FROM case_dispositions ORDER BY decided_at")
     publish_night(tmp_path, "in", db_path, **exports)
     publish_night(tmp_path, "in", db_path, as_of=date(2026, 4, 1), **exports)
@@ -552,14 +643,22 @@ def test_dispositions_survive_reruns(tmp_path):
 def test_signal_precision_counts_confirmed_and_false_positive_cases(tmp_path):
     first, second = serial_night("E1", "a"), serial_night("E2", "b")
     db_path = tmp_path / "recon.duckdb"
-    publish_night(tmp_path, "in", db_path, purchases=first["purchases"] + second["purchases"],
-                  refunds=first["refunds"] + second["refunds"])
+    publish_night(
+        tmp_path,
+        "in",
+        db_path,
+        purchases=first["purchases"] + second["purchases"],
+        refunds=first["refunds"] + second["refunds"],
+    )
     found = warehouse_cases(db_path)
     decide(db_path, found["E1"], "confirmed")
     decide(db_path, found["E2"], "false_positive")
-    rows = query(db_path, "SELECT signal_code, confirmed, false_positive, CAST(precision AS DOUBLE) "
-                          "FROM signal_precision WHERE signal_code IN ('SERIAL_REFUNDER', 'PROMO_REFUNDS') "
-                          "ORDER BY signal_code")
+    rows = query(
+        db_path,
+        "SELECT signal_code, confirmed, false_positive, CAST(precision AS DOUBLE) "
+        "FROM signal_precision WHERE signal_code IN ('SERIAL_REFUNDER', 'PROMO_REFUNDS') "
+        "ORDER BY signal_code",
+    )
     assert rows == [("PROMO_REFUNDS", 0, 0, None), ("SERIAL_REFUNDER", 1, 1, 0.5)]
 
 
@@ -569,6 +668,9 @@ def test_signal_precision_counts_each_case_by_its_latest_decision(tmp_path):
     case = warehouse_cases(db_path)["E1"]
     decide(db_path, case, "false_positive", decided_at=datetime(2026, 4, 1, 9, 0, tzinfo=BILLING))
     decide(db_path, case, "confirmed", decided_at=datetime(2026, 4, 2, 9, 0, tzinfo=BILLING))
-    rows = query(db_path, "SELECT confirmed, false_positive, needs_info, CAST(precision AS DOUBLE) "
-                          "FROM signal_precision WHERE signal_code = 'SERIAL_REFUNDER'")
+    rows = query(
+        db_path,
+        "SELECT confirmed, false_positive, needs_info, CAST(precision AS DOUBLE) "
+        "FROM signal_precision WHERE signal_code = 'SERIAL_REFUNDER'",
+    )
     assert rows == [(1, 0, 0, 1.0)]

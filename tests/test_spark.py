@@ -19,18 +19,17 @@ from jobs.catalog import CATALOG
 from jobs.config import load_settings
 from jobs.engine.runner import Runner
 from jobs.engine.steps import StepError, discover, for_engine, parse_step, step
-from jobs.generate import generate
 from jobs.pipeline import RunResult, run
-from jobs.rules import OUTPUTS
+from jobs.stages.rules import OUTPUTS
+from jobs.tools.generate import generate
 
 REPO = Path(__file__).resolve().parent.parent
 SQL = REPO / "sql"
 SAMPLE = REPO / "data" / "sample"
 AS_OF = date(2026, 3, 31)
 INPUTS = ("purchases", "usage", "refunds", "account_status")
-# The rule stage, as jobs/rules.py runs it, after the macros the night sets up first.
-RULE_STAGE = ((step("staging/macros"),),
-              (*discover("model"), *CATALOG.rules, *(step(name) for name in OUTPUTS)))
+# The rule stage, as jobs/stages/rules.py runs it, after the macros the night sets up first.
+RULE_STAGE = ((step("staging/macros"),), (*discover("model"), *CATALOG.rules, *(step(name) for name in OUTPUTS)))
 COMPARED = ("refund_flags", "refund_verdicts")
 SESSION_ZONES = ("Asia/Shanghai", "UTC")
 
@@ -40,9 +39,14 @@ def spark():
     pytest.importorskip("pyspark")
     from pyspark.sql import SparkSession
 
-    session = (SparkSession.builder.master("local[2]").appName("refund-recon-tests")
-               .config("spark.sql.shuffle.partitions", "4").config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("refund-recon-tests")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
     session.sparkContext.setLogLevel("OFF")
     yield session
     session.stop()
@@ -77,8 +81,10 @@ def spark_run(spark, night: RunResult, stages):
 
 def columns(table: pyarrow.Table) -> list[tuple[str, str]]:
     """Names and types (a list's element named as either engine names it)."""
-    return [(field.name, str(field.type.value_type) + "[]" if pyarrow.types.is_list(field.type) else str(field.type))
-            for field in table.schema]
+    return [
+        (field.name, str(field.type.value_type) + "[]" if pyarrow.types.is_list(field.type) else str(field.type))
+        for field in table.schema
+    ]
 
 
 def rows(table: pyarrow.Table) -> list[dict]:
@@ -122,7 +128,8 @@ def test_an_override_declaring_another_header_is_refused(tmp_path):
     folder.mkdir()
     shutil.copy(SQL / "rules" / "PAST_WINDOW.sql", folder / "PAST_WINDOW.sql")
     text = (SQL / "rules" / "PAST_WINDOW.sql").read_text(encoding="utf-8")
-    (folder / "PAST_WINDOW.spark.sql").write_text(text.replace('severity = "high"', 'severity = "low"'),
-                                                   encoding="utf-8")
-    with pytest.raises(StepError, match="PAST_WINDOW.spark.sql: an override declares the same header"):
+    (folder / "PAST_WINDOW.spark.sql").write_text(
+        text.replace('severity = "high"', 'severity = "low"'), encoding="utf-8"
+    )
+    with pytest.raises(StepError, match=r"PAST_WINDOW\.spark\.sql: an override declares the same header"):
         for_engine(parse_step(folder / "PAST_WINDOW.sql"), "spark")

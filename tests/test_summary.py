@@ -1,4 +1,4 @@
-"""The terminal summary and the one definition of a night's warnings (jobs/outcome.py, issue #14).
+"""The terminal summary and the one definition of a night's warnings (jobs/outputs/outcome.py, issue #14).
 
 A published night is `succeeded`, or `succeeded_with_warnings` when a gate failed or rows were
 quarantined; the summary puts the warnings first and shows the money finance came for
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from jobs.config import load_settings
-from jobs.outcome import night_status, night_warnings
+from jobs.outputs.outcome import night_status, night_warnings
+from jobs.outputs.summary import summary_fields, summary_lines
 from jobs.pipeline import run
-from jobs.summary import summary_fields, summary_lines
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
@@ -29,16 +29,27 @@ def file_counts(source="refunds", rows_in=100, rows_quarantined=0):
     return {"source": source, "rows_in": rows_in, "rows_quarantined": rows_quarantined}
 
 
-@pytest.mark.parametrize("gates, files, kinds, status", [
-    ([gate()], [file_counts()], [], "succeeded"),
-    ([gate(passed=None)], [file_counts()], [], "succeeded"),                  # no judgement: no warning
-    ([gate(passed=False, message="Freshness of refunds: stale")], [file_counts()], [("gate", "refunds")],
-     "succeeded_with_warnings"),
-    ([gate()], [file_counts(rows_quarantined=1)], [("quarantine", "refunds")], "succeeded_with_warnings"),
-    ([gate("volume", "usage", False)], [file_counts("usage", 10, 2)], [("gate", "usage"), ("quarantine", "usage")],
-     "succeeded_with_warnings"),
-    ([], [], [], "succeeded"),                                                # a replay reads no file
-])
+@pytest.mark.parametrize(
+    "gates, files, kinds, status",
+    [
+        ([gate()], [file_counts()], [], "succeeded"),
+        ([gate(passed=None)], [file_counts()], [], "succeeded"),  # no judgement: no warning
+        (
+            [gate(passed=False, message="Freshness of refunds: stale")],
+            [file_counts()],
+            [("gate", "refunds")],
+            "succeeded_with_warnings",
+        ),
+        ([gate()], [file_counts(rows_quarantined=1)], [("quarantine", "refunds")], "succeeded_with_warnings"),
+        (
+            [gate("volume", "usage", False)],
+            [file_counts("usage", 10, 2)],
+            [("gate", "usage"), ("quarantine", "usage")],
+            "succeeded_with_warnings",
+        ),
+        ([], [], [], "succeeded"),  # a replay reads no file
+    ],
+)
 def test_what_makes_a_night_succeed_with_warnings(gates, files, kinds, status):
     warnings = night_warnings(gates, files)
     assert [(warning["kind"], warning["source"]) for warning in warnings] == kinds
@@ -61,23 +72,27 @@ def sample_night(tmp_path_factory):
 def test_the_summary_starts_with_the_status_and_its_warnings(sample_night):
     lines = summary_lines(sample_night)
     assert lines[1] == "  status: succeeded with warnings (3)"
-    assert lines[2:5] == ["  ⚠ purchases: 1 of 35 rows quarantined (2.86%), not in tonight's figures",
-                          "  ⚠ refunds: 2 of 26 rows quarantined (7.69%), not in tonight's figures",
-                          "  ⚠ usage: 2 of 41 rows quarantined (4.88%), not in tonight's figures"]
+    assert lines[2:5] == [
+        "  ⚠ purchases: 1 of 35 rows quarantined (2.86%), not in tonight's figures",
+        "  ⚠ refunds: 2 of 26 rows quarantined (7.69%), not in tonight's figures",
+        "  ⚠ usage: 2 of 41 rows quarantined (4.88%), not in tonight's figures",
+    ]
     assert [warning["kind"] for warning in summary_fields(sample_night)["warnings"]] == ["quarantine"] * 3
 
 
 def test_the_summary_shows_recoverable_and_owed_per_currency(sample_night):
     expected = sample_night.con.execute(
         "SELECT currency, sum(at_risk_total), sum(amount_recoverable), sum(amount_owed_to_customers) "
-        "FROM daily_reconciliation GROUP BY currency ORDER BY currency").fetchall()
+        "FROM daily_reconciliation GROUP BY currency ORDER BY currency"
+    ).fetchall()
     assert [currency for currency, *_ in expected] == ["CNY", "USD"]
     lines = summary_lines(sample_night)
-    money = lines[lines.index("  money (at risk, recoverable, owed to customers):") + 1:][:len(expected)]
+    money = lines[lines.index("  money (at risk, recoverable, owed to customers):") + 1 :][: len(expected)]
     assert [line.split() for line in money] == [
         [currency, f"{at_risk:,.2f}", f"{recoverable:,.2f}", f"{owed:,.2f}"]
-        for currency, at_risk, recoverable, owed in expected]
+        for currency, at_risk, recoverable, owed in expected
+    ]
     fields = summary_fields(sample_night)["money"]
-    assert {currency: (item["amount_recoverable"], item["amount_owed_to_customers"])
-            for currency, item in fields.items()} == {currency: (recoverable, owed)
-                                                      for currency, _, recoverable, owed in expected}
+    assert {
+        currency: (item["amount_recoverable"], item["amount_owed_to_customers"]) for currency, item in fields.items()
+    } == {currency: (recoverable, owed) for currency, _, recoverable, owed in expected}

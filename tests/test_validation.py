@@ -3,7 +3,7 @@ line, column, check and value of each failure."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pandas as pd
@@ -11,13 +11,13 @@ import pandera.pandas as pa
 import pyarrow
 import pytest
 from click.testing import CliRunner
-
 from exports import AS_OF, purchase, refund, run_night, status, usage, write_exports
+
 from jobs.cli import main
 from jobs.config import Settings
 from jobs.pipeline import run
-from jobs.schemas import ARROW_TYPES, EXPORTS
-from jobs.validation import TooManyBadRows
+from jobs.stages.schemas import ARROW_TYPES, EXPORTS
+from jobs.stages.validation import TooManyBadRows
 
 
 def failures(night, source: str) -> list[tuple]:
@@ -32,34 +32,43 @@ def one_bad_purchase(tmp_path, **overrides):
 
 
 def one_bad_refund(tmp_path, **overrides):
-    night = run_night(tmp_path, purchases=[purchase()],
-                      refunds=[refund(refund_id="R1"), refund(refund_id="R2", **overrides)])
+    night = run_night(
+        tmp_path, purchases=[purchase()], refunds=[refund(refund_id="R1"), refund(refund_id="R2", **overrides)]
+    )
     assert night.loaded_keys("refunds", "refund_id") == ["R1"]
     return night
 
 
 def one_bad_usage(tmp_path, **overrides):
-    night = run_night(tmp_path, purchases=[purchase()],
-                      usage=[usage(usage_id="U1"), usage(usage_id="U2", **overrides)])
+    night = run_night(tmp_path, purchases=[purchase()], usage=[usage(usage_id="U1"), usage(usage_id="U2", **overrides)])
     assert night.loaded_keys("usage", "usage_id") == ["U1"]
     return night
 
 
 def one_bad_status(tmp_path, **overrides):
-    night = run_night(tmp_path, purchases=[purchase()],
-                      account_status=[status(), status(**({"effective_at": "2026-03-03 09:00:00"} | overrides))])
+    night = run_night(
+        tmp_path,
+        purchases=[purchase()],
+        account_status=[status(), status(**({"effective_at": "2026-03-03 09:00:00"} | overrides))],
+    )
     assert night.loaded_keys("account_status", "_line") == [2]
     return night
 
 
 # --- values of the wrong type -------------------------------------------------------------------
 
+
 def test_an_int_that_is_not_whole_is_a_type_error(tmp_path):
     night = one_bad_purchase(tmp_path, sdkappid="1400000001.5")
-    assert night.errors("purchases") == [{
-        "line": 3, "column": "sdkappid", "check": "type", "value": "1400000001.5",
-        "message": "sdkappid must be a whole number within 64 bits, got '1400000001.5'",
-    }]
+    assert night.errors("purchases") == [
+        {
+            "line": 3,
+            "column": "sdkappid",
+            "check": "type",
+            "value": "1400000001.5",
+            "message": "sdkappid must be a whole number within 64 bits, got '1400000001.5'",
+        }
+    ]
 
 
 def test_money_that_is_not_a_number_is_a_type_error(tmp_path):
@@ -90,12 +99,18 @@ def test_a_value_that_does_not_parse_is_reported_once_as_a_type_error(tmp_path):
 
 # --- missing and out-of-range values ---------------------------------------------------------
 
+
 def test_an_empty_required_purchase_column_is_not_nullable(tmp_path):
     night = one_bad_purchase(tmp_path, entity_id="")
-    assert night.errors("purchases") == [{
-        "line": 3, "column": "entity_id", "check": "not_nullable", "value": None,
-        "message": "entity_id is required but empty",
-    }]
+    assert night.errors("purchases") == [
+        {
+            "line": 3,
+            "column": "entity_id",
+            "check": "not_nullable",
+            "value": None,
+            "message": "entity_id is required but empty",
+        }
+    ]
 
 
 def test_an_empty_required_timestamp_is_not_nullable(tmp_path):
@@ -177,24 +192,39 @@ def test_a_currency_that_is_not_three_upper_case_letters_is_quarantined(tmp_path
 
 # --- row rules -------------------------------------------------------------------------------
 
+
 def test_a_purchase_breaking_the_refundable_amount_identity_is_quarantined(tmp_path):
     night = one_bad_purchase(tmp_path, paid_cash_credit="99.98")
-    assert night.errors("purchases") == [{
-        "line": 3, "column": "paid_cash_credit", "check": "refundable_amount_identity",
-        "value": "list_price=100.00, discount_amount=0.00, coupon_amount=0.00, paid_cash_credit=99.98, "
-                 "paid_commission_credit=0.00, paid_free_credit=0.00",
-        "message": "list_price - discount_amount - coupon_amount must equal "
-                   "paid_cash_credit + paid_commission_credit + paid_free_credit (within 0.01)",
-    }]
+    assert night.errors("purchases") == [
+        {
+            "line": 3,
+            "column": "paid_cash_credit",
+            "check": "refundable_amount_identity",
+            "value": "list_price=100.00, discount_amount=0.00, coupon_amount=0.00, paid_cash_credit=99.98, "
+            "paid_commission_credit=0.00, paid_free_credit=0.00",
+            "message": "list_price - discount_amount - coupon_amount must equal "
+            "paid_cash_credit + paid_commission_credit + paid_free_credit (within 0.01)",
+        }
+    ]
 
 
 def test_the_refundable_amount_identity_holds_within_a_cent(tmp_path):
-    night = run_night(tmp_path, purchases=[
-        purchase(order_id="O1", paid_cash_credit="99.99"),
-        purchase(order_id="O2", paid_cash_credit="100.01"),
-        purchase(order_id="O3", list_price="50.00", discount_amount="10.00", coupon_amount="5.00",
-                 paid_cash_credit="20.00", paid_commission_credit="10.00", paid_free_credit="5.01"),
-    ])
+    night = run_night(
+        tmp_path,
+        purchases=[
+            purchase(order_id="O1", paid_cash_credit="99.99"),
+            purchase(order_id="O2", paid_cash_credit="100.01"),
+            purchase(
+                order_id="O3",
+                list_price="50.00",
+                discount_amount="10.00",
+                coupon_amount="5.00",
+                paid_cash_credit="20.00",
+                paid_commission_credit="10.00",
+                paid_free_credit="5.01",
+            ),
+        ],
+    )
     assert night.errors("purchases") == []
     assert night.loaded_keys("purchases", "order_id") == ["O1", "O2", "O3"]
 
@@ -205,8 +235,9 @@ def test_refund_parts_not_summing_to_the_refund_amount_are_quarantined(tmp_path)
 
 
 def test_refund_parts_summing_within_a_cent_load(tmp_path):
-    night = run_night(tmp_path, purchases=[purchase()],
-                      refunds=[refund(refund_cash_credit="60.00", refund_free_credit="39.99")])
+    night = run_night(
+        tmp_path, purchases=[purchase()], refunds=[refund(refund_cash_credit="60.00", refund_free_credit="39.99")]
+    )
     assert night.errors("refunds") == []
 
 
@@ -234,9 +265,11 @@ def test_processed_at_before_requested_at_is_quarantined(tmp_path):
 
 # --- duplicate keys ----------------------------------------------------------------------------
 
+
 def test_a_duplicate_key_keeps_the_first_row_and_quarantines_the_later_naming_the_first_line(tmp_path):
-    night = run_night(tmp_path, purchases=[purchase(order_id="O1"), purchase(order_id="O2"),
-                                           purchase(order_id="O1", edition="pro")])
+    night = run_night(
+        tmp_path, purchases=[purchase(order_id="O1"), purchase(order_id="O2"), purchase(order_id="O1", edition="pro")]
+    )
     assert night.loaded_keys("purchases", "_line") == [2, 3]
     [error] = night.errors("purchases")
     assert (error["line"], error["column"], error["check"], error["value"]) == (4, "order_id", "duplicate_key", "O1")
@@ -244,19 +277,23 @@ def test_a_duplicate_key_keeps_the_first_row_and_quarantines_the_later_naming_th
 
 
 def test_a_duplicate_of_an_invalid_first_row_is_still_quarantined(tmp_path):
-    night = run_night(tmp_path, purchases=[purchase()],
-                      usage=[usage(usage_id="U1", media_type="smell"), usage(usage_id="U1")])
+    night = run_night(
+        tmp_path, purchases=[purchase()], usage=[usage(usage_id="U1", media_type="smell"), usage(usage_id="U1")]
+    )
     assert night.loaded_keys("usage", "usage_id") == []
     assert failures(night, "usage") == [(2, "media_type", "isin"), (3, "usage_id", "duplicate_key")]
 
 
 def test_account_status_rows_with_the_same_account_and_instant_are_duplicates(tmp_path):
-    night = run_night(tmp_path, account_status=[
-        status(account_id="A1", effective_at="2026-03-02 09:00:00"),
-        status(account_id="A2", effective_at="2026-03-02 09:00:00"),
-        status(account_id="A1", effective_at="2026-03-02T01:00:00Z", status="active", reason=""),
-        status(account_id="A1", effective_at="2026-03-02T09:00:00+08:00", status="closed", reason=""),
-    ])
+    night = run_night(
+        tmp_path,
+        account_status=[
+            status(account_id="A1", effective_at="2026-03-02 09:00:00"),
+            status(account_id="A2", effective_at="2026-03-02 09:00:00"),
+            status(account_id="A1", effective_at="2026-03-02T01:00:00Z", status="active", reason=""),
+            status(account_id="A1", effective_at="2026-03-02T09:00:00+08:00", status="closed", reason=""),
+        ],
+    )
     assert night.loaded_keys("account_status", "_line") == [2, 3]
     assert failures(night, "account_status") == [
         (4, "account_id, effective_at", "duplicate_key"),
@@ -267,12 +304,16 @@ def test_account_status_rows_with_the_same_account_and_instant_are_duplicates(tm
 
 # --- cross rules -------------------------------------------------------------------------------
 
+
 def test_an_account_claimed_by_a_second_entity_quarantines_the_later_purchase(tmp_path):
-    night = run_night(tmp_path, purchases=[
-        purchase(order_id="O1", account_id="A1", entity_id="E2", purchased_at="2026-03-05 10:00:00"),
-        purchase(order_id="O2", account_id="A1", entity_id="E1", purchased_at="2026-03-01 10:00:00"),
-        purchase(order_id="O3", account_id="A1", entity_id="E1", purchased_at="2026-03-07 10:00:00"),
-    ])
+    night = run_night(
+        tmp_path,
+        purchases=[
+            purchase(order_id="O1", account_id="A1", entity_id="E2", purchased_at="2026-03-05 10:00:00"),
+            purchase(order_id="O2", account_id="A1", entity_id="E1", purchased_at="2026-03-01 10:00:00"),
+            purchase(order_id="O3", account_id="A1", entity_id="E1", purchased_at="2026-03-07 10:00:00"),
+        ],
+    )
     assert night.loaded_keys("purchases", "order_id") == ["O2", "O3"]
     assert [(e["line"], e["column"], e["check"], e["value"]) for e in night.errors("purchases")] == [
         (2, "entity_id", "account_entity_conflict", "E2"),
@@ -287,18 +328,29 @@ def test_a_refund_of_an_unknown_order_is_quarantined(tmp_path):
 
 
 def test_a_refund_of_a_quarantined_order_is_quarantined_with_that_reason(tmp_path):
-    night = run_night(tmp_path, purchases=[purchase(order_id="O1"), purchase(order_id="O2", product="tv")],
-                      refunds=[refund(refund_id="R1", order_id="O1"), refund(refund_id="R2", order_id="O2")])
+    night = run_night(
+        tmp_path,
+        purchases=[purchase(order_id="O1"), purchase(order_id="O2", product="tv")],
+        refunds=[refund(refund_id="R1", order_id="O1"), refund(refund_id="R2", order_id="O2")],
+    )
     assert night.loaded_keys("refunds", "refund_id") == ["R1"]
     [error] = night.errors("refunds")
-    assert (error["line"], error["column"], error["check"], error["value"]) == (3, "order_id", "order_quarantined", "O2")
+    assert (error["line"], error["column"], error["check"], error["value"]) == (
+        3,
+        "order_id",
+        "order_quarantined",
+        "O2",
+    )
     assert "purchases line 3" in error["message"]
 
 
 def test_a_refund_of_an_order_quarantined_as_a_duplicate_names_the_first_order_row(tmp_path):
     # O1 on line 2 is invalid, its duplicate on line 3 is quarantined too: O1 is not loaded.
-    night = run_night(tmp_path, purchases=[purchase(order_id="O1", sdkappid="0"), purchase(order_id="O1")],
-                      refunds=[refund(order_id="O1")])
+    night = run_night(
+        tmp_path,
+        purchases=[purchase(order_id="O1", sdkappid="0"), purchase(order_id="O1")],
+        refunds=[refund(order_id="O1")],
+    )
     assert failures(night, "refunds") == [(2, "order_id", "order_quarantined")]
     assert "purchases line 2" in night.errors("refunds")[0]["message"]
 
@@ -311,8 +363,11 @@ def test_usage_of_an_unknown_order_is_quarantined(tmp_path):
 
 
 def test_usage_of_a_quarantined_order_is_quarantined_with_that_reason(tmp_path):
-    night = run_night(tmp_path, purchases=[purchase(order_id="O1"), purchase(order_id="O2", currency="usd")],
-                      usage=[usage(usage_id="U1", order_id="O2")])
+    night = run_night(
+        tmp_path,
+        purchases=[purchase(order_id="O1"), purchase(order_id="O2", currency="usd")],
+        usage=[usage(usage_id="U1", order_id="O2")],
+    )
     [error] = night.errors("usage")
     assert (error["line"], error["column"], error["check"]) == (2, "order_id", "order_quarantined")
     assert "purchases line 3" in error["message"]
@@ -333,11 +388,15 @@ def test_usage_before_the_purchase_day_in_billing_time_is_quarantined_whatever_i
 
 def test_usage_from_midnight_of_the_purchase_day_and_before_the_purchase_time_loads(tmp_path):
     # The order was bought at 2026-03-01 10:00 billing time.
-    night = run_night(tmp_path, purchases=[purchase()], usage=[
-        usage(usage_id="U1", started_at="2026-03-01 00:00:00"),
-        usage(usage_id="U2", started_at="2026-02-28T16:00:00Z"),
-        usage(usage_id="U3", started_at="2026-03-01 09:59:59"),
-    ])
+    night = run_night(
+        tmp_path,
+        purchases=[purchase()],
+        usage=[
+            usage(usage_id="U1", started_at="2026-03-01 00:00:00"),
+            usage(usage_id="U2", started_at="2026-02-28T16:00:00Z"),
+            usage(usage_id="U3", started_at="2026-03-01 09:59:59"),
+        ],
+    )
     assert night.errors("usage") == []
     assert night.loaded_keys("usage", "usage_id") == ["U1", "U2", "U3"]
 
@@ -361,20 +420,32 @@ def test_a_refund_in_another_currency_than_its_order_is_quarantined(tmp_path):
 
 # --- as_of and counts --------------------------------------------------------------------------
 
+
 def test_rows_after_as_of_are_set_aside_not_errors(tmp_path):
     # as_of 2026-03-31 ends at 2026-04-01 00:00 billing time = 2026-03-31 16:00Z.
     night_result = run(
         Settings(max_bad_row_fraction=1.0),
-        write_exports(tmp_path / "in", purchases=[purchase()], refunds=[
-            refund(refund_id="R1", requested_at="2026-03-31 23:59:59", status="pending", processed_at=""),
-            refund(refund_id="R2", requested_at="2026-04-01 00:00:00", refund_amount="oops"),
-            refund(refund_id="R3", requested_at="2026-03-31T16:00:00Z", order_id="O9"),
-        ], usage=[usage(usage_id="U1", started_at="2026-04-02 00:00:00", order_id="O9")]),
-        AS_OF, db_path=None,
+        write_exports(
+            tmp_path / "in",
+            purchases=[purchase()],
+            refunds=[
+                refund(refund_id="R1", requested_at="2026-03-31 23:59:59", status="pending", processed_at=""),
+                refund(refund_id="R2", requested_at="2026-04-01 00:00:00", refund_amount="oops"),
+                refund(refund_id="R3", requested_at="2026-03-31T16:00:00Z", order_id="O9"),
+            ],
+            usage=[usage(usage_id="U1", started_at="2026-04-02 00:00:00", order_id="O9")],
+        ),
+        AS_OF,
+        db_path=None,
     )
     counts = night_result.files["refunds"]
-    assert (counts.rows_read, counts.rows_after_as_of, counts.rows_in, counts.rows_loaded,
-            counts.rows_quarantined) == (3, 2, 1, 1, 0)
+    assert (counts.rows_read, counts.rows_after_as_of, counts.rows_in, counts.rows_loaded, counts.rows_quarantined) == (
+        3,
+        2,
+        1,
+        1,
+        0,
+    )
     assert night_result.files["usage"].rows_after_as_of == 1
     assert night_result.con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0
     assert night_result.con.execute("SELECT refund_id FROM refunds").fetchall() == [("R1",)]
@@ -383,32 +454,59 @@ def test_rows_after_as_of_are_set_aside_not_errors(tmp_path):
 def test_rows_in_is_rows_loaded_plus_rows_quarantined_counting_each_bad_row_once(tmp_path):
     result = run(
         Settings(max_bad_row_fraction=1.0),
-        write_exports(tmp_path / "in", purchases=[purchase()], refunds=[
-            refund(refund_id="R1"),
-            refund(refund_id="R2", status="done", currency="usd", refund_amount="1.00"),  # three failures
-            refund(refund_id="R1"),                                                        # duplicate
-            refund(refund_id="R4", requested_at="2026-04-05 00:00:00"),                    # after as_of
-        ]),
-        AS_OF, db_path=None,
+        write_exports(
+            tmp_path / "in",
+            purchases=[purchase()],
+            refunds=[
+                refund(refund_id="R1"),
+                refund(refund_id="R2", status="done", currency="usd", refund_amount="1.00"),  # three failures
+                refund(refund_id="R1"),  # duplicate
+                refund(refund_id="R4", requested_at="2026-04-05 00:00:00"),  # after as_of
+            ],
+        ),
+        AS_OF,
+        db_path=None,
     )
     counts = result.files["refunds"]
-    assert (counts.rows_read, counts.rows_after_as_of, counts.rows_in, counts.rows_loaded,
-            counts.rows_quarantined) == (4, 1, 3, 1, 2)
+    assert (counts.rows_read, counts.rows_after_as_of, counts.rows_in, counts.rows_loaded, counts.rows_quarantined) == (
+        4,
+        1,
+        3,
+        1,
+        2,
+    )
 
 
 def test_small_validation_batches_find_the_same_failures(tmp_path):
-    exports = dict(purchases=[purchase(order_id="O1"), purchase(order_id="O2", product="tv"),
-                              purchase(order_id="O3"), purchase(order_id="O4", paid_cash_credit="1.00")])
+    exports = dict(
+        purchases=[
+            purchase(order_id="O1"),
+            purchase(order_id="O2", product="tv"),
+            purchase(order_id="O3"),
+            purchase(order_id="O4", paid_cash_credit="1.00"),
+        ]
+    )
     big = run_night(tmp_path / "big", **exports)
-    small = run_night(tmp_path / "small", settings=Settings(max_bad_row_fraction=1.0, validation_batch_rows=1),
-                      **exports)
+    small = run_night(
+        tmp_path / "small", settings=Settings(max_bad_row_fraction=1.0, validation_batch_rows=1), **exports
+    )
     assert small.errors("purchases") == big.errors("purchases")
-    assert failures(small, "purchases") == [(3, "product", "isin"), (5, "paid_cash_credit", "refundable_amount_identity")]
+    assert failures(small, "purchases") == [
+        (3, "product", "isin"),
+        (5, "paid_cash_credit", "refundable_amount_identity"),
+    ]
 
 
 def _four_purchases_one_bad(folder):
-    return write_exports(folder, purchases=[purchase(order_id="O1"), purchase(order_id="O2", product="tv"),
-                                            purchase(order_id="O3"), purchase(order_id="O4")])
+    return write_exports(
+        folder,
+        purchases=[
+            purchase(order_id="O1"),
+            purchase(order_id="O2", product="tv"),
+            purchase(order_id="O3"),
+            purchase(order_id="O4"),
+        ],
+    )
 
 
 def test_more_bad_rows_than_max_bad_row_fraction_fails_the_run(tmp_path):
@@ -447,24 +545,53 @@ def test_too_many_bad_rows_leave_the_previous_warehouse_unchanged(tmp_path):
 
 # --- the Pandera checks really run on the Arrow-backed frames ------------------------------------
 
-UTC = timezone.utc
+UTC = UTC
 VALID_TYPED_ROWS = {
     "purchases": dict(
-        order_id="O1", account_id="A1", entity_id="E1", sdkappid=1400000001, product="call",
-        package_kind="package", edition="standard", gifted_minutes=1000,
-        purchased_at=datetime(2026, 3, 1, 2, tzinfo=UTC), currency="USD", list_price=Decimal("100.00"),
-        discount_amount=Decimal("0.00"), coupon_amount=Decimal("0.00"), paid_cash_credit=Decimal("100.00"),
-        paid_commission_credit=Decimal("0.00"), paid_free_credit=Decimal("0.00"), payment_fingerprint=None,
+        order_id="O1",
+        account_id="A1",
+        entity_id="E1",
+        sdkappid=1400000001,
+        product="call",
+        package_kind="package",
+        edition="standard",
+        gifted_minutes=1000,
+        purchased_at=datetime(2026, 3, 1, 2, tzinfo=UTC),
+        currency="USD",
+        list_price=Decimal("100.00"),
+        discount_amount=Decimal("0.00"),
+        coupon_amount=Decimal("0.00"),
+        paid_cash_credit=Decimal("100.00"),
+        paid_commission_credit=Decimal("0.00"),
+        paid_free_credit=Decimal("0.00"),
+        payment_fingerprint=None,
     ),
-    "usage": dict(usage_id="U1", order_id="O1", sdkappid=1400000001, started_at=datetime(2026, 3, 2, 4, tzinfo=UTC),
-                  minutes=Decimal("10"), media_type="audio"),
+    "usage": dict(
+        usage_id="U1",
+        order_id="O1",
+        sdkappid=1400000001,
+        started_at=datetime(2026, 3, 2, 4, tzinfo=UTC),
+        minutes=Decimal("10"),
+        media_type="audio",
+    ),
     "refunds": dict(
-        refund_id="R1", order_id="O1", requested_at=datetime(2026, 3, 2, 4, tzinfo=UTC), status="paid",
-        processed_at=datetime(2026, 3, 3, 4, tzinfo=UTC), currency="USD", refund_cash_credit=Decimal("100.00"),
-        refund_commission_credit=Decimal("0.00"), refund_free_credit=Decimal("0.00"), refund_amount=Decimal("100.00"),
+        refund_id="R1",
+        order_id="O1",
+        requested_at=datetime(2026, 3, 2, 4, tzinfo=UTC),
+        status="paid",
+        processed_at=datetime(2026, 3, 3, 4, tzinfo=UTC),
+        currency="USD",
+        refund_cash_credit=Decimal("100.00"),
+        refund_commission_credit=Decimal("0.00"),
+        refund_free_credit=Decimal("0.00"),
+        refund_amount=Decimal("100.00"),
     ),
-    "account_status": dict(account_id="A1", status="suspended", reason="content_violation",
-                           effective_at=datetime(2026, 3, 2, 1, tzinfo=UTC)),
+    "account_status": dict(
+        account_id="A1",
+        status="suspended",
+        reason="content_violation",
+        effective_at=datetime(2026, 3, 2, 1, tzinfo=UTC),
+    ),
 }
 
 
@@ -488,8 +615,12 @@ BAD_TYPED_ROWS = [
     ("purchases", {"package_kind": "bundle"}, "package_kind", "isin"),
     ("purchases", {"currency": "usd"}, "currency", "str_matches"),
     ("purchases", {"gifted_minutes": -1}, "gifted_minutes", "greater_than_or_equal_to(0)"),
-    ("purchases", {"discount_amount": Decimal("-1.00"), "paid_cash_credit": Decimal("101.00")},
-     "discount_amount", "greater_than_or_equal_to(0)"),
+    (
+        "purchases",
+        {"discount_amount": Decimal("-1.00"), "paid_cash_credit": Decimal("101.00")},
+        "discount_amount",
+        "greater_than_or_equal_to(0)",
+    ),
     ("purchases", {"paid_cash_credit": Decimal("99.98")}, None, "refundable_amount_identity"),
     ("usage", {"sdkappid": 0}, "sdkappid", "greater_than(0)"),
     ("usage", {"minutes": Decimal("-1")}, "minutes", "greater_than_or_equal_to(0)"),
@@ -497,8 +628,12 @@ BAD_TYPED_ROWS = [
     ("usage", {"started_at": None}, "started_at", "not_nullable"),
     ("refunds", {"status": "done"}, "status", "isin"),
     ("refunds", {"currency": "US"}, "currency", "str_matches"),
-    ("refunds", {"refund_free_credit": Decimal("-1.00"), "refund_cash_credit": Decimal("101.00")},
-     "refund_free_credit", "greater_than_or_equal_to(0)"),
+    (
+        "refunds",
+        {"refund_free_credit": Decimal("-1.00"), "refund_cash_credit": Decimal("101.00")},
+        "refund_free_credit",
+        "greater_than_or_equal_to(0)",
+    ),
     ("refunds", {"refund_amount": Decimal("50.00")}, None, "refund_parts_sum_to_amount"),
     ("refunds", {"processed_at": None}, None, "processed_at_null_iff_pending"),
     ("refunds", {"processed_at": datetime(2026, 3, 2, 3, tzinfo=UTC)}, None, "processed_not_before_requested"),
@@ -508,8 +643,11 @@ BAD_TYPED_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("stem, overrides, column, check", BAD_TYPED_ROWS,
-                         ids=[f"{stem}-{check}-{column}" for stem, _, column, check in BAD_TYPED_ROWS])
+@pytest.mark.parametrize(
+    "stem, overrides, column, check",
+    BAD_TYPED_ROWS,
+    ids=[f"{stem}-{check}-{column}" for stem, _, column, check in BAD_TYPED_ROWS],
+)
 def test_each_row_schema_check_fires_on_an_arrow_backed_frame(stem, overrides, column, check):
     with pytest.raises(pa.errors.SchemaErrors) as raised:
         EXPORTS[stem].row_schema.validate(typed_frame(stem, **overrides), lazy=True)
@@ -524,7 +662,7 @@ def test_each_row_schema_check_fires_on_an_arrow_backed_frame(stem, overrides, c
 # --- timestamps: ISO 8601 instants only (docs/validation.md) -----------------------------------
 
 ISO_TIMESTAMPS = {  # text -> the instant in UTC
-    "2026-03-02 12:00:00": "2026-03-02 04:00:00",          # naive: billing time (UTC+8)
+    "2026-03-02 12:00:00": "2026-03-02 04:00:00",  # naive: billing time (UTC+8)
     "2026-03-02T12:00:00": "2026-03-02 04:00:00",
     "2026-03-02 12:00": "2026-03-02 04:00:00",
     "2026-03-02 12:00:00.5": "2026-03-02 04:00:00.5",
@@ -534,7 +672,7 @@ ISO_TIMESTAMPS = {  # text -> the instant in UTC
     "2026-03-02T12:00:00+0900": "2026-03-02 03:00:00",
     "2026-03-02T12:00:00+09": "2026-03-02 03:00:00",
     "2026-03-02 12:00:00-05:30": "2026-03-02 17:30:00",
-    " 2026-03-02 12:00:00 ": "2026-03-02 04:00:00",        # surrounding blanks are trimmed
+    " 2026-03-02 12:00:00 ": "2026-03-02 04:00:00",  # surrounding blanks are trimmed
 }
 
 
@@ -543,26 +681,49 @@ def test_an_iso_8601_timestamp_loads_as_its_instant(tmp_path, text, utc):
     night = run_night(tmp_path, purchases=[purchase()], usage=[usage(started_at=text)])
     assert night.errors("usage") == []
     assert night.con.execute("SELECT timezone('UTC', started_at) FROM delivered_usage").fetchall() == [
-        (datetime.fromisoformat(utc),)]
+        (datetime.fromisoformat(utc),)
+    ]
 
 
 NOT_ISO_TIMESTAMPS = [
-    "infinity", "-infinity", "epoch", "now", "today", "2026-2-3 10:00", "2026-03-02", "2026-03-02T",
-    "Asia/Tokyo", "PST", "2026-03-02 12:00:00 Asia/Tokyo", "2026-03-02 12:00:00 PST", "2026-03-02 12:00:00 +08:00",
-    "2026-03-02 24:00:00", "2026-03-02 12:00:00+25:00", "2026/03/02 12:00:00", "20260302T120000",
-    "2026-03-02 12:00:00 BC", "0001-01-01 00:00:00", "1772424000",
+    "infinity",
+    "-infinity",
+    "epoch",
+    "now",
+    "today",
+    "2026-2-3 10:00",
+    "2026-03-02",
+    "2026-03-02T",
+    "Asia/Tokyo",
+    "PST",
+    "2026-03-02 12:00:00 Asia/Tokyo",
+    "2026-03-02 12:00:00 PST",
+    "2026-03-02 12:00:00 +08:00",
+    "2026-03-02 24:00:00",
+    "2026-03-02 12:00:00+25:00",
+    "2026/03/02 12:00:00",
+    "20260302T120000",
+    "2026-03-02 12:00:00 BC",
+    "0001-01-01 00:00:00",
+    "1772424000",
 ]
 
 
 @pytest.mark.parametrize("text", NOT_ISO_TIMESTAMPS)
 def test_a_timestamp_that_is_not_an_iso_8601_instant_is_a_type_error_at_its_line(tmp_path, text):
-    night = run_night(tmp_path, purchases=[purchase()],
-                      refunds=[refund(refund_id="R1"), refund(refund_id="R2", requested_at=text)])
+    night = run_night(
+        tmp_path, purchases=[purchase()], refunds=[refund(refund_id="R1"), refund(refund_id="R2", requested_at=text)]
+    )
     assert night.loaded_keys("refunds", "refund_id") == ["R1"]
-    assert night.errors("refunds") == [{
-        "line": 3, "column": "requested_at", "check": "type", "value": text.strip(),
-        "message": f"requested_at must be an ISO 8601 timestamp, got '{text.strip()}'",
-    }]
+    assert night.errors("refunds") == [
+        {
+            "line": 3,
+            "column": "requested_at",
+            "check": "type",
+            "value": text.strip(),
+            "message": f"requested_at must be an ISO 8601 timestamp, got '{text.strip()}'",
+        }
+    ]
 
 
 # --- values out of range: quarantined, never a failed run -------------------------------------
@@ -582,13 +743,16 @@ def test_a_number_out_of_its_columns_range_is_a_type_error_at_its_line(tmp_path,
     rows = [builders[stem](**{key: "K1"}), builders[stem](**{key: "K2", column: text})]
     night = run_night(tmp_path, **({"purchases": [purchase()]} | {stem: rows}))
     assert night.loaded_keys(stem, key) == ["K1"]
-    assert [(e["line"], e["column"], e["check"], e["value"]) for e in night.errors(stem)] == [
-        (3, column, "type", text)]
+    assert [(e["line"], e["column"], e["check"], e["value"]) for e in night.errors(stem)] == [(3, column, "type", text)]
 
 
 def test_the_largest_amount_loads_exactly(tmp_path):
-    night = run_night(tmp_path, purchases=[purchase()], refunds=[refund(
-        refund_cash_credit="9999999999999999.99", refund_amount="9999999999999999.99")])
+    night = run_night(
+        tmp_path,
+        purchases=[purchase()],
+        refunds=[refund(refund_cash_credit="9999999999999999.99", refund_amount="9999999999999999.99")],
+    )
     assert night.errors("refunds") == []
     assert night.con.execute("SELECT CAST(refund_amount AS VARCHAR) FROM delivered_refunds").fetchall() == [
-        ("9999999999999999.99",)]
+        ("9999999999999999.99",)
+    ]

@@ -1,4 +1,4 @@
-"""The night's Excel workbook (jobs/workbook.py, issue #14), read back with openpyxl: a summary
+"""The night's Excel workbook (jobs/outputs/workbook.py, issue #14), read back with openpyxl: a summary
 sheet first, one sheet per table, ids as text, money as numbers showing the currency, header
 frozen, filters on."""
 
@@ -24,12 +24,26 @@ def night(tmp_path_factory):
     """A 12-digit account and order id; R1 past the window (1,999.00 CNY at risk); a refund
     id that a spreadsheet would take for a formula; a quarantined row (a warning)."""
     folder = tmp_path_factory.mktemp("workbook")
-    exports = write_exports(folder / "in", purchases=[
-        purchase(order_id=ORDER, account_id=ACCOUNT, currency="CNY", list_price="1999.00",
-                 paid_cash_credit="1999.00")],
-        refunds=[refund(refund_id="=R1", order_id=ORDER, currency="CNY", requested_at="2026-03-09 10:00:00",
-                        processed_at="2026-03-10 10:00:00", refund_cash_credit="1999.00", refund_amount="1999.00"),
-                 refund(refund_id="R2", order_id="nope")])
+    exports = write_exports(
+        folder / "in",
+        purchases=[
+            purchase(
+                order_id=ORDER, account_id=ACCOUNT, currency="CNY", list_price="1999.00", paid_cash_credit="1999.00"
+            )
+        ],
+        refunds=[
+            refund(
+                refund_id="=R1",
+                order_id=ORDER,
+                currency="CNY",
+                requested_at="2026-03-09 10:00:00",
+                processed_at="2026-03-10 10:00:00",
+                refund_cash_credit="1999.00",
+                refund_amount="1999.00",
+            ),
+            refund(refund_id="R2", order_id="nope"),
+        ],
+    )
     db_path = folder / "out" / "recon.duckdb"
     result = run(SETTINGS, exports, AS_OF, db_path)
     result.con.close()
@@ -44,8 +58,15 @@ def sheet_rows(sheet) -> list[dict]:
 def test_a_summary_sheet_first_then_one_sheet_per_table(night):
     book = openpyxl.load_workbook(night)
     assert book.sheetnames[0] == "summary"
-    assert {"refund_flags", "refund_verdicts", "abuse_cases", "pending_refund_decisions", "daily_reconciliation",
-            "gate_results", "invariant_results"} <= set(book.sheetnames[1:])
+    assert {
+        "refund_flags",
+        "refund_verdicts",
+        "abuse_cases",
+        "pending_refund_decisions",
+        "daily_reconciliation",
+        "gate_results",
+        "invariant_results",
+    } <= set(book.sheetnames[1:])
     summary = {row[0].value: row[1] for row in book["summary"].iter_rows() if row[0].value}
     assert summary["status"].value == "succeeded with warnings"
     assert summary["currency"].value == "amount at risk"
@@ -53,16 +74,19 @@ def test_a_summary_sheet_first_then_one_sheet_per_table(night):
     assert (cny.data_type, cny.value, cny.number_format) == ("n", 1999, '#,##0.00 "CNY"')
 
 
-@pytest.mark.parametrize("sheet, column, value, data_type, number_format", [
-    ("refund_flags", "account_id", ACCOUNT, "s", "General"),          # 12 digits: text, never 1.00104E+11
-    ("refund_flags", "order_id", ORDER, "s", "General"),
-    ("refund_flags", "refund_id", "=R1", "s", "General"),             # text, not a formula
-    ("refund_flags", "amount_at_risk", 1999, "n", '#,##0.00 "CNY"'),  # a number showing its currency
-    ("refund_flags", "rule_code", "PAST_WINDOW", "s", "General"),
-    ("refund_verdicts", "currency", "CNY", "s", "General"),           # the currency column stays beside
-    ("refund_verdicts", "rule_codes", "PAST_WINDOW", "s", "General"), # a list joined with '; '
-    ("refund_verdicts", "as_of", datetime(2026, 3, 31), "d", "yyyy-mm-dd"),
-])
+@pytest.mark.parametrize(
+    "sheet, column, value, data_type, number_format",
+    [
+        ("refund_flags", "account_id", ACCOUNT, "s", "General"),  # 12 digits: text, never 1.00104E+11
+        ("refund_flags", "order_id", ORDER, "s", "General"),
+        ("refund_flags", "refund_id", "=R1", "s", "General"),  # text, not a formula
+        ("refund_flags", "amount_at_risk", 1999, "n", '#,##0.00 "CNY"'),  # a number showing its currency
+        ("refund_flags", "rule_code", "PAST_WINDOW", "s", "General"),
+        ("refund_verdicts", "currency", "CNY", "s", "General"),  # the currency column stays beside
+        ("refund_verdicts", "rule_codes", "PAST_WINDOW", "s", "General"),  # a list joined with '; '
+        ("refund_verdicts", "as_of", datetime(2026, 3, 31), "d", "yyyy-mm-dd"),
+    ],
+)
 def test_cells_keep_their_types(night, sheet, column, value, data_type, number_format):
     book = openpyxl.load_workbook(night)
     (row,) = [row for row in sheet_rows(book[sheet]) if row["refund_id"].value == "=R1"]
@@ -88,8 +112,11 @@ def test_gate_results_and_quarantine_warnings_are_in_the_workbook(night):
 
 
 def test_account_ids_are_masked_with_mask_csv_exports(tmp_path):
-    exports = write_exports(tmp_path / "in", purchases=[purchase(account_id=ACCOUNT)],
-                            refunds=[refund(requested_at="2026-03-09 10:00:00", processed_at="2026-03-10 10:00:00")])
+    exports = write_exports(
+        tmp_path / "in",
+        purchases=[purchase(account_id=ACCOUNT)],
+        refunds=[refund(requested_at="2026-03-09 10:00:00", processed_at="2026-03-10 10:00:00")],
+    )
     db_path = tmp_path / "out" / "recon.duckdb"
     run(replace(SETTINGS, mask_csv_exports=True), exports, AS_OF, db_path).con.close()
     book = openpyxl.load_workbook(db_path.parent / "exports" / "xlsx" / "refund-recon-2026-03-31.xlsx")

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow
 
-from ..sqlfiles import quoted
+from jobs.engine.sqlfiles import quoted
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,10 @@ class DuckDBEngine:
             if not isinstance(value, Typed):
                 self.con.execute(f"SET VARIABLE {quoted(name)} = ?", [value])
             elif isinstance(value.value, dict):
-                self.con.execute(f"SET VARIABLE {quoted(name)} = map(?, ?)::{value.sql_type}",
-                                 [list(value.value), list(value.value.values())])
+                self.con.execute(
+                    f"SET VARIABLE {quoted(name)} = map(?, ?)::{value.sql_type}",
+                    [list(value.value), list(value.value.values())],
+                )
             else:
                 self.con.execute(f"SET VARIABLE {quoted(name)} = ?::{value.sql_type}", [value.value])
 
@@ -88,5 +90,11 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
 
 def warehouse_has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Whether the warehouse attached as `warehouse` holds `table`."""
-    return bool(scalar(con, "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = 'warehouse' "
-                            "AND schema_name = 'main' AND table_name = ?", [table]))
+    return bool(
+        scalar(
+            con,
+            "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = 'warehouse' "
+            "AND schema_name = 'main' AND table_name = ?",
+            [table],
+        )
+    )

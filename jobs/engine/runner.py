@@ -15,10 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..logs import step_progress
-from .engine import Engine
-from .steps import Step, StepError
-
+from jobs.engine.engine import Engine
+from jobs.engine.steps import Step, StepError
+from jobs.logs import step_progress
 
 
 @dataclass(frozen=True)
@@ -47,13 +46,15 @@ COLLECTIONS = {
         "amount_at_risk DECIMAL(18,2), evidence VARCHAR)",
         "INSERT INTO rule_hits SELECT {code}, refund_id, amount_at_risk, CAST(to_json(evidence) AS VARCHAR) "
         "FROM ({sql})",
-        phase_key="category", phases=("policy", "reconciliation")),
+        phase_key="category",
+        phases=("policy", "reconciliation"),
+    ),
     "signal": Collection(
         "signal_hits",
         "CREATE OR REPLACE TABLE signal_hits (signal_code VARCHAR, entity_id VARCHAR, evidence VARCHAR, "
         "refund_ids VARCHAR[])",
-        "INSERT INTO signal_hits SELECT {code}, entity_id, CAST(to_json(evidence) AS VARCHAR), refund_ids "
-        "FROM ({sql})"),
+        "INSERT INTO signal_hits SELECT {code}, entity_id, CAST(to_json(evidence) AS VARCHAR), refund_ids FROM ({sql})",
+    ),
 }
 
 
@@ -167,9 +168,12 @@ def check_plan(steps: Sequence[Step], provided: Iterable[str], params: Iterable[
 
 def _collections_to_start(steps: Sequence[Step], made: set[str]) -> list[Collection]:
     """The collections these steps fill, and those they read that nothing has started yet."""
-    return [collection for kind, collection in COLLECTIONS.items()
-            if any(step.kind == kind for step in steps)
-            or (collection.table not in made and any(collection.table in step.reads for step in steps))]
+    return [
+        collection
+        for kind, collection in COLLECTIONS.items()
+        if any(step.kind == kind for step in steps)
+        or (collection.table not in made and any(collection.table in step.reads for step in steps))
+    ]
 
 
 def _feeds(maker: Step, reader: Step, table: str) -> bool:

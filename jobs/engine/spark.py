@@ -37,23 +37,30 @@ import pyarrow
 import sqlglot
 from sqlglot import exp
 
-from ..errors import first_line
-from .engine import Typed
-from .runner import Runner, plan
-from .steps import Step, StepError, for_engine
+from jobs.engine.engine import Typed
+from jobs.engine.runner import Runner, plan
+from jobs.engine.steps import Step, StepError, for_engine
+from jobs.errors import first_line
 
 # Timestamps in JSON as DuckDB writes them: whole seconds without a fraction, a fraction without
 # trailing zeros, an offset without ':00' minutes.
-_JSON_OPTIONS = {"timestampFormat": "yyyy-MM-dd HH:mm:ss.SSSSSSxxx",
-                 "timestampNTZFormat": "yyyy-MM-dd HH:mm:ss.SSSSSS", "ignoreNullFields": "false"}
+_JSON_OPTIONS = {
+    "timestampFormat": "yyyy-MM-dd HH:mm:ss.SSSSSSxxx",
+    "timestampNTZFormat": "yyyy-MM-dd HH:mm:ss.SSSSSS",
+    "ignoreNullFields": "false",
+}
 _JSON_TIME = "([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})"
-_JSON_REWRITES = ((_JSON_TIME + "[.]0{6}([+-]|\")", "$1$2"),
-                  (_JSON_TIME + "([.][0-9]*[1-9])0+([+-]|\")", "$1$2$3"),
-                  (_JSON_TIME + "([.][0-9]+)?([+-][0-9]{2}):00\"", "$1$2$3\""))
+_JSON_REWRITES = (
+    (_JSON_TIME + '[.]0{6}([+-]|")', "$1$2"),
+    (_JSON_TIME + '([.][0-9]*[1-9])0+([+-]|")', "$1$2$3"),
+    (_JSON_TIME + '([.][0-9]+)?([+-][0-9]{2}):00"', '$1$2$3"'),
+)
 # The wall-clock time of an instant in a zone, whatever the session's time zone.
 _LOCAL_TIME = sqlglot.parse_one(
     "convert_timezone('UTC', :zone, timestampadd(MICROSECOND, unix_micros(:instant), "
-    "CAST('1970-01-01 00:00:00' AS TIMESTAMP_NTZ)))", read="spark")
+    "CAST('1970-01-01 00:00:00' AS TIMESTAMP_NTZ)))",
+    read="spark",
+)
 # DuckDB's ordered list, NULLs kept; NULL over no rows.
 _ORDERED_LIST = sqlglot.parse_one("nullif(transform(:sorted, s -> s.v), array())", read="spark")
 
@@ -77,8 +84,11 @@ class Translator:
 
     def statements(self, sql: str, params: Mapping[str, Any]) -> list[exp.Expression]:
         """Every statement of `sql`, parsed as DuckDB's and rewritten for Spark (still a tree)."""
-        return [self.rewrite(cast(exp.Expression, tree), params)
-                for tree in sqlglot.parse(sql, read="duckdb") if tree is not None]
+        return [
+            self.rewrite(cast(exp.Expression, tree), params)
+            for tree in sqlglot.parse(sql, read="duckdb")
+            if tree is not None
+        ]
 
     def rewrite(self, tree: exp.Expression, params: Mapping[str, Any]) -> exp.Expression:
         tree = tree.transform(lambda node: _parameter(node, params))
@@ -92,8 +102,9 @@ class Translator:
         function = create.this
         if not isinstance(create.expression, exp.Expression) or isinstance(create.expression, exp.Query):
             raise SparkTranslationError(f"table macro {function.this.name}: no Spark form; inline it in an override")
-        self.macros[function.this.name.lower()] = _Macro(tuple(arg.name for arg in function.expressions),
-                                                    create.expression)
+        self.macros[function.this.name.lower()] = _Macro(
+            tuple(arg.name for arg in function.expressions), create.expression
+        )
 
     def _inline(self, node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.Anonymous) or node.name.lower() not in self.macros:
@@ -114,12 +125,19 @@ class Translator:
         if not (isinstance(node, exp.Anonymous) and node.name.lower() == "to_json" and len(node.expressions) == 1):
             return node
         options = {**_JSON_OPTIONS, "timeZone": self.time_zone}
-        text: exp.Expression = exp.Anonymous(this="to_json", expressions=[
-            node.expressions[0], exp.Anonymous(this="map", expressions=[
-                exp.Literal.string(part) for pair in options.items() for part in pair])])
+        text: exp.Expression = exp.Anonymous(
+            this="to_json",
+            expressions=[
+                node.expressions[0],
+                exp.Anonymous(
+                    this="map", expressions=[exp.Literal.string(part) for pair in options.items() for part in pair]
+                ),
+            ],
+        )
         for pattern, replacement in _JSON_REWRITES:
-            text = exp.Anonymous(this="regexp_replace", expressions=[
-                text, exp.Literal.string(pattern), exp.Literal.string(replacement)])
+            text = exp.Anonymous(
+                this="regexp_replace", expressions=[text, exp.Literal.string(pattern), exp.Literal.string(replacement)]
+            )
         return text
 
 
@@ -197,8 +215,10 @@ def _ordered_list(node: exp.Expression) -> exp.Expression:
 def _row_orders(node: exp.Expression) -> exp.Expression:
     """DuckDB orders `arg_min(x, (a, b))` by the row (a, b): a struct on Spark."""
     if isinstance(node, exp.ArgMax | exp.ArgMin) and isinstance(node.expression, exp.Tuple):
-        fields = [exp.PropertyEQ(this=exp.to_identifier(f"k{index}"), expression=item)
-                  for index, item in enumerate(node.expression.expressions)]
+        fields = [
+            exp.PropertyEQ(this=exp.to_identifier(f"k{index}"), expression=item)
+            for index, item in enumerate(node.expression.expressions)
+        ]
         node.set("expression", exp.Struct(expressions=fields))
     return node
 
@@ -263,11 +283,13 @@ class SparkEngine:
         elif kind not in ("TABLE", "VIEW"):
             raise SparkTranslationError(f"no Spark form of CREATE {kind}")
         elif isinstance(create.expression, exp.Query):
-            self._store(create.this.name, self._query(cast(exp.Expression, create.expression)),
-                        materialise=kind == "TABLE")
+            self._store(
+                create.this.name, self._query(cast(exp.Expression, create.expression)), materialise=kind == "TABLE"
+            )
         elif isinstance(create.this, exp.Schema):
-            columns = ", ".join(f"`{column.name}` {column.args['kind'].sql(dialect='spark')}"
-                                for column in create.this.expressions)
+            columns = ", ".join(
+                f"`{column.name}` {column.args['kind'].sql(dialect='spark')}" for column in create.this.expressions
+            )
             self._store(create.this.this.name, self.spark.createDataFrame([], columns))
         else:
             raise SparkTranslationError("CREATE TABLE without columns or a query")
@@ -282,8 +304,14 @@ class SparkEngine:
             raise SparkTranslationError(f"INSERT INTO {name}: {len(rows.columns)} values for {len(columns)} columns")
         named = rows.toDF(*columns)
         types = dict(table.dtypes)
-        aligned = named.selectExpr(*(f"CAST(`{column}` AS {types[column]}) AS `{column}`" if column in named.columns
-                                     else f"CAST(NULL AS {types[column]}) AS `{column}`" for column in table.columns))
+        aligned = named.selectExpr(
+            *(
+                f"CAST(`{column}` AS {types[column]}) AS `{column}`"
+                if column in named.columns
+                else f"CAST(NULL AS {types[column]}) AS `{column}`"
+                for column in table.columns
+            )
+        )
         self._store(name, table.unionByName(aligned))
 
     def _delete(self, delete: exp.Delete) -> None:
@@ -318,8 +346,13 @@ def spark_steps(steps: Sequence[Step]) -> tuple[Step, ...]:
     return tuple(for_engine(step, "spark") for step in steps)
 
 
-def check_steps(spark, stages: Sequence[Sequence[Step]], params: Mapping[str, Any],
-                provided: Mapping[str, pyarrow.Schema], time_zone: str) -> None:
+def check_steps(
+    spark,
+    stages: Sequence[Sequence[Step]],
+    params: Mapping[str, Any],
+    provided: Mapping[str, pyarrow.Schema],
+    time_zone: str,
+) -> None:
     """Spark's analyser over every translated step, stage after stage in run order (the macros
     first), on empty inputs: a plan, not a run. Raises StepError naming the first file that does
     not carry over."""

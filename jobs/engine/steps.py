@@ -11,7 +11,8 @@ A header is a TOML block in a comment, the first thing in the file:
 The word after `@` is the step's kind. `step` files create or append to tables themselves;
 `rule` and `signal` files are one SELECT each, which the runner collects into one table per
 kind (`rule_hits`, `signal_hits`); an `invariant` is one query returning one row. These kinds
-also declare what their catalogue needs (a rule's code, category, severity...). Parameters reach the SQL as `getvariable('name')`; a file may use only those it
+also declare what their catalogue needs (a rule's code, category, severity...). Parameters
+reach the SQL as `getvariable('name')`; a file may use only those it
 declares, and the runner binds every declared one before the step runs (jobs/engine/runner.py).
 """
 
@@ -24,7 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..sqlfiles import SQL_DIR
+from jobs.engine.sqlfiles import SQL_DIR
 
 _HEADER = re.compile(r"\A/\* @(?P<kind>[a-z]+)\n(?P<body>.*?)\*/\n", re.DOTALL)
 _PARAMETER_USE = re.compile(r"getvariable\('([A-Za-z0-9_]+)'\)")
@@ -80,8 +81,14 @@ class Step:
         def fill(names: tuple[str, ...]) -> tuple[str, ...]:
             return tuple(name.format(**identifiers) for name in names)
 
-        return replace(self, sql=self.sql.format(**identifiers), creates=fill(self.creates),
-                       appends=fill(self.appends), reads=fill(self.reads), template=())
+        return replace(
+            self,
+            sql=self.sql.format(**identifiers),
+            creates=fill(self.creates),
+            appends=fill(self.appends),
+            reads=fill(self.reads),
+            template=(),
+        )
 
     @property
     def description(self) -> str:
@@ -100,7 +107,7 @@ def parse_step(path: Path) -> Step:
     match = _HEADER.match(text)
     if match is None:
         raise StepError(f"{path}: a SQL file starts with a header, '/* @<kind>' ... '*/' (see jobs/engine/steps.py)")
-    kind, sql = match["kind"], text[match.end():]
+    kind, sql = match["kind"], text[match.end() :]
     if kind not in KINDS:
         raise StepError(f"{path}: unknown kind @{kind}; one of {', '.join('@' + name for name in KINDS)}")
     try:
@@ -114,12 +121,20 @@ def parse_step(path: Path) -> Step:
     for key in ("creates", "appends", "reads", "params", "template"):
         if not isinstance(common.get(key, []), list) or not all(isinstance(name, str) for name in common.get(key, [])):
             raise StepError(f"{path}: {key} is a list of names, got {common[key]!r}")
-    step = Step(path=path, kind=kind, sql=sql,
-                creates=tuple(common.get("creates", ())), appends=tuple(common.get("appends", ())),
-                reads=tuple(common.get("reads", ())), params=tuple(common.get("params", ())),
-                settings=dict(common.get("settings", {})), repeat_until=common.get("repeat_until"),
-                max_rounds=int(common.get("max_rounds", 1)), template=tuple(common.get("template", ())),
-                meta=header)
+    step = Step(
+        path=path,
+        kind=kind,
+        sql=sql,
+        creates=tuple(common.get("creates", ())),
+        appends=tuple(common.get("appends", ())),
+        reads=tuple(common.get("reads", ())),
+        params=tuple(common.get("params", ())),
+        settings=dict(common.get("settings", {})),
+        repeat_until=common.get("repeat_until"),
+        max_rounds=int(common.get("max_rounds", 1)),
+        template=tuple(common.get("template", ())),
+        meta=header,
+    )
     _check_parameters(step)
     return step
 
@@ -158,8 +173,10 @@ def for_engine(step: Step, engine: str) -> Step:
     if engine not in ENGINE_OVERRIDES or not override.is_file():
         return step
     replacement = parse_step(override)
-    if replace(replacement, path=step.path, sql=step.sql, repeat_until=step.repeat_until,
-               max_rounds=step.max_rounds) != step:
+    if (
+        replace(replacement, path=step.path, sql=step.sql, repeat_until=step.repeat_until, max_rounds=step.max_rounds)
+        != step
+    ):
         raise StepError(f"{override}: an override declares the same header as {step.path.name}")
     return replacement
 

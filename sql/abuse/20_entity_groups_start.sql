@@ -6,7 +6,7 @@ params = ["linked_fingerprint_max_entities"]
 -- Linked groups are the connected components of the entity - fingerprint graph, found by
 -- label propagation: every entity starts with its own id as label, and each round gives
 -- every entity the smallest label seen through any linking fingerprint, until nothing
--- changes (jobs/abuse.py repeats 21_entity_groups_round.sql). The smallest entity id of a
+-- changes (jobs/stages/abuse.py repeats 21_entity_groups_round.sql). The smallest entity id of a
 -- group is its label, so a group keeps its id from night to night while its members stay.
 CREATE OR REPLACE TABLE entity_links AS
 SELECT entity_id, payment_fingerprint

@@ -2,7 +2,7 @@
 creates = ["list_events"]
 */
 -- list_events: every change to the block and allow lists, appended by `refund-recon lists` and
--- never rewritten by a run (jobs/lists.py). An entry is keyed by (list_name, kind, value); its
+-- never rewritten by a run (jobs/tools/lists.py). An entry is keyed by (list_name, kind, value); its
 -- latest event (by event_id) says whether it stands (`add`, with its reason and expiry) or was
 -- taken off (`remove`). A run copies the table in with the reviewers' decisions.
 CREATE TABLE IF NOT EXISTS list_events (

@@ -8,7 +8,7 @@ params = ["as_of", "gate_sources", "gate_volume_max_factor", "gate_volume_min_ni
 -- as_of values in the gates.volume_trailing_nights days before tonight's, each counted once
 -- with its latest delivery of the export (reruns and replays do not count twice); later as_of
 -- values are ignored. With fewer than gates.volume_min_nights of them there is no judgement.
--- `gate_runs` is warehouse.runs, or empty before the first run (jobs/gates.py).
+-- `gate_runs` is warehouse.runs, or empty before the first run (jobs/stages/gates.py).
 INSERT INTO gate_results BY NAME
 WITH earlier AS (
     SELECT delivered.source, run.as_of, delivered.rows_in

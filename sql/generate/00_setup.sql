@@ -2,8 +2,8 @@
 creates = ["rnd", "pick", "card", "at_second", "order_id", "account_id", "entity_id", "cents"]
 params = ["seed"]
 */
--- Settings and pseudo-randomness for the synthetic night (jobs/generate.py, docs/generator.md).
--- Parameters (jobs/generate.py): seed, and what follows from scale and as_of.
+-- Settings and pseudo-randomness for the synthetic night (jobs/tools/generate.py, docs/generator.md).
+-- Parameters (jobs/tools/generate.py): seed, and what follows from scale and as_of.
 -- Every random draw is a hash of (seed, key, salt) mapped to [0, 1), never random(): the
 -- output is the same for a seed whatever the thread count. hash() of several values
 -- barely mixes the last ones into the high bits, so the combined hash is hashed again. All generated times are billing

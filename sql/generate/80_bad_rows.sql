@@ -5,7 +5,7 @@ reads = ["bad_row_count", "bad_row_victims"]
 params = ["file_rows", "unknown_order"]
 */
 -- The bad rows of each export, copied from victims and broken one way each (file_rows:
--- the rows of each export before them, counted by jobs/generate.py).
+-- the rows of each export before them, counted by jobs/tools/generate.py).
 -- The bad rows of one file: number i, its kind (the kinds in turn) and a victim to copy.
 CREATE OR REPLACE MACRO bad_rows(source, kinds, file_rows, victim_source) AS TABLE
     SELECT i, kinds[1 + i % len(kinds)] AS kind, victim.victim

@@ -2,7 +2,7 @@
 creates = ["purchases", "usage", "refunds", "account_status", "records_valid_on", "latest_as_of"]
 reads = ["runs"]
 */
--- The records of any night, from the versioned record tables (jobs/history.py): the version
+-- The records of any night, from the versioned record tables (jobs/stages/history.py): the version
 -- of each key valid on `day`, the as_of of a night, unless that version is a delivery that was
 -- quarantined (a record withheld that night). Analysts can ask for any earlier night:
 --   SELECT * FROM records_valid_on('refunds_versions', DATE '2026-03-01');

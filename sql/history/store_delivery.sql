@@ -7,7 +7,7 @@ template = ["versions", "stem", "key", "first_key", "tonight_columns", "stored_c
 */
 -- Upsert tonight's delivery of {stem} into {versions}: "records are upserted by key (a later
 -- export of the same key wins; the run that last changed a row is recorded)" (issue #4).
--- Filled in per export by jobs/history.py with its own column names, never with values.
+-- Filled in per export by jobs/stages/history.py with its own column names, never with values.
 --
 -- changed:    tonight's rows that change their record: a new key, or SPEC columns that differ
 --             from the record as it stood before tonight (extra columns are not compared);

@@ -11,7 +11,7 @@ template = ["at_risk_per_rule"]
 --   rejected after the end of as_of -> pending). A key with no purchases, or no refunds, has
 --   zeros on that side. Money is summed exactly into DECIMAL(38,2), never as floating point: a
 --   day of the largest amounts a DECIMAL(18,2) holds does not overflow.
---   at_risk_<rule code>: one column per rule of the catalogue (jobs/reconciliation.py fills the
+--   at_risk_<rule code>: one column per rule of the catalogue (jobs/stages/reconciliation.py fills the
 --     template from sql/rules/), the wide twin of daily_reconciliation_by_rule for spreadsheets.
 --   amount_recoverable: what went out in breach of the rules and should come back: for each
 --     paid or rejected refund with verdict breach, its refund_amount when a whole-refund code

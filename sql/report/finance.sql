@@ -5,7 +5,7 @@ params = ["run_id"]
 */
 -- The first screen of the report: is tonight trustworthy, what must be done today, the money.
 
--- The run's gates, in the order they ran (a failed one is a warning: jobs/outcome.py).
+-- The run's gates, in the order they ran (a failed one is a warning: jobs/outputs/outcome.py).
 CREATE OR REPLACE TEMP VIEW report_gates AS
 SELECT gate, source, passed, observed, expected, message
 FROM gate_results_history WHERE run_id = getvariable('run_id')

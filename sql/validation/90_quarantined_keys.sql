@@ -5,7 +5,7 @@ reads = ["quarantine", "visible_purchases", "passing_purchases", "visible_usage"
 -- The records whose delivery tonight is quarantined: the keys of visible rows in the quarantine
 -- that no row loads tonight (of duplicates, the first row may load), with the first such line.
 -- A record whose latest delivery is quarantined is not judged on its stored version
--- (jobs/history.py). A row whose key did not parse names no record.
+-- (jobs/stages/history.py). A row whose key did not parse names no record.
 CREATE OR REPLACE TEMP TABLE quarantined_keys_purchases AS
 WITH quarantined AS (
     SELECT order_id, min(_line) AS _line FROM visible_purchases

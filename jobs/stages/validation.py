@@ -1,0 +1,267 @@
+"""Validation: decide for every row the run can see whether it is loaded or quarantined.
+
+Three layers, each writing its failures to the `quarantine` table:
+1. types: values the loader could not parse (`typed_<stem>._bad_types`);
+2. rows: each export's Pandera schema, run over bounded Arrow batches so the usage export
+   never sits in pandas whole;
+3. across rows: duplicate keys (first in file order wins) and the cross rules in
+   `sql/validation/`, run in name order so that a row depending on a quarantined row is
+   quarantined with that reason.
+What passes becomes tonight's delivery, `delivered_<stem>` (jobs/stages/history.py merges it with the
+records stored by earlier nights; cross rules already see those through `stored_<stem>`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow
+
+from jobs.engine.engine import duckdb_connection
+from jobs.engine.runner import Runner
+from jobs.engine.steps import discover, step
+from jobs.stages.loading import LoadedExport
+from jobs.stages.schemas import ARROW_TYPES, EXPORTS, Export
+
+FIRST_ROWS_SHOWN = 5  # quarantined rows a rejected night shows per file over the limit
+
+
+class TooManyBadRows(Exception):
+    """Files whose quarantined share is over `max_bad_row_fraction`; `files_over_limit` holds each
+    one's counts, share and first quarantined rows (line, column, message)."""
+
+    def __init__(self, message: str, files_over_limit: list[dict]):
+        super().__init__(message)
+        self.files_over_limit = files_over_limit
+
+
+@dataclass(frozen=True)
+class FileCounts:
+    """Row accounting for one export: rows_in = rows_loaded + rows_quarantined."""
+
+    source: str
+    rows_read: int
+    rows_after_as_of: int
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+
+
+def validate(runner: Runner, loaded: dict[str, LoadedExport], batch_rows: int) -> dict[str, FileCounts]:
+    """Quarantine every bad visible row and build the loaded tables; return per-file counts."""
+    con = duckdb_connection(runner.engine)
+    as_of_end = _timestamp_literal(runner.params["as_of_end"])
+    for export in EXPORTS.values():
+        _create_views(con, export, as_of_end)
+        _quarantine_type_errors(con, export)
+        _check_rows(con, export, batch_rows, as_of_end)
+        _quarantine_duplicate_keys(con, export)
+        runner.provide(f"visible_{export.stem}", f"passing_{export.stem}")
+    runner.run(discover("validation"))
+    runner.run((step("staging/quarantine_cleanup"),))
+    return {stem: _deliver(con, loaded[stem], as_of_end) for stem in EXPORTS}
+
+
+def enforce_bad_row_limit(con, counts: dict[str, FileCounts], max_bad_row_fraction: float) -> None:
+    """Raise TooManyBadRows naming every file over the limit with its share and first quarantined rows."""
+    over = [
+        count
+        for count in counts.values()
+        if count.rows_in and count.rows_quarantined / count.rows_in > max_bad_row_fraction
+    ]
+    if not over:
+        return
+    shares = "; ".join(
+        f"{count.source}: {count.rows_quarantined} of {count.rows_in} rows quarantined "
+        f"({count.rows_quarantined / count.rows_in:.2%})"
+        for count in over
+    )
+    raise TooManyBadRows(
+        f"{shares}, over max_bad_row_fraction {max_bad_row_fraction:.2%}; nothing was written",
+        [
+            {
+                "source": count.source,
+                "quarantined": count.rows_quarantined,
+                "rows_in": count.rows_in,
+                "share": round(count.rows_quarantined / count.rows_in, 4),
+                "first_rows": _first_rows(con, count.source),
+            }
+            for count in over
+        ],
+    )
+
+
+def _first_rows(con, source: str) -> list[dict]:
+    """The file's first quarantined rows in line order, each with its column and why."""
+    rows = con.execute(
+        'SELECT line, "column", message FROM quarantine WHERE source = ? ORDER BY line, "column" LIMIT ?',
+        [source, FIRST_ROWS_SHOWN],
+    ).fetchall()
+    return [dict(zip(("line", "column", "message"), row, strict=False)) for row in rows]
+
+
+def _create_views(con, export: Export, as_of_end: str) -> None:
+    """`visible_<stem>`: rows the run can see (SPEC section 3); `passing_<stem>`: not yet quarantined."""
+    stem = export.stem
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW visible_{stem} AS SELECT * FROM typed_{stem} WHERE {_visible(export, as_of_end)}"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW passing_{stem} AS SELECT * FROM visible_{stem} "
+        f"WHERE _line NOT IN (SELECT line FROM quarantine WHERE source = '{stem}')"
+    )
+
+
+def _timestamp_literal(moment: datetime) -> str:
+    """The run's own cut-off as a SQL literal (views cannot take parameters)."""
+    return f"TIMESTAMPTZ '{moment.isoformat()}'"
+
+
+def _visible(export: Export, as_of_end: str) -> str:
+    """SQL: the row is known by the end of as_of, or has no valid moment (and is judged)."""
+    return f"({export.visible_by} IS NULL OR {export.visible_by} < {as_of_end})"
+
+
+def _quarantine_type_errors(con, export: Export) -> None:
+    con.execute(
+        "INSERT INTO quarantine "
+        "SELECT ?, _line, bad.column, 'type', bad.value, "
+        "       format('{} must be {}, got ''{}''', bad.column, bad.expected, bad.value) "
+        f"FROM (SELECT _line, unnest(_bad_types) AS bad FROM visible_{export.stem} WHERE len(_bad_types) > 0)",
+        [export.stem],
+    )
+
+
+def _check_rows(con, export: Export, batch_rows: int, as_of_end: str) -> None:
+    """Run the export's Pandera schema over Arrow batches of at most `batch_rows` rows."""
+    arrow_schema = pyarrow.schema(
+        [("_line", pyarrow.int64())] + [(name, ARROW_TYPES[kind]) for name, kind in export.columns.items()]
+    )
+    columns = ", ".join(arrow_schema.names)
+    # A second cursor streams the rows while this one records failures.
+    reader = (
+        con.cursor()
+        .sql(f"SELECT {columns} FROM typed_{export.stem} WHERE {_visible(export, as_of_end)}")
+        .to_arrow_reader(batch_rows)
+    )
+    for batch in reader:
+        table = pyarrow.Table.from_batches([batch]).cast(arrow_schema)
+        frame = table.to_pandas(types_mapper=pd.ArrowDtype).set_index("_line")
+        try:
+            export.row_schema.validate(frame, lazy=True)
+        except pa.errors.SchemaErrors as failed:
+            _insert(con, _row_errors(export, failed.failure_cases))
+
+
+def _row_errors(export: Export, failures: pd.DataFrame) -> list[tuple]:
+    """One quarantine entry per failed (row, check), worded for a person."""
+    errors = []
+    column_failures = failures[failures["schema_context"] == "Column"]
+    for failure in column_failures.to_dict("records"):
+        column, check, line, case = (
+            str(failure["column"]),
+            str(failure["check"]),
+            failure["index"],
+            failure["failure_case"],
+        )
+        if line is None or pd.isna(line):
+            raise RuntimeError(f"{export.stem}.{column}: loader produced {check}")
+        value = None if pd.isna(case) else str(case)
+        errors.append((export.stem, int(line), column, _check_name(check), value, _describe(column, check, value)))
+    frame_failures = failures[failures["schema_context"] == "DataFrameSchema"]
+    for (rule_name, row_line), rows in frame_failures.groupby(["check", "index"], sort=True):
+        rule = export.row_rules[str(rule_name)]
+        figures = dict(zip(rows["column"], rows["failure_case"], strict=True))
+        value = ", ".join(f"{name}={_text(figures.get(name))}" for name in rule.figures)
+        errors.append((export.stem, int(str(row_line)), rule.column, str(rule_name), value, rule.message))
+    return errors
+
+
+def _check_name(check: str) -> str:
+    """Pandera's check label without its arguments: `isin([...])` -> `isin`."""
+    return check.split("(")[0]
+
+
+def _describe(column: str, check: str, value: str | None) -> str:
+    if check == "not_nullable":
+        return f"{column} is required but empty"
+    name, _, argument = check.partition("(")
+    argument = argument.rstrip(")")
+    wording = {
+        "greater_than": f"greater than {argument}",
+        "greater_than_or_equal_to": f"at least {argument}",
+        "isin": "one of " + ", ".join(re.findall(r"'([^']*)'", argument)),
+        "str_matches": f"text matching {argument}",
+    }.get(name, check)
+    return f"{column} must be {wording}, got {value!r}"
+
+
+def _text(value) -> str:
+    return "empty" if value is None or pd.isna(value) else str(value)
+
+
+def _quarantine_duplicate_keys(con, export: Export) -> None:
+    """Of visible rows sharing a key, all but the first in file order are quarantined.
+
+    Keys are first grouped by their hash (a small hash table, where grouping 50M text keys
+    spills), and only rows whose hash repeats are compared by key.
+    """
+    key = ", ".join(export.key)
+    key_text = " || ' / ' || ".join(f"CAST({column} AS VARCHAR)" for column in export.key)
+    not_null = " AND ".join(f"{column} IS NOT NULL" for column in export.key)
+    con.execute(
+        f"""
+        INSERT INTO quarantine
+        WITH candidate AS (
+            SELECT * FROM visible_{export.stem}
+            WHERE {not_null} AND hash({key}) IN (
+                SELECT hash({key}) AS key_hash FROM visible_{export.stem} WHERE {not_null}
+                GROUP BY key_hash HAVING count(*) > 1)),
+        first AS (SELECT {key}, min(_line) AS _line FROM candidate GROUP BY {key} HAVING count(*) > 1)
+        SELECT '{export.stem}', row._line, '{key}', 'duplicate_key', {key_text},
+               'duplicate of the row on line ' || first._line || ' (same {key}); the first row wins'
+        FROM candidate AS row JOIN first USING ({key})
+        WHERE row._line > first._line
+        """
+    )
+
+
+def _deliver(con, loaded: LoadedExport, as_of_end: str) -> FileCounts:
+    """Count the file's rows, then turn `typed_<stem>` into `delivered_<stem>`; return the counts.
+
+    Every row is now loaded or quarantined, so the typed table becomes the delivery in place,
+    without a copy: rows not visible or quarantined are deleted, `_bad_types` dropped, the table
+    renamed. The loader wrote it in file order, so the delivery is in line order.
+    """
+    export = loaded.file.export
+    stem = export.stem
+    typed, visible = con.execute(
+        f"SELECT (SELECT count(*) FROM typed_{stem}), (SELECT count(*) FROM visible_{stem})"
+    ).fetchone()
+    quarantined = con.execute("SELECT count(DISTINCT line) FROM quarantine WHERE source = ?", [stem]).fetchone()[0]
+    con.execute(
+        f"DELETE FROM typed_{stem} WHERE NOT {_visible(export, as_of_end)} "
+        f"OR _line IN (SELECT line FROM quarantine WHERE source = ?)",
+        [stem],
+    )
+    con.execute(f"ALTER TABLE typed_{stem} DROP COLUMN _bad_types")
+    con.execute(f"DROP TABLE IF EXISTS delivered_{stem}")
+    con.execute(f"ALTER TABLE typed_{stem} RENAME TO delivered_{stem}")
+    loaded_rows = con.execute(f"SELECT count(*) FROM delivered_{stem}").fetchone()[0]
+    after = typed - visible
+    unreadable = loaded.rows_read - after - visible
+    return FileCounts(stem, loaded.rows_read, after, visible + unreadable, loaded_rows, quarantined)
+
+
+_QUARANTINE_COLUMNS = ("source", "line", "column", "check", "value", "message")
+
+
+def _insert(con, errors: list[tuple]) -> None:
+    """Append quarantine entries in one statement, through Arrow."""
+    if errors:
+        rows = pyarrow.Table.from_pylist([dict(zip(_QUARANTINE_COLUMNS, error, strict=True)) for error in errors])
+        con.from_arrow(rows).insert_into("quarantine")
