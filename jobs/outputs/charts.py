@@ -124,6 +124,13 @@ def _axes(labels, y_max, step, money, left, right, top, bottom) -> list[str]:
     return body
 
 
+def _plot_area(series: list[tuple[str, str, list[float]]], width: int, plot_height: int):
+    """The legend over a plot, and the plot's edges: legend, left, right, top, bottom, height."""
+    legend, legend_bottom = _legend([(name, color) for name, color, _ in series], 52, width)
+    top = legend_bottom + 8
+    return legend, 52, width - 10, top, top + plot_height, top + plot_height + 32
+
+
 def bar_chart(
     title: str,
     labels: list,
@@ -135,9 +142,7 @@ def bar_chart(
     plot_height: int = 170,
 ) -> Markup:
     """Stacked bars, one per night; each series one colour, listed in the legend."""
-    legend, legend_bottom = _legend([(name, color) for name, color, _ in series], 52, width)
-    left, right, top = 52, width - 10, legend_bottom + 8
-    bottom, height = top + plot_height, top + plot_height + 32
+    legend, left, right, top, bottom, height = _plot_area(series, width, plot_height)
     totals = [sum(values[index] for _, _, values in series) for index in range(len(labels))]
     y_max, step = _nice_ceiling(max(totals, default=0))
     body = _axes(labels, y_max, step, money, left, right, top, bottom)
@@ -176,9 +181,7 @@ def line_chart(
     plot_height: int = 130,
 ) -> Markup:
     """One line per series, a dot per night."""
-    legend, legend_bottom = _legend([(name, color) for name, color, _ in series], 52, width)
-    left, right, top = 52, width - 10, legend_bottom + 8
-    bottom, height = top + plot_height, top + plot_height + 32
+    legend, left, right, top, bottom, height = _plot_area(series, width, plot_height)
     y_max, step = _nice_ceiling(max((value for _, _, values in series for value in values), default=0))
     body = _axes(labels, y_max, step, money, left, right, top, bottom)
     slot = (right - left) / max(1, len(labels))
