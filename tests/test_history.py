@@ -504,7 +504,7 @@ def test_a_later_nights_report_shows_an_earlier_night_as_delivered_not_as_replay
     run(SETTINGS, None, NIGHT_1, db_path)
     night_2 = run(SETTINGS, write_exports(tmp_path / "n2", purchases=[purchase(order_id="O3")]), NIGHT_2, db_path)
     with duckdb.connect(str(db_path), read_only=True) as con:
-        nights = report.collect(con, night_2.run_id)["nights"]
+        nights = report.read_night(con, db_path, night_2.run_id)["nights"]
     assert [(night["as_of"], night["mode"], night["rows_quarantined"]) for night in nights] == [
         (NIGHT_1, "delivery", 1),
         (NIGHT_2, "delivery", 0),

@@ -865,7 +865,8 @@ def test_a_read_only_output_folder_fails_cleanly_and_keeps_the_previous_output(w
     # Root ignores permission bits, so as root the run is made as `nobody` in a folder it owns.
     as_root = os.geteuid() == 0
     if as_root and not all(
-        _readable_by_others(path) for path in (ROOT / "jobs", ROOT / "sql", ROOT / "jobs" / "templates", CONFIG)
+        _readable_by_others(path)
+        for path in (ROOT / "jobs", ROOT / "sql", ROOT / "jobs" / "outputs" / "templates", CONFIG)
     ):
         pytest.skip("running as root, and the checkout is not readable by `nobody`, who would run the job")
     outer = Path(tempfile.mkdtemp(prefix="refund-recon-ro-")) if as_root else world.tmp / "read-only"

@@ -71,17 +71,7 @@ def write_report(db_path: Path, run_id: str, settings) -> list[Path]:
     db_path = Path(db_path)
     con = _connect(db_path)
     try:
-        views = _views(
-            con,
-            db_path,
-            _report_steps(),
-            run_id=run_id,
-            trend_nights=TREND_NIGHTS,
-            top_cases=TOP_CASES,
-            examples_per_check=EXAMPLES_PER_CHECK,
-            max_examples=MAX_EXAMPLES,
-        )
-        data = collect(views)
+        data = read_night(con, db_path, run_id)
         pages = render(con, data, shared_copy=settings.mask_shared_report)
     finally:
         con.close()
@@ -95,6 +85,21 @@ def write_report(db_path: Path, run_id: str, settings) -> list[Path]:
     except OSError as error:
         raise ReportError(cannot_write(error.filename, error)) from None
     return [path for path, _ in targets]
+
+
+def read_night(con: duckdb.DuckDBPyConnection, db_path: Path, run_id: str) -> dict:
+    """Everything the page shows for `run_id`, read through the report's views on `con`."""
+    views = _views(
+        con,
+        db_path,
+        _report_steps(),
+        run_id=run_id,
+        trend_nights=TREND_NIGHTS,
+        top_cases=TOP_CASES,
+        examples_per_check=EXAMPLES_PER_CHECK,
+        max_examples=MAX_EXAMPLES,
+    )
+    return collect(views)
 
 
 def find_run(db_path: Path, as_of: date | None = None) -> str:
