@@ -164,7 +164,7 @@ def _run(
         },
     )
     try:
-        open_history(con, db_path, replay=input_dir is None)
+        open_history(con, db_path, as_of, replay=input_dir is None)
         runner.provide(*(f"stored_{stem}" for stem in EXPORTS))
         _check_night(runner, settings, input_dir, result)
     except duckdb.Error as error:  # out of memory, no room to spill, ...
@@ -240,7 +240,7 @@ def _load_night(runner: Runner, settings: Settings, input_dir: Path, result: Run
         rows["quarantined"] = sum(counts.rows_quarantined for counts in result.files.values())
         enforce_bad_row_limit(con, result.files, settings.max_bad_row_fraction)
         _record_inputs(runner, loaded, result.files)
-        merge_records(con, loaded)
+        merge_records(con, loaded, result.run_id, result.as_of)
 
 
 def _replay_night(runner: Runner, result: RunResult) -> None:
@@ -253,7 +253,7 @@ def _replay_night(runner: Runner, result: RunResult) -> None:
         empty_delivery(con)
         runner.provide(*DELIVERED_TABLES)
         _record_inputs(runner, {}, {})
-        merge_records(con, {})
+        merge_records(con, {}, result.run_id, result.as_of)
 
 
 def _count(runner: Runner, table: str) -> int:

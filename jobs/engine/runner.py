@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs.engine.engine import Engine
+from jobs.engine.sqlfiles import literal
 from jobs.engine.steps import Step, StepError
 from jobs.logs import step_progress
 
@@ -94,19 +95,22 @@ class Runner:
         started = time.perf_counter()
         params = self._bound(step)
         if step.kind in COLLECTIONS:
-            statement = COLLECTIONS[step.kind].insert.format(code=_literal(step.code), sql=step.sql)
+            statement = COLLECTIONS[step.kind].insert.format(code=literal(step.code), sql=step.sql)
             self.engine.execute(statement, params)
         else:
             self.engine.execute(step.sql, params)
-            for _ in range(step.max_rounds - 1 if step.repeat_until else 0):
-                if self.engine.fetch(f"SELECT ({step.repeat_until})", params)[1][0][0]:
-                    break
-                self.engine.execute(step.sql, params)
-            else:
-                if step.repeat_until:
-                    raise StepError(f"{step.path}: did not settle in {step.max_rounds} rounds")
+            if step.repeat_until:
+                self._repeat_until_settled(step, params)
         self.made.update((*step.creates, *step.appends, *_collected(step)))
         self.step_seconds[step.name] = self.step_seconds.get(step.name, 0.0) + time.perf_counter() - started
+
+    def _repeat_until_settled(self, step: Step, params: dict[str, Any]) -> None:
+        """Run a repeated step again until its `repeat_until` holds: `max_rounds` runs in all at most."""
+        for _ in range(step.max_rounds - 1):
+            if self.engine.fetch(f"SELECT ({step.repeat_until})", params)[1][0][0]:
+                return
+            self.engine.execute(step.sql, params)
+        raise StepError(f"{step.path}: did not settle in {step.max_rounds} rounds")
 
     def _check_inputs(self, step: Step) -> None:
         missing = [table for table in step.reads if table not in self.made and table not in _collected(step)]
@@ -189,7 +193,3 @@ def _feeds(maker: Step, reader: Step, table: str) -> bool:
 
 def _collected(step: Step) -> tuple[str, ...]:
     return (COLLECTIONS[step.kind].table,) if step.kind in COLLECTIONS else ()
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -39,7 +39,7 @@ import pyarrow
 from duckdb.sqltypes import DuckDBPyType
 
 from jobs.csvsafe import FORMULA_STARTS
-from jobs.engine.sqlfiles import quoted
+from jobs.engine.sqlfiles import literal, quoted
 from jobs.errors import first_line
 from jobs.outputs import files, formats, masking, workbook
 from jobs.outputs.outcome import money_by_currency, night_status, night_warnings
@@ -122,7 +122,7 @@ def _write_parquet(con, base: Path, table: str, as_of: date) -> Path:
     target = base / "exports" / "parquet" / table / f"as_of={as_of.isoformat()}" / "data.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     with files.replacing(target) as temp:
-        con.execute(f"COPY ({_parquet_select(con, table)}) TO {_sql_text(str(temp))} (FORMAT parquet)")
+        con.execute(f"COPY ({_parquet_select(con, table)}) TO {literal(str(temp))} (FORMAT parquet)")
     return target
 
 
@@ -174,7 +174,7 @@ def _write_csv(con, table: str, path: Path, mask_identifiers: bool) -> None:
     con.execute(
         _CSV_COPY.format(
             table=quoted(table),
-            path=_sql_text(str(path)),
+            path=literal(str(path)),
             cells=cells,
             texts="".join(f", {texts[index][0]} AS csv_text_{index}" for index in scrubbed),
             text_list=", ".join(f"csv_text_{index}" for index in scrubbed) or "NULL::VARCHAR",
@@ -353,8 +353,8 @@ def _json_sql(value: str, kind: DuckDBPyType, depth: int) -> str:
     """SQL for `json_text(value)`: never NULL (None is null)."""
     if kind.id == "struct":
         fields = " || ',' || ".join(
-            f"{_sql_text(json.dumps(str(name), ensure_ascii=False) + ':')} || "
-            f"{_json_sql(f'struct_extract({value}, {_sql_text(name)})', child, depth)}"
+            f"{literal(json.dumps(str(name), ensure_ascii=False) + ':')} || "
+            f"{_json_sql(f'struct_extract({value}, {literal(name)})', child, depth)}"
             for name, child in _fields(kind)
         )
         return f"CASE WHEN {value} IS NULL THEN 'null' ELSE '{{' || {fields} || '}}' END"
@@ -598,7 +598,3 @@ def _relative(path: Path, base: Path) -> str:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return str(path)
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

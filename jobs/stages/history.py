@@ -19,12 +19,14 @@ Flow: `open_history` (read-only, before loading) -> validation checks tonight's 
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import duckdb
 
 from jobs.engine.engine import scalar, warehouse_has
 from jobs.engine.runner import Runner
+from jobs.engine.sqlfiles import literal
 from jobs.engine.steps import step
 from jobs.errors import PublishError, first_line
 from jobs.stages.loading import LoadedExport
@@ -42,8 +44,8 @@ PROVENANCE_COLUMNS = {
 # Which versions a run starts from: delivering a night replaces that night's own delivery,
 # so it starts from the versions valid just before as_of; a replay uses those valid on it.
 RECORD_VIEWS = tuple(EXPORTS)  # warehouse views: the records the latest run saw
-_VALID_BEFORE_AS_OF = "_valid_from < getvariable('as_of') AND (_valid_to IS NULL OR _valid_to >= getvariable('as_of'))"
-_VALID_ON_AS_OF = "_valid_from <= getvariable('as_of') AND (_valid_to IS NULL OR _valid_to > getvariable('as_of'))"
+_VALID_BEFORE_AS_OF = "_valid_from < {as_of} AND (_valid_to IS NULL OR _valid_to >= {as_of})"
+_VALID_ON_AS_OF = "_valid_from <= {as_of} AND (_valid_to IS NULL OR _valid_to > {as_of})"
 
 
 # Records judged with another: a refund with its order, so it is withheld while its order is
@@ -55,10 +57,10 @@ class HistoryError(PublishError):
     """The warehouse's history cannot be read, or holds nothing to replay; nothing was written."""
 
 
-def open_history(con: duckdb.DuckDBPyConnection, db_path: Path | None, replay: bool) -> None:
+def open_history(con: duckdb.DuckDBPyConnection, db_path: Path | None, as_of: date, replay: bool) -> None:
     """Attach the warehouse read-only as `warehouse` (if it exists) and define `stored_<stem>`.
 
-    `stored_<stem>` holds the records the night starts from (empty without a warehouse).
+    `stored_<stem>` holds the records the night `as_of` starts from (empty without a warehouse).
     """
     if db_path is not None and db_path.exists():
         try:
@@ -67,7 +69,7 @@ def open_history(con: duckdb.DuckDBPyConnection, db_path: Path | None, replay: b
             raise HistoryError(
                 f"{db_path}: cannot open the warehouse to read its history ({first_line(error)})"
             ) from None
-    window = _VALID_ON_AS_OF if replay else _VALID_BEFORE_AS_OF
+    window = (_VALID_ON_AS_OF if replay else _VALID_BEFORE_AS_OF).format(as_of=literal(as_of))
     for export in EXPORTS.values():
         source = f"warehouse.{versions_table(export)}"
         if not warehouse_has(con, versions_table(export)):
@@ -98,9 +100,9 @@ def empty_delivery(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport]) -> None:
+def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport], run_id: str, as_of: date) -> None:
     """`<stem>`: the records the rules judge, tonight's rows (`delivery_<stem>`, with their
-    provenance) over the stored ones.
+    provenance: the file, its line, `run_id`, valid from `as_of`) over the stored ones.
 
     A record whose latest delivery is quarantined (tonight: `quarantined_keys_<stem>`, made by
     sql/validation/90_quarantined_keys.sql; or an earlier night: a `_quarantined` version) is
@@ -111,21 +113,18 @@ def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport
         columns = _column_list(export)
         key = ", ".join(export.key)
         delivery = loaded.get(export.stem)
-        con.execute(f"SET VARIABLE source_file_{export.stem} = ?", [str(delivery.file.path) if delivery else None])
+        source_file = str(delivery.file.path) if delivery else None
         # The loader keeps a file's extra columns in one map (NULL when it has none).
         extra_map = "_extra_columns" if delivery else "NULL::MAP(VARCHAR, VARCHAR)"
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW delivery_{export.stem} AS "
             f"SELECT {columns}, "
             f"       {extra_map} AS _extra_columns, "
-            f"       getvariable('source_file_{export.stem}')::VARCHAR AS _source_file, "
-            f"       _line AS _source_line, getvariable('run_id') AS _run_id, getvariable('as_of') AS _valid_from, "
-            f"       false AS _quarantined "
+            f"       {_provenance(source_file, '_line', run_id, as_of, quarantined=False)} "
             f"FROM delivered_{export.stem} "
             f"UNION ALL "
             f"SELECT {_column_list(export, 'stored')}, stored._extra_columns, "
-            f"       getvariable('source_file_{export.stem}')::VARCHAR, quarantined._line, getvariable('run_id'), "
-            f"       getvariable('as_of'), true "
+            f"       {_provenance(source_file, 'quarantined._line', run_id, as_of, quarantined=True)} "
             f"FROM stored_{export.stem} AS stored JOIN quarantined_keys_{export.stem} AS quarantined USING ({key})"
         )
         relation = "VIEW" if export.stem == "usage" else "TABLE"  # usage is big: read it in place
@@ -167,6 +166,14 @@ def prepare_versions_tables(con: duckdb.DuckDBPyConnection) -> None:
         table = f"warehouse.{versions_table(export)}"
         con.execute(versions_ddl(export, table))
         con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _quarantined BOOLEAN DEFAULT false")
+
+
+def _provenance(source_file: str | None, line: str, run_id: str, as_of: date, quarantined: bool) -> str:
+    """The provenance columns of a delivered version, the run's own values as literals."""
+    return (
+        f"{literal(source_file)}::VARCHAR AS _source_file, {line} AS _source_line, {literal(run_id)} AS _run_id, "
+        f"{literal(as_of)} AS _valid_from, {str(quarantined).lower()} AS _quarantined"
+    )
 
 
 def versions_table(export: Export) -> str:

@@ -24,7 +24,7 @@ import pyarrow
 
 from jobs.engine.engine import DuckDBEngine, scalar
 from jobs.engine.runner import Runner
-from jobs.engine.sqlfiles import quoted
+from jobs.engine.sqlfiles import literal, quoted
 from jobs.engine.steps import step
 from jobs.errors import first_line
 from jobs.stages.schemas import EXPORTS, KIND_WORDS, SQL_TYPES, Export
@@ -552,7 +552,7 @@ def _typed_columns(export: Export, source_columns: dict[str, str], extra: dict[s
                 f"THEN {{'column': '{name}', 'value': {text}, 'expected': '{KIND_WORDS[kind]}'}} END"
             )
     kept = (
-        f"map([{', '.join(_sql_text(name) for name in extra)}], "
+        f"map([{', '.join(literal(name) for name in extra)}], "
         f"[{', '.join(f'CAST({quoted(column)} AS VARCHAR)' for column in extra.values())}]::VARCHAR[])"
         if extra
         else "NULL::MAP(VARCHAR, VARCHAR)"
@@ -561,11 +561,6 @@ def _typed_columns(export: Export, source_columns: dict[str, str], extra: dict[s
         f"{', '.join(typed)}, {kept} AS _extra_columns, "
         f"list_filter([{', '.join(bad) or 'NULL'}], lambda x: x IS NOT NULL) AS _bad_types"
     )
-
-
-def _sql_text(value: str) -> str:
-    """`value` as a SQL string literal (a column name from a file's header)."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 # Parquet types by how they are read (DuckDB's names, from DESCRIBE).

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 
 import pandas as pd
 import pandera.pandas as pa
@@ -23,6 +22,7 @@ import pyarrow
 
 from jobs.engine.engine import duckdb_connection
 from jobs.engine.runner import Runner
+from jobs.engine.sqlfiles import literal
 from jobs.engine.steps import discover, step
 from jobs.stages.loading import LoadedExport
 from jobs.stages.schemas import ARROW_TYPES, EXPORTS, Export
@@ -54,7 +54,7 @@ class FileCounts:
 def validate(runner: Runner, loaded: dict[str, LoadedExport], batch_rows: int) -> dict[str, FileCounts]:
     """Quarantine every bad visible row and build the loaded tables; return per-file counts."""
     con = duckdb_connection(runner.engine)
-    as_of_end = _timestamp_literal(runner.params["as_of_end"])
+    as_of_end = literal(runner.params["as_of_end"])  # views cannot take parameters
     for export in EXPORTS.values():
         _create_views(con, export, as_of_end)
         _quarantine_type_errors(con, export)
@@ -114,11 +114,6 @@ def _create_views(con, export: Export, as_of_end: str) -> None:
         f"CREATE OR REPLACE TEMP VIEW passing_{stem} AS SELECT * FROM visible_{stem} "
         f"WHERE _line NOT IN (SELECT line FROM quarantine WHERE source = '{stem}')"
     )
-
-
-def _timestamp_literal(moment: datetime) -> str:
-    """The run's own cut-off as a SQL literal (views cannot take parameters)."""
-    return f"TIMESTAMPTZ '{moment.isoformat()}'"
 
 
 def _visible(export: Export, as_of_end: str) -> str:
