@@ -64,7 +64,6 @@ FACTOR = Range(1, 1000, whole=False, low_open=True)
 NUMBER_RANGES = {
     "refund_policy.refund_window_days": DAYS_AFTER,
     "validation.max_bad_row_fraction": Range(0, 1, whole=False),
-    "validation.batch_rows": Range(1, 10_000_000),
     "duckdb.threads": Range(1, 256),
     "signals.*_window_days": WINDOW_DAYS,
     "signals.*_baseline_days": WINDOW_DAYS,
@@ -175,7 +174,6 @@ class Settings:
     refund_window_days: int = 5
     disqualifying_suspension_reasons: tuple[str, ...] = ("content_violation", "illegal_activity")
     max_bad_row_fraction: float = 0.01
-    validation_batch_rows: int = 250_000
     duckdb_threads: int | None = None
     duckdb_memory_limit: str = "1GiB"
     duckdb_temp_directory: str | None = None
@@ -197,13 +195,15 @@ class Settings:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# Keys that no longer tune anything, accepted so that an older config still runs (README lists them).
+RETIRED_KEYS = {("validation", "batch_rows")}  # validation runs in SQL since issue #12: no batches
+
 # TOML layout: [section] key  ->  Settings field
 _KEYS = {
     ("billing", "time_zone"): "billing_time_zone",
     ("refund_policy", "refund_window_days"): "refund_window_days",
     ("refund_policy", "disqualifying_suspension_reasons"): "disqualifying_suspension_reasons",
     ("validation", "max_bad_row_fraction"): "max_bad_row_fraction",
-    ("validation", "batch_rows"): "validation_batch_rows",
     ("duckdb", "threads"): "duckdb_threads",
     ("duckdb", "memory_limit"): "duckdb_memory_limit",
     ("duckdb", "temp_directory"): "duckdb_temp_directory",
@@ -266,6 +266,8 @@ def load_settings(path: Path | None) -> Settings:
             continue
         for key, value in table.items():
             name = _KEYS.get((section, key))
+            if (section, key) in RETIRED_KEYS:
+                continue
             if name is None:
                 raise ConfigError(f"unknown config key '{section}.{key}'")
             values[name] = _checked(f"{section}.{key}", name, value)

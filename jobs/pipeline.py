@@ -234,7 +234,7 @@ def _load_night(runner: Runner, settings: Settings, input_dir: Path, result: Run
         runner.provide(*(f"typed_{stem}" for stem in loaded))
         rows["rows read"] = sum(item.rows_read for item in loaded.values())
     with _stage(result, "validate") as rows:
-        result.files = validate(runner, loaded, settings.validation_batch_rows)
+        result.files = validate(runner, loaded)
         runner.provide(*DELIVERED_TABLES)
         rows["loaded"] = sum(counts.rows_loaded for counts in result.files.values())
         rows["quarantined"] = sum(counts.rows_quarantined for counts in result.files.values())

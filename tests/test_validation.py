@@ -3,12 +3,8 @@ line, column, check and value of each failure."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 
-import pandas as pd
-import pandera.pandas as pa
-import pyarrow
 import pytest
 from click.testing import CliRunner
 from exports import AS_OF, purchase, refund, run_night, status, usage, write_exports
@@ -16,7 +12,7 @@ from exports import AS_OF, purchase, refund, run_night, status, usage, write_exp
 from jobs.cli import main
 from jobs.config import Settings
 from jobs.pipeline import run
-from jobs.stages.schemas import ARROW_TYPES, EXPORTS
+from jobs.stages.schemas import EXPORTS
 from jobs.stages.validation import TooManyBadRows
 
 
@@ -477,26 +473,6 @@ def test_rows_in_is_rows_loaded_plus_rows_quarantined_counting_each_bad_row_once
     )
 
 
-def test_small_validation_batches_find_the_same_failures(tmp_path):
-    exports = dict(
-        purchases=[
-            purchase(order_id="O1"),
-            purchase(order_id="O2", product="tv"),
-            purchase(order_id="O3"),
-            purchase(order_id="O4", paid_cash_credit="1.00"),
-        ]
-    )
-    big = run_night(tmp_path / "big", **exports)
-    small = run_night(
-        tmp_path / "small", settings=Settings(max_bad_row_fraction=1.0, validation_batch_rows=1), **exports
-    )
-    assert small.errors("purchases") == big.errors("purchases")
-    assert failures(small, "purchases") == [
-        (3, "product", "isin"),
-        (5, "paid_cash_credit", "refundable_amount_identity"),
-    ]
-
-
 def _four_purchases_one_bad(folder):
     return write_exports(
         folder,
@@ -541,122 +517,6 @@ def test_too_many_bad_rows_leave_the_previous_warehouse_unchanged(tmp_path):
     second = runner.invoke(main, ["run", "--input", str(bad), "--db", str(db), "--as-of", "2026-03-31"])
     assert second.exit_code == 1
     assert db.read_bytes() == before
-
-
-# --- the Pandera checks really run on the Arrow-backed frames ------------------------------------
-
-UTC = UTC
-VALID_TYPED_ROWS = {
-    "purchases": dict(
-        order_id="O1",
-        account_id="A1",
-        entity_id="E1",
-        sdkappid=1400000001,
-        product="call",
-        package_kind="package",
-        edition="standard",
-        gifted_minutes=1000,
-        purchased_at=datetime(2026, 3, 1, 2, tzinfo=UTC),
-        currency="USD",
-        list_price=Decimal("100.00"),
-        discount_amount=Decimal("0.00"),
-        coupon_amount=Decimal("0.00"),
-        paid_cash_credit=Decimal("100.00"),
-        paid_commission_credit=Decimal("0.00"),
-        paid_free_credit=Decimal("0.00"),
-        payment_fingerprint=None,
-    ),
-    "usage": dict(
-        usage_id="U1",
-        order_id="O1",
-        sdkappid=1400000001,
-        started_at=datetime(2026, 3, 2, 4, tzinfo=UTC),
-        minutes=Decimal("10"),
-        media_type="audio",
-    ),
-    "refunds": dict(
-        refund_id="R1",
-        order_id="O1",
-        requested_at=datetime(2026, 3, 2, 4, tzinfo=UTC),
-        status="paid",
-        processed_at=datetime(2026, 3, 3, 4, tzinfo=UTC),
-        currency="USD",
-        refund_cash_credit=Decimal("100.00"),
-        refund_commission_credit=Decimal("0.00"),
-        refund_free_credit=Decimal("0.00"),
-        refund_amount=Decimal("100.00"),
-    ),
-    "account_status": dict(
-        account_id="A1",
-        status="suspended",
-        reason="content_violation",
-        effective_at=datetime(2026, 3, 2, 1, tzinfo=UTC),
-    ),
-}
-
-
-def typed_frame(stem: str, **overrides) -> pd.DataFrame:
-    """One row with the loader's Arrow types, as validation hands it to Pandera."""
-    export = EXPORTS[stem]
-    schema = pyarrow.schema([(name, ARROW_TYPES[kind]) for name, kind in export.columns.items()])
-    table = pyarrow.Table.from_pylist([VALID_TYPED_ROWS[stem] | overrides], schema=schema)
-    return table.to_pandas(types_mapper=pd.ArrowDtype)
-
-
-@pytest.mark.parametrize("stem", list(EXPORTS))
-def test_each_row_schema_accepts_its_valid_typed_row(stem):
-    EXPORTS[stem].row_schema.validate(typed_frame(stem), lazy=True)
-
-
-BAD_TYPED_ROWS = [
-    ("purchases", {"order_id": None}, "order_id", "not_nullable"),
-    ("purchases", {"sdkappid": 0}, "sdkappid", "greater_than(0)"),
-    ("purchases", {"product": "tv"}, "product", "isin"),
-    ("purchases", {"package_kind": "bundle"}, "package_kind", "isin"),
-    ("purchases", {"currency": "usd"}, "currency", "str_matches"),
-    ("purchases", {"gifted_minutes": -1}, "gifted_minutes", "greater_than_or_equal_to(0)"),
-    (
-        "purchases",
-        {"discount_amount": Decimal("-1.00"), "paid_cash_credit": Decimal("101.00")},
-        "discount_amount",
-        "greater_than_or_equal_to(0)",
-    ),
-    ("purchases", {"paid_cash_credit": Decimal("99.98")}, None, "refundable_amount_identity"),
-    ("usage", {"sdkappid": 0}, "sdkappid", "greater_than(0)"),
-    ("usage", {"minutes": Decimal("-1")}, "minutes", "greater_than_or_equal_to(0)"),
-    ("usage", {"media_type": "smell"}, "media_type", "isin"),
-    ("usage", {"started_at": None}, "started_at", "not_nullable"),
-    ("refunds", {"status": "done"}, "status", "isin"),
-    ("refunds", {"currency": "US"}, "currency", "str_matches"),
-    (
-        "refunds",
-        {"refund_free_credit": Decimal("-1.00"), "refund_cash_credit": Decimal("101.00")},
-        "refund_free_credit",
-        "greater_than_or_equal_to(0)",
-    ),
-    ("refunds", {"refund_amount": Decimal("50.00")}, None, "refund_parts_sum_to_amount"),
-    ("refunds", {"processed_at": None}, None, "processed_at_null_iff_pending"),
-    ("refunds", {"processed_at": datetime(2026, 3, 2, 3, tzinfo=UTC)}, None, "processed_not_before_requested"),
-    ("account_status", {"status": "frozen"}, "status", "isin"),
-    ("account_status", {"reason": "spam"}, "reason", "isin"),
-    ("account_status", {"effective_at": None}, "effective_at", "not_nullable"),
-]
-
-
-@pytest.mark.parametrize(
-    "stem, overrides, column, check",
-    BAD_TYPED_ROWS,
-    ids=[f"{stem}-{check}-{column}" for stem, _, column, check in BAD_TYPED_ROWS],
-)
-def test_each_row_schema_check_fires_on_an_arrow_backed_frame(stem, overrides, column, check):
-    with pytest.raises(pa.errors.SchemaErrors) as raised:
-        EXPORTS[stem].row_schema.validate(typed_frame(stem, **overrides), lazy=True)
-    cases = raised.value.failure_cases
-    matching = cases[cases["check"].astype(str).str.startswith(check)]
-    assert len(matching) >= 1, cases[["column", "check"]].to_dict("records")
-    if column is not None:
-        assert set(matching["column"]) == {column}
-    assert set(matching["index"].dropna().astype(int)) == {0}
 
 
 # --- timestamps: ISO 8601 instants only (docs/validation.md) -----------------------------------

@@ -55,6 +55,13 @@ STATUS_REASONS = ["content_violation", "illegal_activity", "overdue_payment", "s
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 
+# The amounts the row checks relate. Each row check carries its SQL twin in `statistics["sql"]`
+# (jobs/stages/checks.py runs it; tests/test_checks.py proves both agree).
+_PRICE = ("list_price", "discount_amount", "coupon_amount")
+_PAID = ("paid_cash_credit", "paid_commission_credit", "paid_free_credit")
+_REFUND_PARTS = ("refund_cash_credit", "refund_commission_credit", "refund_free_credit")
+
+
 def within_a_cent(left: pd.Series, right: pd.Series) -> pd.Series:
     """SPEC: two amounts are equal within 0.01. A row with a missing amount is judged elsewhere."""
     return ((left - right).abs() <= CENT).fillna(True).astype(bool)
@@ -81,7 +88,10 @@ class PurchaseRow(pa.DataFrameModel):
     paid_free_credit: Money = pa.Field(ge=0, nullable=False)
     payment_fingerprint: Text = pa.Field(nullable=True)
 
-    @pa.dataframe_check(name="refundable_amount_identity")
+    @pa.dataframe_check(
+        name="refundable_amount_identity",
+        statistics={"sql": f"abs(({' - '.join(_PRICE)}) - ({' + '.join(_PAID)})) <= {CENT}"},
+    )
     def paid_parts_equal_price_less_reductions(cls, rows: pd.DataFrame) -> pd.Series:
         price_less_reductions = rows["list_price"] - rows["discount_amount"] - rows["coupon_amount"]
         paid = rows["paid_cash_credit"] + rows["paid_commission_credit"] + rows["paid_free_credit"]
@@ -119,16 +129,22 @@ class RefundRow(pa.DataFrameModel):
     refund_free_credit: Money = pa.Field(ge=0, nullable=False)
     refund_amount: Money = pa.Field(nullable=False)
 
-    @pa.dataframe_check(name="refund_parts_sum_to_amount")
+    @pa.dataframe_check(
+        name="refund_parts_sum_to_amount",
+        statistics={"sql": f"abs(refund_amount - ({' + '.join(_REFUND_PARTS)})) <= {CENT}"},
+    )
     def parts_sum_to_amount(cls, rows: pd.DataFrame) -> pd.Series:
         parts = rows["refund_cash_credit"] + rows["refund_commission_credit"] + rows["refund_free_credit"]
         return within_a_cent(rows["refund_amount"], parts)
 
-    @pa.dataframe_check(name="processed_at_null_iff_pending")
+    @pa.dataframe_check(
+        name="processed_at_null_iff_pending",
+        statistics={"sql": "(processed_at IS NULL) = coalesce(status = 'pending', false)"},
+    )
     def processed_only_when_decided(cls, rows: pd.DataFrame) -> pd.Series:
         return rows["processed_at"].isna() == (rows["status"] == "pending").fillna(False)
 
-    @pa.dataframe_check(name="processed_not_before_requested")
+    @pa.dataframe_check(name="processed_not_before_requested", statistics={"sql": "processed_at >= requested_at"})
     def processed_after_request(cls, rows: pd.DataFrame) -> pd.Series:
         return (rows["processed_at"] >= rows["requested_at"]).fillna(True).astype(bool)
 
@@ -175,9 +191,6 @@ def _columns(model: type[pa.DataFrameModel], kinds: dict[str, str]) -> dict[str,
 
 
 _MONEY = "money"
-_PRICE = ("list_price", "discount_amount", "coupon_amount")
-_PAID = ("paid_cash_credit", "paid_commission_credit", "paid_free_credit")
-_REFUND_PARTS = ("refund_cash_credit", "refund_commission_credit", "refund_free_credit")
 EXPORTS = {
     export.stem: export
     for export in (

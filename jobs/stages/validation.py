@@ -2,8 +2,8 @@
 
 Three layers, each writing its failures to the `quarantine` table:
 1. types: values the loader could not parse (`typed_<stem>._bad_types`);
-2. rows: each export's Pandera schema, run over bounded Arrow batches so the usage export
-   never sits in pandas whole;
+2. rows: each export's Pandera checks, run as one SQL statement generated from its model
+   (jobs/stages/checks.py), so no row leaves DuckDB;
 3. across rows: duplicate keys (first in file order wins) and the cross rules in
    `sql/validation/`, run in name order so that a row depending on a quarantined row is
    quarantined with that reason.
@@ -13,19 +13,15 @@ records stored by earlier nights; cross rules already see those through `stored_
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-
-import pandas as pd
-import pandera.pandas as pa
-import pyarrow
 
 from jobs.engine.engine import duckdb_connection
 from jobs.engine.runner import Runner
 from jobs.engine.sqlfiles import literal
 from jobs.engine.steps import discover, step
+from jobs.stages.checks import failures_sql
 from jobs.stages.loading import LoadedExport
-from jobs.stages.schemas import ARROW_TYPES, EXPORTS, Export
+from jobs.stages.schemas import EXPORTS, Export
 
 FIRST_ROWS_SHOWN = 5  # quarantined rows a rejected night shows per file over the limit
 
@@ -51,14 +47,14 @@ class FileCounts:
     rows_quarantined: int
 
 
-def validate(runner: Runner, loaded: dict[str, LoadedExport], batch_rows: int) -> dict[str, FileCounts]:
+def validate(runner: Runner, loaded: dict[str, LoadedExport]) -> dict[str, FileCounts]:
     """Quarantine every bad visible row and build the loaded tables; return per-file counts."""
     con = duckdb_connection(runner.engine)
     as_of_end = literal(runner.params["as_of_end"])  # views cannot take parameters
     for export in EXPORTS.values():
         _create_views(con, export, as_of_end)
         _quarantine_type_errors(con, export)
-        _check_rows(con, export, batch_rows, as_of_end)
+        _check_rows(con, export)
         _quarantine_duplicate_keys(con, export)
         runner.provide(f"visible_{export.stem}", f"passing_{export.stem}")
     runner.run(discover("validation"))
@@ -131,72 +127,9 @@ def _quarantine_type_errors(con, export: Export) -> None:
     )
 
 
-def _check_rows(con, export: Export, batch_rows: int, as_of_end: str) -> None:
-    """Run the export's Pandera schema over Arrow batches of at most `batch_rows` rows."""
-    arrow_schema = pyarrow.schema(
-        [("_line", pyarrow.int64())] + [(name, ARROW_TYPES[kind]) for name, kind in export.columns.items()]
-    )
-    columns = ", ".join(arrow_schema.names)
-    # A second cursor streams the rows while this one records failures.
-    reader = (
-        con.cursor()
-        .sql(f"SELECT {columns} FROM typed_{export.stem} WHERE {_visible(export, as_of_end)}")
-        .to_arrow_reader(batch_rows)
-    )
-    for batch in reader:
-        table = pyarrow.Table.from_batches([batch]).cast(arrow_schema)
-        frame = table.to_pandas(types_mapper=pd.ArrowDtype).set_index("_line")
-        try:
-            export.row_schema.validate(frame, lazy=True)
-        except pa.errors.SchemaErrors as failed:
-            _insert(con, _row_errors(export, failed.failure_cases))
-
-
-def _row_errors(export: Export, failures: pd.DataFrame) -> list[tuple]:
-    """One quarantine entry per failed (row, check), worded for a person."""
-    errors = []
-    column_failures = failures[failures["schema_context"] == "Column"]
-    for failure in column_failures.to_dict("records"):
-        column, check, line, case = (
-            str(failure["column"]),
-            str(failure["check"]),
-            failure["index"],
-            failure["failure_case"],
-        )
-        if line is None or pd.isna(line):
-            raise RuntimeError(f"{export.stem}.{column}: loader produced {check}")
-        value = None if pd.isna(case) else str(case)
-        errors.append((export.stem, int(line), column, _check_name(check), value, _describe(column, check, value)))
-    frame_failures = failures[failures["schema_context"] == "DataFrameSchema"]
-    for (rule_name, row_line), rows in frame_failures.groupby(["check", "index"], sort=True):
-        rule = export.row_rules[str(rule_name)]
-        figures = dict(zip(rows["column"], rows["failure_case"], strict=True))
-        value = ", ".join(f"{name}={_text(figures.get(name))}" for name in rule.figures)
-        errors.append((export.stem, int(str(row_line)), rule.column, str(rule_name), value, rule.message))
-    return errors
-
-
-def _check_name(check: str) -> str:
-    """Pandera's check label without its arguments: `isin([...])` -> `isin`."""
-    return check.split("(")[0]
-
-
-def _describe(column: str, check: str, value: str | None) -> str:
-    if check == "not_nullable":
-        return f"{column} is required but empty"
-    name, _, argument = check.partition("(")
-    argument = argument.rstrip(")")
-    wording = {
-        "greater_than": f"greater than {argument}",
-        "greater_than_or_equal_to": f"at least {argument}",
-        "isin": "one of " + ", ".join(re.findall(r"'([^']*)'", argument)),
-        "str_matches": f"text matching {argument}",
-    }.get(name, check)
-    return f"{column} must be {wording}, got {value!r}"
-
-
-def _text(value) -> str:
-    return "empty" if value is None or pd.isna(value) else str(value)
+def _check_rows(con, export: Export) -> None:
+    """Run the export's Pandera checks, as SQL generated from its model, over its visible rows."""
+    con.execute(f"INSERT INTO quarantine {failures_sql(export, f'visible_{export.stem}')}")
 
 
 def _quarantine_duplicate_keys(con, export: Export) -> None:
@@ -250,13 +183,3 @@ def _deliver(con, loaded: LoadedExport, as_of_end: str) -> FileCounts:
     after = typed - visible
     unreadable = loaded.rows_read - after - visible
     return FileCounts(stem, loaded.rows_read, after, visible + unreadable, loaded_rows, quarantined)
-
-
-_QUARANTINE_COLUMNS = ("source", "line", "column", "check", "value", "message")
-
-
-def _insert(con, errors: list[tuple]) -> None:
-    """Append quarantine entries in one statement, through Arrow."""
-    if errors:
-        rows = pyarrow.Table.from_pylist([dict(zip(_QUARANTINE_COLUMNS, error, strict=True)) for error in errors])
-        con.from_arrow(rows).insert_into("quarantine")
