@@ -138,14 +138,18 @@ def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport
         )
 
 
-def store_delivery(runner: Runner) -> None:
-    """Upsert tonight's delivery into `warehouse.<stem>_versions` (inside publish's transaction)."""
-    template = step("history/store_delivery")
+def store_delivery(runner: Runner, con: duckdb.DuckDBPyConnection) -> None:
+    """Upsert tonight's delivery into `warehouse.<stem>_versions` (inside publish's transaction);
+    into a versions table still empty, insert it (the same versions, without comparing)."""
     for export in EXPORTS.values():
+        versions = f"warehouse.{versions_table(export)}"
+        if not scalar(con, f"SELECT count(*) FROM (SELECT 1 FROM {versions} LIMIT 1)"):
+            runner.run((step("history/store_first_delivery").render(versions=versions, stem=export.stem),))
+            continue
         runner.run(
             (
-                template.render(
-                    versions=f"warehouse.{versions_table(export)}",
+                step("history/store_delivery").render(
+                    versions=versions,
                     stem=export.stem,
                     key=", ".join(export.key),
                     first_key=export.key[0],

@@ -316,7 +316,7 @@ def publish(runner: Runner) -> None:
         _drop_record_tables_of_old_warehouses(con)
         prepare_versions_tables(con)
         if runner.params["run_mode"] == "delivery":
-            store_delivery(runner)
+            store_delivery(runner, con)
         for table in LATEST_TABLES:
             con.execute(f"CREATE OR REPLACE TABLE warehouse.{table} AS SELECT * FROM {table}")
         for history, source in HISTORY_TABLES.items():
