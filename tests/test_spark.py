@@ -1,8 +1,9 @@
 """The Spark engine (#13) gives the DuckDB engine's outputs, row for row and to the cent.
 
-The same SQL files run on both engines: the DuckDB job's own run, and the SparkEngine over the
-same typed input tables (read from that run's working connection, handed to Spark as Arrow).
-Each night runs under two Spark session time zones: the billing zone and UTC (a time-zone
+The same SQL files run on both engines: the DuckDB job's own run, and the night's stages after
+validation (rules, signals, reconciliation, cases, decisions, invariants) on a SparkRunner over
+the tables that run validated and merged (read from its working connection, handed to Spark as
+Arrow). Each night runs under two Spark session time zones: the billing zone and UTC (a time-zone
 mistake shows only off UTC). One SparkSession, local[2], is shared by the module.
 """
 
@@ -17,10 +18,14 @@ import pytest
 
 from jobs.catalog import CATALOG
 from jobs.config import load_settings
-from jobs.engine.runner import Runner
+from jobs.engine.runner import Runner, _collected
+from jobs.outputs.dictionary import TABLES
 from jobs.engine.steps import StepError, discover, for_engine, parse_step, step
 from jobs.pipeline import RunResult, run
-from jobs.stages.rules import OUTPUTS
+from jobs.stages.abuse import LINKING, build_cases, detect_abuse
+from jobs.stages.decisions import DECISION_STEP, decide_pending_refunds
+from jobs.stages.reconciliation import INVARIANTS, reconcile
+from jobs.stages.rules import OUTPUTS, evaluate
 from jobs.tools.generate import generate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,8 +35,24 @@ AS_OF = date(2026, 3, 31)
 INPUTS = ("purchases", "usage", "refunds", "account_status")
 # The rule stage, as jobs/stages/rules.py runs it, after the macros the night sets up first.
 RULE_STAGE = ((step("staging/macros"),), (*discover("model"), *CATALOG.rules, *(step(name) for name in OUTPUTS)))
-COMPARED = ("refund_flags", "refund_verdicts")
 SESSION_ZONES = ("Asia/Shanghai", "UTC")
+# Each output's columns and their types as DuckDB names them (the data dictionary's, tested there).
+DICTIONARY = {table.name: [(column.name, column.type) for column in table.columns] for table in TABLES}
+# Made on Spark before the stages: the macros, and the standing list entries (a view of the events).
+SPARK_SETUP = ("staging/macros", "staging/masking", "decisions/list_entries")
+# The night's outputs after validation, compared row for row (invariant_results: its own columns).
+NIGHT_OUTPUTS = (
+    "validation_errors",
+    "refund_flags",
+    "refund_verdicts",
+    "entity_groups",
+    "abuse_signals",
+    "abuse_cases",
+    "daily_reconciliation",
+    "daily_reconciliation_by_rule",
+    "pending_refund_decisions",
+    "invariant_results",
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +74,51 @@ def spark():
 
 
 @pytest.fixture(scope="module", params=["sample", "generated"])
-def duckdb_night(request, tmp_path_factory) -> RunResult:
-    """The DuckDB job's run of the sample, or of a generated scale-0.01 Parquet night."""
+def duckdb_night(request, tmp_path_factory) -> tuple[RunResult, object]:
+    """The DuckDB job's run of the sample, or of a generated scale-0.01 Parquet night, and its settings."""
     if request.param == "sample":
-        return run(load_settings(SAMPLE / "refund-recon.toml"), SAMPLE, AS_OF, db_path=None)
+        settings = load_settings(SAMPLE / "refund-recon.toml")
+        return run(settings, SAMPLE, AS_OF, db_path=None), settings
     folder = tmp_path_factory.mktemp("generated")
     generate(folder, 0.01, 3, file_format="parquet", as_of=AS_OF)
-    return run(load_settings(None), folder, AS_OF, db_path=None)
+    return run(load_settings(None), folder, AS_OF, db_path=None), load_settings(None)
+
+
+def night_inputs() -> tuple[str, ...]:
+    """What the Spark stages read that no step of theirs makes: the validated and merged exports,
+    the quarantine, the run's inputs, the stored records and the reviewers' state."""
+    steps = [
+        *(step(name) for name in (*SPARK_SETUP, "outputs/validation_errors", *OUTPUTS, *LINKING, DECISION_STEP)),
+        *discover("model"),
+        *CATALOG.rules,
+        *CATALOG.signals,
+        step("abuse/40_abuse_cases"),
+        *discover("reconciliation"),
+        *INVARIANTS,
+    ]
+    made = {name for found in steps for name in (*found.creates, *found.appends, *_collected(found))}
+    read = {name for found in steps for name in found.reads}
+    return tuple(sorted(read - made - {"rule_catalog", "signal_catalog"}))
+
+
+def spark_night(spark, night: RunResult, settings):
+    """The night's stages after validation on Spark, as the DuckDB pipeline runs them."""
+    from jobs.engine.spark import SparkEngine, SparkRunner
+
+    engine = SparkEngine(spark, night.runner.params["billing_tz"])
+    provided = night_inputs()
+    for name in provided:
+        table = night.con.table(name).to_arrow_table()
+        engine.write_table(name, table if table.num_rows else table.schema.empty_table())
+    runner = SparkRunner(engine, night.runner.params, provided)
+    runner.run(tuple(step(name) for name in SPARK_SETUP))
+    runner.run((step("outputs/validation_errors"),))
+    evaluate(runner)
+    detect_abuse(runner, settings.signals)
+    reconcile(runner)
+    build_cases(runner)
+    decide_pending_refunds(runner)
+    return engine
 
 
 def spark_run(spark, night: RunResult, stages):
@@ -80,27 +139,45 @@ def spark_run(spark, night: RunResult, stages):
 
 
 def columns(table: pyarrow.Table) -> list[tuple[str, str]]:
-    """Names and types (a list's element named as either engine names it)."""
-    return [
-        (field.name, str(field.type.value_type) + "[]" if pyarrow.types.is_list(field.type) else str(field.type))
-        for field in table.schema
-    ]
+    """Names and types (a list's element named as either engine names it; an instant's zone is
+    only how it prints)."""
+    return [(field.name, _type(field.type)) for field in table.schema]
+
+
+def _type(arrow_type) -> str:
+    if pyarrow.types.is_list(arrow_type):
+        return _type(arrow_type.value_type) + "[]"
+    if pyarrow.types.is_struct(arrow_type):
+        return "{" + ", ".join(f"{field.name}: {_type(field.type)}" for field in arrow_type) + "}"
+    if pyarrow.types.is_timestamp(arrow_type) and arrow_type.tz:
+        return f"timestamp[{arrow_type.unit}, tz]"
+    return str(arrow_type)
 
 
 def rows(table: pyarrow.Table) -> list[dict]:
-    return sorted(table.to_pylist(), key=lambda row: (row["refund_id"], row.get("rule_code") or ""))
+    return sorted(table.to_pylist(), key=repr)
+
+
+def differences(expected: pyarrow.Table, actual: pyarrow.Table) -> list[dict]:
+    """The rows one side has and the other has not (first few)."""
+    left, right = rows(expected), rows(actual)
+    return [{"duckdb only": row} for row in left if row not in right][:3] + [
+        {"spark only": row} for row in right if row not in left
+    ][:3]
 
 
 @pytest.mark.spark
 @pytest.mark.parametrize("session_zone", SESSION_ZONES)
-def test_the_rule_stage_gives_duckdbs_flags_and_verdicts(spark, duckdb_night, session_zone):
+def test_the_night_after_validation_gives_duckdbs_outputs(spark, duckdb_night, session_zone):
+    night, settings = duckdb_night
     spark.conf.set("spark.sql.session.timeZone", session_zone)
-    engine = spark_run(spark, duckdb_night, RULE_STAGE)
-    for name in COMPARED:
-        expected, actual = duckdb_night.con.table(name).to_arrow_table(), engine.read_table(name)
+    engine = spark_night(spark, night, settings)
+    for name in NIGHT_OUTPUTS:
+        expected, actual = night.con.table(name).to_arrow_table(), engine.read_typed(name, DICTIONARY[name])
         assert columns(actual) == columns(expected), name
-        assert rows(actual) == rows(expected), name
-        assert len(expected) > 0
+        assert rows(actual) == rows(expected), (name, differences(expected, actual))
+    for name in ("refund_flags", "abuse_signals", "abuse_cases", "daily_reconciliation", "pending_refund_decisions"):
+        assert night.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] > 0, f"{name}: nothing compared"
 
 
 @pytest.mark.spark

@@ -15,7 +15,10 @@ the engines differ in a way a tree rewrite can fix, and generated for Spark (wri
   `transform(array_sort(collect_list(struct(k, x))), s -> s.x)`, NULL over no rows as on DuckDB;
 - `arg_min/arg_max(x, (a, b))` order by a struct, DuckDB's row;
 - `to_json` writes timestamps as DuckDB does (`2026-03-06 09:00:00+08` in the run's billing zone,
-  NULL fields kept), so evidence texts are equal on both engines.
+  NULL fields kept), so evidence texts are equal on both engines;
+- and the smaller differences of `_REWRITES` below (lists, `unnest`, `range`, `product`, `strftime`,
+  `printf('%g')`, `rowid`, a struct `unnest`d into columns), with `COLUMNS(regex)` and DuckDB's
+  `UNPIVOT ... ON COLUMNS(...)` expanded against the columns Spark's analyser sees.
 
 Tables are temporary views. A table a statement creates (`CREATE TABLE ... AS`, `INSERT`,
 `DELETE`) is materialised at once (`localCheckpoint`): later statements read what it held then,
@@ -28,6 +31,7 @@ and names the file that does not carry over.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,6 +40,7 @@ from typing import Any, cast
 import pyarrow
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
 
 from jobs.engine.engine import Typed
 from jobs.engine.runner import Runner, plan
@@ -65,6 +70,14 @@ _LOCAL_TIME = sqlglot.parse_one(
 _ORDERED_LIST = sqlglot.parse_one("nullif(transform(:sorted, s -> s.v), array())", read="spark")
 
 
+class _DuckDB(DuckDB):
+    """DuckDB's SQL as the job writes it: `len(x)` is a list's length (Spark's `size`), never a
+    string's (the job writes `length` for those)."""
+
+    class Parser(DuckDB.Parser):
+        FUNCTIONS = {**DuckDB.Parser.FUNCTIONS, "LEN": lambda args: exp.Anonymous(this="size", expressions=args)}
+
+
 class SparkTranslationError(Exception):
     """A statement has no Spark form (the file needs a `.spark.sql` override)."""
 
@@ -86,16 +99,16 @@ class Translator:
         """Every statement of `sql`, parsed as DuckDB's and rewritten for Spark (still a tree)."""
         return [
             self.rewrite(cast(exp.Expression, tree), params)
-            for tree in sqlglot.parse(sql, read="duckdb")
+            for tree in sqlglot.parse(sql, read=_DuckDB)
             if tree is not None
         ]
 
     def rewrite(self, tree: exp.Expression, params: Mapping[str, Any]) -> exp.Expression:
         tree = tree.transform(lambda node: _parameter(node, params))
         tree = tree.transform(self._inline)
-        for rewrite in (_local_time, _ordered_list, _row_orders, self._json):
+        for rewrite in (*_REWRITES, self._json, self._strftime):
             tree = tree.transform(rewrite)
-        return tree
+        return _separate_aliases(tree)
 
     def define(self, create: exp.Create) -> None:
         """Remember a scalar macro (its parameters already bound as literals)."""
@@ -120,6 +133,39 @@ class Translator:
             return inner
 
         return macro.body.copy().transform(bind).transform(self._inline)
+
+    def _strftime(self, node: exp.Expression) -> exp.Expression:
+        """`strftime(instant, format)` prints the instant in the session's zone on both engines: on
+        Spark the billing zone's wall clock is printed, and `%z` is its offset (`+0800`)."""
+        if not isinstance(node, exp.TimeToStr):
+            return node
+        zone = exp.Literal.string(self.time_zone)
+        local = _local_time(exp.Anonymous(this="timezone", expressions=[zone, node.this]))
+        parts: list[exp.Expression] = []
+        for index, text in enumerate(node.args["format"].name.split("%z")):
+            if index:
+                parts.append(
+                    _spark(
+                        "format_string('%s%02d%02d', CASE WHEN _offset.m < 0 THEN '-' ELSE '+' END, "
+                        "abs(_offset.m) DIV 60, abs(_offset.m) % 60)",
+                    ).transform(lambda inner: self._offset(inner, local, node.this))
+                )
+            if text:
+                parts.append(exp.TimeToStr(this=local.copy(), format=exp.Literal.string(text)))
+        return parts[0] if len(parts) == 1 else exp.Concat(expressions=parts)
+
+    @staticmethod
+    def _offset(node: exp.Expression, local: exp.Expression, instant: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and node.table == "_offset":
+            return exp.Paren(
+                this=_spark(
+                    "timestampdiff(MINUTE, timestampadd(MICROSECOND, unix_micros(:instant), "
+                    "CAST('1970-01-01 00:00:00' AS TIMESTAMP_NTZ)), :local)",
+                    instant=instant,
+                    local=local,
+                )
+            )
+        return node
 
     def _json(self, node: exp.Expression) -> exp.Expression:
         if not (isinstance(node, exp.Anonymous) and node.name.lower() == "to_json" and len(node.expressions) == 1):
@@ -193,7 +239,8 @@ def _local_time(node: exp.Expression) -> exp.Expression:
 
 
 def _ordered_list(node: exp.Expression) -> exp.Expression:
-    """`list(x [ORDER BY k...]) [FILTER (WHERE c)]` with DuckDB's meaning on Spark."""
+    """`list([DISTINCT] x [ORDER BY k...]) [FILTER (WHERE c)]` with DuckDB's meaning on Spark
+    (a DISTINCT list orders by its value: DuckDB allows no other key with DISTINCT)."""
     aggregate, where = (node.this, node.expression) if isinstance(node, exp.Filter) else (node, None)
     if not isinstance(aggregate, exp.ArrayAgg):
         return node
@@ -202,11 +249,19 @@ def _ordered_list(node: exp.Expression) -> exp.Expression:
         if any(ordered.args.get("desc") for ordered in value.expressions):
             raise SparkTranslationError("list(... ORDER BY ... DESC) has no Spark form here")
         value, keys = value.this, [ordered.this for ordered in value.expressions]
+    distinct = isinstance(value, exp.Distinct)
+    if distinct:
+        value = value.expressions[0]
+        if any(key != value for key in keys):
+            raise SparkTranslationError("list(DISTINCT x ORDER BY another key) has no Spark form here")
+        keys = keys or [value]
     fields = [exp.PropertyEQ(this=exp.to_identifier(f"k{index}"), expression=key) for index, key in enumerate(keys)]
     fields.append(exp.PropertyEQ(this=exp.to_identifier("v"), expression=value))
     collected: exp.Expression = exp.Anonymous(this="collect_list", expressions=[exp.Struct(expressions=fields)])
     if where is not None:
         collected = exp.Filter(this=collected, expression=where)
+    if distinct:
+        collected = exp.Anonymous(this="array_distinct", expressions=[collected])
     if keys:
         collected = exp.Anonymous(this="array_sort", expressions=[collected])
     return cast(exp.Expression, exp.replace_placeholders(_ORDERED_LIST.copy(), sorted=collected))
@@ -221,6 +276,195 @@ def _row_orders(node: exp.Expression) -> exp.Expression:
         ]
         node.set("expression", exp.Struct(expressions=fields))
     return node
+
+
+def _spark(template: str, **parts: exp.Expression) -> exp.Expression:
+    """A Spark SQL expression with `:name` placeholders filled by (copies of) `parts`."""
+    tree = sqlglot.parse_one(template, read="spark")
+    return tree.transform(
+        lambda node: parts[node.name].copy() if isinstance(node, exp.Placeholder) and node.name in parts else node
+    )
+
+
+def _lateral_unnest(node: exp.Expression) -> exp.Expression:
+    """`FROM t, unnest(t.list) AS u(x)`: Spark's `CROSS JOIN LATERAL explode(t.list) AS u(x)`
+    (sqlglot's LATERAL VIEW would come after the joins that read `x`)."""
+    if not (isinstance(node, exp.Join) and isinstance(node.this, exp.Unnest) and len(node.this.expressions) == 1):
+        return node
+    unnest = node.this
+    lateral = exp.Lateral(this=exp.Explode(this=unnest.expressions[0]), view=False, alias=unnest.args.get("alias"))
+    return exp.Join(this=lateral, kind="CROSS")
+
+
+def _series(node: exp.Expression) -> exp.Expression:
+    """`range(start, stop, step)` as a table (stop excluded): Spark's exploded `sequence`."""
+    if not (isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries)):
+        return node
+    series = node.this
+    stop = series.args["end"]
+    if not series.args.get("is_end_exclusive"):
+        raise SparkTranslationError("generate_series as a table has no Spark form here")
+    node.set(
+        "this",
+        _spark(
+            "explode(filter(sequence(:start, :stop, :step), _value -> _value < :stop))",
+            start=series.args["start"],
+            stop=stop,
+            step=series.args["step"],
+        ),
+    )
+    return node
+
+
+def _window_median(node: exp.Expression) -> exp.Expression:
+    """`median(x) OVER (... ROWS ...)`: Spark's median takes no frame; `percentile(x, 0.5)` does
+    (both interpolate, both DOUBLE)."""
+    if isinstance(node, exp.Window) and isinstance(node.this, exp.Median):
+        node.set("this", _spark("percentile(:value, 0.5)", value=node.this.this))
+    return node
+
+
+def _functions(node: exp.Expression) -> exp.Expression:
+    """DuckDB functions Spark lacks, by name: `product`, `list_bool_and`."""
+    if not isinstance(node, exp.Anonymous):
+        return node
+    name = node.name.lower()
+    if name == "product" and len(node.expressions) == 1:
+        return _spark(
+            "CASE WHEN count(:value) > 0 THEN aggregate(collect_list(:value), CAST(1 AS DOUBLE), "
+            "(_product, _factor) -> _product * _factor) END",
+            value=node.expressions[0],
+        )
+    if name == "list_bool_and" and len(node.expressions) == 1:
+        return _spark(
+            "aggregate(:list, CAST(NULL AS BOOLEAN), (_all, _item) -> CASE WHEN _item IS NULL THEN _all "
+            "WHEN _all IS NULL THEN _item ELSE _all AND _item END)",
+            list=node.expressions[0],
+        )
+    if name == "printf" and node.expressions and isinstance(node.expressions[0], exp.Literal):
+        return _printf(node)
+    return node
+
+
+_FORMAT_SPEC = re.compile(r"%[-#+ 0-9.]*[a-zA-Z%]")
+
+
+def _printf(node: exp.Anonymous) -> exp.Expression:
+    """`printf`'s `%g` (fmt: `50`, `62.5`) is Java's `50.0000` on Spark: such an argument is printed
+    as a DECIMAL without trailing zeros (`%s`), exact for the job's scores and thresholds."""
+    pattern, *arguments = node.expressions
+    specs = [spec for spec in _FORMAT_SPEC.findall(pattern.name) if spec != "%%"]
+    for index, spec in enumerate(specs):
+        if spec == "%g":
+            arguments[index] = _spark(
+                "regexp_replace(regexp_replace(CAST(CAST(:value AS DECIMAL(38, 6)) AS STRING), '0+$', ''), "
+                "'[.]$', '')",
+                value=arguments[index],
+            )
+    return exp.Anonymous(
+        this="format_string", expressions=[exp.Literal.string(pattern.name.replace("%g", "%s")), *arguments]
+    )
+
+
+def _row_in(node: exp.Expression) -> exp.Expression:
+    """`(a, b) IN (SELECT (a, b) FROM t)`: DuckDB compares rows with a subquery of one row column,
+    Spark with a subquery of as many columns."""
+    query = node.args.get("query") if isinstance(node, exp.In) else None
+    select = query.this if isinstance(query, exp.Subquery) else query
+    if (
+        isinstance(node.this, exp.Tuple)
+        and isinstance(select, exp.Select)
+        and len(select.expressions) == 1
+        and isinstance(select.expressions[0], exp.Tuple | exp.Paren)
+    ):
+        row = select.expressions[0]
+        select.set("expressions", [item.copy() for item in getattr(row, "expressions", None) or [row.this]])
+    return node
+
+
+def _any_value(node: exp.Expression) -> exp.Expression:
+    """`any_value(x)` (sqlglot adds IGNORE NULLS, which Spark refuses beside FILTER): `any_value(x, true)`."""
+    if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+        return exp.Anonymous(this="any_value", expressions=[node.this.this, exp.true()])
+    return node
+
+
+def _row_ids(node: exp.Expression) -> exp.Expression:
+    """DuckDB's `rowid` (a row's place in its table): `monotonically_increasing_id()` over the
+    stored table, whose partitions keep the order its rows were written in."""
+    if not isinstance(node, exp.Select):
+        return node
+    uses = [
+        column
+        for column in node.find_all(exp.Column)
+        if column.name == "rowid" and not column.table and column.find_ancestor(exp.Select) is node
+    ]
+    source = node.args.get("from_")
+    if not uses or source is None or not isinstance(source.this, exp.Table):
+        return node
+    table = source.this
+    numbered = exp.select("*", "monotonically_increasing_id() AS _rowid").from_(exp.Table(this=table.this.copy()))
+    source.set("this", numbered.subquery(table.alias_or_name))
+    for column in uses:
+        column.replace(exp.column("_rowid"))
+    return node
+
+
+def _struct_columns(node: exp.Expression) -> exp.Expression:
+    """`SELECT unnest({'a': ..., 'b': ...}) FROM ...`: DuckDB makes the struct's fields columns;
+    on Spark the struct is selected, then its fields (`_fields.*`)."""
+    if not (isinstance(node, exp.Select) and len(node.expressions) == 1):
+        return node
+    only = node.expressions[0]
+    if not (isinstance(only, exp.Explode | exp.Unnest) and isinstance(_argument(only), exp.Struct)):
+        return node
+    inner = node.copy()
+    inner.set("expressions", [exp.alias_(_argument(only).copy(), "_fields")])
+    return exp.select("_fields.*").from_(inner.subquery("_struct"))
+
+
+def _argument(node: exp.Expression) -> exp.Expression:
+    return node.expressions[0] if isinstance(node, exp.Unnest) else node.this
+
+
+def _separate_aliases(tree: exp.Expression) -> exp.Expression:
+    """Every table a query reads gets an alias `_<name>` (`FROM refund_verdicts AS _verdict`,
+    `FROM verdicts AS _verdicts`) and its qualified columns follow: Spark reads `verdict.refund_id`
+    as a field of a column `verdict` when the table called `verdict` has such a column and was
+    joined USING."""
+    lambdas = {parameter.name for lam in tree.find_all(exp.Lambda) for parameter in lam.expressions}
+    renamed: set[str] = set()
+    for table in list(tree.find_all(exp.Table)):
+        if not isinstance(table.parent, exp.From | exp.Join) or table.args.get("db") or not table.name:
+            continue
+        name = table.alias or table.name
+        if name not in lambdas:
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(f"_{name}")))
+            renamed.add(name)
+    for alias in tree.find_all(exp.TableAlias):
+        if isinstance(alias.parent, exp.Subquery | exp.Lateral) and alias.name and alias.name not in lambdas:
+            renamed.add(alias.name)
+            alias.set("this", exp.to_identifier(f"_{alias.name}"))
+    for column in tree.find_all(exp.Column):
+        if column.table in renamed:
+            column.set("table", exp.to_identifier(f"_{column.table}"))
+    return tree
+
+
+# The rewrites every statement goes through, in this order (after parameters and macros).
+_REWRITES = (
+    _local_time,
+    _ordered_list,
+    _row_orders,
+    _lateral_unnest,
+    _series,
+    _window_median,
+    _functions,
+    _row_in,
+    _any_value,
+    _row_ids,
+    _struct_columns,
+)
 
 
 class SparkEngine:
@@ -251,6 +495,15 @@ class SparkEngine:
 
     def read_table(self, name: str) -> pyarrow.Table:
         return self._table(name).toArrow()
+
+    def read_typed(self, name: str, types: Sequence[tuple[str, str]]) -> pyarrow.Table:
+        """A table with its columns cast to the types DuckDB gives them (the data dictionary's):
+        Spark's `sum` of a BIGINT is a BIGINT where DuckDB's is a HUGEINT, say."""
+        return (
+            self._table(name)
+            .selectExpr(*(f"CAST(`{column}` AS {spark_type(sql_type)}) AS `{column}`" for column, sql_type in types))
+            .toArrow()
+        )
 
     def write_table(self, name: str, table: pyarrow.Table) -> None:
         self._store(name, self.spark.createDataFrame(table))
@@ -325,7 +578,51 @@ class SparkEngine:
         self._store(name, self._query(kept))
 
     def _query(self, query: exp.Expression):
-        return self.spark.sql(self.sql(query))
+        return self.spark.sql(self.sql(self._expanded(query)))
+
+    def _expanded(self, query: exp.Expression) -> exp.Expression:
+        """`COLUMNS(regex)` and DuckDB's `UNPIVOT (query) ON COLUMNS(...)` spelled out with the
+        columns Spark's analyser finds in the FROM clause they select from."""
+        if not query.find(exp.Columns):
+            return query
+        query = query.copy()
+        for select in reversed(list(query.find_all(exp.Select))):
+            if any(projection.find(exp.Columns) for projection in select.expressions):
+                names = self._columns_of(select, query)
+                select.set(
+                    "expressions", [each for projection in select.expressions for each in _spelled(projection, names)]
+                )
+        return query.transform(self._unpivot)
+
+    def _columns_of(self, select: exp.Select, root: exp.Expression) -> list[str]:
+        """The columns `SELECT *` would give over `select`'s FROM and joins (with the CTEs before it)."""
+        scope = exp.Select(expressions=[exp.Star()], from_=select.args["from_"].copy())
+        scope.set("joins", [join.copy() for join in select.args.get("joins") or []])
+        with_ = root.args.get("with_")
+        if with_ is not None:
+            ctes = list(with_.expressions)
+            inside = select.find_ancestor(exp.CTE)
+            ctes = ctes[: ctes.index(inside)] if inside in ctes else ctes
+            if ctes:
+                scope.set("with_", exp.With(expressions=[cte.copy() for cte in ctes]))
+        return list(self.spark.sql(self.sql(scope)).columns)
+
+    def _unpivot(self, node: exp.Expression) -> exp.Expression:
+        if not (isinstance(node, exp.Pivot) and node.args.get("unpivot") and isinstance(node.this, exp.Subquery)):
+            return node
+        inner = node.this.this
+        names = [projection.alias_or_name for projection in inner.expressions]
+        (on,) = node.expressions
+        if not (isinstance(on, exp.Columns) and isinstance(on.this, exp.Star)):
+            raise SparkTranslationError("UNPIVOT ... ON: only COLUMNS(* EXCLUDE (...)) has a Spark form here")
+        excluded = {column.name for column in on.this.args.get("except_") or []}
+        into = node.args["into"]
+        listed = ", ".join(f"`{name}`" for name in names if name not in excluded)
+        return sqlglot.parse_one(
+            f"SELECT * FROM ({self.sql(inner)}) AS _wide UNPIVOT (`{into.expressions[0].name}` "
+            f"FOR `{into.this.name}` IN ({listed}))",
+            read="spark",
+        ).subquery()
 
     def _table(self, name: str):
         if name in self.tables:
@@ -341,9 +638,57 @@ class SparkEngine:
         self.tables[name] = frame
 
 
+def spark_type(duckdb_type: str) -> str:
+    """A column type as DuckDB names it, in Spark's words (HUGEINT: DECIMAL(38,0), as DuckDB hands it to Arrow)."""
+    return (
+        exp.DataType.build(duckdb_type, dialect="duckdb")
+        .transform(
+            lambda node: exp.DataType.build("DECIMAL(38, 0)")
+            if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128
+            else node
+        )
+        .sql(dialect="spark")
+    )
+
+
+def _spelled(projection: exp.Expression, names: list[str]) -> list[exp.Expression]:
+    """A projection with `COLUMNS(regex)` (or `COLUMNS(* EXCLUDE (...))`) once per matching column;
+    an alias like '\\1' is the column's name with the regex replaced, as DuckDB names it."""
+    found = projection.find(exp.Columns)
+    if found is None:
+        return [projection]
+    if isinstance(found.this, exp.Star):
+        excluded = {column.name for column in found.this.args.get("except_") or []}
+        pattern, matching = None, [name for name in names if name not in excluded]
+    else:
+        pattern = re.compile(found.this.name)
+        matching = [name for name in names if pattern.search(name)]
+    spelled = []
+    for name in matching:
+        column = exp.column(name, quoted=True)
+        copy = column if isinstance(projection, exp.Columns) else projection.copy()
+        if copy is not column:
+            cast(exp.Expression, copy.find(exp.Columns)).replace(column)
+        if isinstance(copy, exp.Alias) and pattern is not None and "\\" in copy.alias:
+            copy.set("alias", exp.to_identifier(pattern.sub(copy.alias, name), quoted=True))
+        spelled.append(copy)
+    return spelled
+
+
 def spark_steps(steps: Sequence[Step]) -> tuple[Step, ...]:
     """`steps` as Spark runs them: a `<name>.spark.sql` override in place of its file."""
     return tuple(for_engine(step, "spark") for step in steps)
+
+
+class SparkRunner(Runner):
+    """A Runner that runs each step's Spark form (its override, when it has one), so the stages
+    (jobs/stages/rules.py, abuse.py, reconciliation.py, decisions.py) run on Spark unchanged."""
+
+    def run(self, steps: Sequence[Step]) -> None:
+        super().run(spark_steps(steps))
+
+    def fetch(self, step: Step) -> tuple[list[str], list[tuple]]:
+        return super().fetch(for_engine(step, "spark"))
 
 
 def check_steps(

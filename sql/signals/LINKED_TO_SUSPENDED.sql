@@ -38,8 +38,9 @@ matches AS (
 )
 SELECT entity_id,
        {'window_days': getvariable('linked_to_suspended_window_days'),
-        'suspended_accounts': list(DISTINCT {'account_id': suspended_account_id, 'entity_id': suspended_entity_id,
-                                             'reason': reason, 'effective_at': effective_at}),
+        'suspended_accounts': list_sort(list(DISTINCT {'account_id': suspended_account_id,
+                                                       'entity_id': suspended_entity_id,
+                                                       'reason': reason, 'effective_at': effective_at})),
         'refunded_accounts': list(DISTINCT refund_account_id ORDER BY refund_account_id)} AS evidence,
        list(DISTINCT refund_id ORDER BY refund_id) AS refund_ids
 FROM matches

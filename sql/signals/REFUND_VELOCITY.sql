@@ -40,8 +40,8 @@ spikes AS (
         AND live_refunds >= getvariable('refund_velocity_factor') * baseline_median
 )
 SELECT refund.entity_id,
-       {'spike_days': list(DISTINCT {'day': spikes.day, 'live_refunds': spikes.live_refunds,
-                                     'baseline_median': spikes.baseline_median}),
+       {'spike_days': list_sort(list(DISTINCT {'day': spikes.day, 'live_refunds': spikes.live_refunds,
+                                               'baseline_median': spikes.baseline_median})),
         'min_refunds': getvariable('refund_velocity_min_refunds'),
         'factor': getvariable('refund_velocity_factor'),
         'baseline_days': getvariable('refund_velocity_baseline_days')} AS evidence,
