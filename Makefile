@@ -1,6 +1,7 @@
 # refund-recon: `make run` and `make test` work on a fresh clone (they create the venv).
 # Both install from the hashed lock files in requirements/ (`make lock` writes them from
-# pyproject's ranges): `make run` the runtime only (run.txt), `make test` runtime + test extras.
+# pyproject's ranges): `make run` the runtime only (run.txt), `make test` runtime + test extras,
+# `make bench` runtime + the bench extra (bench.txt: Polars, for the Polars peer).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,6 +9,7 @@ UV     := $(BIN)/uv
 UV_VERSION := 0.13.9
 RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+BENCH_STAMP := $(VENV)/.installed-bench
 SPARK_VENV := .venv-spark
 # `uv pip install`, not `sync`: sync would also remove pip, which tests/test_packaging.py runs.
 INSTALL := $(UV) pip install --quiet --python $(BIN)/python
@@ -36,10 +38,16 @@ $(TEST_STAMP): requirements/test.txt pyproject.toml | $(UV)
 	$(INSTALL) --no-deps -e .
 	touch $@
 
+$(BENCH_STAMP): requirements/bench.txt pyproject.toml | $(UV)
+	$(INSTALL) --require-hashes -r requirements/bench.txt
+	$(INSTALL) --no-deps -e .
+	touch $@
+
 lock: | $(UV)  ## re-resolve requirements/*.txt within pyproject's ranges (LOCK_ARGS=--upgrade for newer)
 	$(LOCK) -o requirements/run.txt
 	$(LOCK) --extra test -o requirements/test.txt
 	$(LOCK) --extra test --extra spark -o requirements/spark.txt
+	$(LOCK) --extra bench -o requirements/bench.txt
 
 run: $(RUN_STAMP)  ## run the nightly job on data/sample into out/recon.duckdb
 	$(BIN)/refund-recon run --input data/sample --db out/recon.duckdb \
@@ -49,10 +57,10 @@ validate: $(RUN_STAMP)  ## check data/sample without writing anything
 	$(BIN)/refund-recon validate --input data/sample --as-of 2026-03-31 \
 		--config data/sample/refund-recon.toml
 
-# `make bench SCALES="1 10"`: issue #5's benchmark (job vs reading the inputs vs a pandas
-# peer); writes benchmarks/results/. Not part of `make test`. BENCH_ARGS passes more options.
+# `make bench SCALES="1 10"`: issues #5 and #12's benchmark (job vs reading the inputs vs a pandas
+# and a Polars peer); writes benchmarks/results/. Not part of `make test`. BENCH_ARGS passes more options.
 SCALES ?= 1 10
-bench: $(RUN_STAMP)  ## time the job against the floor and the pandas peer at each scale
+bench: $(RUN_STAMP) $(BENCH_STAMP)  ## time the job against the floor and the pandas and Polars peers at each scale
 	$(BIN)/python -m benchmarks.bench --scales $(SCALES) $(BENCH_ARGS)
 
 test: $(TEST_STAMP) $(CHROMIUM)  ## the whole test suite (what CI runs), in parallel

@@ -11,6 +11,8 @@ out/bench/data/), then time in child processes, each on the same files,
             on a copy of that warehouse; its flags are checked against the job's
   peer      the pandas peer (benchmarks/peer_pandas.py), at scales up to --peer-max-scale,
             whose flags are then checked against the job's refund_flags
+  polars peer  the Polars peer (benchmarks/peer_polars.py: lazy scans, streaming collect), on the
+            same rows at the same scales, its flags checked the same way
 and report wall time, peak resident memory, the job's per-stage profile, the ratios and the
 targets of issue #5 in benchmarks/results/<UTC timestamp>.json and .md.
 
@@ -25,6 +27,7 @@ tree's jobs/ (PYTHONPATH), so a clean checkout elsewhere can be measured with th
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -42,13 +45,15 @@ import duckdb
 import pandas as pd
 
 from benchmarks import report
-from benchmarks.check import compare, differences, job_flags, job_quarantine
+from benchmarks.check import compare_file, differences, job_flags, job_quarantine
 from benchmarks.delta import history_as_of, split_night
 from benchmarks.floor import column_types
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 GIB = 1 << 30
+# Each peer's measurement in a scale's results (report.PEERS) -> the module it runs.
+PEER_MODULES = {"peer": "benchmarks.peer_pandas", "polars_peer": "benchmarks.peer_polars"}
 # Children run this tree's code (jobs/, sql/), even from a checkout other than the venv's own.
 CHILD_ENV = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
@@ -248,32 +253,32 @@ def run_delta(data: Path, as_of: date, runs: Path, base_config: dict, repeat: in
     return result
 
 
-def run_peer(data: Path, as_of: date, run_dir: Path, job_db: Path) -> tuple[Measurement, list[str]]:
-    """Time the pandas peer on the rows the job loaded, then check its flags against the job's."""
+def run_peers(data: Path, as_of: date, run_dir: Path, job_db: Path) -> dict:
+    """Time each peer on the rows the job loaded, then check its flags against the job's."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    quarantine, flags = run_dir / "quarantine.csv", run_dir / "peer_flags.csv"
+    quarantine = run_dir / "quarantine.csv"
     with duckdb.connect(str(job_db), read_only=True) as con:
         job_quarantine(con).to_csv(quarantine, index=False)
-    measured = measure(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.peer_pandas",
-            "--input",
-            str(data),
-            "--as-of",
-            as_of.isoformat(),
-            "--quarantine",
-            str(quarantine),
-            "--out",
-            str(flags),
-        ],
-        run_dir / "peer.log",
-    )
+    result = {}
+    for measurement, module in PEER_MODULES.items():
+        differences_key = report.PEERS[measurement][1]
+        result[measurement], result[differences_key] = run_peer(
+            module, data, as_of, run_dir / measurement, quarantine, job_db
+        )
+    return result
+
+
+def run_peer(
+    module: str, data: Path, as_of: date, run_dir: Path, quarantine: Path, job_db: Path
+) -> tuple[Measurement, list[str]]:
+    """One peer's command on the night without the rows in `quarantine`; its time and flag differences."""
+    flags = run_dir / "peer_flags.csv"
+    command = ["--input", str(data), "--as-of", as_of.isoformat(), "--quarantine", str(quarantine), "--out", str(flags)]
+    measured = measure([sys.executable, "-m", module, *command], run_dir / "peer.log")
     if measured.exit_code != 0:
         return measured, [f"the peer failed: {measured.error}"]
     with duckdb.connect(str(job_db), read_only=True) as con:
-        return measured, compare(pd.read_csv(flags, dtype=str, keep_default_na=False), con)
+        return measured, compare_file(flags, con)
 
 
 def bench_scale(scale: float, args) -> dict:
@@ -299,8 +304,9 @@ def bench_scale(scale: float, args) -> dict:
         result |= run_delta(data, args.as_of, runs, base_config, args.repeat)
         _progress(scale, "delta", result["delta"] if "delta" in result else result["history"])
     if scale <= args.peer_max_scale and result["job"].exit_code == 0:
-        result["peer"], result["differences"] = run_peer(data, args.as_of, runs / "peer", runs / "job" / "recon.duckdb")
-        _progress(scale, "peer", result["peer"])
+        result |= run_peers(data, args.as_of, runs / "peer", runs / "job" / "recon.duckdb")
+        for measurement in PEER_MODULES:
+            _progress(scale, report.PEERS[measurement][0], result[measurement])
     return result
 
 
@@ -339,10 +345,19 @@ def machine() -> dict:
         "python": platform.python_version(),
         "duckdb": duckdb.__version__,
         "pandas": pd.__version__,
+        "polars": _version("polars"),
         "platform": platform.platform(),
         "git_commit": _git("rev-parse", "HEAD"),
         "git_tracked_changes": bool(_git("status", "--porcelain", "-uno")),
     }
+
+
+def _version(package: str) -> str | None:
+    """An installed package's version (without importing it), None if it is not installed."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _git(*arguments: str) -> str:
@@ -360,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
         "--peer-max-scale",
         type=float,
         default=1.0,
-        help="run the pandas peer only up to this scale (it holds everything in memory)",
+        help="run the peers (pandas, Polars) only up to this scale (the pandas one holds everything in memory)",
     )
     parser.add_argument(
         "--config",

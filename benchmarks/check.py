@@ -1,4 +1,4 @@
-"""The checker: do the pandas peer and the job flag the same refunds for the same money?
+"""The checker: do a peer (pandas or Polars) and the job flag the same refunds for the same money?
 
 Both sides are reduced to {(refund_id, rule_code): amount_at_risk}, amounts as Decimal to the
 cent; every refund/code pair on one side only, and every amount that differs, is a difference.
@@ -7,6 +7,7 @@ cent; every refund/code pair on one side only, and every amount that differs, is
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -51,3 +52,8 @@ def differences(left: Flags, right: Flags, names: tuple[str, str] = ("peer", "jo
 def compare(peer: pd.DataFrame, con: duckdb.DuckDBPyConnection) -> list[str]:
     """The differences between the peer's flags and the job's (its warehouse or run connection)."""
     return differences(peer_flags(peer), job_flags(con))
+
+
+def compare_file(flags: Path, con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The differences between a peer's flags CSV (refund_id, rule_code, amount_at_risk) and the job's."""
+    return compare(pd.read_csv(flags, dtype=str, keep_default_na=False), con)

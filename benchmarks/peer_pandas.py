@@ -21,41 +21,27 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-CENT = Decimal("0.01")
+from benchmarks.peers import (
+    BILLING_TIME_ZONE,
+    CENT,
+    CREDIT_TYPES,
+    DISQUALIFYING_REASONS,
+    MONEY_COLUMNS,
+    TIMESTAMPS,
+    VISIBLE_BY,
+    WINDOW_DAYS,
+    export_path,
+)
+
 MONEY = pd.ArrowDtype(pa.decimal128(18, 2))
 OFFSET_AT_END = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"
-POLICY_CODES = (
-    "PAST_WINDOW",
-    "MINUTES_USED",
-    "CONCURRENT_REFUND",
-    "ACCOUNT_SUSPENDED",
-    "COUPON_REFUNDED",
-    "PATH_MISMATCH",
-)
-CREDIT_TYPES = ("cash", "commission", "free")
-VISIBLE_BY = {
-    "purchases": "purchased_at",
-    "usage": "started_at",
-    "refunds": "requested_at",
-    "account_status": "effective_at",
-}
-TIMESTAMPS = {
-    "purchases": ["purchased_at"],
-    "usage": ["started_at"],
-    "refunds": ["requested_at", "processed_at"],
-    "account_status": ["effective_at"],
-}
-MONEY_COLUMNS = {
-    "purchases": [f"paid_{kind}_credit" for kind in CREDIT_TYPES],
-    "refunds": [f"refund_{kind}_credit" for kind in CREDIT_TYPES] + ["refund_amount"],
-}
 
 
 class Night:
     """One night's exports as the run sees them: visible rows, UTC timestamps, decimal money."""
 
     def __init__(
-        self, input_dir: Path, as_of: date, time_zone: str = "Asia/Shanghai", quarantined: pd.DataFrame | None = None
+        self, input_dir: Path, as_of: date, time_zone: str = BILLING_TIME_ZONE, quarantined: pd.DataFrame | None = None
     ):
         self.zone = ZoneInfo(time_zone)
         self.as_of_end = pd.Timestamp(datetime.combine(as_of + timedelta(days=1), time(0), self.zone)).tz_convert("UTC")
@@ -98,11 +84,10 @@ class Night:
 def _read_export(input_dir: Path, stem: str):
     """The export's rows, every column as text (CSV) or as stored (Parquet), and a function
     giving each row's line as the job numbers it (CSV: line where the row starts; Parquet: row)."""
-    parquet = input_dir / f"{stem}.parquet"
-    if parquet.exists():
-        frame = pd.read_parquet(parquet, dtype_backend="pyarrow")
+    path = export_path(input_dir, stem)
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path, dtype_backend="pyarrow")
         return frame, lambda rows: pd.Series(rows.index + 1, index=rows.index)
-    path = next(path for path in (input_dir / f"{stem}.csv", input_dir / f"{stem}.csv.gz") if path.exists())
     frame = pd.read_csv(path, engine="pyarrow", dtype=str, keep_default_na=False, na_values=[""])
     return frame, _csv_lines
 
@@ -192,8 +177,8 @@ def path_mismatch(live: pd.DataFrame) -> pd.DataFrame:
 
 def evaluate(
     night: Night,
-    window_days: int = 5,
-    disqualifying_reasons: tuple[str, ...] = ("content_violation", "illegal_activity"),
+    window_days: int = WINDOW_DAYS,
+    disqualifying_reasons: tuple[str, ...] = DISQUALIFYING_REASONS,
 ) -> pd.DataFrame:
     """Every flag of SPEC section 4: refund_id, rule_code, amount_at_risk (decimal)."""
     facts = refund_facts(night, window_days)

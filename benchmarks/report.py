@@ -9,7 +9,9 @@ from pathlib import Path
 
 GIB = 1 << 30
 SMALL, LARGE = "1", "10"  # the issue's scale factors
-MEASUREMENTS = ("floor", "job", "job_unbounded", "delta", "peer")
+MEASUREMENTS = ("floor", "job", "job_unbounded", "delta", "peer", "polars_peer")
+# Each peer's measurement in a scale's results -> its name in the ratios, the key of its flag differences.
+PEERS = {"peer": ("peer", "differences"), "polars_peer": ("polars peer", "polars_differences")}
 
 
 @dataclass
@@ -57,13 +59,22 @@ def _ratios(scales: dict[str, dict]) -> dict[str, float]:
             ratios[f"sf{scale} job (1 GiB limit) / unbounded time"] = round(job.seconds / unbounded.seconds, 2)
         if job and delta:
             ratios[f"sf{scale} delta night / full rebuild time"] = round(delta.seconds / job.seconds, 3)
-        peer = _ok(result, "peer")
-        if job and peer:
-            ratios[f"sf{scale} peer / job time"] = round(peer.seconds / job.seconds, 2)
-            ratios[f"sf{scale} job / peer peak memory"] = round(job.peak_rss_bytes / peer.peak_rss_bytes, 2)
+        for measurement, (name, _) in PEERS.items():
+            ratios |= _peer_ratios(f"sf{scale}", name, _ok(result, measurement), job, delta)
     small, large = (_ok(scales.get(scale), "job") for scale in (SMALL, LARGE))
     if small and large:
         ratios[f"sf{LARGE} / sf{SMALL} job time"] = round(large.seconds / small.seconds, 2)
+    return ratios
+
+
+def _peer_ratios(scale: str, name: str, peer, job, delta) -> dict[str, float]:
+    """A peer's time over the job's (the first night) and over the delta night's, and the job's peak over its."""
+    ratios = {}
+    if job and peer:
+        ratios[f"{scale} {name} / job time"] = round(peer.seconds / job.seconds, 2)
+        ratios[f"{scale} job / {name} peak memory"] = round(job.peak_rss_bytes / peer.peak_rss_bytes, 2)
+    if delta and peer:
+        ratios[f"{scale} {name} / delta night time"] = round(peer.seconds / delta.seconds, 2)
     return ratios
 
 
@@ -158,7 +169,8 @@ def markdown(document: dict) -> str:
         f"# Benchmark {document['started_at'][:19]}Z",
         "",
         f"{machine['cores']} cores ({machine['cpu']}), {machine['memory_bytes'] / GIB:.1f} GiB RAM; "
-        f"Python {machine['python']}, DuckDB {machine['duckdb']}, pandas {machine['pandas']}; "
+        f"Python {machine['python']}, DuckDB {machine['duckdb']}, pandas {machine['pandas']}, "
+        f"Polars {machine.get('polars') or 'not installed'}; "
         f"commit {machine['git_commit'][:10]}{' with local changes' if machine['git_tracked_changes'] else ''}. "
         f"Seed {settings['seed']}, {settings['format']} exports, as_of {settings['as_of']}, "
         f"best of {settings['repeat']} run(s) each.",
@@ -168,8 +180,9 @@ def markdown(document: dict) -> str:
         "",
         "| scale | input | floor | job | job peak RSS | job unbounded | its peak RSS | delta night | its peak RSS "
         "| delta flags = full rebuild's | pandas peer | peer peak RSS | peer flags = job flags "
-        "| load avg at start (floor/job/unbounded/delta/peer) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Polars peer | its peak RSS | its flags = job flags "
+        "| load avg at start (floor/job/unbounded/delta/pandas peer/Polars peer) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [_scale_row(scale, result) for scale, result in document["scales"].items()]
     lines += ["", "| ratio | value |", "|---|---|"]
@@ -185,12 +198,9 @@ def _scale_row(scale: str, result: dict) -> str:
     cells.append(_seconds(result.get("floor")))
     for name in ("job", "job_unbounded", "delta"):
         cells += [_seconds(result.get(name)), _gib(result.get(name))]
-    cells += [
-        _agreement(result.get("delta_differences")),
-        _seconds(result.get("peer")),
-        _gib(result.get("peer")),
-        _agreement(result.get("differences")),
-    ]
+    cells.append(_agreement(result.get("delta_differences")))
+    for measurement, (_, differences) in PEERS.items():
+        cells += [_seconds(result.get(measurement)), _gib(result.get(measurement)), _agreement(result.get(differences))]
     loads = [f"{result[name]['load_average']:.1f}" for name in MEASUREMENTS if result.get(name)]
     cells.append(" / ".join(loads))
     return "| " + " | ".join(cells) + " |"
