@@ -65,7 +65,10 @@ def scan_night(
 
 
 def _scan(input_dir: Path, stem: str, quarantined_lines: list[int], zone: str) -> pl.LazyFrame:
-    """One export, its quarantined lines dropped, timestamps in UTC and money as decimals."""
+    """One export, its quarantined lines dropped, timestamps in UTC and money as decimals.
+
+    Polars reads a blank CSV line as a row of nulls: the row index counts its line as the job
+    does, and the visibility filter drops the row (its timestamp is null)."""
     path = export_path(input_dir, stem)
     parquet = path.suffix == ".parquet"
     frame = pl.scan_parquet(path) if parquet else pl.scan_csv(path, infer_schema=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from exports import purchase, refund, run_night
+from exports import purchase, refund, run_night, write_exports
 
 from jobs.config import Settings, load_settings
 from jobs.pipeline import run
@@ -118,6 +118,21 @@ def test_polars_peer_flags_the_edges_like_the_job(tmp_path, purchases, refunds, 
     flags = polars_peer_flags(tmp_path / "exports", night.con, tmp_path)
     assert flagged(flags) == expected
     assert compare_file(flags, night.con) == []
+
+
+def test_polars_peer_counts_a_blank_line_before_the_quarantined_row(tmp_path):
+    """A blank line is no row but takes a line: the row the job quarantined after it is still the one dropped."""
+    purchases, refunds, expected = EDGES["a quoted newline pushes the quarantined row's line down"]
+    refunds = [{**row, "note": ""} for row in refunds]
+    night = write_exports(tmp_path / "exports", purchases=purchases, refunds=refunds)
+    header, first, *rest = (night / "refunds.csv").read_text().splitlines(keepends=True)
+    line_end = header[len(header.rstrip("\r\n")) :]
+    (night / "refunds.csv").write_text("".join([header, first, line_end, *rest]))  # line 3 blank
+    con = run(Settings(max_bad_row_fraction=1.0), night, AS_OF, db_path=None).con
+    assert job_quarantine(con)["line"].tolist() == [4]
+    flags = polars_peer_flags(night, con, tmp_path)
+    assert flagged(flags) == expected
+    assert compare_file(flags, con) == []
 
 
 def test_polars_peer_flags_the_sample_night_like_the_job(tmp_path):
