@@ -131,9 +131,9 @@ _CSV_SCAN = (
     "escape = '\"', strict_mode = true, parallel = ?, {errors})"
 )
 _CSV_STORE_REJECTS = "store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans'"
-_CSV_ROWS_NUMBERED_BY_POSITION = "SELECT CAST(rowid + ? AS BIGINT) AS _line, * FROM csv_rows"
-_CSV_ROWS_NUMBERED_BY_SCAN = "SELECT csv_row_lines._line, csv_rows.* FROM csv_rows POSITIONAL JOIN csv_row_lines"
-_CSV_ROWS_SPLIT = "SELECT * FROM ({rows}) WHERE _line NOT IN (SELECT line FROM csv_rejected_rows)"
+_CSV_ROWS_NUMBERED_BY_SCAN = (
+    "SELECT csv_row_lines._line, csv_rows.* EXCLUDE (_line) FROM csv_rows POSITIONAL JOIN csv_row_lines"
+)
 _PARQUET_ROWS_WITH_LINES = "SELECT file_row_number + 1 AS _line, * FROM read_parquet(?, file_row_number = true)"
 # Line ends after an empty last field: DuckDB drops empty fields at the end of a line.
 _EMPTY_LAST_FIELD = (b",\n", b',""\n')
@@ -195,21 +195,26 @@ def _read_csv(
         with tempfile.TemporaryDirectory(prefix="refund-recon-") if needs_copy else nullcontext() as folder:
             path, left_out = _readable_copy(file.path, Path(folder) / "records.csv") if folder else (file.path, [])
             parallel = _read_csv_rows(
-                con, file, path, columns, _typed_columns(file.export, source_columns, extra_columns)
+                con, file, path, columns, _typed_columns(file.export, source_columns, extra_columns), header_lines
             )
-            source, parameters = _number_rows(con, path, traits, header_lines, columns, parallel)
+            numbered_by_position = _number_rows(con, path, traits, header_lines, columns, parallel)
     except _UNREADABLE as error:
         raise StructuralError(f"{file.path}: cannot be read as CSV ({error})") from None
     _reject_records(con, left_out)
-    con.execute(
-        f"CREATE OR REPLACE TABLE typed_{file.export.stem} AS {_CSV_ROWS_SPLIT.format(rows=source)}", parameters
-    )
-    con.execute("DROP TABLE csv_rows; DROP TABLE IF EXISTS csv_row_lines")
+    typed = f"typed_{file.export.stem}"
+    con.execute(f"DROP TABLE IF EXISTS {typed}")
+    if numbered_by_position:
+        con.execute(f"ALTER TABLE csv_rows RENAME TO {typed}")
+    else:
+        con.execute(f"CREATE TABLE {typed} AS {_CSV_ROWS_NUMBERED_BY_SCAN}")
+        con.execute("DROP TABLE csv_rows; DROP TABLE csv_row_lines")
+    unreadable = scalar(con, "SELECT count(*) FROM csv_rejected_rows")
+    if unreadable:
+        con.execute(f"DELETE FROM {typed} WHERE _line IN (SELECT line FROM csv_rejected_rows)")
     con.execute(
         "INSERT INTO quarantine SELECT ?, line, column_name, 'csv_row', csv_line, message FROM csv_rejected_rows",
         [file.export.stem],
     )
-    unreadable = scalar(con, "SELECT count(*) FROM csv_rejected_rows")
     con.execute("DROP TABLE csv_rejected_rows")
     return unreadable
 
@@ -228,11 +233,15 @@ def _scan_names(header: list[str], export: Export) -> list[str]:
     return names
 
 
-def _read_csv_rows(con, file: ExportFile, path: Path, columns: list[str], typed_columns: str) -> bool:
-    """`csv_rows` (the typed columns of the rows DuckDB's reader splits, in file order, without
-    their lines) and `csv_rejected_rows`; return whether the file was read in parallel.
+def _read_csv_rows(
+    con, file: ExportFile, path: Path, columns: list[str], typed_columns: str, header_lines: int
+) -> bool:
+    """`csv_rows` (the typed columns of the rows DuckDB's reader splits, in file order, each
+    `_line` its line if the file has one row per line: `_number_rows` tells) and
+    `csv_rejected_rows`; return whether the file was read in parallel.
 
-    The text is cast in the same statement that reads it: no copy of the file as text is kept.
+    The text is cast and numbered in the same statement that reads it: no copy of the file is
+    made. (`row_number() OVER ()` follows the reader's order, which loading preserves.)
     After a record over the reader's max_line_size (2,000,000 bytes), DuckDB's parallel
     reader can resume inside a quoted field and lose the records that follow; such a file
     is read again on one thread, which skips the record whole.
@@ -242,7 +251,8 @@ def _read_csv_rows(con, file: ExportFile, path: Path, columns: list[str], typed_
         con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
         try:
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE csv_rows AS SELECT {typed_columns} FROM {scan}",
+                f"CREATE OR REPLACE TABLE csv_rows AS "
+                f"SELECT row_number() OVER () + {int(header_lines)} AS _line, {typed_columns} FROM {scan}",
                 [str(path), {name: "VARCHAR" for name in columns}, parallel],
             )
         except duckdb.Error as error:
@@ -257,15 +267,13 @@ def _read_csv_rows(con, file: ExportFile, path: Path, columns: list[str], typed_
     return parallel
 
 
-def _number_rows(
-    con, path: Path, traits: _CsvTraits, header_lines: int, columns: list[str], parallel: bool
-) -> tuple[str, list]:
-    """The SQL numbering `csv_rows` with their lines; records with too many fields join `csv_rejected_rows`.
+def _number_rows(con, path: Path, traits: _CsvTraits, header_lines: int, columns: list[str], parallel: bool) -> bool:
+    """Whether `csv_rows` are numbered by position; records with too many fields join `csv_rejected_rows`.
 
     The common file (no rejected record, no newline inside a field, so one line per row, and
-    no blank line, which the reader skips) numbers its rows by position. Any other finds the
-    line where each record starts (`csv_row_lines`): from its blank lines if it has no quote
-    and no bare CR (one line per record), else by scanning its records once more.
+    no blank line, which the reader skips) is numbered as it was read: return True. Any other
+    finds the line where each record starts (`csv_row_lines`): from its blank lines if it has
+    no quote and no bare CR (one line per record), else by scanning its records once more.
     """
     rejected = {line for (line,) in con.execute("SELECT reader_line FROM csv_rejected_rows").fetchall()}
     rows = con.execute("SELECT count(*) FROM csv_rows").fetchone()[0]
@@ -278,10 +286,10 @@ def _number_rows(
     if one_row_per_line:
         if traits.empty_last_field:
             _reject_split_badly(con, _lines_with_extra_fields(path, header_lines, width), width)
-        return _CSV_ROWS_NUMBERED_BY_POSITION, [header_lines + 1]
+        return True
     if not _number_one_line_records(con, path, traits, header_lines, rejected, rows, width):
         _number_lines_by_scanning(con, path, rejected, width)
-    return _CSV_ROWS_NUMBERED_BY_SCAN, []
+    return False
 
 
 def _number_one_line_records(
