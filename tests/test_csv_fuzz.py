@@ -4,8 +4,9 @@ is loaded or quarantined (or set aside as after as_of) at the line on which it s
 Files are built byte by byte from valid rows (tests/exports.py) and then mutated, and the
 expected start line of every data record is computed while writing (header = line 1; a line
 ends at each b"\\n", whether the file uses LF or CRLF and whether the newline is inside a
-quoted field or not). Every case is run twice: through `jobs.pipeline.run` (validate only,
-every bad row tolerated) and through `refund-recon validate` on the command line.
+quoted field or not). Every case is run once, through `refund-recon validate` on the command
+line (every bad row tolerated); the `jobs.pipeline.run` call it makes is watched (`watched_run`),
+so the tables of that very run are checked beside what the command printed.
 
 What each mutation of a data record must give (docs/validation.md, README "Decisions"):
 
@@ -52,18 +53,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from exports import AS_OF, error_lines, purchase, refund, usage, write_exports
 from fuzzing import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import core as hypothesis_core
 from hypothesis import strategies as st
 
+from jobs import cli as cli_module
 from jobs.cli import main
-from jobs.config import Settings
 from jobs.pipeline import run
 from jobs.stages import loading
 from jobs.stages.loading import StructuralError
+from jobs.stages.run_result import RunResult
 from jobs.stages.schemas import EXPORTS
 
 BOM = b"\xef\xbb\xbf"
@@ -285,19 +287,43 @@ def write_case(directory: Path, case: CsvCase) -> Path:
     return folder
 
 
-def run_cli(directory: Path, folder: Path):
+@dataclass
+class WatchedRun:
+    """What the command's one `jobs.pipeline.run` call returned or raised."""
+
+    result: RunResult | None = None
+    error: Exception | None = None
+
+
+def run_cli(directory: Path, folder: Path) -> tuple[Result, WatchedRun]:
+    """`refund-recon validate` on `folder`, every bad row tolerated, and the run it made."""
     config = directory / "fuzz.toml"
     config.write_text("[validation]\nmax_bad_row_fraction = 1.0\n", encoding="utf-8")
-    return CliRunner().invoke(
-        main, ["validate", "--input", str(folder), "--as-of", AS_OF_TEXT, "--config", str(config)]
-    )
+    watched = WatchedRun()
+
+    def watched_run(*args, **kwargs) -> RunResult:
+        try:
+            watched.result = run(*args, **kwargs)
+        except Exception as error:
+            watched.error = error
+            raise
+        return watched.result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli_module, "run", watched_run)
+        cli = CliRunner().invoke(
+            main, ["validate", "--input", str(folder), "--as-of", AS_OF_TEXT, "--config", str(config)]
+        )
+    return cli, watched
 
 
 def check_loaded_case(case: CsvCase) -> None:
     """The run succeeds; every record is loaded or quarantined as its kind says, at its line."""
     with tempfile.TemporaryDirectory() as directory:
         folder = write_case(Path(directory), case)
-        result = run(Settings(max_bad_row_fraction=1.0), folder, AS_OF, db_path=None)
+        cli, watched = run_cli(Path(directory), folder)
+        assert watched.result is not None, (watched.error, cli.output)
+        result = watched.result
         counts = result.files[case.stem]
         loaded = [line for (line,) in result.con.execute(f"SELECT _line FROM delivered_{case.stem}").fetchall()]
         checks = {}
@@ -305,7 +331,6 @@ def check_loaded_case(case: CsvCase) -> None:
             'SELECT line, "check" FROM quarantine WHERE source = ?', [case.stem]
         ).fetchall():
             checks.setdefault(line, set()).add(check)
-        cli = run_cli(Path(directory), folder)
 
     assert None not in loaded, f"a loaded row has no line: {sorted(loaded, key=str)}"
     assert len(loaded) == len(set(loaded)), f"two loaded rows share a line: {sorted(loaded)}"
@@ -343,10 +368,9 @@ def check_structural_error(case: CsvCase, mentions: str) -> None:
     file_name = f"{case.stem}.csv"
     with tempfile.TemporaryDirectory() as directory:
         folder = write_case(Path(directory), case)
-        with pytest.raises(StructuralError) as raised:
-            run(Settings(max_bad_row_fraction=1.0), folder, AS_OF, db_path=None)
-        cli = run_cli(Path(directory), folder)
-    message = str(raised.value)
+        cli, watched = run_cli(Path(directory), folder)
+    assert isinstance(watched.error, StructuralError), watched.error
+    message = str(watched.error)
     assert len(message.splitlines()) == 1 and file_name in message and mentions in message, message
     assert "Traceback" not in cli.output
     assert isinstance(cli.exception, SystemExit), cli.exception  # not an unhandled error
