@@ -63,8 +63,9 @@ SCALES ?= 1 10
 bench: $(RUN_STAMP) $(BENCH_STAMP)  ## time the job against the floor and the pandas and Polars peers at each scale
 	$(BIN)/python -m benchmarks.bench --scales $(SCALES) $(BENCH_ARGS)
 
-test: $(TEST_STAMP) $(CHROMIUM)  ## the whole test suite (what CI runs), in parallel
+test: $(TEST_STAMP) $(CHROMIUM) $(SPARK_STAMP)  ## the whole test suite (what CI runs), in parallel, then the Spark parity tests
 	$(BIN)/pytest $(PYTEST_XDIST)
+	$(SPARK_TESTS)
 
 fuzz: $(TEST_STAMP)  ## the fuzz properties with 4 times the examples `make test` tries
 	REFUND_RECON_FUZZ_SCALE=4 $(BIN)/pytest $(PYTEST_XDIST) -m fuzz
@@ -73,14 +74,21 @@ test-fast: $(TEST_STAMP)  ## while working: everything but the slow suites (fuzz
 	$(BIN)/pytest $(PYTEST_XDIST) -m "not slow"
 
 # The Spark engine's parity tests, in a venv of their own (PySpark slows every process of the
-# main one); Spark needs Java 17+, installed from Debian when missing.
-test-spark: requirements/spark.txt | $(UV)  ## the Spark engine's parity tests (not in `make test`: minutes of Spark)
+# main one); Spark needs Java 17+, installed from Debian when missing. `make test` runs them too
+# (one local[2] session, under 2 minutes: docs/spark.md).
+SPARK_STAMP := $(SPARK_VENV)/.installed-spark
+SPARK_TESTS := $(SPARK_VENV)/bin/pytest -m spark -W ignore::FutureWarning -p no:cacheprovider tests/test_spark.py
+
+$(SPARK_STAMP): requirements/spark.txt pyproject.toml | $(UV)
 	command -v java >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends openjdk-17-jre-headless)
 	test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
 	$(UV) pip install --quiet --python $(SPARK_VENV)/bin/python --require-hashes -r requirements/spark.txt
 	$(UV) pip install --quiet --python $(SPARK_VENV)/bin/python --no-deps -e .
-	$(SPARK_VENV)/bin/pytest -m spark -W ignore::FutureWarning tests/test_spark.py
+	touch $@
+
+test-spark: $(SPARK_STAMP)  ## the Spark engine's parity tests alone
+	$(SPARK_TESTS)
 
 lint: $(TEST_STAMP)  ## ruff (lint + format) on the code, mypy on jobs/ (pyproject configures both)
 	$(BIN)/ruff check .
