@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import xlsxwriter
@@ -141,32 +140,45 @@ def _table_sheet(
         sheet.write_string(0, column, name, styles.header)
         sheet.set_column(column, column, min(40, max(12, len(name) + 2)))
     currency_at = columns.index("currency") if "currency" in columns else None
+    writers = [_cell_writer(sheet, kind, styles, masker) for kind in kinds]
     for index, row in enumerate(rows[:MAX_ROWS], 1):
         currency = row[currency_at] if currency_at is not None else None
-        for column, (kind, value) in enumerate(zip(kinds, row, strict=True)):
-            _write_cell(sheet, index, column, kind, value, styles, currency, masker)
+        for column, (write, value) in enumerate(zip(writers, row, strict=True)):
+            if value is None:
+                sheet.write_blank(index, column, None)
+            else:
+                write(index, column, value, currency)
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, min(len(rows), MAX_ROWS), max(0, len(columns) - 1))
 
 
-def _write_cell(sheet, row: int, column: int, kind: str, value, styles: _Styles, currency, masker) -> None:
-    """One cell, typed: text as text, money with its currency, times in UTC."""
-    if value is None:
-        sheet.write_blank(row, column, None)
-    elif isinstance(value, bool):
-        sheet.write_boolean(row, column, value)
-    elif isinstance(value, Decimal):
-        money = kind.startswith("DECIMAL(") and kind.endswith(",2)")
-        sheet.write_number(row, column, float(value), styles.money(currency) if money else styles.decimal)
-    elif isinstance(value, (int, float)):
-        sheet.write_number(row, column, value, styles.number if isinstance(value, int) else styles.decimal)
-    elif isinstance(value, datetime):
-        moment = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-        sheet.write_datetime(row, column, moment, styles.moment)
-    elif isinstance(value, date):
-        sheet.write_datetime(row, column, datetime(value.year, value.month, value.day), styles.day)
-    else:
-        sheet.write_string(row, column, masker.text(_text(value)))
+def _cell_writer(sheet, kind: str, styles: _Styles, masker: masking.Masker):
+    """How a column of this DuckDB type writes a cell, typed: text as text, money with its
+    currency, times in UTC; chosen once per column."""
+    if kind == "BOOLEAN":
+        return lambda row, column, value, currency: sheet.write_boolean(row, column, value)
+    if kind.startswith("DECIMAL(") and kind.endswith(",2)"):
+        return lambda row, column, value, currency: sheet.write_number(
+            row, column, float(value), styles.money(currency)
+        )
+    if kind.startswith("DECIMAL(") or kind in ("DOUBLE", "FLOAT"):
+        return lambda row, column, value, currency: sheet.write_number(row, column, float(value), styles.decimal)
+    if kind in _INTEGER_TYPES:
+        return lambda row, column, value, currency: sheet.write_number(row, column, value, styles.number)
+    if kind.startswith("TIMESTAMP"):
+        return lambda row, column, value, currency: sheet.write_datetime(row, column, _utc(value), styles.moment)
+    if kind == "DATE":
+        return lambda row, column, value, currency: sheet.write_datetime(
+            row, column, datetime(value.year, value.month, value.day), styles.day
+        )
+    return lambda row, column, value, currency: sheet.write_string(row, column, masker.text(_text(value)))
+
+
+_INTEGER_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _text(value) -> str:
