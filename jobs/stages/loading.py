@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import tempfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,15 +87,22 @@ def _format_of(path: Path) -> str:
 
 
 def _size_sha256_and_traits(path: Path) -> tuple[int, str, _CsvTraits | None]:
-    """The file's size and sha256 and, for a plain CSV, its traits: one pass over its bytes."""
+    """The file's size and sha256 and, for a plain CSV, its traits: one pass over its bytes.
+
+    Each chunk is hashed on a second thread (hashlib lets go of the GIL) while this one scans
+    it for the traits and reads the next: the pass takes the longer of the two, not their sum.
+    """
     digest = hashlib.sha256()
     scan = _CsvTraitScan() if path.name.endswith(".csv") else None
     try:
-        with path.open("rb") as stream:
+        with path.open("rb") as stream, ThreadPoolExecutor(max_workers=1) as hasher:
+            hashed = hasher.submit(lambda: None)
             while chunk := stream.read(_CHUNK_BYTES):
-                digest.update(chunk)
+                hashed.result()  # chunks are hashed in order
+                hashed = hasher.submit(digest.update, chunk)
                 if scan:
                     scan.feed(chunk)
+            hashed.result()
     except OSError as error:
         raise StructuralError(f"{path}: cannot read file ({error.strerror})") from None
     size = path.stat().st_size
