@@ -4,6 +4,7 @@ backfills and the flag_changes view. Each test publishes a few tiny nights into 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -406,8 +407,21 @@ def test_a_backfill_stops_at_a_missing_night_and_keeps_the_nights_before_it(tmp_
 
 def test_a_backfill_without_input_replays_every_night_from_the_warehouse(tmp_path):
     deliver(tmp_path, NIGHT_1, purchases=[purchase()], refunds=[refund()])
+    config = tmp_path / "quiet.toml"  # no report or exports: the replays' files are test_a_replay_leaves_...'s
+    config.write_text("[outputs]\nreport = false\nexports = false\n", encoding="utf-8")
     outcome = CliRunner().invoke(
-        main, ["backfill", "--from", "2026-03-10", "--to", "2026-03-12", "--db", str(tmp_path / "recon.duckdb")]
+        main,
+        [
+            "backfill",
+            "--from",
+            "2026-03-10",
+            "--to",
+            "2026-03-12",
+            "--db",
+            str(tmp_path / "recon.duckdb"),
+            "--config",
+            str(config),
+        ],
     )
     assert outcome.exit_code == 0, outcome.output
     assert query(tmp_path, "SELECT as_of, mode FROM runs ORDER BY finished_at") == [
@@ -440,9 +454,11 @@ def published_files(folder: Path, as_of: date) -> dict[str, str]:
     return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
 
 
-@pytest.mark.parametrize("replay_with", ["run", "backfill", "report"])
-def test_a_replay_leaves_the_nights_published_files_as_they_were_and_writes_its_own_copies(tmp_path, replay_with):
-    db_path = tmp_path / "recon.duckdb"
+@pytest.fixture(scope="module")
+def published_nights(tmp_path_factory) -> Path:
+    """A folder holding two published nights: the warehouse, each night's report, exports and
+    run_results.json (copied by each test that replays into it)."""
+    folder = tmp_path_factory.mktemp("published")
     for night, exports in (
         (
             NIGHT_1,
@@ -459,7 +475,16 @@ def test_a_replay_leaves_the_nights_published_files_as_they_were_and_writes_its_
             ),
         ),
     ):
-        run(PUBLISHING, write_exports(tmp_path / f"exports-{night}", **exports), night, db_path)
+        run(PUBLISHING, write_exports(folder / f"exports-{night}", **exports), night, folder / "recon.duckdb")
+    return folder
+
+
+@pytest.mark.parametrize("replay_with", ["run", "backfill", "report"])
+def test_a_replay_leaves_the_nights_published_files_as_they_were_and_writes_its_own_copies(
+    published_nights, tmp_path, replay_with
+):
+    shutil.copytree(published_nights, tmp_path, dirs_exist_ok=True)
+    db_path = tmp_path / "recon.duckdb"
     published = {night: published_files(tmp_path, night) for night in (NIGHT_1, NIGHT_2)}
     assert "exports/csv/as_of=2026-03-10/validation_errors.csv" in published[NIGHT_1]
     assert "report-2026-03-10.html" in published[NIGHT_1] and "run_results.json" in published[NIGHT_2]
