@@ -1,7 +1,8 @@
 """Exports for other tools (Parquet by as_of, CSV, run_results.json) and `refund-recon query`.
 
 Each test runs the job on a tiny explicit night (tests/exports.py) into a warehouse in
-tmp_path; the exports land next to it.
+tmp_path; the exports land next to it. The tests that only read the default night share one
+(`published`, and `two_nights` for two); a test that changes it works on a copy.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -58,6 +60,28 @@ def publish_night(tmp_path: Path, as_of: date = AS_OF, settings: Settings = SETT
     return db_path, result
 
 
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """The default night published once, for the tests that only read it: (db_path, RunResult)."""
+    return publish_night(tmp_path_factory.mktemp("published"))
+
+
+@pytest.fixture
+def published_copy(published, tmp_path):
+    """A copy of `published` in tmp_path/out, for a test that publishes over it."""
+    db_path, result = published
+    shutil.copytree(db_path.parent, tmp_path / "out")
+    return tmp_path / "out" / "recon.duckdb", result
+
+
+@pytest.fixture(scope="module")
+def two_nights(tmp_path_factory) -> Path:
+    """The default night published as of 2026-03-30, then as of 2026-03-31: the warehouse's path."""
+    folder = tmp_path_factory.mktemp("two-nights")
+    publish_night(folder, as_of=date(2026, 3, 30))
+    return publish_night(folder, as_of=AS_OF)[0]
+
+
 def exported_tables(db_path: Path) -> list[str]:
     with duckdb.connect(str(db_path), read_only=True) as con:
         present = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -76,8 +100,8 @@ def hidden_entries(folder: Path) -> list[Path]:
 # --- layout -----------------------------------------------------------------------------------
 
 
-def test_a_run_writes_parquet_partitions_csv_and_run_results_next_to_the_warehouse(tmp_path):
-    db_path, result = publish_night(tmp_path)
+def test_a_run_writes_parquet_partitions_csv_and_run_results_next_to_the_warehouse(published):
+    db_path, result = published
     out = db_path.parent
     tables = exported_tables(db_path)
     assert set(OUTPUT_TABLES) <= set(tables)
@@ -92,8 +116,8 @@ def test_a_run_writes_parquet_partitions_csv_and_run_results_next_to_the_warehou
     assert hidden_entries(out / "exports") == []
 
 
-def test_parquet_keeps_the_table_but_puts_as_of_in_the_folder_name(tmp_path):
-    db_path, _ = publish_night(tmp_path)
+def test_parquet_keeps_the_table_but_puts_as_of_in_the_folder_name(published):
+    db_path, _ = published
     folder = db_path.parent / "exports" / "parquet"
     with duckdb.connect(str(db_path), read_only=True) as con:
         for table in exported_tables(db_path):
@@ -115,9 +139,8 @@ def test_parquet_keeps_the_table_but_puts_as_of_in_the_folder_name(tmp_path):
             assert read_back in ([(AS_OF,)], []), table
 
 
-def test_two_nights_give_two_partitions_read_back_together(tmp_path):
-    publish_night(tmp_path, as_of=date(2026, 3, 30))
-    db_path, _ = publish_night(tmp_path, as_of=AS_OF)
+def test_two_nights_give_two_partitions_read_back_together(two_nights):
+    db_path = two_nights
     folder = db_path.parent / "exports" / "parquet" / "refund_flags"
     assert sorted(path.name for path in folder.iterdir()) == ["as_of=2026-03-30", "as_of=2026-03-31"]
     with duckdb.connect() as con:
@@ -130,10 +153,9 @@ def test_two_nights_give_two_partitions_read_back_together(tmp_path):
     assert csv_nights == ["as_of=2026-03-30", "as_of=2026-03-31"]
 
 
-def test_pyarrow_reads_the_partitions_as_a_hive_dataset(tmp_path):
+def test_pyarrow_reads_the_partitions_as_a_hive_dataset(two_nights):
     pyarrow_dataset = pytest.importorskip("pyarrow.dataset")
-    publish_night(tmp_path, as_of=date(2026, 3, 30))
-    db_path, _ = publish_night(tmp_path, as_of=AS_OF)
+    db_path = two_nights
     table = pyarrow_dataset.dataset(
         db_path.parent / "exports" / "parquet" / "refund_verdicts", partitioning="hive"
     ).to_table()
@@ -141,8 +163,8 @@ def test_pyarrow_reads_the_partitions_as_a_hive_dataset(tmp_path):
     assert sorted(str(value) for value in table.column("as_of").to_pylist()) == ["2026-03-30", "2026-03-31"]
 
 
-def test_rerunning_a_night_replaces_its_partition(tmp_path):
-    db_path, first = publish_night(tmp_path)
+def test_rerunning_a_night_replaces_its_partition(published_copy, tmp_path):
+    db_path, first = published_copy
     quiet = write_exports(tmp_path / "quiet", purchases=[purchase()], refunds=[])
     _, second = publish_night(tmp_path, folder=quiet)
     out = db_path.parent / "exports"
@@ -161,8 +183,8 @@ def test_rerunning_a_night_replaces_its_partition(tmp_path):
     assert hidden_entries(out) == []
 
 
-def test_an_export_failing_midway_leaves_last_nights_partition_whole(tmp_path, monkeypatch):
-    db_path, first = publish_night(tmp_path)
+def test_an_export_failing_midway_leaves_last_nights_partition_whole(published_copy, tmp_path, monkeypatch):
+    db_path, first = published_copy
     out = db_path.parent / "exports"
     before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
     results_before = (db_path.parent / "run_results.json").read_bytes()
@@ -577,8 +599,8 @@ def test_csv_written_by_duckdb_masks_and_neutralises_every_cell_as_the_one_rule_
 # --- run_results.json -------------------------------------------------------------------------
 
 
-def test_run_results_tell_a_scheduler_what_the_run_did(tmp_path):
-    db_path, result = publish_night(tmp_path)
+def test_run_results_tell_a_scheduler_what_the_run_did(published):
+    db_path, result = published
     document = json.loads((db_path.parent / "run_results.json").read_text(encoding="utf-8"))
     assert document["metadata"]["schema"] == "refund-recon/run-results/v1"
     assert (document["run_id"], document["as_of"]) == (result.run_id, "2026-03-31")
@@ -649,8 +671,8 @@ def test_run_results_say_succeeded_with_warnings_for_a_scheduler(tmp_path, expor
     assert all(warning["message"] for warning in document["warnings"])
 
 
-def test_gate_results_are_exported_like_the_other_tables(tmp_path):
-    db_path, _ = publish_night(tmp_path)
+def test_gate_results_are_exported_like_the_other_tables(published):
+    db_path, _ = published
     rows = read_csv(db_path.parent / "exports" / "csv" / "as_of=2026-03-31" / "gate_results.csv")
     assert {(row["gate"], row["source"]) for row in rows} >= {("freshness", "refunds"), ("volume", "refunds")}
     assert {row["passed"] for row in rows if row["gate"] == "freshness" and row["source"] == "refunds"} == {"false"}
@@ -665,9 +687,9 @@ def query(db_path: Path, *args):
 
 
 @pytest.fixture
-def warehouse(tmp_path):
-    db_path, _ = publish_night(tmp_path)
-    return db_path
+def warehouse(published, tmp_path):
+    """A copy of the published warehouse (one test holds it for writing)."""
+    return Path(shutil.copy(published[0], tmp_path / "recon.duckdb"))
 
 
 def test_query_prints_a_table(warehouse):
