@@ -612,8 +612,6 @@ _ISO_TIMESTAMP = (
 # cannot hold); for text, whose year has 4 digits, the dates it must not start with say the same.
 _INSTANTS = "BETWEEN TIMESTAMPTZ '0001-01-02 00:00:00+00' AND TIMESTAMPTZ '9999-12-31 00:00:00+00'"
 _EDGE_DATES = ("0000", "0001-01-01", "9999-12-31")
-# The shape almost every export writes its times in: read by strptime, without the pattern.
-_COMMON_TIMESTAMP = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
 
 
 def _is_text_like(source_type: str) -> bool:
@@ -636,11 +634,7 @@ def _typed_expression(raw: str, kind: str, source_type: str) -> str:
     target, scale = SQL_TYPES[kind], _SCALES[kind]
     if source_type == "VARCHAR":
         text = f"trim({raw})"
-        exact = f"CASE WHEN {_matches(text, _NUMBER_PATTERNS[kind])} THEN TRY_CAST({text} AS {target}) END"
-        if kind != "int":
-            return exact
-        # The common integer, digits alone, skips the pattern (a GLOB is cheaper than a regex).
-        return f"CASE WHEN {raw} <> '' AND NOT {raw} GLOB '*[^0-9]*' THEN TRY_CAST({raw} AS {target}) ELSE {exact} END"
+        return f"CASE WHEN {_matches(text, _NUMBER_PATTERNS[kind])} THEN TRY_CAST({text} AS {target}) END"
     if source_type in _INTEGER_TYPES or source_type == target:
         return f"TRY_CAST({raw} AS {target})"
     if source_type.startswith("DECIMAL"):
@@ -677,18 +671,10 @@ def _timestamp_expression(raw: str, source_type: str) -> str:
     Naive values (text without offset, Parquet TIMESTAMP without zone) are read in the session
     time zone, which the pipeline sets to the billing time zone.
     """
-    if source_type == "VARCHAR":  # the hot path of every CSV
+    if source_type == "VARCHAR":  # the hot path of every CSV: the value is cast once
         text = f"trim({raw})"
-        exact = (
-            f"CASE WHEN {_matches(text, _ISO_TIMESTAMP)} AND NOT ({_edge_date(text)}) "
-            f"THEN TRY_CAST({text} AS TIMESTAMPTZ) END"
-        )
-        # The common shape, `2026-03-02 12:00:00`, skips the pattern: strptime takes exactly it.
-        common = f"CAST(try_strptime({raw}, '%Y-%m-%d %H:%M:%S') AS TIMESTAMPTZ)"
-        return (
-            f"CASE WHEN {raw} GLOB '{_COMMON_TIMESTAMP}' THEN CASE WHEN NOT ({_edge_date(raw)}) THEN {common} END "
-            f"ELSE {exact} END"
-        )
+        edges = " OR ".join(f"starts_with({text}, '{date}')" for date in _EDGE_DATES)
+        return f"CASE WHEN {_matches(text, _ISO_TIMESTAMP)} AND NOT ({edges}) THEN TRY_CAST({text} AS TIMESTAMPTZ) END"
     if source_type in _TIMESTAMP_TYPES:
         instant = f"CAST({raw} AS TIMESTAMPTZ)"
     elif source_type == "TIMESTAMP_NS":
@@ -698,11 +684,6 @@ def _timestamp_expression(raw: str, source_type: str) -> str:
     else:
         return "NULL::TIMESTAMPTZ"
     return f"CASE WHEN {instant} {_INSTANTS} THEN {instant} END"
-
-
-def _edge_date(text: str) -> str:
-    """SQL: `text` starts with a date an instant must not fall on (`_EDGE_DATES`)."""
-    return " OR ".join(f"starts_with({text}, '{date}')" for date in _EDGE_DATES)
 
 
 def _microseconds(nanoseconds: str) -> str:
