@@ -22,14 +22,15 @@ ACCOUNT, ORDER = "100104455672", "202603010001"
 @pytest.fixture(scope="module")
 def night(tmp_path_factory):
     """A 12-digit account and order id; R1 past the window (1,999.00 CNY at risk); a refund
-    id that a spreadsheet would take for a formula; a quarantined row (a warning)."""
+    id that a spreadsheet would take for a formula; a quarantined row (a warning); R3 compliant."""
     folder = tmp_path_factory.mktemp("workbook")
     exports = write_exports(
         folder / "in",
         purchases=[
             purchase(
                 order_id=ORDER, account_id=ACCOUNT, currency="CNY", list_price="1999.00", paid_cash_credit="1999.00"
-            )
+            ),
+            purchase(order_id="O2"),
         ],
         refunds=[
             refund(
@@ -42,6 +43,7 @@ def night(tmp_path_factory):
                 refund_amount="1999.00",
             ),
             refund(refund_id="R2", order_id="nope"),
+            refund(refund_id="R3", order_id="O2"),
         ],
     )
     db_path = folder / "out" / "recon.duckdb"
@@ -94,6 +96,17 @@ def test_cells_keep_their_types(night, sheet, column, value, data_type, number_f
     assert (cell.value, cell.data_type, cell.number_format) == (value, data_type, number_format)
 
 
+def test_the_verdicts_sheet_holds_the_refunds_not_compliant_and_the_summary_counts_the_rest(night):
+    book = openpyxl.load_workbook(night)
+    assert [row["refund_id"].value for row in sheet_rows(book["refund_verdicts"])] == ["=R1"]
+    counts = {row[0].value: row for row in book["summary"].iter_rows() if row[0].value == "refund_verdicts"}
+    shown, total, note = (cell.value for cell in counts["refund_verdicts"][1:4])
+    assert (shown, total) == (1, 2)
+    assert "all of them in the CSV and Parquet exports" in note
+    flags = {row[0].value: (row[1].value, row[2].value) for row in book["summary"].iter_rows()}
+    assert flags["refund_flags"] == (1, 1)
+
+
 def test_every_table_sheet_has_a_frozen_header_and_filters(night):
     book = openpyxl.load_workbook(night)
     for name in book.sheetnames[1:]:
@@ -108,7 +121,7 @@ def test_gate_results_and_quarantine_warnings_are_in_the_workbook(night):
     assert any(row["gate"].value == "freshness" and row["passed"].value is False for row in gates)
     warnings = [row[1].value for row in book["summary"].iter_rows() if row[0].value == "warning"]
     assert any(text.startswith("Freshness of refunds") for text in warnings)
-    assert "refunds: 1 of 2 rows quarantined (50.00%), not in tonight's figures" in warnings
+    assert "refunds: 1 of 3 rows quarantined (33.33%), not in tonight's figures" in warnings
 
 
 def test_account_ids_are_masked_with_mask_csv_exports(tmp_path):

@@ -3,7 +3,7 @@
     <db dir>/exports/xlsx/refund-recon-<as_of>.xlsx
 
 A summary sheet first (the night, its status and warnings, the money per currency), then one
-sheet per table, in export order. Cells keep their types so that Excel neither corrupts nor
+sheet per table, in export order (refund_verdicts: those not compliant, `PARTIAL_SHEETS`). Cells keep their types so that Excel neither corrupts nor
 mangles them: every text is a text cell (a 12-digit account or order id stays `100104455672`,
 never `1.00105E+11`; a text that looks like a formula stays text), money is a number whose
 format shows the row's currency (`1,999.00 CNY`; the currency column stays beside it), counts
@@ -32,11 +32,15 @@ from jobs.outputs import files, masking
 MAX_ROWS = 1_048_575  # an Excel sheet's rows, less the header
 SHEET_NAMES = {"daily_reconciliation": "daily_reconciliation", "daily_reconciliation_by_rule": "by_rule"}
 # refund_flags has no currency of its own (SPEC 6): its refund's, from refund_verdicts, goes beside.
+# refund_verdicts holds the refunds finance acts on: not compliant (breach, stop, rejected); the
+# compliant ones, most of every night and nothing at risk, are in the CSV and Parquet exports.
 SELECTS = {
     "refund_flags": "SELECT flag.*, verdict.currency FROM refund_flags AS flag "
     "LEFT JOIN refund_verdicts AS verdict ON verdict.refund_id = flag.refund_id "
-    "ORDER BY flag.rowid"
+    "ORDER BY flag.rowid",
+    "refund_verdicts": "SELECT * FROM refund_verdicts WHERE verdict <> 'compliant' ORDER BY rowid",
 }
+PARTIAL_SHEETS = {"refund_verdicts": "the refunds not compliant; all of them in the CSV and Parquet exports"}
 MONEY_FORMAT = '#,##0.00 "{currency}"'
 MONEY_HEADERS = ("currency", "amount at risk", "amount recoverable", "amount owed to customers")
 
@@ -65,11 +69,17 @@ def write_workbook(con, target: Path, tables: list[str], summary: dict, mask_ide
             },
         )
         styles = _Styles(book)
-        _summary_sheet(book, styles, summary, {table: len(rows) for table, (_, _, rows) in read.items()})
+        _summary_sheet(
+            book, styles, summary, {table: (len(rows), _count(con, table)) for table, (_, _, rows) in read.items()}
+        )
         for table, (columns, kinds, rows) in read.items():
             _table_sheet(book.add_worksheet(SHEET_NAMES.get(table, table)[:31]), styles, columns, kinds, rows, masker)
         book.close()
     return target
+
+
+def _count(con, table: str) -> int:
+    return con.execute(f"SELECT count(*) FROM {quoted(table)}").fetchone()[0]
 
 
 def _read(con, table: str) -> tuple[list[str], list[str], list[tuple]]:
@@ -100,7 +110,9 @@ class _Styles:
         return self._money[currency]
 
 
-def _summary_sheet(book, styles: _Styles, summary: dict, row_counts: dict[str, int]) -> None:
+def _summary_sheet(book, styles: _Styles, summary: dict, row_counts: dict[str, tuple[int, int]]) -> None:
+    """The night, its status and warnings, the money per currency, then each sheet's rows
+    (of the table's rows, where a sheet holds some of them)."""
     sheet = book.add_worksheet("summary")
     sheet.set_column(0, 0, 28)
     sheet.set_column(1, 3, 24)
@@ -125,12 +137,16 @@ def _summary_sheet(book, styles: _Styles, summary: dict, row_counts: dict[str, i
     row += 2
     sheet.write_string(row, 0, "sheet", styles.header)
     sheet.write_string(row, 1, "rows", styles.header)
-    for table, count in row_counts.items():
+    sheet.write_string(row, 2, "of the table's", styles.header)
+    for table, (shown, total) in row_counts.items():
         row += 1
         sheet.write_string(row, 0, SHEET_NAMES.get(table, table)[:31])
-        sheet.write_number(row, 1, count, styles.number)
-        if count > MAX_ROWS:
-            sheet.write_string(row, 2, f"first {MAX_ROWS:,} rows here; all of them in the CSV and Parquet exports")
+        sheet.write_number(row, 1, min(shown, MAX_ROWS), styles.number)
+        sheet.write_number(row, 2, total, styles.number)
+        if shown > MAX_ROWS:
+            sheet.write_string(row, 3, f"first {MAX_ROWS:,} rows here; all of them in the CSV and Parquet exports")
+        elif table in PARTIAL_SHEETS:
+            sheet.write_string(row, 3, PARTIAL_SHEETS[table])
 
 
 def _table_sheet(
