@@ -1,4 +1,4 @@
-"""`make bench`: how close the nightly job comes to merely reading its inputs (issue #5).
+"""`make bench`: how close the nightly job comes to merely reading its inputs (issues #5, #12).
 
 For each scale factor, in one invocation: generate the night once (cached under
 out/bench/data/), then time in child processes, each on the same files,
@@ -14,7 +14,9 @@ out/bench/data/), then time in child processes, each on the same files,
   polars peer  the Polars peer (benchmarks/peer_polars.py: lazy scans, streaming collect), on the
             same rows at the same scales, its flags checked the same way
 and report wall time, peak resident memory, the job's per-stage profile, the ratios and the
-targets of issue #5 in benchmarks/results/<UTC timestamp>.json and .md.
+targets of issue #12 in benchmarks/results/<UTC timestamp>.json and .md. A scale above 10
+(`make bench SCALES=50`: 240M usage rows, ~21 GB of CSV) times the first night alone, then
+deletes its generated data and warehouse.
 
 Peak memory is the highest of: the child's ru_maxrss (os.wait4), its VmHWM / VmRSS sampled
 every 20 ms, and (for the job) its per-stage peaks from run_results.json. The job resets
@@ -292,6 +294,12 @@ def bench_scale(scale: float, args) -> dict:
     )
     result = {"data": _data_facts(data), "generate_seconds": generate_seconds}
     base_config = tomllib.loads(args.config.read_text()) if args.config else {}
+    if scale > float(report.LARGE):  # scale 50: the first night alone, then its ~21 GB are deleted
+        result["job"] = run_job(data, args.as_of, runs / "job", base_config, None)
+        _progress(scale, "job", result["job"])
+        shutil.rmtree(data)
+        shutil.rmtree(runs)
+        return result
     result["floor"] = best_of(args.repeat, lambda: run_floor(data, runs / "floor"))
     _progress(scale, "floor", result["floor"])
     result["job"] = best_of(args.repeat, lambda: run_job(data, args.as_of, runs / "job", base_config, None))

@@ -1,4 +1,4 @@
-"""The bench's results: ratios, issue #5's targets met or not, and the JSON and Markdown files."""
+"""The bench's results: ratios, issue #12's targets met or not, and the JSON and Markdown files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 GIB = 1 << 30
-SMALL, LARGE = "1", "10"  # the issue's scale factors
+SMALL, LARGE, HUGE = "1", "10", "50"  # the issue's scale factors (50: `make bench SCALES=50`)
 MEASUREMENTS = ("floor", "job", "job_unbounded", "delta", "peer", "polars_peer")
 # Each peer's measurement in a scale's results -> its name in the ratios, the key of its flag differences.
 PEERS = {"peer": ("peer", "differences"), "polars_peer": ("polars peer", "polars_differences")}
@@ -16,7 +16,7 @@ PEERS = {"peer": ("peer", "differences"), "polars_peer": ("polars peer", "polars
 
 @dataclass
 class Target:
-    """One of issue #5's targets; `met` is None when it was not measured."""
+    """One of issue #12's targets; `met` is None when it was not measured."""
 
     name: str
     goal: str
@@ -61,9 +61,11 @@ def _ratios(scales: dict[str, dict]) -> dict[str, float]:
             ratios[f"sf{scale} delta night / full rebuild time"] = round(delta.seconds / job.seconds, 3)
         for measurement, (name, _) in PEERS.items():
             ratios |= _peer_ratios(f"sf{scale}", name, _ok(result, measurement), job, delta)
-    small, large = (_ok(scales.get(scale), "job") for scale in (SMALL, LARGE))
+    small, large, huge = (_ok(scales.get(scale), "job") for scale in (SMALL, LARGE, HUGE))
     if small and large:
         ratios[f"sf{LARGE} / sf{SMALL} job time"] = round(large.seconds / small.seconds, 2)
+    if large and huge:
+        ratios[f"sf{HUGE} / sf{LARGE} job time"] = round(huge.seconds / large.seconds, 2)
     return ratios
 
 
@@ -79,46 +81,65 @@ def _peer_ratios(scale: str, name: str, peer, job, delta) -> dict[str, float]:
 
 
 def targets(scales: dict[str, dict], ratios: dict[str, float]) -> list[Target]:
-    """Issue #5's targets, each judged on the scale it names."""
-    large_job = _ok(scales.get(LARGE), "job")
-    peak = large_job.peak_rss_bytes / GIB if large_job else None
+    """Issue #12's targets, each judged on the scale it names."""
     return [
         _at_most(
-            f"whole run vs reading the inputs (sf{LARGE})",
-            "job <= 2.5x floor",
+            f"first night vs reading the inputs (sf{LARGE})",
+            "job <= 3x floor (stretch 2x)",
             ratios.get(f"sf{LARGE} job / floor time"),
-            2.5,
+            3,
+            "x",
+        ),
+        _at_most(f"peak RSS (sf{LARGE})", "<= 2 GiB", _peak(scales.get(LARGE)), 2, " GiB"),
+        _at_least(
+            f"first night vs the pandas peer (sf{SMALL})",
+            ">= 2x faster",
+            ratios.get(f"sf{SMALL} peer / job time"),
+            2,
             "x",
         ),
         _at_least(
-            f"speed vs pandas peer (sf{SMALL})", ">= 10x faster", ratios.get(f"sf{SMALL} peer / job time"), 10, "x"
-        ),
-        _at_most(
-            f"peak memory vs pandas peer (sf{SMALL})",
-            ">= 1/3 saved (job <= 0.67x peer)",
-            ratios.get(f"sf{SMALL} job / peer peak memory"),
-            2 / 3,
+            f"first night vs the Polars peer (sf{SMALL})",
+            "reported (no target)",
+            ratios.get(f"sf{SMALL} polars peer / job time"),
+            0,
             "x",
         ),
-        _at_most(f"peak RSS (sf{LARGE})", "<= 2 GiB", None if peak is None else round(peak, 2), 2, " GiB"),
-        _at_most(
-            f"DuckDB memory_limit 1 GiB, the default (sf{LARGE})",
-            "completes, <= 2.5x unbounded time",
-            _failure(scales.get(LARGE), "job") or ratios.get(f"sf{LARGE} job (1 GiB limit) / unbounded time"),
-            2.5,
+        _at_least(
+            f"ordinary night vs both peers' full recomputation (sf{SMALL})",
+            "delta night faster than either peer",
+            min(
+                (
+                    ratios[key]
+                    for key in (f"sf{SMALL} peer / delta night time", f"sf{SMALL} polars peer / delta night time")
+                    if key in ratios
+                ),
+                default=None,
+            ),
+            1,
             "x",
         ),
         _at_most(
-            f"scaling sf{SMALL} -> sf{LARGE}", "<= 11x time", ratios.get(f"sf{LARGE} / sf{SMALL} job time"), 11, "x"
-        ),
-        _at_most(
-            f"nightly delta: one day onto a year of history (sf{LARGE})",
-            "<= 0.15x a full rebuild, same flags",
+            f"ordinary night: one day onto a year of history (sf{LARGE})",
+            "<= 0.08x a first night, same flags",
             _delta_ratio(scales.get(LARGE), ratios),
-            0.15,
+            0.08,
+            "x",
+        ),
+        _at_most(f"peak RSS (sf{HUGE})", "<= 2 GiB", _peak(scales.get(HUGE)), 2, " GiB"),
+        _at_most(
+            f"scaling sf{LARGE} -> sf{HUGE}",
+            "<= 5.5x time",
+            _failure(scales.get(HUGE), "job") or ratios.get(f"sf{HUGE} / sf{LARGE} job time"),
+            5.5,
             "x",
         ),
     ]
+
+
+def _peak(result: dict | None) -> float | None:
+    job = _ok(result, "job")
+    return round(job.peak_rss_bytes / GIB, 2) if job else None
 
 
 def _failure(result: dict | None, name: str) -> str | None:
@@ -187,7 +208,7 @@ def markdown(document: dict) -> str:
     lines += [_scale_row(scale, result) for scale, result in document["scales"].items()]
     lines += ["", "| ratio | value |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in document["ratios"].items()]
-    lines += ["", "| target (issue #5) | goal | measured | met |", "|---|---|---|---|"]
+    lines += ["", "| target (issue #12) | goal | measured | met |", "|---|---|---|---|"]
     lines += [f"| {t['name']} | {t['goal']} | {t['measured']} | {_met(t['met'])} |" for t in document["targets"]]
     lines += ["", *_stage_table(document["scales"])]
     return "\n".join(lines) + "\n"
