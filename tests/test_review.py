@@ -10,6 +10,7 @@ import csv
 import html
 import json
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -87,12 +88,20 @@ def night_exports(folder, extra_orders=(), extra_refunds=()):
     )
 
 
+@pytest.fixture(scope="module")
+def published(tmp_path_factory) -> Path:
+    """The fixture night published once, with its report and exports: the folder holding them."""
+    folder = tmp_path_factory.mktemp("published")
+    run(Settings(), night_exports(folder / "night1"), AS_OF, folder / "recon.duckdb")
+    return folder
+
+
 @pytest.fixture
-def warehouse(tmp_path):
-    """The fixture night published; returns the warehouse path."""
-    db_path = tmp_path / "recon.duckdb"
-    run(Settings(), night_exports(tmp_path / "night1"), AS_OF, db_path)
-    return db_path
+def warehouse(published, tmp_path):
+    """A copy of the published night in tmp_path (warehouse, report, exports, the night1 folder);
+    returns the warehouse path."""
+    shutil.copytree(published, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "recon.duckdb"
 
 
 @pytest.fixture(scope="module")
