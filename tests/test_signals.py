@@ -18,10 +18,12 @@ billing time (Asia/Shanghai, UTC+8).
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+import pytest
 from exports import AS_OF, run_night, write_exports
 from steps import order, paid, pending, suspended, used
 
@@ -464,10 +466,15 @@ def test_case_severity_follows_the_score_bands(tmp_path):
 # --- warehouse nights: case ids and dispositions ---------------------------------------
 
 
+# What these tests read is the warehouse: no report or exports (tests/test_report.py and
+# tests/test_exports.py read the cases there).
+PUBLISHING = Settings(write_report=False, write_exports=False)
+
+
 def publish_night(tmp_path, name: str, db_path: Path, as_of: date = AS_OF, **exports) -> None:
     """Run one night into the warehouse at db_path; every fixture row must load."""
     folder = write_exports(tmp_path / name, **exports)
-    result = run(Settings(), folder, as_of, db_path=db_path)
+    result = run(PUBLISHING, folder, as_of, db_path=db_path)
     (quarantined,) = result.con.execute("SELECT count(*) FROM quarantine").fetchone()
     assert quarantined == 0
     result.con.close()
@@ -516,6 +523,32 @@ def serial_night(entity_id="E1", prefix=""):
     )
 
 
+def two_serial_refunders() -> dict:
+    """E1 and E2, each with three refunds in March: two groups, two cases."""
+    first, second = serial_night("E1", "a"), serial_night("E2", "b")
+    return dict(purchases=first["purchases"] + second["purchases"], refunds=first["refunds"] + second["refunds"])
+
+
+@pytest.fixture(scope="module")
+def serial_warehouse(tmp_path_factory) -> Path:
+    """serial_night() published as of 2026-03-31 (E1's open case), shared: tests change a copy."""
+    folder = tmp_path_factory.mktemp("serial")
+    publish_night(folder, "in", folder / "recon.duckdb", **serial_night())
+    return folder / "recon.duckdb"
+
+
+@pytest.fixture(scope="module")
+def two_groups_warehouse(tmp_path_factory) -> Path:
+    """two_serial_refunders() published as of 2026-03-31, shared: tests change a copy."""
+    folder = tmp_path_factory.mktemp("two-groups")
+    publish_night(folder, "in", folder / "recon.duckdb", **two_serial_refunders())
+    return folder / "recon.duckdb"
+
+
+def copy_of(db_path: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copy(db_path, tmp_path / "recon.duckdb"))
+
+
 def test_case_id_is_stable_across_nights_while_the_group_is(tmp_path):
     exports = chain("2026-03-03 12:00:00")
     db_path = tmp_path / "recon.duckdb"
@@ -553,33 +586,20 @@ def test_a_case_keeps_its_id_when_a_new_entity_joins_its_group(tmp_path):
     assert grown["case_id"] == held["case_id"]
 
 
-def test_case_ids_differ_between_groups(tmp_path):
-    exports = serial_night("E1", "a")
-    more = serial_night("E2", "b")
-    db_path = tmp_path / "recon.duckdb"
-    publish_night(
-        tmp_path,
-        "in",
-        db_path,
-        purchases=exports["purchases"] + more["purchases"],
-        refunds=exports["refunds"] + more["refunds"],
-    )
-    found = warehouse_cases(db_path)
+def test_case_ids_differ_between_groups(two_groups_warehouse):
+    found = warehouse_cases(two_groups_warehouse)
     assert set(found) == {"E1", "E2"}
     assert found["E1"]["case_id"] != found["E2"]["case_id"]
 
 
-def test_a_new_case_is_open(tmp_path):
-    db_path = tmp_path / "recon.duckdb"
-    publish_night(tmp_path, "in", db_path, **serial_night())
-    case = warehouse_cases(db_path)["E1"]
+def test_a_new_case_is_open(serial_warehouse):
+    case = warehouse_cases(serial_warehouse)["E1"]
     assert case["disposition"] == "open"
     assert case["refund_ids"] == ["R1", "R2", "R3"]
 
 
-def test_a_false_positive_stays_false_positive_on_a_rerun_of_the_same_night(tmp_path):
-    db_path = tmp_path / "recon.duckdb"
-    publish_night(tmp_path, "in", db_path, **serial_night())
+def test_a_false_positive_stays_false_positive_on_a_rerun_of_the_same_night(serial_warehouse, tmp_path):
+    db_path = copy_of(serial_warehouse, tmp_path)
     decide(db_path, warehouse_cases(db_path)["E1"], "false_positive", note="a reseller, known")
     publish_night(tmp_path, "in", db_path, **serial_night())
     case = warehouse_cases(db_path)["E1"]
@@ -620,10 +640,9 @@ def test_a_false_positive_reopens_when_a_new_signal_arrives_for_the_group(tmp_pa
     assert "REFUND_BEFORE_SUSPENSION" in case["disposition_reason"]
 
 
-def test_dispositions_survive_reruns(tmp_path):
+def test_dispositions_survive_reruns(serial_warehouse, tmp_path):
     exports = serial_night()
-    db_path = tmp_path / "recon.duckdb"
-    publish_night(tmp_path, "in", db_path, **exports)
+    db_path = copy_of(serial_warehouse, tmp_path)
     decide(db_path, warehouse_cases(db_path)["E1"], "needs_info", note="ask sales")
     decide(
         db_path,
@@ -640,16 +659,8 @@ def test_dispositions_survive_reruns(tmp_path):
     assert warehouse_cases(db_path)["E1"]["disposition"] == "confirmed"
 
 
-def test_signal_precision_counts_confirmed_and_false_positive_cases(tmp_path):
-    first, second = serial_night("E1", "a"), serial_night("E2", "b")
-    db_path = tmp_path / "recon.duckdb"
-    publish_night(
-        tmp_path,
-        "in",
-        db_path,
-        purchases=first["purchases"] + second["purchases"],
-        refunds=first["refunds"] + second["refunds"],
-    )
+def test_signal_precision_counts_confirmed_and_false_positive_cases(two_groups_warehouse, tmp_path):
+    db_path = copy_of(two_groups_warehouse, tmp_path)
     found = warehouse_cases(db_path)
     decide(db_path, found["E1"], "confirmed")
     decide(db_path, found["E2"], "false_positive")
@@ -662,9 +673,8 @@ def test_signal_precision_counts_confirmed_and_false_positive_cases(tmp_path):
     assert rows == [("PROMO_REFUNDS", 0, 0, None), ("SERIAL_REFUNDER", 1, 1, 0.5)]
 
 
-def test_signal_precision_counts_each_case_by_its_latest_decision(tmp_path):
-    db_path = tmp_path / "recon.duckdb"
-    publish_night(tmp_path, "in", db_path, **serial_night())
+def test_signal_precision_counts_each_case_by_its_latest_decision(serial_warehouse, tmp_path):
+    db_path = copy_of(serial_warehouse, tmp_path)
     case = warehouse_cases(db_path)["E1"]
     decide(db_path, case, "false_positive", decided_at=datetime(2026, 4, 1, 9, 0, tzinfo=BILLING))
     decide(db_path, case, "confirmed", decided_at=datetime(2026, 4, 2, 9, 0, tzinfo=BILLING))
