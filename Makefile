@@ -15,8 +15,9 @@ SPARK_VENV := .venv-spark
 INSTALL := $(UV) pip install --quiet --python $(BIN)/python
 LOCK    := $(UV) pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
            --custom-compile-command "make lock" $(LOCK_ARGS)
-# xdist: one worker per core; loadfile keeps a file's tests (and its module-scoped warehouse) on one worker.
-PYTEST_XDIST ?= -n auto --dist loadfile
+# xdist: one worker per core; loadfile keeps a file's tests (and its module-scoped warehouse) on one worker;
+# files are handed out in the order tests/conftest.py gives (heaviest first), not re-sorted by test count.
+PYTEST_XDIST ?= -n auto --dist loadfile --no-loadscope-reorder
 # The report's browser test drives Debian's Chromium (no browser download); `make test`
 # installs it when missing (CI runs as root; elsewhere through sudo). `make run` needs no browser.
 CHROMIUM ?= /usr/bin/chromium
