@@ -383,13 +383,16 @@ def check_structural_error(case: CsvCase, mentions: str) -> None:
 # Derandomized: CI runs the same examples every time, so a red build is never luck. Given
 # `pytest --hypothesis-seed=N` (which derandomize would silently override), other examples are
 # explored; what such a search finds becomes a fixed case below.
+# The 8 examples `make test` tries of the first property hold every record kind of SOUND_KINDS
+# but `trailing_empty`, which has a property of its own (the 12 it tried before missed `tab`);
+# `make fuzz` tries 4 times as many.
 FUZZ = settings(
-    max_examples=examples(12),
+    max_examples=examples(8),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=hypothesis_core.global_force_seed is None,
 )
-FUZZ_ONE_TRAIT = settings(FUZZ, max_examples=examples(6))  # a property of one trait: fewer examples keep the suite fast
+FUZZ_ONE_TRAIT = settings(FUZZ, max_examples=examples(4))  # a property of one trait: fewer examples keep the suite fast
 
 
 # --- the fuzz properties ----------------------------------------------------------------------
