@@ -1,5 +1,6 @@
 """History across nights (issue #4): records upserted by key, exact replays, idempotent reruns,
-backfills and the flag_changes view. Each test publishes a few tiny nights into a warehouse."""
+backfills and the flag_changes view. Each test publishes a few tiny nights into a warehouse; a
+first night several tests start from is published once (`first_night`) and copied."""
 
 from __future__ import annotations
 
@@ -46,6 +47,24 @@ def deliver(tmp_path: Path, as_of: date, **exports):
     return run(SETTINGS, folder, as_of, tmp_path / "recon.duckdb")
 
 
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory):
+    """`first_night(tmp_path, **exports)`: the warehouse of deliver(tmp_path, NIGHT_1, **exports),
+    each distinct first night published once per module and copied in; returns its run id."""
+    built: dict[str, tuple[Path, str]] = {}
+
+    def copied_into(tmp_path: Path, **exports) -> str:
+        key = repr(sorted(exports.items()))
+        if key not in built:
+            folder = tmp_path_factory.mktemp("first-night")
+            built[key] = (folder, deliver(folder, NIGHT_1, **exports).run_id)
+        folder, run_id = built[key]
+        shutil.copy(folder / "recon.duckdb", tmp_path / "recon.duckdb")
+        return run_id
+
+    return copied_into
+
+
 def replay(tmp_path: Path, as_of: date):
     return run(SETTINGS, None, as_of, tmp_path / "recon.duckdb")
 
@@ -78,8 +97,8 @@ def history_of(tmp_path: Path, table: str, run_id: str) -> list[tuple]:
         ).fetchall()
 
 
-def test_a_delta_night_adds_to_the_records_of_earlier_nights(tmp_path):
-    deliver(tmp_path, NIGHT_1, purchases=[purchase(order_id="O1")])
+def test_a_delta_night_adds_to_the_records_of_earlier_nights(first_night, tmp_path):
+    first_night(tmp_path, purchases=[purchase(order_id="O1")])
     night = deliver(tmp_path, NIGHT_2, refunds=[refund(refund_id="R2", order_id="O1")])
     assert night.files["refunds"].rows_loaded == 1  # O1 came the night before: not an unknown order
     assert query(tmp_path, "SELECT order_id FROM purchases") == [("O1",)]
@@ -115,15 +134,15 @@ def test_a_row_tonight_that_differs_only_in_an_extra_column_is_no_new_version(tm
     ]
 
 
-def test_a_quarantined_row_tonight_keeps_the_stored_version_but_withholds_the_record(tmp_path):
-    first = deliver(tmp_path, NIGHT_1, purchases=[purchase(product="call")])
+def test_a_quarantined_row_tonight_keeps_the_stored_version_but_withholds_the_record(first_night, tmp_path):
+    first_run_id = first_night(tmp_path, purchases=[purchase(product="call")])
     night = deliver(tmp_path, NIGHT_2, purchases=[purchase(product="bundle")])
     assert night.files["purchases"].rows_quarantined == 1
     assert query(
         tmp_path,
         "SELECT product, _quarantined, _run_id, _source_line, _valid_from, _valid_to "
         "FROM purchases_versions ORDER BY _valid_from",
-    ) == [("call", False, first.run_id, 2, NIGHT_1, NIGHT_2), ("call", True, night.run_id, 2, NIGHT_2, None)]
+    ) == [("call", False, first_run_id, 2, NIGHT_1, NIGHT_2), ("call", True, night.run_id, 2, NIGHT_2, None)]
     assert query(tmp_path, "SELECT order_id FROM purchases") == []
     assert query(tmp_path, "SELECT product FROM records_valid_on('purchases_versions', ?)", [NIGHT_1]) == [("call",)]
 
@@ -158,9 +177,11 @@ WITHHELD = {
 
 
 @pytest.mark.parametrize("stem", sorted(WITHHELD))
-def test_a_record_whose_latest_delivery_is_quarantined_is_not_judged_tonight_nor_on_later_nights(tmp_path, stem):
+def test_a_record_whose_latest_delivery_is_quarantined_is_not_judged_tonight_nor_on_later_nights(
+    first_night, tmp_path, stem
+):
     before, tonight, judged = WITHHELD[stem]
-    deliver(tmp_path, NIGHT_1, **before)
+    first_night(tmp_path, **before)
     assert query(tmp_path, judged)
     night = deliver(tmp_path, NIGHT_2, **tonight)
     assert night.files[stem].rows_quarantined == 1
@@ -187,8 +208,8 @@ def test_a_refund_redelivered_bad_is_quarantined_and_not_judged_from_its_previou
     assert query(tmp_path, "SELECT refund_id, verdict FROM refund_verdicts") == [("R1", "stop")]
 
 
-def test_the_dependants_of_an_order_redelivered_bad_are_not_judged_on_its_stored_version(tmp_path):
-    deliver(tmp_path, NIGHT_1, purchases=[purchase()], refunds=[refund()])
+def test_the_dependants_of_an_order_redelivered_bad_are_not_judged_on_its_stored_version(first_night, tmp_path):
+    first_night(tmp_path, purchases=[purchase()], refunds=[refund()])
     deliver(
         tmp_path,
         NIGHT_2,
@@ -216,8 +237,8 @@ def test_the_dependants_of_an_order_redelivered_bad_are_not_judged_on_its_stored
     assert query(tmp_path, "SELECT refund_id, verdict FROM refund_verdicts") == [("R1", "compliant")]
 
 
-def test_a_purchase_redelivered_bad_still_holds_its_account_for_its_entity(tmp_path):
-    deliver(tmp_path, NIGHT_1, purchases=[purchase(order_id="O1", account_id="A1", entity_id="E1")])
+def test_a_purchase_redelivered_bad_still_holds_its_account_for_its_entity(first_night, tmp_path):
+    first_night(tmp_path, purchases=[purchase(order_id="O1", account_id="A1", entity_id="E1")])
     deliver(
         tmp_path,
         NIGHT_2,
@@ -285,8 +306,8 @@ def test_rerunning_an_earlier_night_with_corrected_files_replaces_only_that_nigh
     assert query(tmp_path, "SELECT edition FROM records_valid_on('purchases_versions', ?)", [NIGHT_3]) == [("pro",)]
 
 
-def test_an_account_owned_on_an_earlier_night_quarantines_a_purchase_naming_another_entity(tmp_path):
-    deliver(tmp_path, NIGHT_1, purchases=[purchase(order_id="O1", account_id="A1", entity_id="E1")])
+def test_an_account_owned_on_an_earlier_night_quarantines_a_purchase_naming_another_entity(first_night, tmp_path):
+    first_night(tmp_path, purchases=[purchase(order_id="O1", account_id="A1", entity_id="E1")])
     deliver(
         tmp_path,
         NIGHT_2,
@@ -405,8 +426,8 @@ def test_a_backfill_stops_at_a_missing_night_and_keeps_the_nights_before_it(tmp_
     assert query(tmp_path, "SELECT as_of FROM runs") == [(NIGHT_1,)]
 
 
-def test_a_backfill_without_input_replays_every_night_from_the_warehouse(tmp_path):
-    deliver(tmp_path, NIGHT_1, purchases=[purchase()], refunds=[refund()])
+def test_a_backfill_without_input_replays_every_night_from_the_warehouse(first_night, tmp_path):
+    first_night(tmp_path, purchases=[purchase()], refunds=[refund()])
     config = tmp_path / "quiet.toml"  # no report or exports: the replays' files are test_a_replay_leaves_...'s
     config.write_text("[outputs]\nreport = false\nexports = false\n", encoding="utf-8")
     outcome = CliRunner().invoke(
@@ -432,8 +453,8 @@ def test_a_backfill_without_input_replays_every_night_from_the_warehouse(tmp_pat
     ]
 
 
-def test_runs_records_the_seconds_of_each_stage_before_publishing(tmp_path):
-    deliver(tmp_path, NIGHT_1, purchases=[purchase()])
+def test_runs_records_the_seconds_of_each_stage_before_publishing(first_night, tmp_path):
+    first_night(tmp_path, purchases=[purchase()])
     (stages,) = query(tmp_path, "SELECT stage_seconds FROM runs")[0]
     assert list(stages) == ["load", "validate", "gates", "rules", "signals", "reconcile"]
     assert all(seconds >= 0 for seconds in stages.values())
