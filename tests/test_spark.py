@@ -20,8 +20,8 @@ import pytest
 from jobs.catalog import CATALOG
 from jobs.config import load_settings
 from jobs.engine.runner import Runner, _collected
-from jobs.outputs.dictionary import TABLES
 from jobs.engine.steps import StepError, discover, for_engine, parse_step, step
+from jobs.outputs.dictionary import TABLES
 from jobs.pipeline import RunResult, run
 from jobs.stages.abuse import LINKING, build_cases, detect_abuse
 from jobs.stages.decisions import DECISION_STEP, decide_pending_refunds
@@ -116,11 +116,12 @@ def night_inputs() -> tuple[str, ...]:
     return tuple(sorted(read - made - {"rule_catalog", "signal_catalog"}))
 
 
-def spark_night(spark, night: RunResult, settings):
-    """The night's stages after validation on Spark, as the DuckDB pipeline runs them."""
+def spark_night(spark, night: RunResult, settings, analyse_only: bool = False):
+    """The night's stages after validation on Spark, as the DuckDB pipeline runs them (or, with
+    `analyse_only`, every step planned by Spark's analyser and none run: the start-up check)."""
     from jobs.engine.spark import SparkEngine, SparkRunner
 
-    engine = SparkEngine(spark, night.runner.params["billing_tz"])
+    engine = SparkEngine(spark, night.runner.params["billing_tz"], analyse_only=analyse_only)
     provided = night_inputs()
     for name in provided:
         table = night.con.table(name).to_arrow_table()
@@ -193,6 +194,12 @@ def test_the_night_after_validation_gives_duckdbs_outputs(spark, request, night_
         assert rows(actual) == rows(expected), (name, differences(expected, actual))
     for name in ("refund_flags", "abuse_signals", "abuse_cases", "daily_reconciliation", "pending_refund_decisions"):
         assert night.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] > 0, f"{name}: nothing compared"
+
+
+@pytest.mark.spark
+def test_every_step_of_the_night_carries_over_to_spark(spark, sample_night):
+    night, settings = sample_night
+    spark_night(spark, night, settings, analyse_only=True)  # raises StepError naming a file that does not
 
 
 @pytest.mark.spark

@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import pyarrow
 import sqlglot
@@ -74,8 +75,11 @@ class _DuckDB(DuckDB):
     """DuckDB's SQL as the job writes it: `len(x)` is a list's length (Spark's `size`), never a
     string's (the job writes `length` for those)."""
 
-    class Parser(DuckDB.Parser):
-        FUNCTIONS = {**DuckDB.Parser.FUNCTIONS, "LEN": lambda args: exp.Anonymous(this="size", expressions=args)}
+    class Parser(DuckDB.Parser):  # type: ignore[misc,valid-type]  # sqlglot builds its Parser classes at run time
+        FUNCTIONS: ClassVar = {
+            **DuckDB.Parser.FUNCTIONS,
+            "LEN": lambda args: exp.Anonymous(this="size", expressions=args),
+        }
 
 
 class SparkTranslationError(Exception):
@@ -357,8 +361,7 @@ def _printf(node: exp.Anonymous) -> exp.Expression:
     for index, spec in enumerate(specs):
         if spec == "%g":
             arguments[index] = _spark(
-                "regexp_replace(regexp_replace(CAST(CAST(:value AS DECIMAL(38, 6)) AS STRING), '0+$', ''), "
-                "'[.]$', '')",
+                "regexp_replace(regexp_replace(CAST(CAST(:value AS DECIMAL(38, 6)) AS STRING), '0+$', ''), '[.]$', '')",
                 value=arguments[index],
             )
     return exp.Anonymous(
@@ -506,7 +509,12 @@ class SparkEngine:
         )
 
     def write_table(self, name: str, table: pyarrow.Table) -> None:
-        self._store(name, self.spark.createDataFrame(table))
+        """A table from Python: Arrow's rows are already at hand (no checkpoint); an empty table keeps its types."""
+        self._store(
+            name,
+            self.spark.createDataFrame(table.combine_chunks() if table.num_rows else table.schema.empty_table()),
+            materialise=False,
+        )
 
     def sql(self, statement: exp.Expression) -> str:
         """A rewritten statement as Spark SQL."""
@@ -618,10 +626,13 @@ class SparkEngine:
         excluded = {column.name for column in on.this.args.get("except_") or []}
         into = node.args["into"]
         listed = ", ".join(f"`{name}`" for name in names if name not in excluded)
-        return sqlglot.parse_one(
-            f"SELECT * FROM ({self.sql(inner)}) AS _wide UNPIVOT (`{into.expressions[0].name}` "
-            f"FOR `{into.this.name}` IN ({listed}))",
-            read="spark",
+        return cast(
+            exp.Query,
+            sqlglot.parse_one(
+                f"SELECT * FROM ({self.sql(inner)}) AS _wide UNPIVOT (`{into.expressions[0].name}` "
+                f"FOR `{into.this.name}` IN ({listed}))",
+                read="spark",
+            ),
         ).subquery()
 
     def _table(self, name: str):
@@ -630,10 +641,11 @@ class SparkEngine:
         return self.spark.table(name)
 
     def _store(self, name: str, frame, materialise: bool = True) -> None:
-        if materialise and not self.analyse_only:
+        if self.analyse_only:  # analysed (the schema asked for), then kept as an empty table of its
+            # columns: later plans stay one statement deep
+            frame = self.spark.createDataFrame([], frame.schema)
+        elif materialise:
             frame = frame.localCheckpoint(eager=True)
-        elif self.analyse_only:
-            frame.schema  # noqa: B018  (Spark Connect analyses lazily: ask for the schema)
         frame.createOrReplaceTempView(name)
         self.tables[name] = frame
 
@@ -643,9 +655,11 @@ def spark_type(duckdb_type: str) -> str:
     return (
         exp.DataType.build(duckdb_type, dialect="duckdb")
         .transform(
-            lambda node: exp.DataType.build("DECIMAL(38, 0)")
-            if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128
-            else node
+            lambda node: (
+                exp.DataType.build("DECIMAL(38, 0)")
+                if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128
+                else node
+            )
         )
         .sql(dialect="spark")
     )
@@ -682,13 +696,34 @@ def spark_steps(steps: Sequence[Step]) -> tuple[Step, ...]:
 
 class SparkRunner(Runner):
     """A Runner that runs each step's Spark form (its override, when it has one), so the stages
-    (jobs/stages/rules.py, abuse.py, reconciliation.py, decisions.py) run on Spark unchanged."""
+    (jobs/stages/rules.py, abuse.py, reconciliation.py, decisions.py) run on Spark unchanged.
+
+    Over an `analyse_only` engine it is the start-up check: the same stages, every step planned
+    by Spark's analyser and none run; a step that does not carry over raises StepError naming its file.
+    """
 
     def run(self, steps: Sequence[Step]) -> None:
         super().run(spark_steps(steps))
 
     def fetch(self, step: Step) -> tuple[list[str], list[tuple]]:
-        return super().fetch(for_engine(step, "spark"))
+        step = for_engine(step, "spark")
+        with self._naming(step):
+            return super().fetch(step)
+
+    def _run(self, step: Step) -> None:
+        with self._naming(step):
+            super()._run(step)
+
+    @contextmanager
+    def _naming(self, step: Step) -> Iterator[None]:
+        try:
+            yield
+        except StepError:
+            raise
+        except Exception as error:  # sqlglot's and Spark's own errors alike
+            if not getattr(self.engine, "analyse_only", False):
+                raise
+            raise StepError(f"{step.path}: does not carry over to Spark ({first_line(error)})") from None
 
 
 def check_steps(
@@ -704,12 +739,7 @@ def check_steps(
     engine = SparkEngine(spark, time_zone, analyse_only=True)
     for name, schema in provided.items():
         engine.write_table(name, schema.empty_table())
-    runner = Runner(engine, params, provided)
+    runner = SparkRunner(engine, params, provided)
     for stage in stages:
         for step in plan(spark_steps(stage), runner.made):
-            try:
-                runner.run((step,))
-            except StepError:
-                raise
-            except Exception as error:  # sqlglot's and Spark's own errors alike
-                raise StepError(f"{step.path}: does not carry over to Spark ({first_line(error)})") from None
+            runner.run((step,))
