@@ -455,12 +455,14 @@ STALE_JUDGEMENTS = [
     # stored as quarantined on an earlier night, not delivered tonight
     (
         "CREATE OR REPLACE TEMP VIEW stored_refunds AS SELECT *, true AS _quarantined FROM refunds "
-        "WHERE refund_id = 'R3'; DELETE FROM delivered_refunds WHERE refund_id = 'R3'",
+        "WHERE refund_id = 'R3'; "
+        "INSERT INTO undelivered_refunds SELECT _line FROM typed_refunds WHERE refund_id = 'R3'",
         "R3: its latest delivery was quarantined",
     ),
     (
         "CREATE OR REPLACE TEMP VIEW stored_purchases AS SELECT *, true AS _quarantined FROM purchases "
-        "WHERE order_id = 'O3'; DELETE FROM delivered_purchases WHERE order_id = 'O3'",
+        "WHERE order_id = 'O3'; "
+        "INSERT INTO undelivered_purchases SELECT _line FROM typed_purchases WHERE order_id = 'O3'",
         "R3: its order O3 is withheld",
     ),
 ]

@@ -139,9 +139,7 @@ _CSV_SCAN = (
     "escape = '\"', strict_mode = true, parallel = ?, {errors})"
 )
 _CSV_STORE_REJECTS = "store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans'"
-_CSV_ROWS_NUMBERED_BY_SCAN = (
-    "SELECT csv_row_lines._line, csv_rows.* EXCLUDE (_line) FROM csv_rows POSITIONAL JOIN csv_row_lines"
-)
+_CSV_ROWS_NUMBERED_BY_SCAN = "SELECT csv_row_lines._line, {rows}.* FROM {rows} POSITIONAL JOIN csv_row_lines"
 _PARQUET_ROWS_WITH_LINES = "SELECT file_row_number + 1 AS _line, * FROM read_parquet(?, file_row_number = true)"
 # Line ends after an empty last field: DuckDB drops empty fields at the end of a line.
 _EMPTY_LAST_FIELD = (b",\n", b',""\n')
@@ -203,22 +201,27 @@ def _read_csv(
         with tempfile.TemporaryDirectory(prefix="refund-recon-") if needs_copy else nullcontext() as folder:
             path, left_out = _readable_copy(file.path, Path(folder) / "records.csv") if folder else (file.path, [])
             parallel = _read_csv_rows(
-                con, file, path, columns, _typed_columns(file.export, source_columns, extra_columns), header_lines
+                con, file, path, columns, _typed_columns(file.export, source_columns, extra_columns)
             )
             numbered_by_position = _number_rows(con, path, traits, header_lines, columns, parallel)
     except _UNREADABLE as error:
         raise StructuralError(f"{file.path}: cannot be read as CSV ({error})") from None
     _reject_records(con, left_out)
-    typed = f"typed_{file.export.stem}"
-    con.execute(f"DROP TABLE IF EXISTS {typed}")
-    if numbered_by_position:
-        con.execute(f"ALTER TABLE csv_rows RENAME TO {typed}")
-    else:
-        con.execute(f"CREATE TABLE {typed} AS {_CSV_ROWS_NUMBERED_BY_SCAN}")
-        con.execute("DROP TABLE csv_rows; DROP TABLE csv_row_lines")
     unreadable = scalar(con, "SELECT count(*) FROM csv_rejected_rows")
-    if unreadable:
-        con.execute(f"DELETE FROM {typed} WHERE _line IN (SELECT line FROM csv_rejected_rows)")
+    rows, typed = f"csv_rows_{file.export.stem}", f"typed_{file.export.stem}"
+    con.execute(f"ALTER TABLE csv_rows RENAME TO {rows}")
+    if numbered_by_position and not unreadable:  # the common file: its rows numbered in place, no copy
+        con.execute(f"CREATE VIEW {typed} AS SELECT CAST(rowid + {header_lines + 1} AS BIGINT) AS _line, * FROM {rows}")
+    else:
+        lines = (
+            f"SELECT CAST(rowid + {header_lines + 1} AS BIGINT) AS _line, * FROM {rows}"
+            if numbered_by_position
+            else _CSV_ROWS_NUMBERED_BY_SCAN.format(rows=rows)
+        )
+        con.execute(
+            f"CREATE TABLE {typed} AS SELECT * FROM ({lines}) WHERE _line NOT IN (SELECT line FROM csv_rejected_rows)"
+        )
+        con.execute(f"DROP TABLE {rows}; DROP TABLE IF EXISTS csv_row_lines")
     con.execute(
         "INSERT INTO quarantine SELECT ?, line, column_name, 'csv_row', csv_line, message FROM csv_rejected_rows",
         [file.export.stem],
@@ -241,15 +244,14 @@ def _scan_names(header: list[str], export: Export) -> list[str]:
     return names
 
 
-def _read_csv_rows(
-    con, file: ExportFile, path: Path, columns: list[str], typed_columns: str, header_lines: int
-) -> bool:
-    """`csv_rows` (the typed columns of the rows DuckDB's reader splits, in file order, each
-    `_line` its line if the file has one row per line: `_number_rows` tells) and
-    `csv_rejected_rows`; return whether the file was read in parallel.
+def _read_csv_rows(con, file: ExportFile, path: Path, columns: list[str], typed_columns: str) -> bool:
+    """`csv_rows` (the typed columns of the rows DuckDB's reader splits, in file order, without
+    their lines) and `csv_rejected_rows`; return whether the file was read in parallel.
 
-    The text is cast and numbered in the same statement that reads it: no copy of the file is
-    made. (`row_number() OVER ()` follows the reader's order, which loading preserves.)
+    The text is cast in the same statement that reads it: no copy of the file as text is kept.
+    The table keeps file order (loading preserves insertion order), so a row's `rowid` is its
+    position: the common file numbers its lines from it (`_read_csv`). Numbering in this
+    statement (`row_number() OVER ()`) would run it on one thread.
     After a record over the reader's max_line_size (2,000,000 bytes), DuckDB's parallel
     reader can resume inside a quoted field and lose the records that follow; such a file
     is read again on one thread, which skips the record whole.
@@ -259,8 +261,7 @@ def _read_csv_rows(
         con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
         try:
             con.execute(
-                f"CREATE OR REPLACE TABLE csv_rows AS "
-                f"SELECT row_number() OVER () + {int(header_lines)} AS _line, {typed_columns} FROM {scan}",
+                f"CREATE OR REPLACE TABLE csv_rows AS SELECT {typed_columns} FROM {scan}",
                 [str(path), {name: "VARCHAR" for name in columns}, parallel],
             )
         except duckdb.Error as error:
@@ -279,7 +280,7 @@ def _number_rows(con, path: Path, traits: _CsvTraits, header_lines: int, columns
     """Whether `csv_rows` are numbered by position; records with too many fields join `csv_rejected_rows`.
 
     The common file (no rejected record, no newline inside a field, so one line per row, and
-    no blank line, which the reader skips) is numbered as it was read: return True. Any other
+    no blank line, which the reader skips) numbers its rows by position: return True. Any other
     finds the line where each record starts (`csv_row_lines`): from its blank lines if it has
     no quote and no bare CR (one line per record), else by scanning its records once more.
     """

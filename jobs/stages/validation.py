@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobs.engine.engine import duckdb_connection
+from jobs.engine.engine import duckdb_connection, scalar
 from jobs.engine.runner import Runner
 from jobs.engine.sqlfiles import literal
 from jobs.engine.steps import discover, step
@@ -159,27 +159,25 @@ def _quarantine_duplicate_keys(con, export: Export) -> None:
 
 
 def _deliver(con, loaded: LoadedExport, as_of_end: str) -> FileCounts:
-    """Count the file's rows, then turn `typed_<stem>` into `delivered_<stem>`; return the counts.
+    """Count the file's rows and define `delivered_<stem>`: the visible rows not quarantined; return the counts.
 
-    Every row is now loaded or quarantined, so the typed table becomes the delivery in place,
-    without a copy: rows not visible or quarantined are deleted, `_bad_types` dropped, the table
-    renamed. The loader wrote it in file order, so the delivery is in line order.
+    Every row is now loaded or quarantined, so the delivery is `typed_<stem>` seen without the
+    rows not visible and the lines quarantined (a snapshot, `undelivered_<stem>`: a later entry
+    in the quarantine never changes the delivery), without a copy. The loader wrote the rows
+    in file order, so the delivery is in line order.
     """
     export = loaded.file.export
     stem = export.stem
     typed, visible = con.execute(
         f"SELECT (SELECT count(*) FROM typed_{stem}), (SELECT count(*) FROM visible_{stem})"
     ).fetchone()
-    quarantined = con.execute("SELECT count(DISTINCT line) FROM quarantine WHERE source = ?", [stem]).fetchone()[0]
+    con.execute(f"CREATE TABLE undelivered_{stem} AS SELECT DISTINCT line FROM quarantine WHERE source = ?", [stem])
+    quarantined = scalar(con, f"SELECT count(*) FROM undelivered_{stem}")
     con.execute(
-        f"DELETE FROM typed_{stem} WHERE NOT {_visible(export, as_of_end)} "
-        f"OR _line IN (SELECT line FROM quarantine WHERE source = ?)",
-        [stem],
+        f"CREATE VIEW delivered_{stem} AS SELECT * EXCLUDE (_bad_types) FROM typed_{stem} "
+        f"WHERE {_visible(export, as_of_end)} AND _line NOT IN (SELECT line FROM undelivered_{stem})"
     )
-    con.execute(f"ALTER TABLE typed_{stem} DROP COLUMN _bad_types")
-    con.execute(f"DROP TABLE IF EXISTS delivered_{stem}")
-    con.execute(f"ALTER TABLE typed_{stem} RENAME TO delivered_{stem}")
-    loaded_rows = con.execute(f"SELECT count(*) FROM delivered_{stem}").fetchone()[0]
+    loaded_rows = scalar(con, f"SELECT count(*) FROM delivered_{stem}")
     after = typed - visible
     unreadable = loaded.rows_read - after - visible
     return FileCounts(stem, loaded.rows_read, after, visible + unreadable, loaded_rows, quarantined)
