@@ -3,8 +3,9 @@
     <db dir>/exports/xlsx/refund-recon-<as_of>.xlsx
 
 A summary sheet first (the night, its status and warnings, the money per currency), then one
-sheet per table, in export order (refund_verdicts: those not compliant, `PARTIAL_SHEETS`). Cells keep their types so that Excel neither corrupts nor
-mangles them: every text is a text cell (a 12-digit account or order id stays `100104455672`,
+sheet per table, in export order (refund_verdicts: those not compliant, `PARTIAL_SHEETS`).
+Cells keep their types so that Excel neither corrupts nor mangles them: every text is a text
+cell (a 12-digit account or order id stays `100104455672`,
 never `1.00105E+11`; a text that looks like a formula stays text), money is a number whose
 format shows the row's currency (`1,999.00 CNY`; the currency column stays beside it), counts
 are numbers, dates are dates and times are UTC date-times (the format says UTC), booleans are
