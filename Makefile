@@ -11,6 +11,9 @@ RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 SPARK_VENV := .venv-spark
+# Defined before the rules that name them: make expands a rule's prerequisites as it reads it.
+SPARK_STAMP := $(SPARK_VENV)/.installed-spark
+SPARK_TESTS := $(SPARK_VENV)/bin/pytest -m spark -W ignore::FutureWarning -p no:cacheprovider tests/test_spark.py
 # `uv pip install`, not `sync`: sync would also remove pip, which tests/test_packaging.py runs.
 INSTALL := $(UV) pip install --quiet --python $(BIN)/python
 LOCK    := $(UV) pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
@@ -77,8 +80,6 @@ test-fast: $(TEST_STAMP)  ## while working: everything but the slow suites (fuzz
 # The Spark engine's parity tests, in a venv of their own (PySpark slows every process of the
 # main one); Spark needs Java 17+, installed from Debian when missing. `make test` runs them too
 # (one local[2] session, under 2 minutes: docs/spark.md).
-SPARK_STAMP := $(SPARK_VENV)/.installed-spark
-SPARK_TESTS := $(SPARK_VENV)/bin/pytest -m spark -W ignore::FutureWarning -p no:cacheprovider tests/test_spark.py
 
 $(SPARK_STAMP): requirements/spark.txt pyproject.toml | $(UV)
 	command -v java >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
