@@ -26,6 +26,21 @@ from jobs.stages.schemas import EXPORTS
 AS_OF = date(2026, 3, 31)
 
 
+# SPEC section 4's ten rule codes, in its order: the codes every test expects, written once.
+SPEC_RULE_CODES = (
+    "PAST_WINDOW",
+    "MINUTES_USED",
+    "CONCURRENT_REFUND",
+    "ACCOUNT_SUSPENDED",
+    "COUPON_REFUNDED",
+    "PATH_MISMATCH",
+    "DUPLICATE_REFUND",
+    "USAGE_AFTER_REFUND",
+    "UNDER_REFUNDED",
+    "REJECTED_WITH_PAYOUT",
+)
+
+
 def purchase(**overrides) -> dict:
     """A valid order: 100.00 USD paid in cash, bought 2026-03-01 10:00 billing time."""
     row = dict(

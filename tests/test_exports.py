@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from exports import AS_OF, purchase, refund, status, usage, write_exports
+from exports import AS_OF, SPEC_RULE_CODES, purchase, refund, status, usage, write_exports
 
 from jobs.cli import main
 from jobs.config import Settings
@@ -32,18 +32,7 @@ from jobs.stages.publish import PublishError
 
 OUTPUT_TABLES = ("refund_flags", "refund_verdicts", "validation_errors", "abuse_signals", "abuse_cases")
 SETTINGS = Settings(max_bad_row_fraction=1.0, write_report=False)
-RULE_CODES = (
-    "PAST_WINDOW",
-    "MINUTES_USED",
-    "CONCURRENT_REFUND",
-    "ACCOUNT_SUSPENDED",
-    "COUPON_REFUNDED",
-    "PATH_MISMATCH",
-    "DUPLICATE_REFUND",
-    "USAGE_AFTER_REFUND",
-    "UNDER_REFUNDED",
-    "REJECTED_WITH_PAYOUT",
-)
+RULE_CODES = SPEC_RULE_CODES
 
 
 def night(folder: Path, **overrides) -> Path:

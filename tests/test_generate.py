@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
+from exports import SPEC_RULE_CODES
 
 from jobs.cli import main
 from jobs.config import Settings
@@ -24,18 +25,7 @@ AS_OF = date(2026, 3, 31)
 SMALL = 0.002  # the smallest scale the tests use: ~20 background entities, 10,000 usage rows
 SEED = 11
 STEMS = ("purchases", "usage", "refunds", "account_status")
-RULE_CODES = {  # SPEC section 4
-    "PAST_WINDOW",
-    "MINUTES_USED",
-    "CONCURRENT_REFUND",
-    "ACCOUNT_SUSPENDED",
-    "COUPON_REFUNDED",
-    "PATH_MISMATCH",
-    "DUPLICATE_REFUND",
-    "USAGE_AFTER_REFUND",
-    "UNDER_REFUNDED",
-    "REJECTED_WITH_PAYOUT",
-}
+RULE_CODES = set(SPEC_RULE_CODES)
 SIGNAL_CODES = {  # SPEC section 5 and the three extras of docs/signals.md
     "SERIAL_REFUNDER",
     "REFUND_CYCLE",

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from exports import SPEC_RULE_CODES
 
 from jobs.config import Settings, load_settings
 from jobs.pipeline import run
@@ -26,18 +27,7 @@ from benchmarks.peer_pandas import Night, evaluate  # noqa: E402
 
 SAMPLE = REPO / "data" / "sample"
 AS_OF = date(2026, 3, 31)
-RULE_CODES = {
-    "PAST_WINDOW",
-    "MINUTES_USED",
-    "CONCURRENT_REFUND",
-    "ACCOUNT_SUSPENDED",
-    "COUPON_REFUNDED",
-    "PATH_MISMATCH",
-    "DUPLICATE_REFUND",
-    "USAGE_AFTER_REFUND",
-    "UNDER_REFUNDED",
-    "REJECTED_WITH_PAYOUT",
-}
+RULE_CODES = set(SPEC_RULE_CODES)
 
 
 def test_peer_flags_the_sample_night_like_the_job():

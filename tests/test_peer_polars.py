@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from exports import purchase, refund, run_night, write_exports
+from exports import SPEC_RULE_CODES, purchase, refund, run_night, write_exports
 
 from jobs.config import Settings, load_settings
 from jobs.pipeline import run
@@ -30,18 +30,7 @@ from benchmarks.check import compare_file, job_quarantine  # noqa: E402
 
 SAMPLE = REPO / "data" / "sample"
 AS_OF = date(2026, 3, 31)
-RULE_CODES = {
-    "PAST_WINDOW",
-    "MINUTES_USED",
-    "CONCURRENT_REFUND",
-    "ACCOUNT_SUSPENDED",
-    "COUPON_REFUNDED",
-    "PATH_MISMATCH",
-    "DUPLICATE_REFUND",
-    "USAGE_AFTER_REFUND",
-    "UNDER_REFUNDED",
-    "REJECTED_WITH_PAYOUT",
-}
+RULE_CODES = set(SPEC_RULE_CODES)
 
 
 # Nights on the edges the generated ones miss. Each refund is paid on day 10 of its order.

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from exports import Night
+from exports import SPEC_RULE_CODES, Night
 
 from jobs.config import load_settings
 from jobs.pipeline import run
@@ -22,18 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
 AS_OF = date(2026, 3, 31)
 
-RULE_CODES = {
-    "PAST_WINDOW",
-    "MINUTES_USED",
-    "CONCURRENT_REFUND",
-    "ACCOUNT_SUSPENDED",
-    "COUPON_REFUNDED",
-    "PATH_MISMATCH",
-    "DUPLICATE_REFUND",
-    "USAGE_AFTER_REFUND",
-    "UNDER_REFUNDED",
-    "REJECTED_WITH_PAYOUT",
-}
+RULE_CODES = set(SPEC_RULE_CODES)
 
 SPEC_SIGNAL_CODES = {
     "SERIAL_REFUNDER",
