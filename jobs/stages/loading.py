@@ -210,14 +210,11 @@ def _read_csv(
     unreadable = scalar(con, "SELECT count(*) FROM csv_rejected_rows")
     rows, typed = f"csv_rows_{file.export.stem}", f"typed_{file.export.stem}"
     con.execute(f"ALTER TABLE csv_rows RENAME TO {rows}")
+    by_position = f"SELECT CAST(rowid + {header_lines + 1} AS BIGINT) AS _line, * FROM {rows}"
     if numbered_by_position and not unreadable:  # the common file: its rows numbered in place, no copy
-        con.execute(f"CREATE VIEW {typed} AS SELECT CAST(rowid + {header_lines + 1} AS BIGINT) AS _line, * FROM {rows}")
+        con.execute(f"CREATE VIEW {typed} AS {by_position}")
     else:
-        lines = (
-            f"SELECT CAST(rowid + {header_lines + 1} AS BIGINT) AS _line, * FROM {rows}"
-            if numbered_by_position
-            else _CSV_ROWS_NUMBERED_BY_SCAN.format(rows=rows)
-        )
+        lines = by_position if numbered_by_position else _CSV_ROWS_NUMBERED_BY_SCAN.format(rows=rows)
         con.execute(
             f"CREATE TABLE {typed} AS SELECT * FROM ({lines}) WHERE _line NOT IN (SELECT line FROM csv_rejected_rows)"
         )

@@ -59,7 +59,7 @@ def validate(runner: Runner, loaded: dict[str, LoadedExport]) -> dict[str, FileC
         runner.provide(f"visible_{export.stem}", f"passing_{export.stem}")
     runner.run(discover("validation"))
     runner.run((step("staging/quarantine_cleanup"),))
-    return {stem: _deliver(con, loaded[stem], as_of_end) for stem in EXPORTS}
+    return {stem: _deliver(con, loaded[stem]) for stem in EXPORTS}
 
 
 def enforce_bad_row_limit(con, counts: dict[str, FileCounts], max_bad_row_fraction: float) -> None:
@@ -158,24 +158,23 @@ def _quarantine_duplicate_keys(con, export: Export) -> None:
     )
 
 
-def _deliver(con, loaded: LoadedExport, as_of_end: str) -> FileCounts:
+def _deliver(con, loaded: LoadedExport) -> FileCounts:
     """Count the file's rows and define `delivered_<stem>`: the visible rows not quarantined; return the counts.
 
-    Every row is now loaded or quarantined, so the delivery is `typed_<stem>` seen without the
-    rows not visible and the lines quarantined (a snapshot, `undelivered_<stem>`: a later entry
-    in the quarantine never changes the delivery), without a copy. The loader wrote the rows
-    in file order, so the delivery is in line order.
+    Every row is now loaded or quarantined, so the delivery is `visible_<stem>` without the
+    lines quarantined (a snapshot, `undelivered_<stem>`: a later entry in the quarantine never
+    changes the delivery), without a copy. The loader wrote the rows in file order, so the
+    delivery is in line order.
     """
-    export = loaded.file.export
-    stem = export.stem
+    stem = loaded.file.export.stem
     typed, visible = con.execute(
         f"SELECT (SELECT count(*) FROM typed_{stem}), (SELECT count(*) FROM visible_{stem})"
     ).fetchone()
     con.execute(f"CREATE TABLE undelivered_{stem} AS SELECT DISTINCT line FROM quarantine WHERE source = ?", [stem])
     quarantined = scalar(con, f"SELECT count(*) FROM undelivered_{stem}")
     con.execute(
-        f"CREATE VIEW delivered_{stem} AS SELECT * EXCLUDE (_bad_types) FROM typed_{stem} "
-        f"WHERE {_visible(export, as_of_end)} AND _line NOT IN (SELECT line FROM undelivered_{stem})"
+        f"CREATE VIEW delivered_{stem} AS SELECT * EXCLUDE (_bad_types) FROM visible_{stem} "
+        f"WHERE _line NOT IN (SELECT line FROM undelivered_{stem})"
     )
     loaded_rows = scalar(con, f"SELECT count(*) FROM delivered_{stem}")
     after = typed - visible
