@@ -63,9 +63,17 @@ validate: $(RUN_STAMP)  ## check data/sample without writing anything
 
 # `make bench SCALES="1 10"`: issues #5 and #12's benchmark (job vs reading the inputs vs a pandas
 # and a Polars peer); writes benchmarks/results/. Not part of `make test`. BENCH_ARGS passes more options.
+# `make bench ENGINE=spark SCALES=1`: the Spark engine's night beside the DuckDB engine's (issue #13,
+# benchmarks/engines.py; results/<timestamp>-spark.md).
 SCALES ?= 1 10
+ENGINE ?= duckdb
+ifeq ($(ENGINE),spark)
+bench: $(RUN_STAMP) $(SPARK_STAMP)  ## time the job against the floor and the pandas and Polars peers at each scale
+	$(BIN)/python -m benchmarks.engines --scales $(SCALES) $(BENCH_ARGS)
+else
 bench: $(RUN_STAMP) $(BENCH_STAMP)  ## time the job against the floor and the pandas and Polars peers at each scale
 	$(BIN)/python -m benchmarks.bench --scales $(SCALES) $(BENCH_ARGS)
+endif
 
 test: $(TEST_STAMP) $(CHROMIUM) $(SPARK_STAMP)  ## the whole test suite (what CI runs), in parallel, then the Spark parity tests
 	$(BIN)/pytest $(PYTEST_XDIST)
