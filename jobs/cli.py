@@ -381,15 +381,28 @@ def dictionary_command(out_path: Path | None) -> None:
 
 @main.command("report")
 @db_option("The DuckDB warehouse to read, read-only.")
+@click.option(
+    "--from",
+    "outputs",
+    type=click.Path(path_type=Path),
+    help="A run's Parquet outputs (<folder>/<table>/as_of=<D>/) to read instead of a warehouse; "
+    "the report is written into that folder.",
+)
 @click.option("--as-of", type=Night(), help="The night to report on (its latest run); default: the latest run.")
 @config_option("TOML settings file; [privacy] mask_shared_report decides the shared copy.")
-def report_command(db_path: Path, as_of, config_path: Path | None) -> None:
-    """(Re)write a night's HTML report next to the warehouse, and its masked shared copy."""
-    from jobs.outputs.report import ReportError, find_run, write_report
+@click.pass_context
+def report_command(context: click.Context, db_path: Path, outputs: Path | None, as_of, config_path) -> None:
+    """(Re)write a night's HTML report next to the warehouse (or into --from), and its masked shared copy."""
+    from jobs.outputs.report import ReportError, find_run, write_report, write_report_from
 
+    if outputs is not None and context.get_parameter_source("db_path") is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--from and --db cannot be combined (read a warehouse or a run's Parquet outputs)")
     settings = _settings(config_path)
     try:
-        paths = write_report(db_path, find_run(db_path, as_of), settings)
+        if outputs is not None:
+            paths = write_report_from(outputs, as_of, settings)
+        else:
+            paths = write_report(db_path, find_run(db_path, as_of), settings)
     except ReportError as error:
         click.echo(f"refund-recon: {error}", err=True)
         raise SystemExit(1) from None

@@ -94,7 +94,10 @@ def test_a_run_writes_parquet_partitions_csv_and_run_results_next_to_the_warehou
     out = db_path.parent
     tables = exported_tables(db_path)
     assert set(OUTPUT_TABLES) <= set(tables)
-    parquet = [out / "exports" / "parquet" / table / "as_of=2026-03-31" / "data.parquet" for table in tables]
+    parquet = [
+        out / "exports" / "parquet" / table / "as_of=2026-03-31" / "data.parquet"
+        for table in (*tables, *exports_module.REPORT_TABLES)
+    ]
     csv_files = [out / "exports" / "csv" / "as_of=2026-03-31" / f"{table}.csv" for table in tables]
     workbook = out / "exports" / "xlsx" / "refund-recon-2026-03-31.xlsx"
     assert result.export_paths == parquet + csv_files + [workbook, out / "run_results.json"]

@@ -3,6 +3,7 @@
 Written after the warehouse is committed, from the warehouse opened read-only, next to it:
 
     <db dir>/exports/parquet/<table>/as_of=YYYY-MM-DD/data.parquet   Hive-style partitions
+        (and, Parquet only, the night's run and records: REPORT_TABLES, for `report --from`)
     <db dir>/exports/csv/as_of=YYYY-MM-DD/<table>.csv                one folder per night
     <db dir>/exports/xlsx/refund-recon-YYYY-MM-DD.xlsx               the tables for Excel (outputs/workbook.py)
     <db dir>/run_results.json                                        the latest run, for schedulers
@@ -56,6 +57,9 @@ EXPORT_TABLES = (
     "pending_refund_decisions",
 )
 OPTIONAL_EXPORT_TABLES = ("daily_reconciliation", "invariant_results", "gate_results")
+# Parquet only, for `refund-recon report --from` (docs/report.md, "From Parquet outputs"): the
+# run's row of `runs`, and the records the night saw (their SPEC columns) for the case timelines.
+REPORT_TABLES = ("runs", "purchases", "refunds", "account_status")
 # Columns holding account or entity identifiers (masked in CSV when mask_csv_exports is on).
 IDENTIFIER_COLUMNS = frozenset({"account_id", "entity_id", "entity_ids", "account_ids", "earlier_account_id"})
 RUN_RESULTS_SCHEMA = "refund-recon/run-results/v1"
@@ -77,7 +81,7 @@ def write_exports(db_path: Path, run_id: str, settings, result) -> list[Path]:
             (mode,) = con.execute("SELECT mode FROM runs WHERE run_id = ?", [run_id]).fetchall()[0]
             base = output_folder(db_path, run_id, mode)
             tables = exported_tables(con)
-            parquet = [_write_parquet(con, base, table, result.as_of) for table in tables]
+            parquet = [_write_parquet(con, base, table, run_id, result.as_of) for table in (*tables, *REPORT_TABLES)]
             csv_files = _write_csv_night(con, base, tables, result.as_of, mask_identifiers=settings.mask_csv_exports)
             book = workbook.write_workbook(
                 con,
@@ -117,17 +121,18 @@ def _check_latest_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
 # --- Parquet ----------------------------------------------------------------------------------
 
 
-def _write_parquet(con, base: Path, table: str, as_of: date) -> Path:
+def _write_parquet(con, base: Path, table: str, run_id: str, as_of: date) -> Path:
     """`exports/parquet/<table>/as_of=<as_of>/data.parquet`, replaced in one rename."""
     target = base / "exports" / "parquet" / table / f"as_of={as_of.isoformat()}" / "data.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     with files.replacing(target) as temp:
-        con.execute(f"COPY ({_parquet_select(con, table)}) TO {literal(str(temp))} (FORMAT parquet)")
+        con.execute(f"COPY ({_parquet_select(con, table, run_id)}) TO {literal(str(temp))} (FORMAT parquet)")
     return target
 
 
-def _parquet_select(con, table: str) -> str:
-    """Every column but as_of (it is the partition); HUGEINT counts as BIGINT (Parquet has no 128-bit int)."""
+def _parquet_select(con, table: str, run_id: str) -> str:
+    """Every column but as_of (it is the partition) and a record's bookkeeping (`_source_line` ...);
+    HUGEINT counts as BIGINT (Parquet has no 128-bit int). Of `runs`, the run's row only."""
     columns = con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
         "AND table_name = ? ORDER BY column_index",
@@ -136,9 +141,10 @@ def _parquet_select(con, table: str) -> str:
     selected = [
         f"CAST({quoted(name)} AS BIGINT) AS {quoted(name)}" if kind in ("HUGEINT", "UHUGEINT") else quoted(name)
         for name, kind in columns
-        if name != "as_of"
+        if name != "as_of" and not name.startswith("_")
     ]
-    return f"SELECT {', '.join(selected)} FROM {quoted(table)}"
+    where = f" WHERE run_id = {literal(run_id)}" if table == "runs" else ""
+    return f"SELECT {', '.join(selected)} FROM {quoted(table)}{where}"
 
 
 # --- CSV --------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -37,7 +39,7 @@ from jobs.engine.runner import Runner
 from jobs.engine.sqlfiles import quoted
 from jobs.engine.steps import StepError, discover, step
 from jobs.errors import cannot_write, first_line
-from jobs.outputs import charts, files, formats, masking
+from jobs.outputs import charts, files, formats, masking, parquet_night
 from jobs.outputs.outcome import night_status, night_warnings
 from jobs.stages.publish import output_folder
 
@@ -75,16 +77,46 @@ def write_report(db_path: Path, run_id: str, settings) -> list[Path]:
         pages = render(con, data, shared_copy=settings.mask_shared_report)
     finally:
         con.close()
+    with _writing():
+        return _write_pages(output_folder(db_path, run_id, data["run"]["mode"]), data, pages)
+
+
+def write_report_from(folder: Path, as_of: date | None, settings) -> list[Path]:
+    """Write night `as_of`'s report(s) (default: the latest night) from a run's Parquet outputs
+    (`<folder>/<table>/as_of=<D>/`: jobs/outputs/parquet_night.py) into `folder`; return their paths."""
+    folder = Path(folder)
     try:
-        folder = output_folder(db_path, run_id, data["run"]["mode"])
-        stem = f"report-{data['run']['as_of']}"
-        targets = [(folder / f"{stem}.html", pages["full"])]
-        if "shared" in pages:
-            targets.append((folder / f"{stem}.shared.html", pages["shared"]))
-        files.write_atomically(targets)
+        con = parquet_night.open_night(folder, as_of, TREND_NIGHTS, settings)
+        try:
+            data = read_night(con, folder, _chosen_run(con, folder, as_of))
+            pages = render(con, data, shared_copy=settings.mask_shared_report)
+        finally:
+            con.close()
+    except parquet_night.OutputsError as error:
+        raise ReportError(str(error)) from None
+    except duckdb.Error as error:
+        raise ReportError(f"{folder}: cannot read the Parquet outputs ({first_line(error)})") from None
+    with _writing():
+        return _write_pages(folder, data, pages)
+
+
+def _write_pages(folder: Path, data: dict, pages: dict[str, str]) -> list[Path]:
+    """`report-<as_of>.html` (and `.shared.html`) in `folder`, written whole or not at all."""
+    stem = f"report-{data['run']['as_of']}"
+    targets = [(folder / f"{stem}.html", pages["full"])]
+    if "shared" in pages:
+        targets.append((folder / f"{stem}.shared.html", pages["shared"]))
+    files.write_atomically(targets)
+    return [path for path, _ in targets]
+
+
+@contextmanager
+def _writing() -> Iterator[None]:
+    """A file that cannot be written fails the report in one line."""
+    try:
+        yield
     except OSError as error:
         raise ReportError(cannot_write(error.filename, error)) from None
-    return [path for path, _ in targets]
 
 
 def read_night(con: duckdb.DuckDBPyConnection, db_path: Path, run_id: str) -> dict:
@@ -106,11 +138,15 @@ def find_run(db_path: Path, as_of: date | None = None) -> str:
     """The run a report is made of: the latest run of `as_of`, or the latest run at all."""
     con = _connect(Path(db_path))
     try:
-        rows = _views(con, db_path, [step("report/run_choice")], as_of=Typed(as_of, "DATE")).rows("report_run_choice")
+        return _chosen_run(con, db_path, as_of)
     finally:
         con.close()
+
+
+def _chosen_run(con: duckdb.DuckDBPyConnection, source: Path, as_of: date | None) -> str:
+    rows = _views(con, source, [step("report/run_choice")], as_of=Typed(as_of, "DATE")).rows("report_run_choice")
     if not rows:
-        raise ReportError(f"{db_path}: no run {'as of ' + str(as_of) if as_of else 'yet'} in this warehouse")
+        raise ReportError(f"{source}: no run {'as of ' + str(as_of) if as_of else 'yet'} in this warehouse")
     return rows[0]["run_id"]
 
 
