@@ -20,7 +20,9 @@ from click.testing import CliRunner
 
 from jobs.cli import main
 from jobs.config import load_settings
+from jobs.engine.sqlfiles import quoted
 from jobs.outputs.masking import mask_id
+from jobs.outputs.parquet_night import open_night
 from jobs.pipeline import run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,10 +50,19 @@ def outputs(db_path: Path, folder: Path, layout: str) -> Path:
 
 
 def as_spark_writes(folder: Path) -> None:
-    """Each night's rows in two `part-*` files, the table's `_SUCCESS` marker and hidden checksums."""
+    """Each night's rows in two `part-*` files, the table's `_SUCCESS` marker and hidden checksums;
+    times as Spark writes them by default (INT96: UTC, read by DuckDB without a zone)."""
     with duckdb.connect() as con:
         for data in sorted(folder.glob("*/as_of=*/data.parquet")):
             table = con.read_parquet(str(data))
+            table = table.project(
+                ", ".join(
+                    f"timezone('UTC', {quoted(name)}) AS {quoted(name)}"
+                    if str(kind) == "TIMESTAMP WITH TIME ZONE"
+                    else quoted(name)
+                    for name, kind in zip(table.columns, table.types, strict=True)
+                )
+            )
             [(rows,)] = table.aggregate("count(*)").fetchall()
             for part, (offset, limit) in enumerate(((0, rows // 2), (rows // 2, rows - rows // 2))):
                 name = f"part-0000{part}-c0ffee.c000.snappy.parquet"
@@ -93,6 +104,14 @@ def test_the_report_from_the_outputs_is_the_warehouses(warehouse, tmp_path, layo
     ]
     for shared in (False, True):
         assert page(folder, night, shared) == page(warehouse.parent, night, shared)
+
+
+def test_times_spark_writes_without_a_zone_are_read_as_the_utc_instants_they_are(warehouse, tmp_path):
+    con = open_night(outputs(warehouse, tmp_path, "spark"), NIGHTS[-1], 30, load_settings(SAMPLE / "refund-recon.toml"))
+    read = "SELECT refund_id, requested_at, processed_at FROM refunds ORDER BY refund_id"
+    with duckdb.connect(str(warehouse), read_only=True) as stored:
+        assert con.execute(read).fetchall() == stored.execute(read).fetchall()
+    con.close()
 
 
 def test_without_as_of_the_latest_night_is_reported(warehouse, tmp_path):

@@ -27,6 +27,7 @@ import duckdb
 from jobs.catalog import CATALOG
 from jobs.engine.engine import DuckDBEngine
 from jobs.engine.runner import Runner
+from jobs.engine.sqlfiles import quoted
 from jobs.engine.steps import step
 
 NIGHTLY_TABLES = (
@@ -127,8 +128,15 @@ def _files(folder: Path, table: str, nights: list[date]) -> list[str]:
 
 
 def _view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], hive: bool = True) -> None:
-    """View `name` over `files`, columns matched by name (a later night may add one)."""
-    con.read_parquet(files, union_by_name=True, hive_partitioning=hive).create_view(name)
+    """View `name` over `files`, columns matched by name (a later night may add one). A time
+    without a zone is Spark's default INT96 (`spark.sql.parquet.outputTimestampType`): the UTC
+    instant, as the job's tables hold every time."""
+    relation = con.read_parquet(files, union_by_name=True, hive_partitioning=hive)
+    columns = [
+        f"timezone('UTC', {quoted(column)}) AS {quoted(column)}" if str(kind) == "TIMESTAMP" else quoted(column)
+        for column, kind in zip(relation.columns, relation.types, strict=True)
+    ]
+    relation.project(", ".join(columns)).create_view(name)
 
 
 def _catalogs(con: duckdb.DuckDBPyConnection, settings) -> None:
