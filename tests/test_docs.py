@@ -1,9 +1,13 @@
 """Every `refund-recon` command shown in a ```sh block of README.md and docs/*.md runs (issue #14).
 
-The commands run in document order (README.md, then docs/*.md by name) through bash, from one
-temp folder holding a sample warehouse built once by the documented run (data/sample as of
-2026-03-31 into `out/recon.duckdb`): `out/` paths land in the temp folder, `data/` is the
-repository's (linked in). A command must exit 0, or the code its own comment gives as `(exit N)`.
+The commands run in document order (README.md, then docs/*.md by name) from one temp folder
+holding a sample warehouse built once by the documented run, through bash and the installed
+`refund-recon` script (data/sample as of 2026-03-31 into `out/recon.duckdb`): `out/` paths land in
+the temp folder, `data/` is the repository's (linked in). A command must exit 0, or the code its
+own comment gives as `(exit N)`. A command that is one `refund-recon` call, its output or input
+at most redirected to a file (`> file`, `< file`), runs in this process through click's
+CliRunner, as the script would run it (a subprocess costs ~2 s of imports each); any other shell
+(pipes, `;`, `&&`) runs through bash.
 
 Marker comments, on the lines right above a fence (HTML comments: invisible on the page):
 
@@ -15,6 +19,7 @@ Marker comments, on the lines right above a fence (HTML comments: invisible on t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -24,6 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from jobs.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -96,9 +104,51 @@ COMMANDS = [
 ]
 
 
-def shell(command: str, folder: Path) -> subprocess.CompletedProcess:
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "100"}
-    return subprocess.run(["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+COLUMNS = "100"  # the width the commands' tables are laid out for
+REDIRECTS = {">": "stdout", "<": "stdin"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int
+    stderr: str
+
+
+def shell(command: str, folder: Path) -> Outcome:
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "COLUMNS": COLUMNS}
+    done = subprocess.run(["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    return Outcome(done.returncode, done.stderr)
+
+
+def in_process(command: str) -> tuple[list[str], dict[str, str]] | None:
+    """The arguments and redirected files (stdout, stdin) of a lone `refund-recon` call, or None
+    when the command needs a shell (a pipe, `;`, `&&`, `>>`...)."""
+    lexer = shlex.shlex(command.replace("\\\n", " "), posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    words, arguments, files = iter(list(lexer)), [], {}
+    for word in words:
+        if word in REDIRECTS:
+            files[REDIRECTS[word]] = next(words)
+        elif word and set(word) <= set(lexer.punctuation_chars):
+            return None
+        else:
+            arguments.append(word)
+    return arguments[1:], files
+
+
+def execute(command: str, folder: Path) -> Outcome:
+    """Run a documented command in `folder`: in this process when it is a lone call, else through bash."""
+    call = in_process(command)
+    if call is None:
+        return shell(command, folder)
+    arguments, files = call
+    with contextlib.chdir(folder):
+        stdin = Path(files["stdin"]).read_bytes() if "stdin" in files else None
+        result = CliRunner(env={"COLUMNS": COLUMNS}).invoke(main, arguments, input=stdin)
+        if "stdout" in files:
+            Path(files["stdout"]).write_bytes(result.stdout_bytes)
+    unexpected = "" if isinstance(result.exception, SystemExit | None) else repr(result.exception)
+    return Outcome(result.exit_code, result.stderr + unexpected)
 
 
 @pytest.fixture(scope="module")
@@ -111,14 +161,14 @@ def folder(tmp_path_factory):
     return folder
 
 
-@pytest.mark.slow  # ~27 s: the sample run and about 20 commands of 1-2 s each
+@pytest.mark.slow  # ~10 s: the sample run, then about 20 commands run in this process
 @pytest.mark.parametrize("command", COMMANDS, ids=[f"{command.where} {command.text[:60]}" for command in COMMANDS])
 def test_a_documented_command_runs(folder, command):
     if command.skip:
         pytest.skip(command.skip)
     for setup in command.setup:
         assert shell(setup, folder).returncode == 0, setup
-    result = shell(command.text, folder)
+    result = execute(command.text, folder)
     assert result.returncode == command.exit_code, f"{command.where}: {command.text}\n{result.stderr}"
 
 
@@ -156,3 +206,20 @@ def test_markers_skip_a_block_or_set_it_up():
 
 def test_the_docs_show_commands_to_run():
     assert len([command for command in COMMANDS if not command.skip]) >= 15
+
+
+@pytest.mark.parametrize(
+    "command, call",
+    [
+        ("refund-recon review list   # all", (["review", "list"], {})),
+        ("refund-recon review list --all > open.csv", (["review", "list", "--all"], {"stdout": "open.csv"})),
+        ("refund-recon query - < q.sql   # from stdin", (["query", "-"], {"stdin": "q.sql"})),
+        ('refund-recon query "SELECT 1\n  WHERE 2 > 1"', (["query", "SELECT 1\n  WHERE 2 > 1"], {})),
+        ("refund-recon run \\\n  --input x", (["run", "--input", "x"], {})),
+        ("refund-recon run ... --log-format json | jq -c .", None),
+        ("refund-recon review list >> all.txt", None),
+        ("refund-recon report && echo done", None),
+    ],
+)
+def test_a_lone_call_runs_in_process_and_any_other_shell_through_bash(command, call):
+    assert in_process(command) == call
