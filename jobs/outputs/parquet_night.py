@@ -61,31 +61,15 @@ def open_night(folder: Path, as_of: date | None, trend_nights: int, settings) ->
     try:
         _view(con, "runs", _files(folder, "runs", window))
         for table in NIGHTLY_TABLES:
-            if not _partition_files(folder, table, night):
-                raise OutputsError(f"{folder}: night {night} lacks {table}/ (a run of this version writes it)")
+            _tonight(folder, table, night)
             _view(con, f"{table}_history", _files(folder, table, window))
         for table in RECORD_TABLES:
-            files = _partition_files(folder, table, night)
-            if not files:
-                raise OutputsError(f"{folder}: night {night} lacks {table}/ (a run of this version writes it)")
-            _view(con, table, files, hive=False)
+            _view(con, table, _tonight(folder, table, night), hive=False)
         _catalogs(con, settings)
     except BaseException:
         con.close()
         raise
     return con
-
-
-def relations() -> set[str]:
-    """The tables `open_night` makes."""
-    return {
-        "runs",
-        *(f"{table}_history" for table in NIGHTLY_TABLES),
-        *RECORD_TABLES,
-        "rule_catalog",
-        "signal_catalog",
-        "case_dispositions",
-    }
 
 
 def _nights(folder: Path) -> list[date]:
@@ -121,6 +105,14 @@ def _visible(folder: Path) -> list[Path]:
 def _partition_files(folder: Path, table: str, night: date) -> list[str]:
     partition = folder / table / f"{_PARTITION}{night.isoformat()}"
     return [str(path) for path in _visible(partition) if path.suffix == ".parquet" and path.is_file()]
+
+
+def _tonight(folder: Path, table: str, night: date) -> list[str]:
+    """The night's files of `table`; a night lacking them is refused."""
+    files = _partition_files(folder, table, night)
+    if not files:
+        raise OutputsError(f"{folder}: night {night} lacks {table}/ (a run of this version writes it)")
+    return files
 
 
 def _files(folder: Path, table: str, nights: list[date]) -> list[str]:
