@@ -1,5 +1,8 @@
 """Loading (SPEC section 2): finding the four exports, structural errors, reading CSV, CSV.gz
-and Parquet into typed rows with the right line numbers."""
+and Parquet into typed rows with the right line numbers.
+
+The cases run the night's load and validate stages alone (tests/loads.py); the command line's
+structural errors and the night of the largest amounts run whole."""
 
 from __future__ import annotations
 
@@ -13,20 +16,15 @@ import pyarrow
 import pyarrow.parquet
 import pytest
 from click.testing import CliRunner
-from exports import AS_OF, error_lines, purchase, refund, run_night, usage, write_exports
+from exports import error_lines, purchase, refund, usage, write_exports
+from loads import load_folder, load_night
 
 from jobs.cli import main
 from jobs.config import Settings
-from jobs.pipeline import run
 from jobs.stages.loading import StructuralError
 from jobs.stages.schemas import EXPORTS, KIND_WORDS
 
 USAGE_HEADER = ",".join(EXPORTS["usage"].columns)
-
-
-def run_folder(folder: Path, **settings):
-    """Run on an existing folder without publishing; every bad row is tolerated."""
-    return run(Settings(max_bad_row_fraction=1.0, **settings), folder, AS_OF, db_path=None)
 
 
 def usage_csv(folder: Path, *lines: str) -> Path:
@@ -54,7 +52,7 @@ def test_a_missing_export_is_a_structural_error_naming_it(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     (folder / "usage.csv").unlink()
     with pytest.raises(StructuralError, match=r"missing export 'usage'"):
-        run_folder(folder)
+        load_folder(folder)
 
 
 def test_two_files_for_one_stem_are_a_structural_error_naming_both(tmp_path):
@@ -62,7 +60,7 @@ def test_two_files_for_one_stem_are_a_structural_error_naming_both(tmp_path):
     with gzip.open(folder / "usage.csv.gz", "wt", encoding="utf-8") as stream:
         stream.write(USAGE_HEADER + "\n")
     with pytest.raises(StructuralError) as raised:
-        run_folder(folder)
+        load_folder(folder)
     assert "usage.csv" in str(raised.value) and "usage.csv.gz" in str(raised.value)
 
 
@@ -71,7 +69,7 @@ def test_a_missing_required_column_names_the_file_and_the_column(tmp_path):
     columns = [name for name in EXPORTS["refunds"].columns if name != "currency"]
     (folder / "refunds.csv").write_text(",".join(columns) + "\n", encoding="utf-8")
     with pytest.raises(StructuralError) as raised:
-        run_folder(folder)
+        load_folder(folder)
     message = str(raised.value)
     assert "refunds.csv" in message
     assert "missing required column 'currency'" in message
@@ -81,12 +79,12 @@ def test_an_empty_file_is_a_structural_error_naming_it(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     (folder / "account_status.csv").write_bytes(b"")
     with pytest.raises(StructuralError, match=r"account_status\.csv.*empty"):
-        run_folder(folder)
+        load_folder(folder)
 
 
 def test_a_header_only_file_loads_zero_rows(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])  # the other three: header only
-    result = run_folder(folder)
+    result = load_folder(folder)
     counts = result.files["usage"]
     assert (counts.rows_read, counts.rows_in, counts.rows_loaded, counts.rows_quarantined) == (0, 0, 0, 0)
     assert result.con.execute("SELECT count(*) FROM delivered_usage").fetchone()[0] == 0
@@ -97,14 +95,14 @@ def test_a_parquet_file_that_is_not_parquet_is_a_structural_error(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     (folder / "usage.csv").rename(folder / "usage.parquet")  # CSV text under a Parquet name
     with pytest.raises(StructuralError, match=r"usage\.parquet: cannot be read as a Parquet file"):
-        run_folder(folder)
+        load_folder(folder)
 
 
 def test_a_csv_gz_that_is_not_gzip_is_a_structural_error(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     (folder / "usage.csv").rename(folder / "usage.csv.gz")  # plain text under a .gz name
     with pytest.raises(StructuralError, match=r"usage\.csv\.gz"):
-        run_folder(folder)
+        load_folder(folder)
 
 
 def test_a_parquet_export_missing_a_required_column_names_the_file_and_the_column(tmp_path):
@@ -112,7 +110,7 @@ def test_a_parquet_export_missing_a_required_column_names_the_file_and_the_colum
     (folder / "usage.csv").unlink()
     duckdb.sql(f"COPY (SELECT 'U1' AS usage_id, 'O1' AS order_id) TO '{folder / 'usage.parquet'}' (FORMAT parquet)")
     with pytest.raises(StructuralError, match=r"usage\.parquet: missing required column 'sdkappid'"):
-        run_folder(folder)
+        load_folder(folder)
 
 
 # --- formats --------------------------------------------------------------------------------
@@ -135,7 +133,7 @@ def test_a_parquet_export_loads_with_1_based_row_numbers_as_lines(tmp_path):
         usage=[usage(usage_id="U1"), usage(usage_id="U2", media_type="smell"), usage(usage_id="U3")],
     )
     _csv_to_parquet(folder / "usage.csv")
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert loaded_lines(result, "usage", "usage_id") == [(1, "U1"), (3, "U3")]
     assert errors(result, "usage") == [(2, "media_type", "isin")]
 
@@ -150,7 +148,7 @@ def test_a_parquet_export_with_native_types_loads_them(tmp_path):
         ") AS t(usage_id, order_id, sdkappid, started_at, minutes, media_type)) "
         f"TO '{folder / 'usage.parquet'}' (FORMAT parquet)"
     )
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert result.con.execute(
         "SELECT _line, minutes, started_at = TIMESTAMPTZ '2026-03-02 04:00:00+00' FROM delivered_usage"
     ).fetchall() == [(1, Decimal("10.5"), True)]
@@ -167,7 +165,7 @@ def test_parquet_amounts_with_a_wider_scale_load_when_exact_and_are_type_errors_
         ") AS t(usage_id, order_id, sdkappid, started_at, minutes, media_type)) "
         f"TO '{folder / 'usage.parquet'}' (FORMAT parquet)"
     )
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert result.con.execute("SELECT usage_id, minutes FROM delivered_usage").fetchall() == [("U1", Decimal("10.5"))]
     assert errors(result, "usage") == [(2, "minutes", "type")]
 
@@ -176,7 +174,7 @@ def test_an_unnamed_trailing_column_is_an_extra_column(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     lines = (folder / "purchases.csv").read_text(encoding="utf-8").splitlines()
     (folder / "purchases.csv").write_text("".join(f"{line},\n" for line in lines), encoding="utf-8")
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert errors(result, "purchases") == []
     assert result.con.execute("SELECT extra_columns FROM run_inputs WHERE source = 'purchases'").fetchone()[0] == [
         f"column{len(EXPORTS['purchases'].columns) + 1}"
@@ -191,7 +189,7 @@ def test_a_csv_gz_export_loads_like_the_csv(tmp_path):
     with gzip.open(folder / "usage.csv.gz", "wb") as stream:
         stream.write(plain.read_bytes())
     plain.unlink()
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert loaded_lines(result, "usage", "usage_id") == [(2, "U1")]
     assert errors(result, "usage") == [(3, "minutes", "type")]
 
@@ -201,7 +199,7 @@ def test_extra_columns_are_kept_and_ignored(tmp_path, extra):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     text = (folder / "purchases.csv").read_text(encoding="utf-8").splitlines()
     (folder / "purchases.csv").write_text(f"{text[0]},{extra}\n{text[1]},not a number\n", encoding="utf-8")
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert errors(result, "purchases") == []
     assert result.con.execute(f"SELECT order_id, _extra_columns['{extra}'] FROM delivered_purchases").fetchall() == [
         ("O1", "not a number")
@@ -215,7 +213,7 @@ def test_a_utf8_byte_order_mark_before_the_header_is_accepted(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     path = folder / "purchases.csv"
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert loaded_lines(result, "purchases", "order_id") == [(2, "O1")]
 
 
@@ -223,7 +221,7 @@ def test_a_utf8_byte_order_mark_before_the_header_is_accepted(tmp_path):
 
 
 def test_naive_timestamps_are_billing_time_and_offsets_are_honoured(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path,
         purchases=[
             purchase(order_id="O1", purchased_at="2026-03-01 00:30:00"),
@@ -237,7 +235,7 @@ def test_naive_timestamps_are_billing_time_and_offsets_are_honoured(tmp_path):
 
 
 def test_naive_timestamps_follow_the_configured_billing_time_zone(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path,
         settings=Settings(max_bad_row_fraction=1.0, billing_time_zone="UTC"),
         purchases=[purchase(purchased_at="2026-03-01 00:30:00")],
@@ -251,7 +249,7 @@ def test_naive_timestamps_follow_the_configured_billing_time_zone(tmp_path):
 
 
 def test_money_is_exact_decimal_never_float(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path,
         purchases=[
             purchase(
@@ -269,7 +267,7 @@ def test_money_is_exact_decimal_never_float(tmp_path):
 
 
 def test_money_with_three_decimals_is_a_type_error_not_rounded(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path, purchases=[purchase()], refunds=[refund(refund_cash_credit="1.005", refund_amount="1.005")]
     )
     assert sorted((e["line"], e["column"], e["check"], e["value"]) for e in night.errors("refunds")) == [
@@ -283,7 +281,7 @@ def test_money_with_three_decimals_is_a_type_error_not_rounded(tmp_path):
 
 
 def test_a_row_after_a_quoted_field_with_a_newline_gets_its_physical_line(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path,
         purchases=[
             purchase(order_id="O1", edition="two\nlines"),  # lines 2-3
@@ -303,7 +301,7 @@ def test_a_row_with_too_few_fields_is_quarantined_at_its_line(tmp_path):
         "U2,O1,1400000001,2026-03-02 12:00:00,10",
         "U3,O1,1400000001,2026-03-02 12:00:00,10,bogus",
     )
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert [(line, check) for line, _, check in errors(result, "usage")] == [(3, "csv_row"), (4, "isin")]
     assert loaded_lines(result, "usage", "usage_id") == [(2, "U1")]
 
@@ -316,7 +314,7 @@ def test_a_row_with_too_many_fields_is_quarantined_at_its_line(tmp_path):
         "U2,O1,1400000001,2026-03-02 12:00:00,10,bogus",
         "U3,O1,1400000001,2026-03-02 12:00:00,10,audio",
     )
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert [(line, check) for line, _, check in errors(result, "usage")] == [(2, "csv_row"), (3, "isin")]
     assert loaded_lines(result, "usage", "usage_id") == [(4, "U3")]
 
@@ -327,7 +325,7 @@ def test_an_empty_last_field_loads_but_an_empty_field_too_many_is_quarantined(tm
     header, first, second = path.read_text(encoding="utf-8").splitlines()
     assert first.endswith(",") and second.endswith(",")  # payment_fingerprint, the last column, is empty
     path.write_text(f"{header}\n{first}\n{second},\n", encoding="utf-8")
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert loaded_lines(result, "purchases", "order_id") == [(2, "O1")]
     assert [(line, check) for line, _, check in errors(result, "purchases")] == [(3, "csv_row")]
 
@@ -342,7 +340,7 @@ def test_ragged_and_multi_line_rows_together_keep_every_later_line_right(tmp_pat
         "U4,O1,1400000001,2026-03-02 12:00:00,10,audio",  # line 7
         "U5,O1,1400000001,2026-03-02 12:00:00,10,bogus",
     )  # line 8
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert [(line, check) for line, _, check in errors(result, "usage")] == [
         (2, "isin"),
         (4, "csv_row"),
@@ -362,7 +360,7 @@ def test_a_blank_line_does_not_shift_the_lines_of_later_rows(tmp_path):
         "",  # line 3
         "U2,O1,1400000001,2026-03-02 12:00:00,10,bogus",
     )  # line 4
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert loaded_lines(result, "usage", "usage_id") == [(2, "U1")]
     assert (4, "media_type", "isin") in errors(result, "usage")
     counts = result.files["usage"]
@@ -377,7 +375,7 @@ def test_columns_are_found_by_name_in_any_order(tmp_path):
         "bogus,10,U2,2026-03-02 12:00:00,1400000001,O1\n",
         encoding="utf-8",
     )
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert result.con.execute(
         "SELECT _line, usage_id, order_id, sdkappid, minutes, media_type FROM delivered_usage"
     ).fetchall() == [
@@ -418,7 +416,7 @@ def load_one_parquet_row(tmp_path, stem: str, **columns: pyarrow.Array):
     builders = {"usage": usage, "refunds": refund}
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     write_parquet(folder, stem, builders[stem](), **columns)
-    return run_folder(folder)
+    return load_folder(folder)
 
 
 MONEY = ("refund_cash_credit", "refund_amount")  # set together, so that the refund's parts add up
@@ -589,7 +587,7 @@ def test_a_cr_outside_quotes_quarantines_its_row_and_the_rest_loads(tmp_path, bo
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     eol = "\r\n" if "\r\n" in body else "\n"
     (folder / "usage.csv").write_bytes((USAGE_HEADER + eol + body).encode())
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert [line for line, _ in loaded_lines(result, "usage", "usage_id")] == loaded
     assert errors(result, "usage") == [(quarantined, None, "csv_row")]
     counts = result.files["usage"]
@@ -599,7 +597,7 @@ def test_a_cr_outside_quotes_quarantines_its_row_and_the_rest_loads(tmp_path, bo
 def test_a_cr_inside_a_quoted_field_is_data(tmp_path):
     folder = write_exports(tmp_path / "in", purchases=[purchase()])
     usage_csv(folder, '"U1\rx",O1,1400000001,2026-03-02 12:00:00,10,audio', ROW.format(2))
-    result = run_folder(folder)
+    result = load_folder(folder)
     assert loaded_lines(result, "usage", "usage_id") == [(2, "U1\rx"), (3, "U2")]
 
 

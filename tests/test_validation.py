@@ -1,5 +1,8 @@
 """Validation (SPEC sections 2 and 3): every visible row is loaded or quarantined, with the
-line, column, check and value of each failure."""
+line, column, check and value of each failure.
+
+The cases run the night's load and validate stages alone (tests/loads.py); the bad row limit on
+the command line and its untouched warehouse run whole."""
 
 from __future__ import annotations
 
@@ -7,11 +10,11 @@ from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
-from exports import AS_OF, purchase, refund, run_night, status, usage, write_exports
+from exports import purchase, refund, status, usage, write_exports
+from loads import load_folder, load_night
 
 from jobs.cli import main
 from jobs.config import Settings
-from jobs.pipeline import run
 from jobs.stages.schemas import EXPORTS
 from jobs.stages.validation import TooManyBadRows
 
@@ -22,13 +25,13 @@ def failures(night, source: str) -> list[tuple]:
 
 
 def one_bad_purchase(tmp_path, **overrides):
-    night = run_night(tmp_path, purchases=[purchase(order_id="O1"), purchase(order_id="O2", **overrides)])
+    night = load_night(tmp_path, purchases=[purchase(order_id="O1"), purchase(order_id="O2", **overrides)])
     assert night.loaded_keys("purchases", "order_id") == ["O1"]
     return night
 
 
 def one_bad_refund(tmp_path, **overrides):
-    night = run_night(
+    night = load_night(
         tmp_path, purchases=[purchase()], refunds=[refund(refund_id="R1"), refund(refund_id="R2", **overrides)]
     )
     assert night.loaded_keys("refunds", "refund_id") == ["R1"]
@@ -36,13 +39,15 @@ def one_bad_refund(tmp_path, **overrides):
 
 
 def one_bad_usage(tmp_path, **overrides):
-    night = run_night(tmp_path, purchases=[purchase()], usage=[usage(usage_id="U1"), usage(usage_id="U2", **overrides)])
+    night = load_night(
+        tmp_path, purchases=[purchase()], usage=[usage(usage_id="U1"), usage(usage_id="U2", **overrides)]
+    )
     assert night.loaded_keys("usage", "usage_id") == ["U1"]
     return night
 
 
 def one_bad_status(tmp_path, **overrides):
-    night = run_night(
+    night = load_night(
         tmp_path,
         purchases=[purchase()],
         account_status=[status(), status(**({"effective_at": "2026-03-03 09:00:00"} | overrides))],
@@ -125,7 +130,7 @@ def test_an_empty_account_status_effective_at_is_not_nullable(tmp_path):
 
 
 def test_usage_without_an_order_is_free_minutes_and_loads(tmp_path):
-    night = run_night(tmp_path, purchases=[purchase()], usage=[usage(order_id="")])
+    night = load_night(tmp_path, purchases=[purchase()], usage=[usage(order_id="")])
     assert night.errors("usage") == []
     assert night.loaded_keys("usage", "usage_id") == ["U1"]
 
@@ -205,7 +210,7 @@ def test_a_purchase_breaking_the_refundable_amount_identity_is_quarantined(tmp_p
 
 
 def test_the_refundable_amount_identity_holds_within_a_cent(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path,
         purchases=[
             purchase(order_id="O1", paid_cash_credit="99.99"),
@@ -231,7 +236,7 @@ def test_refund_parts_not_summing_to_the_refund_amount_are_quarantined(tmp_path)
 
 
 def test_refund_parts_summing_within_a_cent_load(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path, purchases=[purchase()], refunds=[refund(refund_cash_credit="60.00", refund_free_credit="39.99")]
     )
     assert night.errors("refunds") == []
@@ -249,7 +254,7 @@ def test_a_decided_refund_without_processed_at_is_quarantined(tmp_path, refund_s
 
 
 def test_a_pending_refund_without_processed_at_loads(tmp_path):
-    night = run_night(tmp_path, purchases=[purchase()], refunds=[refund(status="pending", processed_at="")])
+    night = load_night(tmp_path, purchases=[purchase()], refunds=[refund(status="pending", processed_at="")])
     assert night.errors("refunds") == []
     assert night.loaded_keys("refunds", "refund_id") == ["R1"]
 
@@ -263,7 +268,7 @@ def test_processed_at_before_requested_at_is_quarantined(tmp_path):
 
 
 def test_a_duplicate_key_keeps_the_first_row_and_quarantines_the_later_naming_the_first_line(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path, purchases=[purchase(order_id="O1"), purchase(order_id="O2"), purchase(order_id="O1", edition="pro")]
     )
     assert night.loaded_keys("purchases", "_line") == [2, 3]
@@ -273,7 +278,7 @@ def test_a_duplicate_key_keeps_the_first_row_and_quarantines_the_later_naming_th
 
 
 def test_a_duplicate_of_an_invalid_first_row_is_still_quarantined(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path, purchases=[purchase()], usage=[usage(usage_id="U1", media_type="smell"), usage(usage_id="U1")]
     )
     assert night.loaded_keys("usage", "usage_id") == []
@@ -281,7 +286,7 @@ def test_a_duplicate_of_an_invalid_first_row_is_still_quarantined(tmp_path):
 
 
 def test_account_status_rows_with_the_same_account_and_instant_are_duplicates(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path,
         account_status=[
             status(account_id="A1", effective_at="2026-03-02 09:00:00"),
@@ -302,7 +307,7 @@ def test_account_status_rows_with_the_same_account_and_instant_are_duplicates(tm
 
 
 def test_an_account_claimed_by_a_second_entity_quarantines_the_later_purchase(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path,
         purchases=[
             purchase(order_id="O1", account_id="A1", entity_id="E2", purchased_at="2026-03-05 10:00:00"),
@@ -324,7 +329,7 @@ def test_a_refund_of_an_unknown_order_is_quarantined(tmp_path):
 
 
 def test_a_refund_of_a_quarantined_order_is_quarantined_with_that_reason(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path,
         purchases=[purchase(order_id="O1"), purchase(order_id="O2", product="tv")],
         refunds=[refund(refund_id="R1", order_id="O1"), refund(refund_id="R2", order_id="O2")],
@@ -342,7 +347,7 @@ def test_a_refund_of_a_quarantined_order_is_quarantined_with_that_reason(tmp_pat
 
 def test_a_refund_of_an_order_quarantined_as_a_duplicate_names_the_first_order_row(tmp_path):
     # O1 on line 2 is invalid, its duplicate on line 3 is quarantined too: O1 is not loaded.
-    night = run_night(
+    night = load_night(
         tmp_path,
         purchases=[purchase(order_id="O1", sdkappid="0"), purchase(order_id="O1")],
         refunds=[refund(order_id="O1")],
@@ -359,7 +364,7 @@ def test_usage_of_an_unknown_order_is_quarantined(tmp_path):
 
 
 def test_usage_of_a_quarantined_order_is_quarantined_with_that_reason(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path,
         purchases=[purchase(order_id="O1"), purchase(order_id="O2", currency="usd")],
         usage=[usage(usage_id="U1", order_id="O2")],
@@ -384,7 +389,7 @@ def test_usage_before_the_purchase_day_in_billing_time_is_quarantined_whatever_i
 
 def test_usage_from_midnight_of_the_purchase_day_and_before_the_purchase_time_loads(tmp_path):
     # The order was bought at 2026-03-01 10:00 billing time.
-    night = run_night(
+    night = load_night(
         tmp_path,
         purchases=[purchase()],
         usage=[
@@ -403,7 +408,7 @@ def test_a_refund_requested_before_the_purchase_is_quarantined(tmp_path):
 
 
 def test_a_refund_requested_at_the_purchase_instant_loads(tmp_path):
-    night = run_night(tmp_path, purchases=[purchase()], refunds=[refund(requested_at="2026-03-01T02:00:00Z")])
+    night = load_night(tmp_path, purchases=[purchase()], refunds=[refund(requested_at="2026-03-01T02:00:00Z")])
     assert night.errors("refunds") == []
 
 
@@ -419,8 +424,7 @@ def test_a_refund_in_another_currency_than_its_order_is_quarantined(tmp_path):
 
 def test_rows_after_as_of_are_set_aside_not_errors(tmp_path):
     # as_of 2026-03-31 ends at 2026-04-01 00:00 billing time = 2026-03-31 16:00Z.
-    night_result = run(
-        Settings(max_bad_row_fraction=1.0),
+    night_result = load_folder(
         write_exports(
             tmp_path / "in",
             purchases=[purchase()],
@@ -430,9 +434,7 @@ def test_rows_after_as_of_are_set_aside_not_errors(tmp_path):
                 refund(refund_id="R3", requested_at="2026-03-31T16:00:00Z", order_id="O9"),
             ],
             usage=[usage(usage_id="U1", started_at="2026-04-02 00:00:00", order_id="O9")],
-        ),
-        AS_OF,
-        db_path=None,
+        )
     )
     counts = night_result.files["refunds"]
     assert (counts.rows_read, counts.rows_after_as_of, counts.rows_in, counts.rows_loaded, counts.rows_quarantined) == (
@@ -448,8 +450,7 @@ def test_rows_after_as_of_are_set_aside_not_errors(tmp_path):
 
 
 def test_rows_in_is_rows_loaded_plus_rows_quarantined_counting_each_bad_row_once(tmp_path):
-    result = run(
-        Settings(max_bad_row_fraction=1.0),
+    result = load_folder(
         write_exports(
             tmp_path / "in",
             purchases=[purchase()],
@@ -459,9 +460,7 @@ def test_rows_in_is_rows_loaded_plus_rows_quarantined_counting_each_bad_row_once
                 refund(refund_id="R1"),  # duplicate
                 refund(refund_id="R4", requested_at="2026-04-05 00:00:00"),  # after as_of
             ],
-        ),
-        AS_OF,
-        db_path=None,
+        )
     )
     counts = result.files["refunds"]
     assert (counts.rows_read, counts.rows_after_as_of, counts.rows_in, counts.rows_loaded, counts.rows_quarantined) == (
@@ -488,12 +487,12 @@ def _four_purchases_one_bad(folder):
 def test_more_bad_rows_than_max_bad_row_fraction_fails_the_run(tmp_path):
     folder = _four_purchases_one_bad(tmp_path / "in")
     with pytest.raises(TooManyBadRows, match=r"purchases: 1 of 4 rows quarantined"):
-        run(Settings(max_bad_row_fraction=0.24), folder, AS_OF, db_path=None)
+        load_folder(folder, Settings(max_bad_row_fraction=0.24))
 
 
 def test_bad_rows_at_exactly_max_bad_row_fraction_are_accepted(tmp_path):
     folder = _four_purchases_one_bad(tmp_path / "in")
-    result = run(Settings(max_bad_row_fraction=0.25), folder, AS_OF, db_path=None)
+    result = load_folder(folder, Settings(max_bad_row_fraction=0.25))
     assert result.files["purchases"].rows_quarantined == 1
 
 
@@ -538,7 +537,7 @@ ISO_TIMESTAMPS = {  # text -> the instant in UTC
 
 @pytest.mark.parametrize("text, utc", ISO_TIMESTAMPS.items(), ids=ISO_TIMESTAMPS.keys())
 def test_an_iso_8601_timestamp_loads_as_its_instant(tmp_path, text, utc):
-    night = run_night(tmp_path, purchases=[purchase()], usage=[usage(started_at=text)])
+    night = load_night(tmp_path, purchases=[purchase()], usage=[usage(started_at=text)])
     assert night.errors("usage") == []
     assert night.con.execute("SELECT timezone('UTC', started_at) FROM delivered_usage").fetchall() == [
         (datetime.fromisoformat(utc),)
@@ -571,7 +570,7 @@ NOT_ISO_TIMESTAMPS = [
 
 @pytest.mark.parametrize("text", NOT_ISO_TIMESTAMPS)
 def test_a_timestamp_that_is_not_an_iso_8601_instant_is_a_type_error_at_its_line(tmp_path, text):
-    night = run_night(
+    night = load_night(
         tmp_path, purchases=[purchase()], refunds=[refund(refund_id="R1"), refund(refund_id="R2", requested_at=text)]
     )
     assert night.loaded_keys("refunds", "refund_id") == ["R1"]
@@ -601,13 +600,13 @@ def test_a_number_out_of_its_columns_range_is_a_type_error_at_its_line(tmp_path,
     builders = {"purchases": purchase, "usage": usage, "refunds": refund}
     key = EXPORTS[stem].key[0]
     rows = [builders[stem](**{key: "K1"}), builders[stem](**{key: "K2", column: text})]
-    night = run_night(tmp_path, **({"purchases": [purchase()]} | {stem: rows}))
+    night = load_night(tmp_path, **({"purchases": [purchase()]} | {stem: rows}))
     assert night.loaded_keys(stem, key) == ["K1"]
     assert [(e["line"], e["column"], e["check"], e["value"]) for e in night.errors(stem)] == [(3, column, "type", text)]
 
 
 def test_the_largest_amount_loads_exactly(tmp_path):
-    night = run_night(
+    night = load_night(
         tmp_path,
         purchases=[purchase()],
         refunds=[refund(refund_cash_credit="9999999999999999.99", refund_amount="9999999999999999.99")],
