@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -166,11 +168,27 @@ def test_validate_without_input_is_a_usage_error():
 # --- a good run --------------------------------------------------------------------------------
 
 
-def test_run_on_good_exports_exits_0_and_prints_the_summary(tmp_path):
-    folder = good_exports(tmp_path / "in")
-    result = invoke("run", "--input", str(folder), "--db", str(tmp_path / "recon.duckdb"), "--as-of", "2026-03-31")
+@pytest.fixture(scope="module")
+def good_night(tmp_path_factory) -> SimpleNamespace:
+    """The good exports run once as the night 2026-03-31 into out/recon.duckdb (created with its
+    folder): the input `folder`, the warehouse `db` and the `result` of the command. The tests that
+    only read them share it; a test that runs again works on a copy of the warehouse (`copied`)."""
+    tmp = tmp_path_factory.mktemp("good")
+    folder, db = good_exports(tmp / "in"), tmp / "out" / "recon.duckdb"
+    result = invoke("run", "--input", str(folder), "--db", str(db), "--as-of", "2026-03-31")
     assert result.exit_code == 0, result.output
-    out = result.output
+    return SimpleNamespace(folder=folder, db=db, result=result)
+
+
+def copied(good_night: SimpleNamespace, tmp_path: Path) -> Path:
+    """A copy of the good night's warehouse in `tmp_path`."""
+    db = tmp_path / "recon.duckdb"
+    shutil.copy(good_night.db, db)
+    return db
+
+
+def test_run_on_good_exports_exits_0_and_prints_the_summary(good_night):
+    out = good_night.result.output
     assert "as_of 2026-03-31" in out
     assert re.search(r"rows in\s+loaded\s+quarantined", out)
     assert re.search(r"^\s+purchases\s+2\s+2\s+0\s+0\s*$", out, re.M)
@@ -182,11 +200,8 @@ def test_run_on_good_exports_exits_0_and_prints_the_summary(tmp_path):
     assert re.search(r"^\s+compliant\s+USD\s+1\s+0\.00\s*$", out, re.M)
 
 
-def test_run_creates_the_warehouse_with_the_section_6_tables_and_columns(tmp_path):
-    db = tmp_path / "out" / "recon.duckdb"
-    result = invoke("run", "--input", str(good_exports(tmp_path / "in")), "--db", str(db), "--as-of", "2026-03-31")
-    assert result.exit_code == 0, result.output
-    with duckdb.connect(str(db), read_only=True) as con:
+def test_run_creates_the_warehouse_with_the_section_6_tables_and_columns(good_night):
+    with duckdb.connect(str(good_night.db), read_only=True) as con:
         for table, required in SECTION_6_COLUMNS.items():
             columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
             assert set(required) <= set(columns), (table, sorted(set(required) - set(columns)))
@@ -198,11 +213,8 @@ def test_run_creates_the_warehouse_with_the_section_6_tables_and_columns(tmp_pat
         assert con.execute("SELECT count(*) FROM validation_errors").fetchone()[0] == 0
 
 
-def test_the_runs_row_records_the_input_files_and_counts(tmp_path):
-    db = tmp_path / "recon.duckdb"
-    folder = good_exports(tmp_path / "in")
-    assert invoke("run", "--input", str(folder), "--db", str(db), "--as-of", "2026-03-31").exit_code == 0
-    with duckdb.connect(str(db), read_only=True) as con:
+def test_the_runs_row_records_the_input_files_and_counts(good_night):
+    with duckdb.connect(str(good_night.db), read_only=True) as con:
         as_of, status, rows_loaded, rows_quarantined, flag_counts, files = con.execute(
             "SELECT CAST(as_of AS VARCHAR), status, rows_loaded, rows_quarantined, flag_counts, input_files FROM runs"
         ).fetchone()
@@ -214,12 +226,10 @@ def test_the_runs_row_records_the_input_files_and_counts(tmp_path):
     assert (purchases["rows_in"], purchases["rows_loaded"], purchases["rows_quarantined"]) == (2, 2, 0)
 
 
-def test_a_second_run_appends_to_runs_and_keeps_the_flag_history(tmp_path):
-    db = tmp_path / "recon.duckdb"
-    folder = good_exports(tmp_path / "in")
-    for _ in range(2):
-        result = invoke("run", "--input", str(folder), "--db", str(db), "--as-of", "2026-03-31")
-        assert result.exit_code == 0, result.output
+def test_a_second_run_appends_to_runs_and_keeps_the_flag_history(good_night, tmp_path):
+    db = copied(good_night, tmp_path)
+    result = invoke("run", "--input", str(good_night.folder), "--db", str(db), "--as-of", "2026-03-31")
+    assert result.exit_code == 0, result.output
     with duckdb.connect(str(db), read_only=True) as con:
         run_ids = [run_id for (run_id,) in con.execute("SELECT run_id FROM runs ORDER BY started_at").fetchall()]
         assert len(run_ids) == 2 and run_ids[0] != run_ids[1]
@@ -681,10 +691,8 @@ def warehouse_state(db: Path) -> list:
     ],
     ids=["in-python", "in-a-duckdb-query-while-publishing"],
 )
-def test_ctrl_c_ends_the_run_with_130_one_line_and_the_warehouse_as_it_was(tmp_path, stage, function, how):
-    db = tmp_path / "recon.duckdb"
-    folder = good_exports(tmp_path / "in")
-    assert invoke("run", "--input", str(folder), "--db", str(db), "--as-of", "2026-03-30").exit_code == 0
+def test_ctrl_c_ends_the_run_with_130_one_line_and_the_warehouse_as_it_was(good_night, tmp_path, stage, function, how):
+    db = copied(good_night, tmp_path)  # the night 2026-03-31; the next night is interrupted
     before = warehouse_state(db)
     child = subprocess.Popen(
         [
@@ -695,11 +703,11 @@ def test_ctrl_c_ends_the_run_with_130_one_line_and_the_warehouse_as_it_was(tmp_p
             how,
             "run",
             "--input",
-            str(folder),
+            str(good_night.folder),
             "--db",
             str(db),
             "--as-of",
-            "2026-03-31",
+            "2026-04-01",
             "--log-format",
             "plain",
         ],
