@@ -535,13 +535,28 @@ ISO_TIMESTAMPS = {  # text -> the instant in UTC
 }
 
 
+@pytest.fixture(scope="module")
+def timestamps_night(tmp_path_factory):
+    """One night holding every timestamp case, a row each (read by its line): usage U<n> started at
+    the n-th text of ISO_TIMESTAMPS, on line n + 1; after a valid refund R0 on line 2, refund R<n>
+    requested at the n-th text of NOT_ISO_TIMESTAMPS, on line n + 2. The rows differ in nothing else
+    and no check compares one with another (keys differ), so each case is judged as if alone."""
+    return load_night(
+        tmp_path_factory.mktemp("timestamps"),
+        purchases=[purchase()],
+        usage=[usage(usage_id=f"U{n}", started_at=text) for n, text in enumerate(ISO_TIMESTAMPS, 1)],
+        refunds=[refund(refund_id="R0")]
+        + [refund(refund_id=f"R{n}", requested_at=text) for n, text in enumerate(NOT_ISO_TIMESTAMPS, 1)],
+    )
+
+
 @pytest.mark.parametrize("text, utc", ISO_TIMESTAMPS.items(), ids=ISO_TIMESTAMPS.keys())
-def test_an_iso_8601_timestamp_loads_as_its_instant(tmp_path, text, utc):
-    night = load_night(tmp_path, purchases=[purchase()], usage=[usage(started_at=text)])
-    assert night.errors("usage") == []
-    assert night.con.execute("SELECT timezone('UTC', started_at) FROM delivered_usage").fetchall() == [
-        (datetime.fromisoformat(utc),)
-    ]
+def test_an_iso_8601_timestamp_loads_as_its_instant(timestamps_night, text, utc):
+    line = list(ISO_TIMESTAMPS).index(text) + 2  # usage U<n>: line n + 1
+    assert [e for e in timestamps_night.errors("usage") if e["line"] == line] == []
+    assert timestamps_night.con.execute(
+        "SELECT timezone('UTC', started_at) FROM delivered_usage WHERE _line = ?", [line]
+    ).fetchall() == [(datetime.fromisoformat(utc),)]
 
 
 NOT_ISO_TIMESTAMPS = [
@@ -569,14 +584,13 @@ NOT_ISO_TIMESTAMPS = [
 
 
 @pytest.mark.parametrize("text", NOT_ISO_TIMESTAMPS)
-def test_a_timestamp_that_is_not_an_iso_8601_instant_is_a_type_error_at_its_line(tmp_path, text):
-    night = load_night(
-        tmp_path, purchases=[purchase()], refunds=[refund(refund_id="R1"), refund(refund_id="R2", requested_at=text)]
-    )
-    assert night.loaded_keys("refunds", "refund_id") == ["R1"]
-    assert night.errors("refunds") == [
+def test_a_timestamp_that_is_not_an_iso_8601_instant_is_a_type_error_at_its_line(timestamps_night, text):
+    line = NOT_ISO_TIMESTAMPS.index(text) + 3  # refund R<n>: line n + 2
+    loaded = timestamps_night.loaded_keys("refunds", "_line")
+    assert 2 in loaded and line not in loaded
+    assert [e for e in timestamps_night.errors("refunds") if e["line"] == line] == [
         {
-            "line": 3,
+            "line": line,
             "column": "requested_at",
             "check": "type",
             "value": text.strip(),
