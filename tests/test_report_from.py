@@ -107,7 +107,7 @@ def test_the_report_from_the_outputs_is_the_warehouses(warehouse, tmp_path, layo
 
 
 def test_times_spark_writes_without_a_zone_are_read_as_the_utc_instants_they_are(warehouse, tmp_path):
-    con = open_night(outputs(warehouse, tmp_path, "spark"), NIGHTS[-1], 30, load_settings(SAMPLE / "refund-recon.toml"))
+    con, _ = open_night(outputs(warehouse, tmp_path, "spark"), None, 30, load_settings(SAMPLE / "refund-recon.toml"))
     read = "SELECT refund_id, requested_at, processed_at FROM refunds ORDER BY refund_id"
     with duckdb.connect(str(warehouse), read_only=True) as stored:
         assert con.execute(read).fetchall() == stored.execute(read).fetchall()

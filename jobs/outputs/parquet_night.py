@@ -49,9 +49,9 @@ class OutputsError(Exception):
     """The folder holds no such night, or lacks a table the report reads."""
 
 
-def open_night(folder: Path, as_of: date | None, trend_nights: int, settings) -> duckdb.DuckDBPyConnection:
+def open_night(folder: Path, as_of: date | None, trend_nights: int, settings) -> tuple[duckdb.DuckDBPyConnection, date]:
     """An in-memory DuckDB holding the report's tables for night `as_of` (default: the latest
-    night in `folder`) and the nights of its trend."""
+    night in `folder`) and the nights of its trend; and that night."""
     nights = _nights(folder)
     night = as_of or nights[-1]
     if night not in nights:
@@ -69,7 +69,7 @@ def open_night(folder: Path, as_of: date | None, trend_nights: int, settings) ->
     except BaseException:
         con.close()
         raise
-    return con
+    return con, night
 
 
 def _nights(folder: Path) -> list[date]:

@@ -1,4 +1,5 @@
-"""The nightly HTML report (issue #6): one self-contained page per night, read from the warehouse.
+"""The nightly HTML report (issue #6): one self-contained page per night, read from the warehouse
+(or from a run's Parquet outputs: `write_report_from`, jobs/outputs/parquet_night.py).
 
 `write_report` runs after the warehouse is committed. It opens the warehouse read-only, makes
 the report's views there (sql/report/*.sql: declared steps run as TEMP VIEWs on this
@@ -86,9 +87,9 @@ def write_report_from(folder: Path, as_of: date | None, settings) -> list[Path]:
     (`<folder>/<table>/as_of=<D>/`: jobs/outputs/parquet_night.py) into `folder`; return their paths."""
     folder = Path(folder)
     try:
-        con = parquet_night.open_night(folder, as_of, TREND_NIGHTS, settings)
+        con, night = parquet_night.open_night(folder, as_of, TREND_NIGHTS, settings)
         try:
-            data = read_night(con, folder, _chosen_run(con, folder, as_of))
+            data = read_night(con, folder, _chosen_run(con, folder, night))
             pages = render(con, data, shared_copy=settings.mask_shared_report)
         finally:
             con.close()
