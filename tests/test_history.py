@@ -105,19 +105,23 @@ def test_a_delta_night_adds_to_the_records_of_earlier_nights(first_night, tmp_pa
     assert query(tmp_path, "SELECT refund_id, verdict FROM refund_verdicts") == [("R2", "compliant")]
 
 
-def test_a_later_export_of_the_same_key_wins_and_names_the_run_that_changed_it(tmp_path):
-    first = deliver(tmp_path, NIGHT_1, purchases=[purchase()], refunds=[refund(status="pending", processed_at="")])
+# A first night of an order, its usage and a pending refund (MINUTES_USED): several tests start from it.
+PENDING_REFUND = dict(purchases=[purchase()], usage=[usage()], refunds=[refund(status="pending", processed_at="")])
+
+
+def test_a_later_export_of_the_same_key_wins_and_names_the_run_that_changed_it(first_night, tmp_path):
+    first_run_id = first_night(tmp_path, **PENDING_REFUND)
     second = deliver(tmp_path, NIGHT_2, refunds=[refund(status="paid", processed_at="2026-03-11 09:00:00")])
     assert query(tmp_path, "SELECT status, _run_id, _valid_from FROM refunds") == [("paid", second.run_id, NIGHT_2)]
     assert query(
         tmp_path, "SELECT status, _run_id, _valid_from, _valid_to FROM refunds_versions ORDER BY _valid_from"
-    ) == [("pending", first.run_id, NIGHT_1, NIGHT_2), ("paid", second.run_id, NIGHT_2, None)]
+    ) == [("pending", first_run_id, NIGHT_1, NIGHT_2), ("paid", second.run_id, NIGHT_2, None)]
 
 
-def test_an_unchanged_row_of_a_full_snapshot_keeps_the_run_that_last_changed_it(tmp_path):
-    first = deliver(tmp_path, NIGHT_1, purchases=[purchase()], usage=[usage()])
+def test_an_unchanged_row_of_a_full_snapshot_keeps_the_run_that_last_changed_it(first_night, tmp_path):
+    first_run_id = first_night(tmp_path, purchases=[purchase()], usage=[usage()])
     deliver(tmp_path, NIGHT_2, purchases=[purchase()], usage=[usage()])
-    assert query(tmp_path, "SELECT _run_id, _valid_from FROM usage_versions") == [(first.run_id, NIGHT_1)]
+    assert query(tmp_path, "SELECT _run_id, _valid_from FROM usage_versions") == [(first_run_id, NIGHT_1)]
 
 
 def test_a_record_missing_from_a_later_snapshot_is_kept(tmp_path):
@@ -192,9 +196,9 @@ def test_a_record_whose_latest_delivery_is_quarantined_is_not_judged_tonight_nor
     assert query(tmp_path, judged) == []
 
 
-def test_a_refund_redelivered_bad_is_quarantined_and_not_judged_from_its_previous_version(tmp_path):
+def test_a_refund_redelivered_bad_is_quarantined_and_not_judged_from_its_previous_version(first_night, tmp_path):
     pending = dict(status="pending", processed_at="")
-    deliver(tmp_path, NIGHT_1, purchases=[purchase()], usage=[usage()], refunds=[refund(**pending)])
+    first_night(tmp_path, **PENDING_REFUND)
     assert query(tmp_path, "SELECT refund_id, verdict FROM refund_verdicts") == [("R1", "stop")]  # MINUTES_USED
     night = deliver(tmp_path, NIGHT_2, refunds=[refund(**pending, **BEFORE_ITS_ORDER)])
     assert query(tmp_path, 'SELECT source, line, "check" FROM validation_errors') == [
@@ -270,10 +274,8 @@ def test_rerunning_a_night_on_the_same_files_changes_no_output_and_adds_one_runs
     assert before["refund_flags"], "the night raises a flag, so equality means something"
 
 
-def test_a_replay_without_input_reproduces_an_earlier_night_exactly(tmp_path):
-    first = deliver(
-        tmp_path, NIGHT_1, purchases=[purchase()], usage=[usage()], refunds=[refund(status="pending", processed_at="")]
-    )
+def test_a_replay_without_input_reproduces_an_earlier_night_exactly(first_night, tmp_path):
+    first_run_id = first_night(tmp_path, **PENDING_REFUND)
     deliver(
         tmp_path,
         NIGHT_2,
@@ -282,8 +284,8 @@ def test_a_replay_without_input_reproduces_an_earlier_night_exactly(tmp_path):
     )
     again = replay(tmp_path, NIGHT_1)
     for table in ("refund_flags", "refund_verdicts", "abuse_signals", "daily_reconciliation"):
-        assert history_of(tmp_path, table, again.run_id) == history_of(tmp_path, table, first.run_id), table
-    assert history_of(tmp_path, "refund_flags", first.run_id)  # MINUTES_USED on the pending refund
+        assert history_of(tmp_path, table, again.run_id) == history_of(tmp_path, table, first_run_id), table
+    assert history_of(tmp_path, "refund_flags", first_run_id)  # MINUTES_USED on the pending refund
     assert query(tmp_path, "SELECT mode, input_dir, rows_in FROM runs WHERE run_id = ?", [again.run_id]) == [
         ("replay", None, 0)
     ]
