@@ -14,19 +14,19 @@ SLOW_KINDS = ("fuzz", "sigkill", "browser")
 # worker takes the next file when it is free, so both workers end together on small files instead
 # of one waiting for a big file handed out last. The other files follow in name order.
 HEAVY_FILES = (
-    "test_reliability.py",
-    "test_loading.py",
+    "test_reliability.py",  # ~65 s with its forked runs, most of them outside pytest's own CPU
     "test_history.py",
-    "test_validation.py",
     "test_csv_fuzz.py",
     "test_reconciliation.py",
-    "test_cli.py",
+    "test_loading.py",
     "test_signals.py",
-    "test_docs.py",
+    "test_cli.py",
     "test_review.py",
-    "test_exports.py",
     "test_readers.py",
+    "test_validation.py",
+    "test_exports.py",
     "test_report.py",
+    "test_docs.py",
 )
 
 
