@@ -23,7 +23,7 @@ import pyarrow
 
 from jobs.catalog import CATALOG
 from jobs.config import Settings
-from jobs.engine.engine import DuckDBEngine, duckdb_connection
+from jobs.engine.engine import DuckDBEngine, duckdb_connection, warehouse_has
 from jobs.engine.runner import Runner, check_plan
 from jobs.engine.steps import discover, step
 from jobs.errors import first_line
@@ -175,7 +175,7 @@ def _run(
         decide_pending_refunds(runner)
         return result
     assert db_path is not None, "a run that publishes has a warehouse"
-    with _stage(result, "publish"), warehouse_attached(con, db_path):
+    with stage(result, "publish"), warehouse_attached(con, db_path):
         # Reviewers' decisions and the block and allow lists are read from the copy being published,
         # under the write lock that their own writes take: none slips in unseen, none is lost to the swap.
         copy_reviewer_state(con)
@@ -190,13 +190,13 @@ def _run(
         publish(runner)
     # Derived files, each written whole or not at all, from the committed warehouse.
     if settings.write_report:
-        with _stage(result, "report"):
+        with stage(result, "report"):
             try:
                 result.report_paths = write_report(db_path, run_id, settings)
             except (OSError, ReportError) as error:
                 raise ReportError(f"writing the report failed; the warehouse is published ({error})") from None
     if settings.write_exports:
-        with _stage(result, "exports"):
+        with stage(result, "exports"):
             result.export_paths = write_exports(db_path, run_id, settings, result)
     return result
 
@@ -207,23 +207,28 @@ def _check_night(runner: Runner, settings: Settings, input_dir: Path | None, res
         _replay_night(runner, result)
     else:
         _load_night(runner, settings, input_dir, result)
+    judge_night(runner, settings, result, earlier_runs=warehouse_has(duckdb_connection(runner.engine), "runs"))
+
+
+def judge_night(runner: Runner, settings: Settings, result: RunResult, earlier_runs: bool) -> None:
+    """Gates, rules, signals and reconciliation over the night's records, on either engine."""
     runner.provide(*MERGED_TABLES)
-    with _stage(result, "gates") as rows:
-        rows["failed"] = len(check_gates(runner, settings))
-    with _stage(result, "rules") as rows:
+    with stage(result, "gates") as rows:
+        rows["failed"] = len(check_gates(runner, settings, earlier_runs))
+    with stage(result, "rules") as rows:
         evaluate(runner)
         rows["flags"] = _count(runner, "refund_flags")
-    with _stage(result, "signals") as rows:
+    with stage(result, "signals") as rows:
         detect_abuse(runner, settings.signals)
         rows["signals"] = _count(runner, "abuse_signals")
-    with _stage(result, "reconcile"):
+    with stage(result, "reconcile"):
         reconcile(runner)
 
 
 def _load_night(runner: Runner, settings: Settings, input_dir: Path, result: RunResult) -> None:
     """Load and validate tonight's exports, then merge them over the stored records."""
     con = duckdb_connection(runner.engine)
-    with _stage(result, "load") as rows, _reading_in_file_order(con, settings):
+    with stage(result, "load") as rows, _reading_in_file_order(con, settings):
         exports = find_exports(input_dir)
         meter = LoadMeter(con, [file.size_bytes for file in exports.values()])
         loaded = {}
@@ -233,27 +238,27 @@ def _load_night(runner: Runner, settings: Settings, input_dir: Path, result: Run
             meter.rows_read(loaded[stem].rows_read)
         runner.provide(*(f"typed_{stem}" for stem in loaded))
         rows["rows read"] = sum(item.rows_read for item in loaded.values())
-    with _stage(result, "validate") as rows:
+    with stage(result, "validate") as rows:
         result.files = validate(runner, loaded)
         runner.provide(*DELIVERED_TABLES)
         rows["loaded"] = sum(counts.rows_loaded for counts in result.files.values())
         rows["quarantined"] = sum(counts.rows_quarantined for counts in result.files.values())
-        enforce_bad_row_limit(con, result.files, settings.max_bad_row_fraction)
-        _record_inputs(runner, loaded, result.files)
-        merge_records(con, loaded, result.run_id, result.as_of)
+        enforce_bad_row_limit(runner.engine, result.files, settings.max_bad_row_fraction)
+        record_inputs(runner, loaded, result.files)
+        merge_records(runner.engine, loaded, result.run_id, result.as_of)
 
 
 def _replay_night(runner: Runner, result: RunResult) -> None:
     """No input: the night's records are the stored versions valid on as_of."""
     con = duckdb_connection(runner.engine)
-    with _stage(result, "load") as rows:
+    with stage(result, "load") as rows:
         rows["stored records"] = stored_records(con)
         if not rows["stored records"]:
             raise HistoryError(f"nothing is stored on or before {result.as_of} to replay; give --input")
         empty_delivery(con)
         runner.provide(*DELIVERED_TABLES)
-        _record_inputs(runner, {}, {})
-        merge_records(con, {}, result.run_id, result.as_of)
+        record_inputs(runner, {}, {})
+        merge_records(runner.engine, {}, result.run_id, result.as_of)
 
 
 def _count(runner: Runner, table: str) -> int:
@@ -298,7 +303,7 @@ def _start(settings: Settings, params: dict, db_path: Path | None) -> Runner:
     return runner
 
 
-def _record_inputs(runner: Runner, loaded: dict[str, LoadedExport], counts: dict[str, FileCounts]) -> None:
+def record_inputs(runner: Runner, loaded: dict[str, LoadedExport], counts: dict[str, FileCounts]) -> None:
     """`run_inputs` and `validation_errors`: what came in, and what was turned away."""
     runner.engine.write_table(
         "run_inputs",
@@ -326,7 +331,7 @@ def _record_inputs(runner: Runner, loaded: dict[str, LoadedExport], counts: dict
     runner.run((step("outputs/validation_errors"),))
 
 
-class _stage:
+class stage:
     """Time a stage into `result.stage_seconds`, its peak memory into `result.stage_peak_rss_bytes`,
     and log its start and end (jobs/logs.py renders them: progress, plain lines or JSON).
 

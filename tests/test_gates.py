@@ -18,7 +18,7 @@ from exports import purchase, refund, usage, write_exports
 
 from jobs.cli import main
 from jobs.config import GateSettings, Settings, load_settings
-from jobs.engine.engine import DuckDBEngine
+from jobs.engine.engine import DuckDBEngine, warehouse_has
 from jobs.engine.runner import Runner
 from jobs.pipeline import run
 from jobs.stages.gates import GateFailed, check_gates, gate_params
@@ -75,7 +75,8 @@ def night(newest=ONE_HOUR_AGO, rows_in=TONIGHT_ROWS, runs=None) -> duckdb.DuckDB
 def check(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
     """The gates stage on `con`, with the run's parameters for AS_OF."""
     params = {"run_id": "tonight", "as_of": AS_OF, "as_of_end": END_OF_AS_OF, **gate_params(settings)}
-    return check_gates(Runner(DuckDBEngine(con), params, provided=(*TIME_COLUMNS, "run_inputs")), settings)
+    runner = Runner(DuckDBEngine(con), params, provided=(*TIME_COLUMNS, "run_inputs"))
+    return check_gates(runner, settings, earlier_runs=warehouse_has(con, "runs"))
 
 
 def settings(**gates) -> Settings:

@@ -5,7 +5,8 @@ gate and export, sql/gates/), logs each failed gate as a `gate_warning` event, a
 `[gates] on_failure = "fail"` stops the run (GateFailed). docs/gates.md explains the gates.
 
 The volume gate reads the earlier nights from `warehouse.runs` when the run's connection has
-the warehouse attached and it holds `runs`; otherwise it has no history and makes no judgement.
+the warehouse attached and it holds `runs`; otherwise (and on Spark) it has no history and makes
+no judgement.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 from decimal import Decimal
 
 from jobs.config import DEFAULT_FRESHNESS_MAX_AGE_HOURS, Settings
-from jobs.engine.engine import Typed, duckdb_connection, warehouse_has
+from jobs.engine.engine import Typed
 from jobs.engine.runner import Runner
 from jobs.engine.steps import discover
 from jobs.stages.schemas import EXPORTS
@@ -34,14 +35,14 @@ class GateFailed(Exception):
     """A gate failed and `[gates] on_failure` is "fail"."""
 
 
-def check_gates(runner: Runner, settings: Settings) -> list[str]:
+def check_gates(runner: Runner, settings: Settings, earlier_runs: bool) -> list[str]:
     """Build `gate_results` (sql/gates/); log and return the failed gates' messages.
 
-    Needs the run's tables (`purchases`, `usage`, `refunds`, `account_status`, `run_inputs`).
+    Needs the run's tables (`purchases`, `usage`, `refunds`, `account_status`, `run_inputs`) and,
+    with `earlier_runs`, the warehouse attached as `warehouse` holding `runs`.
     Raises GateFailed when a gate failed and `on_failure` is "fail".
     """
-    con = duckdb_connection(runner.engine)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW gate_runs AS {_RUNS if warehouse_has(con, 'runs') else _NO_RUNS}")
+    runner.engine.execute(f"CREATE OR REPLACE TEMP VIEW gate_runs AS {_RUNS if earlier_runs else _NO_RUNS}", {})
     runner.provide("gate_runs")
     runner.run(discover("gates"))
     _, failed = runner.engine.fetch(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from jobs.engine.engine import scalar, warehouse_has
+from jobs.engine.engine import Engine, scalar, warehouse_has
 from jobs.engine.runner import Runner
 from jobs.engine.sqlfiles import literal
 from jobs.engine.steps import step
@@ -100,7 +100,7 @@ def empty_delivery(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport], run_id: str, as_of: date) -> None:
+def merge_records(engine: Engine, loaded: dict[str, LoadedExport], run_id: str, as_of: date) -> None:
     """`<stem>`: the records the rules judge, tonight's rows (`delivery_<stem>`, with their
     provenance: the file, its line, `run_id`, valid from `as_of`) over the stored ones.
 
@@ -116,7 +116,7 @@ def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport
         source_file = str(delivery.file.path) if delivery else None
         # The loader keeps a file's extra columns in one map (NULL when it has none).
         extra_map = "_extra_columns" if delivery else "NULL::MAP(VARCHAR, VARCHAR)"
-        con.execute(
+        engine.execute(
             f"CREATE OR REPLACE TEMP VIEW delivery_{export.stem} AS "
             f"SELECT {columns}, "
             f"       {extra_map} AS _extra_columns, "
@@ -125,16 +125,18 @@ def merge_records(con: duckdb.DuckDBPyConnection, loaded: dict[str, LoadedExport
             f"UNION ALL "
             f"SELECT {_column_list(export, 'stored')}, stored._extra_columns, "
             f"       {_provenance(source_file, 'quarantined._line', run_id, as_of, quarantined=True)} "
-            f"FROM stored_{export.stem} AS stored JOIN quarantined_keys_{export.stem} AS quarantined USING ({key})"
+            f"FROM stored_{export.stem} AS stored JOIN quarantined_keys_{export.stem} AS quarantined USING ({key})",
+            {},
         )
         relation = "VIEW" if export.stem == "usage" else "TABLE"  # usage is big: read it in place
-        con.execute(
+        engine.execute(
             f"CREATE OR REPLACE TEMP {relation} {export.stem} AS "
             f"FROM (SELECT * EXCLUDE (_quarantined) FROM delivery_{export.stem} WHERE NOT _quarantined "
             f"      UNION ALL "
             f"      SELECT * EXCLUDE (_valid_to, _quarantined) FROM stored_{export.stem} "
             f"      ANTI JOIN delivery_{export.stem} USING ({key}) WHERE NOT _quarantined) "
-            f"WHERE {_JUDGED_WITH.get(export.stem, 'true')}"
+            f"WHERE {_JUDGED_WITH.get(export.stem, 'true')}",
+            {},
         )
 
 

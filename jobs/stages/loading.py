@@ -124,10 +124,10 @@ def load_export(con: duckdb.DuckDBPyConnection, file: ExportFile) -> LoadedExpor
         unreadable = _read_csv(con, file, source_columns, extra)
     else:
         unreadable = 0
-        typed_columns = _typed_columns(file.export, source_columns, {name: name for name in extra})
+        select_list = typed_columns(file.export, source_columns, {name: name for name in extra})
         con.execute(
             f"CREATE OR REPLACE TABLE typed_{file.export.stem} AS SELECT _line, "
-            f"{typed_columns} FROM ({_PARQUET_ROWS_WITH_LINES})",
+            f"{select_list} FROM ({_PARQUET_ROWS_WITH_LINES})",
             [str(file.path)],
         )
     rows = scalar(con, f"SELECT count(*) FROM typed_{file.export.stem}")
@@ -201,7 +201,7 @@ def _read_csv(
         with tempfile.TemporaryDirectory(prefix="refund-recon-") if needs_copy else nullcontext() as folder:
             path, left_out = _readable_copy(file.path, Path(folder) / "records.csv") if folder else (file.path, [])
             parallel = _read_csv_rows(
-                con, file, path, columns, _typed_columns(file.export, source_columns, extra_columns)
+                con, file, path, columns, typed_columns(file.export, source_columns, extra_columns)
             )
             numbered_by_position = _number_rows(con, path, traits, header_lines, columns, parallel)
     except _UNREADABLE as error:
@@ -241,7 +241,7 @@ def _scan_names(header: list[str], export: Export) -> list[str]:
     return names
 
 
-def _read_csv_rows(con, file: ExportFile, path: Path, columns: list[str], typed_columns: str) -> bool:
+def _read_csv_rows(con, file: ExportFile, path: Path, columns: list[str], select_list: str) -> bool:
     """`csv_rows` (the typed columns of the rows DuckDB's reader splits, in file order, without
     their lines) and `csv_rejected_rows`; return whether the file was read in parallel.
 
@@ -258,7 +258,7 @@ def _read_csv_rows(con, file: ExportFile, path: Path, columns: list[str], typed_
         con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
         try:
             con.execute(
-                f"CREATE OR REPLACE TABLE csv_rows AS SELECT {typed_columns} FROM {scan}",
+                f"CREATE OR REPLACE TABLE csv_rows AS SELECT {select_list} FROM {scan}",
                 [str(path), {name: "VARCHAR" for name in columns}, parallel],
             )
         except duckdb.Error as error:
@@ -548,7 +548,7 @@ def _append_lines(con, lines: list[int]) -> None:
         )
 
 
-def _typed_columns(export: Export, source_columns: dict[str, str], extra: dict[str, str]) -> str:
+def typed_columns(export: Export, source_columns: dict[str, str], extra: dict[str, str]) -> str:
     """The select list of `typed_<stem>` after `_line`: SPEC columns cast to their types, extra
     columns kept as text in one map `_extra_columns` (a name may differ from a SPEC column's only
     by case, which DuckDB's column names cannot), and `_bad_types`, the values that did not
@@ -599,8 +599,9 @@ _NUMBER_PATTERNS = {
     "money": r"[+-]?[0-9]+(\.[0-9]{1,2})?",
     "minutes": r"[+-]?[0-9]+(\.[0-9]{1,6})?",
 }
-# A float's shortest decimal text, as DuckDB (and Python's repr) prints it: 809.1, 1e-05, 1.5e+17.
-_FLOAT_TEXT = r"-?[0-9]+(\.[0-9]+)?(e[+-][0-9]+)?"
+# A float's shortest decimal text, as DuckDB (and Python's repr) prints it: 809.1, 1e-05, 1.5e+17;
+# or as Spark (Java) prints it: 1.0E-5, 1.5E17.
+_FLOAT_TEXT = r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?"
 # ISO 8601: date, 'T' or a space, hh:mm[:ss[.fraction]], then Z, +hh:mm, +hhmm, +hh or nothing.
 _ISO_TIMESTAMP = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
@@ -654,7 +655,7 @@ def _float_expression(raw: str, scale: int, target: str) -> str:
     text = f"CAST({raw} AS VARCHAR)"
     decimals = (
         f"length(rtrim(regexp_extract({text}, '\\.([0-9]+)', 1), '0')) "
-        f"- coalesce(TRY_CAST(regexp_extract({text}, 'e([+-][0-9]+)$', 1) AS INTEGER), 0)"
+        f"- coalesce(TRY_CAST(regexp_extract({text}, '[eE]([+-]?[0-9]+)$', 1) AS INTEGER), 0)"
     )
     return (
         f"CASE WHEN {_matches(text, _FLOAT_TEXT)} AND {decimals} <= {scale} "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobs.engine.engine import duckdb_connection, scalar
+from jobs.engine.engine import Engine
 from jobs.engine.runner import Runner
 from jobs.engine.sqlfiles import literal
 from jobs.engine.steps import discover, step
@@ -49,20 +49,20 @@ class FileCounts:
 
 def validate(runner: Runner, loaded: dict[str, LoadedExport]) -> dict[str, FileCounts]:
     """Quarantine every bad visible row and build the loaded tables; return per-file counts."""
-    con = duckdb_connection(runner.engine)
+    engine = runner.engine
     as_of_end = literal(runner.params["as_of_end"])  # views cannot take parameters
     for export in EXPORTS.values():
-        _create_views(con, export, as_of_end)
-        _quarantine_type_errors(con, export)
-        _check_rows(con, export)
-        _quarantine_duplicate_keys(con, export)
+        _create_views(engine, export, as_of_end)
+        _quarantine_type_errors(engine, export)
+        _check_rows(engine, export)
+        _quarantine_duplicate_keys(engine, export)
         runner.provide(f"visible_{export.stem}", f"passing_{export.stem}")
     runner.run(discover("validation"))
     runner.run((step("staging/quarantine_cleanup"),))
-    return {stem: _deliver(con, loaded[stem]) for stem in EXPORTS}
+    return {stem: _deliver(engine, loaded[stem]) for stem in EXPORTS}
 
 
-def enforce_bad_row_limit(con, counts: dict[str, FileCounts], max_bad_row_fraction: float) -> None:
+def enforce_bad_row_limit(engine: Engine, counts: dict[str, FileCounts], max_bad_row_fraction: float) -> None:
     """Raise TooManyBadRows naming every file over the limit with its share and first quarantined rows."""
     over = [
         count
@@ -84,31 +84,34 @@ def enforce_bad_row_limit(con, counts: dict[str, FileCounts], max_bad_row_fracti
                 "quarantined": count.rows_quarantined,
                 "rows_in": count.rows_in,
                 "share": round(count.rows_quarantined / count.rows_in, 4),
-                "first_rows": _first_rows(con, count.source),
+                "first_rows": _first_rows(engine, count.source),
             }
             for count in over
         ],
     )
 
 
-def _first_rows(con, source: str) -> list[dict]:
+def _first_rows(engine: Engine, source: str) -> list[dict]:
     """The file's first quarantined rows in line order, each with its column and why."""
-    rows = con.execute(
-        'SELECT line, "column", message FROM quarantine WHERE source = ? ORDER BY line, "column" LIMIT ?',
-        [source, FIRST_ROWS_SHOWN],
-    ).fetchall()
+    _, rows = engine.fetch(
+        f'SELECT line, "column", message FROM quarantine WHERE source = {literal(source)} '
+        f'ORDER BY line, "column" LIMIT {FIRST_ROWS_SHOWN}',
+        {},
+    )
     return [dict(zip(("line", "column", "message"), row, strict=False)) for row in rows]
 
 
-def _create_views(con, export: Export, as_of_end: str) -> None:
+def _create_views(engine: Engine, export: Export, as_of_end: str) -> None:
     """`visible_<stem>`: rows the run can see (SPEC section 3); `passing_<stem>`: not yet quarantined."""
     stem = export.stem
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW visible_{stem} AS SELECT * FROM typed_{stem} WHERE {_visible(export, as_of_end)}"
+    engine.execute(
+        f"CREATE OR REPLACE TEMP VIEW visible_{stem} AS SELECT * FROM typed_{stem} WHERE {_visible(export, as_of_end)}",
+        {},
     )
-    con.execute(
+    engine.execute(
         f"CREATE OR REPLACE TEMP VIEW passing_{stem} AS SELECT * FROM visible_{stem} "
-        f"WHERE _line NOT IN (SELECT line FROM quarantine WHERE source = '{stem}')"
+        f"WHERE _line NOT IN (SELECT line FROM quarantine WHERE source = '{stem}')",
+        {},
     )
 
 
@@ -117,22 +120,22 @@ def _visible(export: Export, as_of_end: str) -> str:
     return f"({export.visible_by} IS NULL OR {export.visible_by} < {as_of_end})"
 
 
-def _quarantine_type_errors(con, export: Export) -> None:
-    con.execute(
+def _quarantine_type_errors(engine: Engine, export: Export) -> None:
+    engine.execute(
         "INSERT INTO quarantine "
-        "SELECT ?, _line, bad.column, 'type', bad.value, "
-        "       format('{} must be {}, got ''{}''', bad.column, bad.expected, bad.value) "
+        f"SELECT {literal(export.stem)}, _line, bad.column, 'type', bad.value, "
+        "       bad.column || ' must be ' || bad.expected || ', got ''' || bad.value || '''' "
         f"FROM (SELECT _line, unnest(_bad_types) AS bad FROM visible_{export.stem} WHERE len(_bad_types) > 0)",
-        [export.stem],
+        {},
     )
 
 
-def _check_rows(con, export: Export) -> None:
+def _check_rows(engine: Engine, export: Export) -> None:
     """Run the export's Pandera checks, as SQL generated from its model, over its visible rows."""
-    con.execute(f"INSERT INTO quarantine {failures_sql(export, f'visible_{export.stem}')}")
+    engine.execute(f"INSERT INTO quarantine {failures_sql(export, f'visible_{export.stem}')}", {})
 
 
-def _quarantine_duplicate_keys(con, export: Export) -> None:
+def _quarantine_duplicate_keys(engine: Engine, export: Export) -> None:
     """Of visible rows sharing a key, all but the first in file order are quarantined.
 
     Keys are first grouped by their hash (a small hash table, where grouping 50M text keys
@@ -141,7 +144,7 @@ def _quarantine_duplicate_keys(con, export: Export) -> None:
     key = ", ".join(export.key)
     key_text = " || ' / ' || ".join(f"CAST({column} AS VARCHAR)" for column in export.key)
     not_null = " AND ".join(f"{column} IS NOT NULL" for column in export.key)
-    con.execute(
+    engine.execute(
         f"""
         INSERT INTO quarantine
         WITH candidate AS (
@@ -154,11 +157,12 @@ def _quarantine_duplicate_keys(con, export: Export) -> None:
                'duplicate of the row on line ' || first._line || ' (same {key}); the first row wins'
         FROM candidate AS row JOIN first USING ({key})
         WHERE row._line > first._line
-        """
+        """,
+        {},
     )
 
 
-def _deliver(con, loaded: LoadedExport) -> FileCounts:
+def _deliver(engine: Engine, loaded: LoadedExport) -> FileCounts:
     """Count the file's rows and define `delivered_<stem>`: the visible rows not quarantined; return the counts.
 
     Every row is now loaded or quarantined, so the delivery is `visible_<stem>` without the
@@ -167,16 +171,19 @@ def _deliver(con, loaded: LoadedExport) -> FileCounts:
     delivery is in line order.
     """
     stem = loaded.file.export.stem
-    typed, visible = con.execute(
-        f"SELECT (SELECT count(*) FROM typed_{stem}), (SELECT count(*) FROM visible_{stem})"
-    ).fetchone()
-    con.execute(f"CREATE TABLE undelivered_{stem} AS SELECT DISTINCT line FROM quarantine WHERE source = ?", [stem])
-    quarantined = scalar(con, f"SELECT count(*) FROM undelivered_{stem}")
-    con.execute(
-        f"CREATE VIEW delivered_{stem} AS SELECT * EXCLUDE (_bad_types) FROM visible_{stem} "
-        f"WHERE _line NOT IN (SELECT line FROM undelivered_{stem})"
+    engine.execute(
+        f"CREATE TABLE undelivered_{stem} AS SELECT DISTINCT line FROM quarantine WHERE source = {literal(stem)}", {}
     )
-    loaded_rows = scalar(con, f"SELECT count(*) FROM delivered_{stem}")
+    engine.execute(
+        f"CREATE VIEW delivered_{stem} AS SELECT * EXCLUDE (_bad_types) FROM visible_{stem} "
+        f"WHERE _line NOT IN (SELECT line FROM undelivered_{stem})",
+        {},
+    )
+    _, [(typed, visible, quarantined, loaded_rows)] = engine.fetch(
+        f"SELECT (SELECT count(*) FROM typed_{stem}), (SELECT count(*) FROM visible_{stem}), "
+        f"(SELECT count(*) FROM undelivered_{stem}), (SELECT count(*) FROM delivered_{stem})",
+        {},
+    )
     after = typed - visible
     unreadable = loaded.rows_read - after - visible
     return FileCounts(stem, loaded.rows_read, after, visible + unreadable, loaded_rows, quarantined)
