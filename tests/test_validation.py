@@ -303,6 +303,34 @@ def test_account_status_rows_with_the_same_account_and_instant_are_duplicates(tm
     assert all("line 2" in e["message"] for e in night.errors("account_status"))
 
 
+# Each night: a record whose first row loads and whose later duplicate is quarantined, and a
+# record whose only row is quarantined, on line 3 (sql/validation/90_quarantined_keys.sql).
+WITHHELD_CASES = {
+    "purchases": dict(
+        purchases=[purchase(order_id="O1"), purchase(order_id="O2", product="tv"), purchase(order_id="O1")]
+    ),
+    "refunds": dict(
+        purchases=[purchase()],
+        refunds=[refund(refund_id="R1"), refund(refund_id="R2", order_id="O9"), refund(refund_id="R1")],
+    ),
+    "usage": dict(
+        purchases=[purchase()],
+        usage=[usage(usage_id="U1"), usage(usage_id="U2", media_type="smell"), usage(usage_id="U1")],
+    ),
+    "account_status": dict(
+        account_status=[status(account_id="A1"), status(account_id="A2", status="bogus"), status(account_id="A1")]
+    ),
+}
+
+
+@pytest.mark.parametrize("stem", WITHHELD_CASES)
+def test_only_a_record_whose_every_row_tonight_is_quarantined_is_withheld(tmp_path, stem):
+    night = load_night(tmp_path, **WITHHELD_CASES[stem])
+    first_key = EXPORTS[stem].key[0]
+    withheld = night.con.execute(f"SELECT {first_key}, _line FROM quarantined_keys_{stem}").fetchall()
+    assert withheld == [(WITHHELD_CASES[stem][stem][1][first_key], 3)]
+
+
 # --- cross rules -------------------------------------------------------------------------------
 
 
