@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
+from click.core import ParameterSource
 
 from jobs import __version__, logs
 from jobs.config import ConfigError, Settings, load_settings
@@ -136,7 +137,7 @@ def _common_options(command):
     command = click.option(
         "--input",
         "input_dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=click.Path(file_okay=False),  # as typed: on Spark it may be a URI (s3a://...)
         help="Folder holding the night's exports (a full snapshot or a delta). "
         "`run` without it replays the night from the warehouse.",
     )(command)
@@ -174,16 +175,68 @@ def log_format_option(command):
 @main.command("run")
 @_common_options
 @log_format_option
-@db_option("The DuckDB warehouse to write.")
-def run_command(input_dir: Path, as_of, config_path: Path | None, db_path: Path) -> None:
-    """Load, validate, flag and publish one night into the warehouse.
+@db_option("The DuckDB warehouse to write (--engine duckdb).")
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Where the night runs: DuckDB on this machine, or Spark (Parquet exports in, Parquet outputs to --out).",
+)
+@click.option("--out", help="--engine spark: the outputs folder, <out>/<table>/as_of=<D>/ (a path, hdfs://, s3a://).")
+@click.option("--spark-master", help="--engine spark: the master URL (local[2], yarn, spark://HOST:7077).")
+@click.option("--spark-remote", help="--engine spark: a Spark Connect server, sc://HOST:PORT.")
+def run_command(
+    input_dir: str | None,
+    as_of,
+    config_path: Path | None,
+    db_path: Path,
+    engine: str,
+    out: str | None,
+    spark_master: str | None,
+    spark_remote: str | None,
+) -> None:
+    """Load, validate, flag and publish one night into the warehouse (or, on Spark, into --out).
 
     Without --input, replay the night from the records the warehouse stored (an exact rerun).
     """
     settings = _settings(config_path)
-    result = _run(settings, input_dir, _as_of(as_of, settings), db_path)
+    night = _as_of(as_of, settings)
+    if engine == "spark":
+        _spark_run(settings, input_dir, night, out, spark_master, spark_remote)
+        return
+    for option, value in (("--out", out), ("--spark-master", spark_master), ("--spark-remote", spark_remote)):
+        if value:
+            raise click.UsageError(f"{option} is for --engine spark")
+    result = _run(settings, _folder(input_dir), night, db_path)
     _finish(result, "succeeded", [*summary_lines(result), f"  warehouse: {db_path}"], warehouse=str(db_path))
     notify.night_finished(settings.notify, result, str(db_path))
+
+
+def _spark_run(
+    settings: Settings, input_path: str | None, as_of: date, out: str | None, master: str | None, remote: str | None
+) -> None:
+    """`run --engine spark`: the night on Spark, its outputs under --out (docs/spark.md)."""
+    if click.get_current_context().get_parameter_source("db_path") is not ParameterSource.DEFAULT:
+        raise click.UsageError("--db is the DuckDB engine's warehouse; --engine spark writes to --out")
+    if input_path is None or out is None:
+        raise click.UsageError("--engine spark needs --input (the night's Parquet exports) and --out")
+    if master and remote:
+        raise click.UsageError("give --spark-master or --spark-remote, not both")
+    try:
+        from jobs.spark_pipeline import run_on_spark, spark_session
+    except ImportError as error:
+        _fail(f"--engine spark needs PySpark ({error.name} is missing): pip install 'refund-recon[spark]'")
+    spark = spark_session(master, remote, settings)
+    try:
+        result = run_on_spark(settings, spark, input_path, as_of, out)
+    except INPUT_PROBLEMS as error:
+        _fail(str(error), as_of=as_of.isoformat(), **logs.fields_of(error), **_failure_fields(error))
+    _finish(result, "succeeded", [*summary_lines(result), f"  outputs: {out}"], outputs=out)
+
+
+def _folder(input_dir: str | None) -> Path | None:
+    return None if input_dir is None else Path(input_dir)
 
 
 @main.command("backfill")
@@ -231,12 +284,12 @@ def backfill_command(
 @_common_options
 @log_format_option
 @db_option("A warehouse whose stored records the exports add to, opened read-only; default: none.", default=None)
-def validate_command(input_dir: Path | None, as_of, config_path: Path | None, db_path: Path | None) -> None:
+def validate_command(input_dir: str | None, as_of, config_path: Path | None, db_path: Path | None) -> None:
     """Check the exports and show what would be quarantined and flagged; write nothing."""
     if input_dir is None:
         raise click.UsageError("Missing option '--input'.")
     settings = _settings(config_path)
-    result = _run(settings, input_dir, _as_of(as_of, settings), db_path, publish_results=False)
+    result = _run(settings, Path(input_dir), _as_of(as_of, settings), db_path, publish_results=False)
     errors = result.con.execute(
         'SELECT source, line, "column", message FROM quarantine ORDER BY source, line LIMIT 20'
     ).fetchall()

@@ -12,3 +12,7 @@ def main() -> None:
     except StepError as broken:
         raise SystemExit(f"refund-recon: {broken}") from None
     command_line()
+
+
+if __name__ == "__main__":  # spark-submit runs this file (docs/spark.md)
+    main()

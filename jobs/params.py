@@ -24,7 +24,7 @@ LATE_PARAMS = ("run_finished_at", "stage_seconds", "step_seconds")
 
 
 def night_params(
-    settings: Settings, run_id: str, as_of: date, mode: str, input_dir: Path | None, started_at: datetime
+    settings: Settings, run_id: str, as_of: date, mode: str, input_dir: Path | str | None, started_at: datetime
 ) -> dict[str, Any]:
     """Every parameter of the night, from the run's settings and identity."""
     zone = ZoneInfo(settings.billing_time_zone)

@@ -49,6 +49,7 @@ log = logging.getLogger("refund_recon")
 # Made before any stage: the macros, the quarantine, and the tables reviewers' state is copied into.
 SETUP_STEPS = (
     "staging/macros",
+    "staging/instant_text",
     "staging/masking",
     "staging/quarantine",
     "outputs/case_dispositions",
@@ -210,11 +211,18 @@ def _check_night(runner: Runner, settings: Settings, input_dir: Path | None, res
     judge_night(runner, settings, result, earlier_runs=warehouse_has(duckdb_connection(runner.engine), "runs"))
 
 
-def judge_night(runner: Runner, settings: Settings, result: RunResult, earlier_runs: bool) -> None:
-    """Gates, rules, signals and reconciliation over the night's records, on either engine."""
+def judge_night(runner: Runner, settings: Settings, result: RunResult, earlier_runs: bool | None) -> None:
+    """Gates, rules, signals and reconciliation over the night's records, on either engine.
+
+    `earlier_runs`: whether the warehouse holds earlier runs for the volume gate; None runs no
+    gate (Spark: `gate_results` stays empty, docs/spark.md).
+    """
     runner.provide(*MERGED_TABLES)
-    with stage(result, "gates") as rows:
-        rows["failed"] = len(check_gates(runner, settings, earlier_runs))
+    if earlier_runs is None:
+        runner.run((step("gates/gate_results"),))
+    else:
+        with stage(result, "gates") as rows:
+            rows["failed"] = len(check_gates(runner, settings, earlier_runs))
     with stage(result, "rules") as rows:
         evaluate(runner)
         rows["flags"] = _count(runner, "refund_flags")

@@ -1,32 +1,34 @@
 """The Spark engine (#13) gives the DuckDB engine's outputs, row for row and to the cent.
 
-The same SQL files run on both engines: the DuckDB job's own run, and the night's stages after
-validation (rules, signals, reconciliation, cases, decisions, invariants) on a SparkRunner over
-the tables that run validated and merged (read from its working connection, handed to Spark as
-Arrow). Each night runs under two Spark session time zones: the billing zone and UTC (a time-zone
-mistake shows only off UTC). One SparkSession, local[2], is shared by the module.
+The same Parquet night runs on both engines, whole: `refund-recon run`'s DuckDB night with its
+Parquet exports, and `run_on_spark` (load, validate, rules, signals, reconciliation, cases,
+decisions, invariants, the night written and committed under --out). Every table the Spark night
+writes equals the DuckDB export of the same name, column types and rows, but the columns naming
+the run. One SparkSession, local[2], is shared by the module.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pyarrow
+import pyarrow.parquet
 import pytest
 
 from jobs.catalog import CATALOG
-from jobs.config import load_settings
-from jobs.engine.runner import Runner, _collected
+from jobs.config import Settings, load_settings
+from jobs.engine.runner import Runner
+from jobs.engine.spark import SparkEngine
 from jobs.engine.steps import StepError, discover, for_engine, parse_step, step
-from jobs.outputs.dictionary import TABLES
+from jobs.outputs.lake import NIGHT_TABLES, Lake
 from jobs.pipeline import RunResult, run
-from jobs.stages.abuse import LINKING, build_cases, detect_abuse
-from jobs.stages.decisions import DECISION_STEP, decide_pending_refunds
-from jobs.stages.reconciliation import INVARIANTS, reconcile
-from jobs.stages.rules import OUTPUTS, evaluate
+from jobs.spark_pipeline import run_on_spark, spark_session
+from jobs.stages.loading import StructuralError
+from jobs.stages.rules import OUTPUTS
 from jobs.tools.generate import generate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,33 +38,8 @@ AS_OF = date(2026, 3, 31)
 INPUTS = ("purchases", "usage", "refunds", "account_status")
 # The rule stage, as jobs/stages/rules.py runs it, after the macros the night sets up first.
 RULE_STAGE = ((step("staging/macros"),), (*discover("model"), *CATALOG.rules, *(step(name) for name in OUTPUTS)))
-# Each night under one Spark session zone (both zones, both nights, in `make test`'s 2 minutes):
-# the generated night, whose refunds fall near midnight, off UTC (where a from_utc_timestamp
-# mistake shows), the sample under UTC (where one relying on the session being the billing zone
-# shows). REFUND_RECON_SPARK_ALL_ZONES=1 runs every night under every zone.
-SESSION_ZONES = ("Asia/Shanghai", "UTC")
-NIGHTS_AND_ZONES = (
-    [(night, zone) for night in ("sample", "generated") for zone in SESSION_ZONES]
-    if os.environ.get("REFUND_RECON_SPARK_ALL_ZONES")
-    else [("sample", "UTC"), ("generated", "Asia/Shanghai")]
-)
-# Each output's columns and their types as DuckDB names them (the data dictionary's, tested there).
-DICTIONARY = {table.name: [(column.name, column.type) for column in table.columns] for table in TABLES}
-# Made on Spark before the stages: the macros, and the standing list entries (a view of the events).
-SPARK_SETUP = ("staging/macros", "staging/masking", "decisions/list_entries")
-# The night's outputs after validation, compared row for row (invariant_results: its own columns).
-NIGHT_OUTPUTS = (
-    "validation_errors",
-    "refund_flags",
-    "refund_verdicts",
-    "entity_groups",
-    "abuse_signals",
-    "abuse_cases",
-    "daily_reconciliation",
-    "daily_reconciliation_by_rule",
-    "pending_refund_decisions",
-    "invariant_results",
-)
+# Columns that name the run or time it: they differ between any two runs.
+RUN_COLUMNS = ("run_id", "started_at", "finished_at", "stage_seconds", "step_seconds")
 
 
 @pytest.fixture(scope="module")
@@ -86,55 +63,43 @@ def spark():
 
 @pytest.fixture(scope="module")
 def sample_night() -> tuple[RunResult, object]:
-    """The DuckDB job's run of the sample, and its settings."""
+    """The DuckDB job's run of the sample (CSV), and its settings."""
     settings = load_settings(SAMPLE / "refund-recon.toml")
     return run(settings, SAMPLE, AS_OF, db_path=None), settings
 
 
 @pytest.fixture(scope="module")
-def generated_night(tmp_path_factory) -> tuple[RunResult, object]:
-    """The DuckDB job's run of a generated scale-0.01 Parquet night, and its settings."""
-    folder = tmp_path_factory.mktemp("generated")
-    generate(folder, 0.01, 3, file_format="parquet", as_of=AS_OF)
-    return run(load_settings(None), folder, AS_OF, db_path=None), load_settings(None)
+def parquet_nights(tmp_path_factory) -> dict[str, tuple[Path, Settings]]:
+    """Each Parquet night and its settings: the sample converted by DuckDB (every column as text,
+    as another system's export might give it), and `generate --scale 0.01 --seed 3 --format
+    parquet` (native types; refunds near midnight in the billing zone, bad rows among them)."""
+    sample = tmp_path_factory.mktemp("sample")
+    with duckdb.connect() as con:
+        for stem in INPUTS:
+            con.execute(
+                f"COPY (SELECT * FROM read_csv(?, all_varchar = true, header = true)) TO '{sample / stem}.parquet' "
+                "(FORMAT parquet)",
+                [str(SAMPLE / f"{stem}.csv")],
+            )
+    generated = tmp_path_factory.mktemp("generated")
+    generate(generated, 0.01, 3, file_format="parquet", as_of=AS_OF)
+    return {
+        "sample": (sample, load_settings(SAMPLE / "refund-recon.toml")),
+        "generated": (generated, load_settings(None)),
+    }
 
 
-def night_inputs() -> tuple[str, ...]:
-    """What the Spark stages read that no step of theirs makes: the validated and merged exports,
-    the quarantine, the run's inputs, the stored records and the reviewers' state."""
-    steps = [
-        *(step(name) for name in (*SPARK_SETUP, "outputs/validation_errors", *OUTPUTS, *LINKING, DECISION_STEP)),
-        *discover("model"),
-        *CATALOG.rules,
-        *CATALOG.signals,
-        step("abuse/40_abuse_cases"),
-        *discover("reconciliation"),
-        *INVARIANTS,
-    ]
-    made = {name for found in steps for name in (*found.creates, *found.appends, *_collected(found))}
-    read = {name for found in steps for name in found.reads}
-    return tuple(sorted(read - made - {"rule_catalog", "signal_catalog"}))
+def duckdb_outputs(folder: Path, settings: Settings, warehouse: Path) -> Path:
+    """The DuckDB engine's night on `folder`, published, and the folder of its Parquet exports."""
+    run(settings, folder, AS_OF, db_path=warehouse)
+    return warehouse.parent / "exports" / "parquet"
 
 
-def spark_night(spark, night: RunResult, settings, analyse_only: bool = False):
-    """The night's stages after validation on Spark, as the DuckDB pipeline runs them (or, with
-    `analyse_only`, every step planned by Spark's analyser and none run: the start-up check)."""
-    from jobs.engine.spark import SparkEngine, SparkRunner
-
-    engine = SparkEngine(spark, night.runner.params["billing_tz"], analyse_only=analyse_only)
-    provided = night_inputs()
-    for name in provided:
-        table = night.con.table(name).to_arrow_table()
-        engine.write_table(name, table if table.num_rows else table.schema.empty_table())
-    runner = SparkRunner(engine, night.runner.params, provided)
-    runner.run(tuple(step(name) for name in SPARK_SETUP))
-    runner.run((step("outputs/validation_errors"),))
-    evaluate(runner)
-    detect_abuse(runner, settings.signals)
-    reconcile(runner)
-    build_cases(runner)
-    decide_pending_refunds(runner)
-    return engine
+def night_table(folder: Path, table: str) -> pyarrow.Table:
+    """One table of a night, `<folder>/<table>/as_of=<AS_OF>/` (one file or Spark's parts),
+    without the columns that name the run or time it."""
+    found = pyarrow.parquet.read_table(folder / table / f"as_of={AS_OF.isoformat()}")
+    return found.drop_columns([name for name in RUN_COLUMNS if name in found.column_names])
 
 
 def spark_run(spark, night: RunResult, stages):
@@ -183,23 +148,105 @@ def differences(expected: pyarrow.Table, actual: pyarrow.Table) -> list[dict]:
 
 
 @pytest.mark.spark
-@pytest.mark.parametrize("night_name, session_zone", NIGHTS_AND_ZONES)
-def test_the_night_after_validation_gives_duckdbs_outputs(spark, request, night_name, session_zone):
-    night, settings = request.getfixturevalue(f"{night_name}_night")
-    spark.conf.set("spark.sql.session.timeZone", session_zone)
-    engine = spark_night(spark, night, settings)
-    for name in NIGHT_OUTPUTS:
-        expected, actual = night.con.table(name).to_arrow_table(), engine.read_typed(name, DICTIONARY[name])
-        assert columns(actual) == columns(expected), name
-        assert rows(actual) == rows(expected), (name, differences(expected, actual))
-    for name in ("refund_flags", "abuse_signals", "abuse_cases", "daily_reconciliation", "pending_refund_decisions"):
-        assert night.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] > 0, f"{name}: nothing compared"
+@pytest.mark.parametrize("night_name", ["sample", "generated"])
+def test_a_spark_run_writes_the_duckdb_engines_outputs(spark, parquet_nights, night_name, tmp_path):
+    folder, settings = parquet_nights[night_name]
+    settings = replace(settings, write_report=False)  # the same settings (and config_hash) on both engines
+    expected = duckdb_outputs(folder, settings, tmp_path / "duckdb" / "warehouse.duckdb")
+    session = spark_session(None, None, settings)  # the run's settings on the module's session
+    run_on_spark(settings, session, str(folder), AS_OF, str(tmp_path / "spark"))
+    for table in NIGHT_TABLES:
+        wanted, written = night_table(expected, table), night_table(tmp_path / "spark", table)
+        assert columns(written) == columns(wanted), table
+        assert rows(written) == rows(wanted), (table, differences(wanted, written))
+    for table in ("validation_errors", "refund_flags", "abuse_signals", "abuse_cases", "pending_refund_decisions"):
+        assert night_table(expected, table).num_rows > 0, f"{table}: nothing compared"
+    assert not (tmp_path / "spark" / "_staging").exists() or not any((tmp_path / "spark" / "_staging").iterdir())
 
 
 @pytest.mark.spark
-def test_every_step_of_the_night_carries_over_to_spark(spark, sample_night):
-    night, settings = sample_night
-    spark_night(spark, night, settings, analyse_only=True)  # raises StepError naming a file that does not
+def test_csv_is_refused_on_spark_in_one_line_naming_the_file(spark, tmp_path):
+    settings = load_settings(SAMPLE / "refund-recon.toml")
+    for stem in INPUTS:
+        shutil.copy(SAMPLE / f"{stem}.csv", tmp_path / f"{stem}.csv")
+    with pytest.raises(StructuralError, match=r"purchases\.csv: the Spark engine reads Parquet only .* convert it"):
+        run_on_spark(settings, spark_session(None, None, settings), str(tmp_path), AS_OF, str(tmp_path / "out"))
+    assert not (tmp_path / "out" / "refund_flags").exists()
+
+
+def stage_night(out: Path, run_id: str, night: str, tables: dict[str, str], committing: bool) -> None:
+    """A night staged under `out` as a run leaves it: each table's folder holding one file whose
+    text names the run, with or without the commit's marker."""
+    for table, text in tables.items():
+        folder = out / "_staging" / run_id / table / f"as_of={night}"
+        folder.mkdir(parents=True)
+        (folder / "part-0.parquet").write_text(text)
+    if committing:
+        (out / "_staging" / run_id / "_COMMITTING").touch()
+
+
+def visible(out: Path) -> dict[str, str]:
+    """What a reader sees: each `<table>/as_of=<D>` folder's file text."""
+    return {
+        f"{path.parent.parent.name}/{path.parent.name}": path.read_text()
+        for path in sorted(out.glob("*/as_of=*/part-0.parquet"))
+    }
+
+
+@pytest.mark.spark
+def test_a_committed_night_replaces_that_night_only(spark, tmp_path):
+    lake = Lake(spark, str(tmp_path))
+    for run_id, night in (("run1", "2026-03-30"), ("run2", "2026-03-31"), ("run3", "2026-03-31")):
+        stage_night(tmp_path, run_id, night, {"refund_flags": run_id, "runs": run_id}, committing=False)
+        lake.commit(str(tmp_path / "_staging" / run_id))
+    assert visible(tmp_path) == {
+        "refund_flags/as_of=2026-03-30": "run1",
+        "refund_flags/as_of=2026-03-31": "run3",
+        "runs/as_of=2026-03-30": "run1",
+        "runs/as_of=2026-03-31": "run3",
+    }
+    assert not any((tmp_path / "_staging").iterdir())
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(
+    "committing, renamed_before_the_kill, seen_after_the_next_start",
+    [
+        (False, 0, {"refund_flags": "old", "runs": "old"}),  # killed while writing: nothing of it shows
+        (True, 0, {"refund_flags": "new", "runs": "new"}),  # killed after the marker: rolled forward
+        (True, 1, {"refund_flags": "new", "runs": "new"}),  # killed between two renames: finished
+    ],
+)
+def test_the_next_run_finishes_or_removes_a_killed_runs_commit(
+    spark, tmp_path, committing, renamed_before_the_kill, seen_after_the_next_start
+):
+    night = "as_of=2026-03-31"
+    stage_night(tmp_path, "old", "2026-03-31", {"refund_flags": "old", "runs": "old"}, committing=False)
+    Lake(spark, str(tmp_path)).commit(str(tmp_path / "_staging" / "old"))
+    stage_night(tmp_path, "new", "2026-03-31", {"refund_flags": "new", "runs": "new"}, committing=committing)
+    for table in ("refund_flags", "runs")[:renamed_before_the_kill]:  # what the killed commit had done
+        (tmp_path / table / night).rename(tmp_path / f"{table}-replaced")
+        (tmp_path / "_staging" / "new" / table / night).rename(tmp_path / table / night)
+    Lake(spark, str(tmp_path)).finish_interrupted_commits()
+    assert visible(tmp_path) == {f"{table}/{night}": text for table, text in seen_after_the_next_start.items()}
+    assert not any((tmp_path / "_staging").iterdir())
+
+
+@pytest.mark.spark
+def test_case_ids_carry_over_from_the_latest_earlier_night_under_out(spark, tmp_path):
+    for night, case_id in (("2026-03-29", "CASE-A"), ("2026-03-30", "CASE-B"), ("2026-04-01", "CASE-LATER")):
+        folder = tmp_path / "abuse_cases" / f"as_of={night}"
+        folder.mkdir(parents=True)
+        pyarrow.parquet.write_table(
+            pyarrow.table({"case_id": [case_id], "entity_ids": [["E1", "E2"]]}), folder / "data.parquet"
+        )
+    engine = SparkEngine(spark, "Asia/Shanghai")
+    engine.execute("CREATE OR REPLACE TABLE prior_case_members (case_id VARCHAR, entity_id VARCHAR)", {})
+    Lake(spark, str(tmp_path)).read_prior_cases(engine, AS_OF)
+    assert rows(engine.read_table("prior_case_members")) == [
+        {"case_id": "CASE-B", "entity_id": "E1"},
+        {"case_id": "CASE-B", "entity_id": "E2"},
+    ]
 
 
 @pytest.mark.spark

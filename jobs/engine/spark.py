@@ -493,8 +493,8 @@ class SparkEngine:
         frame = self._query(query)
         if self.analyse_only:  # a plan settles at once: a repeated step is analysed, not repeated
             return frame.columns, [tuple(True for _ in frame.columns)]
-        table = frame.toArrow()
-        return table.column_names, [tuple(row.values()) for row in table.to_pylist()]
+        table = frame.toArrow()  # rows by position: two columns may share a name
+        return table.column_names, list(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
     def read_table(self, name: str) -> pyarrow.Table:
         return self._table(name).toArrow()
@@ -543,10 +543,10 @@ class SparkEngine:
             self.translator.define(create)
         elif kind not in ("TABLE", "VIEW"):
             raise SparkTranslationError(f"no Spark form of CREATE {kind}")
+        elif kind == "VIEW" and isinstance(create.expression, exp.Query):
+            self._view(create.this.name, cast(exp.Expression, create.expression))
         elif isinstance(create.expression, exp.Query):
-            self._store(
-                create.this.name, self._query(cast(exp.Expression, create.expression)), materialise=kind == "TABLE"
-            )
+            self._store(create.this.name, self._query(cast(exp.Expression, create.expression)))
         elif isinstance(create.this, exp.Schema):
             columns = ", ".join(
                 f"`{column.name}` {column.args['kind'].sql(dialect='spark')}" for column in create.this.expressions
@@ -635,6 +635,11 @@ class SparkEngine:
             ),
         ).subquery()
 
+    def _view(self, name: str, query: exp.Expression) -> None:
+        """A view as on DuckDB: its query is read again each time (it sees a table's later rows)."""
+        self.tables.pop(name, None)
+        self.spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW `{name}` AS {self.sql(self._expanded(query))}")
+
     def _table(self, name: str):
         if name in self.tables:
             return self.tables[name]
@@ -701,6 +706,8 @@ class SparkRunner(Runner):
     Over an `analyse_only` engine it is the start-up check: the same stages, every step planned
     by Spark's analyser and none run; a step that does not carry over raises StepError naming its file.
     """
+
+    engine: SparkEngine
 
     def run(self, steps: Sequence[Step]) -> None:
         super().run(spark_steps(steps))

@@ -40,6 +40,7 @@ import pyarrow
 from duckdb.sqltypes import DuckDBPyType
 
 from jobs.csvsafe import FORMULA_STARTS
+from jobs.engine.engine import DuckDBEngine
 from jobs.engine.sqlfiles import literal, quoted
 from jobs.errors import first_line
 from jobs.outputs import files, formats, masking, workbook
@@ -521,7 +522,9 @@ def run_results(con, result, stage_seconds: dict[str, float], base: Path, paths:
             "cases": sum(count for _, count in cases),
             "cases_by_disposition": dict(cases),
         },
-        "decisions": [{name: jsonable(value) for name, value in row.items()} for row in decision_totals(con)],
+        "decisions": [
+            {name: jsonable(value) for name, value in row.items()} for row in decision_totals(DuckDBEngine(con))
+        ],
         "stage_seconds": {stage: round(seconds, 3) for stage, seconds in stage_seconds.items()},
         "stage_peak_rss_bytes": dict(getattr(result, "stage_peak_rss_bytes", {})),
         "invariants": _invariants(con),
@@ -554,7 +557,7 @@ def _workbook_summary(con, run_id: str) -> dict:
     """The workbook's summary sheet: the night, its status and warnings, the money per currency."""
     run = _one(con, "SELECT * FROM runs WHERE run_id = ?", [run_id])
     warnings = _warnings(con, run)
-    money = money_by_currency(con) if "daily_reconciliation" in exported_tables(con) else {}
+    money = money_by_currency(DuckDBEngine(con)) if "daily_reconciliation" in exported_tables(con) else {}
     return {
         "as_of": run["as_of"],
         "run_id": run_id,

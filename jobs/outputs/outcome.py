@@ -17,6 +17,8 @@ result. A failed night never gets here: it publishes nothing.
 
 from __future__ import annotations
 
+from jobs.engine.engine import Engine
+
 _MONEY_SQL = """
 SELECT currency, sum(at_risk_total) AS amount_at_risk, sum(amount_recoverable) AS amount_recoverable,
        sum(amount_owed_to_customers) AS amount_owed_to_customers
@@ -54,9 +56,8 @@ def night_status(warnings: list[dict]) -> str:
     return WITH_WARNINGS if warnings else SUCCEEDED
 
 
-def money_by_currency(con) -> dict[str, dict]:
+def money_by_currency(engine: Engine) -> dict[str, dict]:
     """{currency: {amount_at_risk, amount_recoverable, amount_owed_to_customers}} of the night's
     `daily_reconciliation` (every billing day it holds), as Decimal."""
-    cursor = con.execute(_MONEY_SQL)
-    names = [column[0] for column in cursor.description]
-    return {row[0]: dict(zip(names[1:], row[1:], strict=True)) for row in cursor.fetchall()}
+    names, rows = engine.fetch(_MONEY_SQL, {})
+    return {row[0]: dict(zip(names[1:], row[1:], strict=True)) for row in rows}

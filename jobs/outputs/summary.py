@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from jobs.engine.engine import Engine
 from jobs.outputs.outcome import money_by_currency, night_status, night_warnings
 from jobs.stages.decisions import decision_totals
 from jobs.stages.run_result import RunResult
@@ -16,28 +17,28 @@ from jobs.stages.run_result import RunResult
 
 def summary_fields(result: RunResult) -> dict:
     """The summary as data: counts per file, flags per rule, refunds and money per verdict and currency."""
-    con = result.con
-    flags = con.execute(
+    engine = result.runner.engine
+    _, flags = engine.fetch(
         "SELECT rule.rule_code, count(flag.rule_code) FROM rule_catalog AS rule "
         "LEFT JOIN refund_flags AS flag USING (rule_code) GROUP BY rule.rule_code, rule.position "
-        "ORDER BY rule.position"
-    ).fetchall()
+        "ORDER BY rule.position",
+        {},
+    )
     verdicts: dict[str, dict] = {}
-    for verdict, currency, count, amount in con.execute(
+    for verdict, currency, count, amount in engine.fetch(
         "SELECT verdict, currency, count(*), sum(amount_at_risk) FROM refund_verdicts "
-        "GROUP BY ALL ORDER BY verdict, currency"
-    ).fetchall():
+        "GROUP BY ALL ORDER BY verdict, currency",
+        {},
+    )[1]:
         verdicts.setdefault(verdict, {})[currency] = {"refunds": count, "amount_at_risk": amount}
     decisions: dict[str, dict] = {}
-    for row in decision_totals(con):
+    for row in decision_totals(engine):
         decisions.setdefault(row["decision"], {})[row["currency"]] = {
             "refunds": row["refunds"],
             "refund_amount": row["refund_amount"],
         }
-    passed, checked = con.execute("SELECT count(*) FILTER (WHERE passed), count(*) FROM invariant_results").fetchall()[
-        0
-    ]
-    gates = _rows(con, "SELECT gate, source, passed, message FROM gate_results ORDER BY gate, source")
+    _, [(passed, checked)] = engine.fetch("SELECT count(*) FILTER (WHERE passed), count(*) FROM invariant_results", {})
+    gates = _rows(engine, "SELECT gate, source, passed, message FROM gate_results ORDER BY gate, source")
     files = [
         {"source": counts.source, "rows_in": counts.rows_in, "rows_quarantined": counts.rows_quarantined}
         for counts in result.files.values()
@@ -58,7 +59,7 @@ def summary_fields(result: RunResult) -> dict:
         "flags": dict(flags),
         "verdicts": verdicts,
         "decisions": decisions,
-        "money": money_by_currency(con),
+        "money": money_by_currency(engine),
         "invariants": {"passed": passed, "checked": checked},
         "report_paths": [str(path) for path in result.report_paths],
         "export_paths": [str(path) for path in result.export_paths],
@@ -116,7 +117,6 @@ def summary_lines(result: RunResult) -> list[str]:
     return lines
 
 
-def _rows(con, sql: str) -> list[dict]:
-    cursor = con.execute(sql)
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+def _rows(engine: Engine, sql: str) -> list[dict]:
+    names, rows = engine.fetch(sql, {})
+    return [dict(zip(names, row, strict=True)) for row in rows]

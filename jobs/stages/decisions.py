@@ -9,8 +9,7 @@ proves that every pending refund has exactly one decision before anything is pub
 
 from __future__ import annotations
 
-import duckdb
-
+from jobs.engine.engine import Engine
 from jobs.engine.runner import Runner
 from jobs.engine.steps import step
 from jobs.stages.reconciliation import check_remaining_invariants
@@ -34,9 +33,8 @@ def decide_pending_refunds(runner: Runner) -> None:
     check_remaining_invariants(runner)
 
 
-def decision_totals(con: duckdb.DuckDBPyConnection) -> list[dict]:
+def decision_totals(engine: Engine) -> list[dict]:
     """Refunds and money per decision and currency (decline, hold, pay), for the summary and
     run_results.json."""
-    cursor = con.execute(_TOTALS_SQL)
-    columns = [column[0] for column in cursor.description]
-    return [dict(zip(columns, row, strict=False)) for row in cursor.fetchall()]
+    columns, rows = engine.fetch(_TOTALS_SQL, {})
+    return [dict(zip(columns, row, strict=False)) for row in rows]

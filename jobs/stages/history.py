@@ -133,8 +133,9 @@ def merge_records(engine: Engine, loaded: dict[str, LoadedExport], run_id: str, 
             f"CREATE OR REPLACE TEMP {relation} {export.stem} AS "
             f"FROM (SELECT * EXCLUDE (_quarantined) FROM delivery_{export.stem} WHERE NOT _quarantined "
             f"      UNION ALL "
-            f"      SELECT * EXCLUDE (_valid_to, _quarantined) FROM stored_{export.stem} "
-            f"      ANTI JOIN delivery_{export.stem} USING ({key}) WHERE NOT _quarantined) "
+            f"      SELECT * EXCLUDE (_valid_to, _quarantined) FROM stored_{export.stem} AS stored "
+            f"      ANTI JOIN delivery_{export.stem} AS tonight ON {_key_match(export, 'tonight', 'stored')} "
+            f"      WHERE NOT _quarantined) "  # ON, not USING: Spark would put the key columns first
             f"WHERE {_JUDGED_WITH.get(export.stem, 'true')}",
             {},
         )
@@ -193,8 +194,8 @@ def versions_ddl(export: Export, table: str, temporary: bool = False) -> str:
     return f"CREATE {'TEMP ' if temporary else ''}TABLE IF NOT EXISTS {table} ({', '.join(columns)})"
 
 
-def _key_match(export: Export, other: str) -> str:
-    return " AND ".join(f"versions.{name} = {other}.{name}" for name in export.key)
+def _key_match(export: Export, other: str, table: str = "versions") -> str:
+    return " AND ".join(f"{table}.{name} = {other}.{name}" for name in export.key)
 
 
 def _compared_columns(export: Export, table: str) -> str:

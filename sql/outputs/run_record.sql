@@ -13,7 +13,11 @@ SELECT getvariable('run_id') AS run_id,
        'succeeded' AS status,
        getvariable('run_mode') AS mode,
        getvariable('input_dir') AS input_dir,
-       coalesce((SELECT list(inputs ORDER BY inputs.source) FROM run_inputs AS inputs), []) AS input_files,
+       coalesce((SELECT list({'source': source, 'file_name': file_name, 'format': format, 'sha256': sha256,
+                              'size_bytes': size_bytes, 'extra_columns': extra_columns, 'rows_read': rows_read,
+                              'rows_after_as_of': rows_after_as_of, 'rows_in': rows_in,
+                              'rows_loaded': rows_loaded, 'rows_quarantined': rows_quarantined} ORDER BY source)
+                 FROM run_inputs), []) AS input_files,  -- each input's row (its fields spelled: Spark has no row value)
        (SELECT coalesce(sum(rows_in), 0) FROM run_inputs)::BIGINT AS rows_in,
        (SELECT coalesce(sum(rows_loaded), 0) FROM run_inputs)::BIGINT AS rows_loaded,
        (SELECT coalesce(sum(rows_quarantined), 0) FROM run_inputs)::BIGINT AS rows_quarantined,

@@ -1,6 +1,6 @@
 /* @step
 appends = ["quarantine"]
-reads = ["known_purchases", "missing_order_check", "missing_order_message", "passing_refunds"]
+reads = ["instant_text", "known_purchases", "missing_order_check", "missing_order_message", "passing_refunds"]
 */
 -- SPEC 2, refunds: "order_id ... must name a known order"; "requested_at ... not before the
 -- order's purchased_at"; "currency ... equals the order's currency". A refund of a
@@ -19,8 +19,8 @@ JOIN known_purchases AS purchase USING (order_id)
 WHERE refund.currency <> purchase.currency
 
 UNION ALL
-SELECT 'refunds', refund._line, 'requested_at', 'refund_before_purchase', CAST(refund.requested_at AS VARCHAR),
-       'requested_at is before the order was purchased (' || purchase.purchased_at || ')'
+SELECT 'refunds', refund._line, 'requested_at', 'refund_before_purchase', instant_text(refund.requested_at),
+       'requested_at is before the order was purchased (' || instant_text(purchase.purchased_at) || ')'
 FROM passing_refunds AS refund
 JOIN known_purchases AS purchase USING (order_id)
 WHERE refund.requested_at < purchase.purchased_at;

@@ -1,0 +1,108 @@
+"""A Spark run's outputs: each night's tables as Parquet under `<out>/<table>/as_of=<D>/`, the layout
+and columns of the DuckDB engine's Parquet exports (jobs/outputs/exports.py), written whole or
+not at all.
+
+A night is written under `<out>/_staging/<run_id>/<table>/as_of=<D>/`, then committed: a marker
+`_COMMITTING` is written, and each table's folder is renamed into place (an earlier run of the same
+night moved aside first). A run killed before the marker leaves nothing visible (its staging is
+removed by the next run); one killed during the renames is finished by the next run, which rolls
+every interrupted commit forward before it starts. Renames go through Hadoop's FileSystem, the
+one Spark writes with: local folders, HDFS, and object stores (where a rename is a copy).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from jobs.engine.spark import SparkEngine, spark_type
+from jobs.errors import PublishError
+from jobs.outputs.dictionary import TABLES
+from jobs.outputs.exports import EXPORT_TABLES, OPTIONAL_EXPORT_TABLES, REPORT_TABLES
+
+# Every table a Spark night writes: the DuckDB engine's Parquet exports (REPORT_TABLES included)
+# but gate_results (no gate runs on Spark, docs/spark.md).
+NIGHT_TABLES = tuple(
+    table for table in (*EXPORT_TABLES, *OPTIONAL_EXPORT_TABLES, *REPORT_TABLES) if table != "gate_results"
+)
+_COLUMNS = {table.name: [(column.name, column.type) for column in table.columns] for table in TABLES}
+_COMMITTING = "_COMMITTING"
+
+
+class LakeError(PublishError):
+    """The outputs folder cannot be written or committed."""
+
+
+class Lake:
+    """The outputs folder `out`, through Hadoop's FileSystem (the classic Spark driver's)."""
+
+    def __init__(self, spark, out: str):
+        jvm = getattr(spark, "_jvm", None)
+        if jvm is None:
+            raise LakeError(
+                "the night's commit renames folders through the Spark driver's Hadoop FileSystem, which "
+                "Spark Connect does not expose; run with --spark-master or under spark-submit"
+            )
+        self.spark, self.out = spark, out.rstrip("/")
+        self._path = jvm.org.apache.hadoop.fs.Path
+        self._fs = self._path(self.out).getFileSystem(spark._jsc.hadoopConfiguration())
+
+    def finish_interrupted_commits(self) -> None:
+        """Roll forward each commit a killed run left half done; remove staging never committed."""
+        for staged in self._children(f"{self.out}/_staging"):
+            if self._fs.exists(self._path(f"{staged}/{_COMMITTING}")):
+                self._roll_forward(staged)
+            self._fs.delete(self._path(staged), True)
+
+    def read_prior_cases(self, engine: SparkEngine, as_of: date) -> None:
+        """`prior_case_members`: the members of the cases of the latest night before `as_of`."""
+        if not self._children(f"{self.out}/abuse_cases"):
+            return
+        cases = self.spark.read.parquet(f"{self.out}/abuse_cases")
+        (latest,) = cases.where(f"as_of < DATE'{as_of.isoformat()}'").agg({"as_of": "max"}).first()
+        if latest is None:
+            return
+        cases.where(f"as_of = DATE'{latest.isoformat()}'").createOrReplaceTempView("prior_abuse_cases")
+        engine.execute("INSERT INTO prior_case_members SELECT case_id, unnest(entity_ids) FROM prior_abuse_cases", {})
+
+    def commit(self, staged: str) -> None:
+        """Make a staged night visible: the marker, then one rename per table."""
+        self._fs.create(self._path(f"{staged}/{_COMMITTING}")).close()
+        self._roll_forward(staged)
+        self._fs.delete(self._path(staged), True)
+
+    def _roll_forward(self, staged: str) -> None:
+        for folder in self._children(staged):
+            table = folder.rsplit("/", 1)[-1]
+            if table.startswith("_"):
+                continue
+            for night in self._children(folder):
+                target = self._path(f"{self.out}/{table}/{night.rsplit('/', 1)[-1]}")
+                if self._fs.exists(target):
+                    self._fs.mkdirs(self._path(f"{staged}/_replaced"))
+                    self._fs.rename(target, self._path(f"{staged}/_replaced/{table}"))
+                self._fs.mkdirs(target.getParent())
+                if not self._fs.rename(self._path(night), target):
+                    raise LakeError(f"{target}: could not be committed (rename refused)")
+
+    def _children(self, folder: str) -> list[str]:
+        path = self._path(folder)
+        if not self._fs.exists(path):
+            return []
+        return sorted(str(status.getPath()) for status in self._fs.listStatus(path) if status.isDirectory())
+
+
+def write_night(lake: Lake, engine: SparkEngine, as_of: date, run_id: str) -> list[str]:
+    """Write every table of the night under `<out>/<table>/as_of=<as_of>/`, staged then committed."""
+    staged = f"{lake.out}/_staging/{run_id}"
+    for table in NIGHT_TABLES:
+        columns = [(name, kind) for name, kind in _COLUMNS[table] if name != "as_of" and not name.startswith("_")]
+        engine.spark.table(table).selectExpr(
+            *(f"CAST(`{name}` AS {spark_type(_parquet_type(kind))}) AS `{name}`" for name, kind in columns)
+        ).write.parquet(f"{staged}/{table}/as_of={as_of.isoformat()}")
+    lake.commit(staged)
+    return [f"{lake.out}/{table}/as_of={as_of.isoformat()}" for table in NIGHT_TABLES]
+
+
+def _parquet_type(kind: str) -> str:
+    """HUGEINT counts are written as BIGINT, as the DuckDB engine's exports write them."""
+    return "BIGINT" if kind in ("HUGEINT", "UHUGEINT") else kind
