@@ -6,8 +6,8 @@ out/bench/data/ like `make bench`'s nights), then time in child processes, on th
   duckdb  `refund-recon run` (the DuckDB engine, default settings, report and exports included)
   spark   `refund-recon run --engine spark --spark-master local[N]` from the Spark venv
           (.venv-spark), its outputs under out/bench/runs/sf<N>/spark/out
-and check that the Spark night's flags, verdicts, signals and quarantined rows equal the DuckDB
-engine's Parquet exports of the same night. No target: the point of Spark is horizontal scale
+and check that every table the Spark night writes equals the DuckDB engine's Parquet export of
+the same night. No target: the point of Spark is horizontal scale
 (docs/spark.md); this shows what one 2-core machine costs it. Results go to
 benchmarks/results/<UTC timestamp>-spark.json and .md.
 
@@ -26,11 +26,13 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.bench import REPO, Measurement, best_of, machine, measure, night_data, run_floor, run_job
+from jobs.outputs.lake import NIGHT_TABLES
 
 SPARK_BIN = REPO / ".venv-spark" / "bin" / "refund-recon"
-# The tables issue #13 names for "exactly the DuckDB engine's": run-specific columns aside.
-COMPARED_TABLES = ("validation_errors", "refund_flags", "refund_verdicts", "abuse_signals")
-RUN_COLUMNS = ("run_id",)
+# Every table a Spark night writes, compared with the DuckDB engine's Parquet export of it, but the
+# columns naming the run, timing it, or hashing its config (the DuckDB run's bench config differs).
+COMPARED_TABLES = NIGHT_TABLES
+RUN_COLUMNS = ("run_id", "started_at", "finished_at", "stage_seconds", "step_seconds", "config_hash")
 
 
 def run_spark(data: Path, as_of: date, run_dir: Path, master: str) -> Measurement:

@@ -22,12 +22,13 @@ import pytest
 from jobs.catalog import CATALOG
 from jobs.config import Settings, load_settings
 from jobs.engine.runner import Runner
-from jobs.engine.spark import SparkEngine
+from jobs.engine.spark import SparkEngine, SparkRunner
 from jobs.engine.steps import StepError, discover, for_engine, parse_step, step
 from jobs.outputs.lake import NIGHT_TABLES, Lake
 from jobs.pipeline import RunResult, run
 from jobs.spark_pipeline import run_on_spark, spark_session
 from jobs.stages.loading import StructuralError
+from jobs.stages.reconciliation import check_invariants
 from jobs.stages.rules import OUTPUTS
 from jobs.tools.generate import generate
 
@@ -247,6 +248,21 @@ def test_case_ids_carry_over_from_the_latest_earlier_night_under_out(spark, tmp_
         {"case_id": "CASE-B", "entity_id": "E1"},
         {"case_id": "CASE-B", "entity_id": "E2"},
     ]
+
+
+@pytest.mark.spark
+def test_an_invariant_whose_sql_fails_on_spark_is_recorded_as_failed(spark, tmp_path):
+    broken = tmp_path / "invariants" / "I99_casts_a_word.sql"
+    broken.parent.mkdir()
+    broken.write_text(
+        '/* @invariant\ncode = "I99"\nname = "casts_a_word"\n*/\n-- Fails at run time (ANSI cast).\n'
+        "SELECT CAST('x' AS INTEGER) = 1 AS passed, 'x' AS expected, 'x' AS actual, 'x' AS detail;\n",
+        encoding="utf-8",
+    )
+    runner = SparkRunner(SparkEngine(spark, "Asia/Shanghai"), {"run_id": "r1", "as_of": AS_OF})
+    (result,) = check_invariants(runner, (parse_step(broken),))
+    assert (result.passed, result.actual) == (False, "an error")
+    assert result.detail.startswith("the check could not run: [CAST_INVALID_INPUT]")
 
 
 @pytest.mark.spark

@@ -25,7 +25,10 @@ class Typed:
 
 
 class Engine(Protocol):
-    """Run a statement, run a query, read a table, write a table."""
+    """Run a statement, run a query, read a table, write a table; `query_errors`: what a statement
+    the engine cannot run raises."""
+
+    query_errors: tuple[type[Exception], ...]
 
     def execute(self, sql: str, params: Mapping[str, Any]) -> None: ...
 
@@ -38,6 +41,8 @@ class Engine(Protocol):
 
 class DuckDBEngine:
     """An Engine over one DuckDB connection."""
+
+    query_errors: tuple[type[Exception], ...] = (duckdb.Error,)
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con

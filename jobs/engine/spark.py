@@ -477,6 +477,15 @@ class SparkEngine:
     """
 
     def __init__(self, spark, time_zone: str, analyse_only: bool = False):
+        from py4j.protocol import Py4JJavaError  # type: ignore[import-not-found]  # PySpark's, present with it
+        from pyspark.errors import PySparkException  # type: ignore[import-not-found]
+
+        self.query_errors: tuple[type[Exception], ...] = (
+            PySparkException,
+            Py4JJavaError,
+            sqlglot.errors.SqlglotError,
+            SparkTranslationError,
+        )
         self.spark = spark
         self.translator = Translator(time_zone)
         self.analyse_only = analyse_only

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow
 
 from jobs.catalog import CATALOG
@@ -142,9 +141,10 @@ def check_invariants(
 
 
 def _check(runner: Runner, invariant: Step) -> InvariantResult:
+    cannot_run: tuple[type[Exception], ...] = (*runner.engine.query_errors, StepError)
     try:
         columns, rows = runner.fetch(invariant)
-    except (duckdb.Error, StepError) as error:
+    except cannot_run as error:
         return InvariantResult(
             invariant, False, "the check to run", "an error", f"the check could not run: {_one_line(str(error))}"
         )
