@@ -12,7 +12,7 @@ import functools
 import re
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from jobs.stages.gates import GateFailed
 from jobs.stages.loading import StructuralError
 from jobs.stages.publish import PublishError
 from jobs.stages.reconciliation import InvariantFailed
+from jobs.stages.run_result import RunResult
 from jobs.stages.validation import TooManyBadRows
 from jobs.tools.backtest import backtest_command
 from jobs.tools.eligibility import eligibility_command
@@ -228,11 +229,9 @@ def _spark_run(
     except ImportError as error:
         _fail(f"--engine spark needs PySpark ({error.name} is missing): pip install 'refund-recon[spark]'")
     spark = spark_session(master, remote, settings)
-    try:
-        result = run_on_spark(settings, spark, input_path, as_of, out)
-    except INPUT_PROBLEMS as error:
-        _fail(str(error), as_of=as_of.isoformat(), **logs.fields_of(error), **_failure_fields(error))
+    result = _night_or_fail(settings, as_of, lambda: run_on_spark(settings, spark, input_path, as_of, out))
     _finish(result, "succeeded", [*summary_lines(result), f"  outputs: {out}"], outputs=out)
+    notify.night_finished(settings.notify, result, out)
 
 
 def _folder(input_dir: str | None) -> Path | None:
@@ -355,8 +354,16 @@ def _night(value: date, settings: Settings, option: str = "--as-of") -> date:
 
 
 def _run(settings: Settings, input_dir: Path | None, as_of: date, db_path: Path | None, publish_results: bool = True):
+    return _night_or_fail(
+        settings, as_of, lambda: run(settings, input_dir, as_of, db_path, publish_results), publish_results
+    )
+
+
+def _night_or_fail(settings: Settings, as_of: date, night: Callable[[], RunResult], publish_results: bool = True):
+    """`night()`'s result; a night that fails ends the command in one line (exit 1), after telling
+    people when it was to be published."""
     try:
-        return run(settings, input_dir, as_of, db_path, publish_results)
+        return night()
     except Exception as error:
         if publish_results:  # a night that was to be published failed: tell people
             notify.night_failed(settings.notify, as_of.isoformat(), _failure_message(error), **logs.fields_of(error))

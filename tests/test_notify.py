@@ -22,6 +22,7 @@ from exports import purchase, refund, write_exports
 
 from jobs.cli import main
 from jobs.config import ConfigError, NotifySettings, load_settings
+from jobs.engine.engine import DuckDBEngine
 from jobs.outputs import notify
 
 NIGHT = ["--as-of", "2026-03-31"]
@@ -235,7 +236,7 @@ def test_when_says_which_nights_are_sent(monkeypatch, status, when, sent):
 
 def test_decisions_are_counted_where_the_run_made_them():
     con = duckdb.connect()
-    assert notify._decisions(con) is None
+    assert notify._decisions(DuckDBEngine(con)) is None
     con.execute(
         "CREATE TABLE pending_refund_decisions (refund_id VARCHAR, decision VARCHAR, currency VARCHAR, "
         "refund_amount DECIMAL(18,2))"
@@ -245,7 +246,8 @@ def test_decisions_are_counted_where_the_run_made_them():
         "('R2', 'hold', 'USD', 5.50), ('R3', 'decline', 'CNY', 1999.00)"
     )
     assert [
-        (row["decision"], row["currency"], row["refunds"], str(row["amount"])) for row in notify._decisions(con)
+        (row["decision"], row["currency"], row["refunds"], str(row["amount"]))
+        for row in notify._decisions(DuckDBEngine(con))
     ] == [("decline", "CNY", 1, "1999.00"), ("hold", "USD", 2, "15.50")]
 
 

@@ -1,7 +1,7 @@
 """The Spark engine (#13) gives the DuckDB engine's outputs, row for row and to the cent.
 
 The same Parquet night runs on both engines, whole: `refund-recon run`'s DuckDB night with its
-Parquet exports, and `run_on_spark` (load, validate, rules, signals, reconciliation, cases,
+Parquet exports, and `refund-recon run --engine spark` (load, validate, rules, signals, reconciliation, cases,
 decisions, invariants, the night written and committed under --out). Every table the Spark night
 writes equals the DuckDB export of the same name, column types and rows, but the columns naming
 the run. One SparkSession, local[2], is shared by the module.
@@ -10,16 +10,18 @@ the run. One SparkSession, local[2], is shared by the module.
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pyarrow
+import pyarrow.csv
 import pyarrow.parquet
 import pytest
+from click.testing import CliRunner
 
 from jobs.catalog import CATALOG
+from jobs.cli import main
 from jobs.config import Settings, load_settings
 from jobs.engine.runner import Runner
 from jobs.engine.spark import SparkEngine, SparkRunner
@@ -70,13 +72,16 @@ def sample_night() -> tuple[RunResult, object]:
 
 
 @pytest.fixture(scope="module")
-def parquet_nights(tmp_path_factory) -> dict[str, tuple[Path, Settings]]:
-    """Each Parquet night and its settings: the sample converted by DuckDB (every column as text,
-    as another system's export might give it), and `generate --scale 0.01 --seed 3 --format
-    parquet` (native types; refunds near midnight in the billing zone, bad rows among them)."""
+def parquet_nights(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
+    """Each Parquet night and its settings file: the sample as another system would export it (purchases
+    and refunds typed by Arrow's CSV inference: ids as int64, money as double; usage and
+    account_status every column as text), and `generate --scale 0.01 --seed 3 --format parquet`
+    (DECIMAL money, TIMESTAMPTZ instants; refunds near midnight in the billing zone, bad rows)."""
     sample = tmp_path_factory.mktemp("sample")
+    for stem in ("purchases", "refunds"):
+        pyarrow.parquet.write_table(pyarrow.csv.read_csv(SAMPLE / f"{stem}.csv"), sample / f"{stem}.parquet")
     with duckdb.connect() as con:
-        for stem in INPUTS:
+        for stem in ("usage", "account_status"):
             con.execute(
                 f"COPY (SELECT * FROM read_csv(?, all_varchar = true, header = true)) TO '{sample / stem}.parquet' "
                 "(FORMAT parquet)",
@@ -84,10 +89,15 @@ def parquet_nights(tmp_path_factory) -> dict[str, tuple[Path, Settings]]:
             )
     generated = tmp_path_factory.mktemp("generated")
     generate(generated, 0.01, 3, file_format="parquet", as_of=AS_OF)
-    return {
-        "sample": (sample, load_settings(SAMPLE / "refund-recon.toml")),
-        "generated": (generated, load_settings(None)),
-    }
+    sample_settings = (SAMPLE / "refund-recon.toml").read_text(encoding="utf-8")
+    return {"sample": (sample, config(sample, sample_settings)), "generated": (generated, config(generated, ""))}
+
+
+def config(folder: Path, settings: str) -> Path:
+    """The night's settings file, without the HTML report (the same file, and config_hash, on both engines)."""
+    path = folder / "refund-recon.toml"
+    path.write_text(settings + "\n[outputs]\nreport = false\n", encoding="utf-8")
+    return path
 
 
 def duckdb_outputs(folder: Path, settings: Settings, warehouse: Path) -> Path:
@@ -151,18 +161,19 @@ def differences(expected: pyarrow.Table, actual: pyarrow.Table) -> list[dict]:
 @pytest.mark.spark
 @pytest.mark.parametrize("night_name", ["sample", "generated"])
 def test_a_spark_run_writes_the_duckdb_engines_outputs(spark, parquet_nights, night_name, tmp_path):
-    folder, settings = parquet_nights[night_name]
-    settings = replace(settings, write_report=False)  # the same settings (and config_hash) on both engines
-    expected = duckdb_outputs(folder, settings, tmp_path / "duckdb" / "warehouse.duckdb")
-    session = spark_session(None, None, settings)  # the run's settings on the module's session
-    run_on_spark(settings, session, str(folder), AS_OF, str(tmp_path / "spark"))
+    folder, config = parquet_nights[night_name]
+    expected = duckdb_outputs(folder, load_settings(config), tmp_path / "duckdb" / "warehouse.duckdb")
+    command = ["run", "--engine", "spark", "--input", str(folder), "--as-of", AS_OF.isoformat()]
+    ran = CliRunner().invoke(main, [*command, "--out", str(tmp_path / "spark"), "--config", str(config)])
+    assert ran.exit_code == 0, ran.output  # the module's session: `run` without --spark-master takes it
+    assert f"outputs: {tmp_path / 'spark'}" in ran.output
     for table in NIGHT_TABLES:
         wanted, written = night_table(expected, table), night_table(tmp_path / "spark", table)
         assert columns(written) == columns(wanted), table
         assert rows(written) == rows(wanted), (table, differences(wanted, written))
     for table in ("validation_errors", "refund_flags", "abuse_signals", "abuse_cases", "pending_refund_decisions"):
         assert night_table(expected, table).num_rows > 0, f"{table}: nothing compared"
-    assert not (tmp_path / "spark" / "_staging").exists() or not any((tmp_path / "spark" / "_staging").iterdir())
+    assert not any((tmp_path / "spark" / "_staging").iterdir())
 
 
 @pytest.mark.spark
@@ -295,3 +306,23 @@ def test_an_override_declaring_another_header_is_refused(tmp_path):
     )
     with pytest.raises(StepError, match=r"PAST_WINDOW\.spark\.sql: an override declares the same header"):
         for_engine(parse_step(folder / "PAST_WINDOW.sql"), "spark")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--out", "lake"], "--out is for --engine spark"),
+        (["--spark-master", "local[2]"], "--spark-master is for --engine spark"),
+        (["--engine", "spark"], "--engine spark needs --input (the night's Parquet exports) and --out"),
+        (["--engine", "spark", "--input", "exports"], "--engine spark needs --input"),
+        (["--engine", "spark", "--input", "x", "--out", "y", "--db", "w.duckdb"], "--db is the DuckDB engine's"),
+        (
+            ["--engine", "spark", "--input", "x", "--out", "y", "--spark-master", "local", "--spark-remote", "sc://h"],
+            "give --spark-master or --spark-remote, not both",
+        ),
+    ],
+)
+def test_engine_options_that_do_not_fit_are_a_usage_error(options, message):
+    ran = CliRunner().invoke(main, ["run", "--as-of", AS_OF.isoformat(), *options])
+    assert ran.exit_code == 2
+    assert message in ran.output

@@ -77,6 +77,12 @@ class DuckDBEngine:
                 self.con.execute(f"SET VARIABLE {quoted(name)} = ?::{value.sql_type}", [value.value])
 
 
+def records(engine: Engine, sql: str) -> list[dict]:
+    """A query's rows as dicts of column name to value."""
+    names, rows = engine.fetch(sql, {})
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
 def duckdb_connection(engine: Engine) -> duckdb.DuckDBPyConnection:
     """The DuckDB connection under `engine`, for the work only DuckDB does (reading files with
     their lines, Pandera's batches, the warehouse's transaction)."""

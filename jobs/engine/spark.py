@@ -329,7 +329,7 @@ def _window_median(node: exp.Expression) -> exp.Expression:
 
 
 def _functions(node: exp.Expression) -> exp.Expression:
-    """DuckDB functions Spark lacks, by name: `product`, `list_bool_and`."""
+    """DuckDB functions Spark lacks, by name: `product`, `list_bool_and`, `list_position`, `printf`."""
     if not isinstance(node, exp.Anonymous):
         return node
     name = node.name.lower()
@@ -345,6 +345,8 @@ def _functions(node: exp.Expression) -> exp.Expression:
             "WHEN _all IS NULL THEN _item ELSE _all AND _item END)",
             list=node.expressions[0],
         )
+    if name == "list_position" and len(node.expressions) == 2:  # 1-based on both; not found: NULL, as DuckDB's
+        return _spark("nullif(array_position(:list, :value), 0)", list=node.expressions[0], value=node.expressions[1])
     if name == "printf" and node.expressions and isinstance(node.expressions[0], exp.Literal):
         return _printf(node)
     return node

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 
 from jobs.config import NotifySettings
+from jobs.engine.engine import Engine, records
 from jobs.logs import json_value
 from jobs.outputs.outcome import night_status
 from jobs.outputs.summary import summary_fields
@@ -47,7 +48,9 @@ def night_failed(settings: NotifySettings, as_of: str, message: str, **fields) -
 def finished_outcome(result, warehouse: str) -> dict:
     """The outcome of a published night, from the run's own tables."""
     summary = summary_fields(result)
-    gates = _rows(result.con, "SELECT gate, source, passed, message FROM gate_results ORDER BY gate, source")
+    gates = records(
+        result.runner.engine, "SELECT gate, source, passed, message FROM gate_results ORDER BY gate, source"
+    )
     failed_gates = [gate for gate in gates if gate["passed"] is False]  # NULL: not judged (no history)
     outcome = {
         "as_of": summary["as_of"],
@@ -61,7 +64,7 @@ def finished_outcome(result, warehouse: str) -> dict:
             for verdict, currencies in summary["verdicts"].items()
             for currency, money in currencies.items()
         ],
-        "decisions": _decisions(result.con),
+        "decisions": _decisions(result.runner.engine),
         "report": summary["report_paths"][0] if summary["report_paths"] else None,
         "warehouse": warehouse,
     }
@@ -151,25 +154,16 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {error}".splitlines()[0]
 
 
-def _rows(con, sql: str) -> list[dict]:
-    cursor = con.execute(sql)
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=False)) for row in cursor.fetchall()]
-
-
-def _decisions(con) -> list[dict] | None:
+def _decisions(engine: Engine) -> list[dict] | None:
     """Pending refunds per decision and currency, where the run decided them (`pending_refund_decisions`)."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'pending_refund_decisions' "
-        "AND database_name = current_database()"
-    ).fetchone()[0]
-    if not exists:
+    try:
+        return records(
+            engine,
+            "SELECT decision, currency, count(*) AS refunds, sum(refund_amount) AS amount "
+            "FROM pending_refund_decisions GROUP BY decision, currency ORDER BY decision, currency",
+        )
+    except engine.query_errors:  # no such table: the run decided none
         return None
-    return _rows(
-        con,
-        "SELECT decision, currency, count(*) AS refunds, sum(refund_amount) AS amount "
-        "FROM pending_refund_decisions GROUP BY decision, currency ORDER BY decision, currency",
-    )
 
 
 def _text(outcome: dict) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from jobs.engine.engine import Engine
+from jobs.engine.engine import records
 from jobs.outputs.outcome import money_by_currency, night_status, night_warnings
 from jobs.stages.decisions import decision_totals
 from jobs.stages.run_result import RunResult
@@ -38,7 +38,7 @@ def summary_fields(result: RunResult) -> dict:
             "refund_amount": row["refund_amount"],
         }
     _, [(passed, checked)] = engine.fetch("SELECT count(*) FILTER (WHERE passed), count(*) FROM invariant_results", {})
-    gates = _rows(engine, "SELECT gate, source, passed, message FROM gate_results ORDER BY gate, source")
+    gates = records(engine, "SELECT gate, source, passed, message FROM gate_results ORDER BY gate, source")
     files = [
         {"source": counts.source, "rows_in": counts.rows_in, "rows_quarantined": counts.rows_quarantined}
         for counts in result.files.values()
@@ -115,8 +115,3 @@ def summary_lines(result: RunResult) -> list[str]:
     if result.peak_rss_bytes is not None:
         lines.append(f"  peak memory: {result.peak_rss_bytes / 2**30:.2f} GiB")
     return lines
-
-
-def _rows(engine: Engine, sql: str) -> list[dict]:
-    names, rows = engine.fetch(sql, {})
-    return [dict(zip(names, row, strict=True)) for row in rows]
