@@ -75,22 +75,35 @@ def sample_night() -> tuple[RunResult, object]:
 def parquet_nights(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
     """Each Parquet night and its settings file: the sample as another system would export it (purchases
     and refunds typed by Arrow's CSV inference: ids as int64, money as double; usage and
-    account_status every column as text), and `generate --scale 0.01 --seed 3 --format parquet`
+    account_status every column as text; two bad rows added), and `generate --scale 0.01 --seed 3 --format parquet`
     (DECIMAL money, TIMESTAMPTZ instants; refunds near midnight in the billing zone, bad rows)."""
     sample = tmp_path_factory.mktemp("sample")
-    for stem in ("purchases", "refunds"):
-        pyarrow.parquet.write_table(pyarrow.csv.read_csv(SAMPLE / f"{stem}.csv"), sample / f"{stem}.parquet")
-    with duckdb.connect() as con:
-        for stem in ("usage", "account_status"):
-            con.execute(
-                f"COPY (SELECT * FROM read_csv(?, all_varchar = true, header = true)) TO '{sample / stem}.parquet' "
-                "(FORMAT parquet)",
-                [str(SAMPLE / f"{stem}.csv")],
-            )
+    write_sample_as_another_system(sample)
     generated = tmp_path_factory.mktemp("generated")
     generate(generated, 0.01, 3, file_format="parquet", as_of=AS_OF)
     sample_settings = (SAMPLE / "refund-recon.toml").read_text(encoding="utf-8")
     return {"sample": (sample, config(sample, sample_settings)), "generated": (generated, config(generated, ""))}
+
+
+def write_sample_as_another_system(folder: Path) -> None:
+    """The sample's four exports as Parquet, with two rows it lacks whose quarantined value is an
+    instant (printed alike on both engines): a refund processed an hour before it was requested,
+    and an account's status given twice (a duplicate key)."""
+    with duckdb.connect() as con:
+        for stem in ("purchases", "refunds"):
+            con.register(stem, pyarrow.csv.read_csv(SAMPLE / f"{stem}.csv"))
+        pyarrow.parquet.write_table(con.table("purchases").to_arrow_table(), folder / "purchases.parquet")
+        refunds = con.sql(
+            "FROM refunds UNION ALL SELECT * REPLACE ('RF-PROCESSED-EARLY' AS refund_id, "
+            "'2026-03-04 08:30:00' AS processed_at) FROM refunds WHERE refund_id = 'RF2603040001'"
+        )
+        pyarrow.parquet.write_table(refunds.to_arrow_table(), folder / "refunds.parquet")
+        for stem, again in (("usage", ""), ("account_status", " UNION ALL (FROM rows LIMIT 1)")):
+            con.execute(
+                f"COPY (WITH rows AS (FROM read_csv(?, all_varchar = true, header = true)) FROM rows{again}) "
+                f"TO '{folder / stem}.parquet' (FORMAT parquet)",
+                [str(SAMPLE / f"{stem}.csv")],
+            )
 
 
 def config(folder: Path, settings: str) -> Path:
@@ -174,6 +187,9 @@ def test_a_spark_run_writes_the_duckdb_engines_outputs(spark, parquet_nights, ni
     for table in ("validation_errors", "refund_flags", "abuse_signals", "abuse_cases", "pending_refund_decisions"):
         assert night_table(expected, table).num_rows > 0, f"{table}: nothing compared"
     assert not any((tmp_path / "spark" / "_staging").iterdir())
+    reported = CliRunner().invoke(main, ["report", "--from", str(tmp_path / "spark"), "--as-of", AS_OF.isoformat()])
+    assert reported.exit_code == 0, reported.output  # the night's HTML report from the Spark run's outputs
+    assert (tmp_path / "spark" / f"report-{AS_OF}.html").stat().st_size > 0
 
 
 @pytest.mark.spark

@@ -140,9 +140,10 @@ class Translator:
 
     def _strftime(self, node: exp.Expression) -> exp.Expression:
         """`strftime(instant, format)` prints the instant in the session's zone on both engines: on
-        Spark the billing zone's wall clock is printed, and `%z` is its offset (`+0800`)."""
-        if not isinstance(node, exp.TimeToStr):
-            return node
+        Spark the billing zone's wall clock is printed, and `%z` is its offset (`+0800`). A wall
+        clock (`strftime(timezone('UTC', instant), ...)`) is printed as it is."""
+        if not isinstance(node, exp.TimeToStr) or isinstance(node.this, exp.ConvertTimezone):
+            return node  # a wall clock already (DuckDB's `timezone(zone, instant)`): printed as it is
         zone = exp.Literal.string(self.time_zone)
         local = _local_time(exp.Anonymous(this="timezone", expressions=[zone, node.this]))
         parts: list[exp.Expression] = []

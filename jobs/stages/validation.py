@@ -142,7 +142,10 @@ def _quarantine_duplicate_keys(engine: Engine, export: Export) -> None:
     spills), and only rows whose hash repeats are compared by key.
     """
     key = ", ".join(export.key)
-    key_text = " || ' / ' || ".join(f"CAST({column} AS VARCHAR)" for column in export.key)
+    key_text = " || ' / ' || ".join(
+        f"instant_text({column})" if export.columns[column] == "timestamp" else f"CAST({column} AS VARCHAR)"
+        for column in export.key
+    )
     not_null = " AND ".join(f"{column} IS NOT NULL" for column in export.key)
     engine.execute(
         f"""
