@@ -26,7 +26,7 @@ PYTEST_XDIST ?= -n auto --dist loadfile --no-loadscope-reorder
 CHROMIUM ?= /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test fuzz test-fast test-spark lint validate clean bench lock
+.PHONY: run test fuzz test-fast test-spark test-spark-connect lint validate clean bench lock
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -99,6 +99,9 @@ $(SPARK_STAMP): requirements/spark.txt pyproject.toml | $(UV)
 
 test-spark: $(SPARK_STAMP)  ## the Spark engine's parity tests alone
 	$(SPARK_TESTS)
+
+test-spark-connect: $(SPARK_STAMP)  ## the Spark Connect run (--spark-remote, a local Connect server) against DuckDB's outputs
+	$(SPARK_VENV)/bin/pytest -m spark_connect -W ignore::FutureWarning -p no:cacheprovider tests/test_spark.py
 
 lint: $(TEST_STAMP)  ## ruff (lint + format) on the code, mypy on jobs/ (pyproject configures both)
 	$(BIN)/ruff check .

@@ -229,9 +229,13 @@ def _spark_run(
     except ImportError as error:
         _fail(f"--engine spark needs PySpark ({error.name} is missing): pip install 'refund-recon[spark]'")
     spark = spark_session(master, remote, settings)
-    result = _night_or_fail(settings, as_of, lambda: run_on_spark(settings, spark, input_path, as_of, out))
-    _finish(result, "succeeded", [*summary_lines(result), f"  outputs: {out}"], outputs=out)
-    notify.night_finished(settings.notify, result, out)
+    try:
+        result = _night_or_fail(settings, as_of, lambda: run_on_spark(settings, spark, input_path, as_of, out))
+        _finish(result, "succeeded", [*summary_lines(result), f"  outputs: {out}"], outputs=out)
+        notify.night_finished(settings.notify, result, out)
+    finally:
+        if remote:  # a Spark Connect session is this command's own: closed, its client threads end
+            spark.stop()
 
 
 def _folder(input_dir: str | None) -> Path | None:

@@ -9,7 +9,12 @@ the run. One SparkSession, local[2], is shared by the module.
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -342,3 +347,44 @@ def test_engine_options_that_do_not_fit_are_a_usage_error(options, message):
     ran = CliRunner().invoke(main, ["run", "--as-of", AS_OF.isoformat(), *options])
     assert ran.exit_code == 2
     assert message in ran.output
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory) -> Iterator[str]:
+    """A Spark Connect server on local[2] (PySpark's own, sbin/start-connect-server.sh), its URL."""
+    pyspark = pytest.importorskip("pyspark")
+    home, logs = Path(pyspark.__file__).parent, tmp_path_factory.mktemp("connect")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(logs), "SPARK_PID_DIR": str(logs)}
+    start = [str(home / "sbin" / "start-connect-server.sh"), "--master", "local[2]"]
+    subprocess.run(
+        [*start, "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.sql.shuffle.partitions=1"],
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any("Spark Connect server started" in log.read_text() for log in logs.glob("*.out")):
+            assert time.monotonic() < deadline, "the Spark Connect server did not start"
+            time.sleep(1)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(home / "sbin" / "stop-connect-server.sh")], env=environment, capture_output=True)
+
+
+@pytest.mark.spark_connect
+def test_a_spark_connect_run_writes_the_duckdb_engines_outputs(connect_server, tmp_path):
+    folder = tmp_path / "night"
+    folder.mkdir()
+    write_sample_as_another_system(folder)
+    settings = config(folder, (SAMPLE / "refund-recon.toml").read_text(encoding="utf-8"))
+    expected = duckdb_outputs(folder, load_settings(settings), tmp_path / "duckdb" / "warehouse.duckdb")
+    command = ["run", "--engine", "spark", "--spark-remote", connect_server, "--input", str(folder)]
+    options = ["--as-of", AS_OF.isoformat(), "--out", str(tmp_path / "spark"), "--config", str(settings)]
+    ran = CliRunner().invoke(main, [*command, *options])
+    assert ran.exit_code == 0, ran.output
+    for table in NIGHT_TABLES:
+        assert rows(night_table(tmp_path / "spark", table)) == rows(night_table(expected, table)), table

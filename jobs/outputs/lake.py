@@ -7,12 +7,16 @@ A night is written under `<out>/_staging/<run_id>/<table>/as_of=<D>/`, then comm
 night moved aside first). A run killed before the marker leaves nothing visible (its staging is
 removed by the next run); one killed during the renames is finished by the next run, which rolls
 every interrupted commit forward before it starts. Renames go through Hadoop's FileSystem, the
-one Spark writes with: local folders, HDFS, and object stores (where a rename is a copy).
+one Spark writes with (local folders, HDFS, object stores, where a rename is a copy); on Spark
+Connect, whose client has no driver, through this machine's file system (a local or mounted --out).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from datetime import date
+from pathlib import Path
 
 from jobs.engine.spark import SparkEngine, spark_type
 from jobs.errors import PublishError
@@ -32,30 +36,83 @@ class LakeError(PublishError):
     """The outputs folder cannot be written or committed."""
 
 
+class HadoopFiles:
+    """Folders through the classic Spark driver's Hadoop FileSystem (local disks, HDFS, S3...)."""
+
+    def __init__(self, spark, root: str):
+        self._path = spark._jvm.org.apache.hadoop.fs.Path
+        self._fs = self._path(root).getFileSystem(spark._jsc.hadoopConfiguration())
+
+    def exists(self, path: str) -> bool:
+        return bool(self._fs.exists(self._path(path)))
+
+    def folders(self, path: str) -> list[str]:
+        """The sub-folders of `path` (none when it is not there), as full paths, sorted."""
+        if not self.exists(path):
+            return []
+        return sorted(str(status.getPath()) for status in self._fs.listStatus(self._path(path)) if status.isDirectory())
+
+    def touch(self, path: str) -> None:
+        self._fs.create(self._path(path)).close()
+
+    def move(self, source: str, target: str) -> None:
+        """Rename `source` to `target` (absent), making its parent folders."""
+        self._fs.mkdirs(self._path(target).getParent())
+        if not self._fs.rename(self._path(source), self._path(target)):
+            raise LakeError(f"{target}: could not be committed (rename refused)")
+
+    def remove(self, path: str) -> None:
+        self._fs.delete(self._path(path), True)
+
+
+class LocalFiles:
+    """Folders on a file system this process sees (Spark Connect's client, where the server writes
+    to a disk both share: a local or mounted folder)."""
+
+    def exists(self, path: str) -> bool:
+        return Path(path).exists()
+
+    def folders(self, path: str) -> list[str]:
+        folder = Path(path)
+        return sorted(str(child) for child in folder.iterdir() if child.is_dir()) if folder.is_dir() else []
+
+    def touch(self, path: str) -> None:
+        Path(path).touch()
+
+    def move(self, source: str, target: str) -> None:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        os.rename(source, target)
+
+    def remove(self, path: str) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class Lake:
-    """The outputs folder `out`, through Hadoop's FileSystem (the classic Spark driver's)."""
+    """The outputs folder `out`: through the driver's Hadoop FileSystem, or (Spark Connect, whose
+    client has no driver) through this machine's file system when `out` is a local folder."""
 
     def __init__(self, spark, out: str):
-        jvm = getattr(spark, "_jvm", None)
-        if jvm is None:
-            raise LakeError(
-                "the night's commit renames folders through the Spark driver's Hadoop FileSystem, which "
-                "Spark Connect does not expose; run with --spark-master or under spark-submit"
-            )
         self.spark, self.out = spark, out.rstrip("/")
-        self._path = jvm.org.apache.hadoop.fs.Path
-        self._fs = self._path(self.out).getFileSystem(spark._jsc.hadoopConfiguration())
+        if getattr(spark, "_jvm", None) is not None:
+            self._files: HadoopFiles | LocalFiles = HadoopFiles(spark, self.out)
+        elif "://" not in self.out:
+            self._files = LocalFiles()
+        else:
+            raise LakeError(
+                f"{out}: on Spark Connect the night is committed by renaming folders on a file system "
+                "this machine sees; give a local or mounted --out, or run with --spark-master or spark-submit"
+            )
 
     def finish_interrupted_commits(self) -> None:
         """Roll forward each commit a killed run left half done; remove staging never committed."""
-        for staged in self._children(f"{self.out}/_staging"):
-            if self._fs.exists(self._path(f"{staged}/{_COMMITTING}")):
+        for staged in self._files.folders(f"{self.out}/_staging"):
+            if self._files.exists(f"{staged}/{_COMMITTING}"):
                 self._roll_forward(staged)
-            self._fs.delete(self._path(staged), True)
+            self._files.remove(staged)
 
     def read_prior_cases(self, engine: SparkEngine, as_of: date) -> None:
         """`prior_case_members`: the members of the cases of the latest night before `as_of`."""
-        if not self._children(f"{self.out}/abuse_cases"):
+        if not self._files.folders(f"{self.out}/abuse_cases"):
             return
         cases = self.spark.read.parquet(f"{self.out}/abuse_cases")
         (latest,) = cases.where(f"as_of < DATE'{as_of.isoformat()}'").agg({"as_of": "max"}).first()
@@ -66,29 +123,20 @@ class Lake:
 
     def commit(self, staged: str) -> None:
         """Make a staged night visible: the marker, then one rename per table."""
-        self._fs.create(self._path(f"{staged}/{_COMMITTING}")).close()
+        self._files.touch(f"{staged}/{_COMMITTING}")
         self._roll_forward(staged)
-        self._fs.delete(self._path(staged), True)
+        self._files.remove(staged)
 
     def _roll_forward(self, staged: str) -> None:
-        for folder in self._children(staged):
+        for folder in self._files.folders(staged):
             table = folder.rsplit("/", 1)[-1]
             if table.startswith("_"):
                 continue
-            for night in self._children(folder):
-                target = self._path(f"{self.out}/{table}/{night.rsplit('/', 1)[-1]}")
-                if self._fs.exists(target):
-                    self._fs.mkdirs(self._path(f"{staged}/_replaced"))
-                    self._fs.rename(target, self._path(f"{staged}/_replaced/{table}"))
-                self._fs.mkdirs(target.getParent())
-                if not self._fs.rename(self._path(night), target):
-                    raise LakeError(f"{target}: could not be committed (rename refused)")
-
-    def _children(self, folder: str) -> list[str]:
-        path = self._path(folder)
-        if not self._fs.exists(path):
-            return []
-        return sorted(str(status.getPath()) for status in self._fs.listStatus(path) if status.isDirectory())
+            for night in self._files.folders(folder):
+                target = f"{self.out}/{table}/{night.rsplit('/', 1)[-1]}"
+                if self._files.exists(target):
+                    self._files.move(target, f"{staged}/_replaced/{table}")
+                self._files.move(night, target)
 
 
 def write_night(lake: Lake, engine: SparkEngine, as_of: date, run_id: str) -> list[str]:
