@@ -62,6 +62,7 @@ NOBODY = 65534
 _TRACED = (
     "pipeline.py:_run",
     "pipeline.py:_check_night",
+    "pipeline.py:judge_night",
     "pipeline.py:_load_night",
     "history.py:store_delivery",
     "publish.py:publish",
@@ -757,7 +758,7 @@ def test_two_runs_started_together_leave_a_consistent_warehouse(world):
 @pytest.mark.slow
 def test_a_second_run_started_while_one_is_running_is_refused_at_once(world):
     db = world.copy_baseline("second-run")
-    rules_line = _occurrences(world.labels, "pipeline.py:_check_night", "evaluate(runner)")
+    rules_line = _occurrences(world.labels, "pipeline.py:judge_night", "evaluate(runner)")
     assert rules_line, "no rules stage line in pipeline.run"
     first = world.night2_run(db, pause_at=rules_line[0] + 1)  # paused in its rules stage
     first.wait_for_mark()
