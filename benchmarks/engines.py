@@ -26,12 +26,12 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.bench import REPO, Measurement, best_of, machine, measure, night_data, run_floor, run_job
-from jobs.outputs.lake import NIGHT_TABLES
+from jobs.outputs.lake import SAME_ON_BOTH_ENGINES
 
 SPARK_BIN = REPO / ".venv-spark" / "bin" / "refund-recon"
 # Every table a Spark night writes, compared with the DuckDB engine's Parquet export of it, but the
 # columns naming the run, timing it, or hashing its config (the DuckDB run's bench config differs).
-COMPARED_TABLES = NIGHT_TABLES
+COMPARED_TABLES = SAME_ON_BOTH_ENGINES
 RUN_COLUMNS = ("run_id", "started_at", "finished_at", "stage_seconds", "step_seconds", "config_hash")
 
 

@@ -47,6 +47,7 @@ from jobs.stages.spark_loading import find_parquet_exports, load_parquet_export
 from jobs.stages.validation import FileCounts, enforce_bad_row_limit, validate
 
 log = logging.getLogger("refund_recon")
+_PLANNED: set[tuple[int, str]] = set()  # (session, settings' fingerprint) whose night check_night planned
 
 
 def spark_session(master: str | None, remote: str | None, settings: Settings):
@@ -97,12 +98,20 @@ def run_on_spark(settings: Settings, spark, input_path: str, as_of: date, out: s
 
 def check_night(spark, settings: Settings, params: dict) -> None:
     """Spark's analyser over every step of the night, on empty inputs: a plan, not a run.
-    Raises StepError naming the first file that does not carry over."""
+    Raises StepError naming the first file that does not carry over.
+
+    Once per session and settings in a process (a backfill's nights, the tests' shared session):
+    the steps, and the types of their parameters, are the same every night.
+    """
+    planned = (id(spark), settings.fingerprint())
+    if planned in _PLANNED:
+        return
     runner = SparkRunner(SparkEngine(spark, settings.billing_time_zone, analyse_only=True), params)
     with _stages_unlogged():
         _night(
             runner, settings, RunResult(params["run_id"], params["as_of"], {}, runner), lambda: _no_rows(runner), None
         )
+    _PLANNED.add(planned)
 
 
 def _night(runner: SparkRunner, settings: Settings, result: RunResult, load, lake: Lake | None) -> None:

@@ -23,11 +23,10 @@ from jobs.errors import PublishError
 from jobs.outputs.dictionary import TABLES
 from jobs.outputs.exports import EXPORT_TABLES, OPTIONAL_EXPORT_TABLES, REPORT_TABLES
 
-# Every table a Spark night writes: the DuckDB engine's Parquet exports (REPORT_TABLES included)
-# but gate_results (no gate runs on Spark, docs/spark.md).
-NIGHT_TABLES = tuple(
-    table for table in (*EXPORT_TABLES, *OPTIONAL_EXPORT_TABLES, *REPORT_TABLES) if table != "gate_results"
-)
+# Every table a Spark night writes: the DuckDB engine's Parquet exports (REPORT_TABLES included).
+NIGHT_TABLES = (*EXPORT_TABLES, *OPTIONAL_EXPORT_TABLES, *REPORT_TABLES)
+# Those equal to the DuckDB engine's: all but gate_results, empty on Spark (no gate runs there, docs/spark.md).
+SAME_ON_BOTH_ENGINES = tuple(table for table in NIGHT_TABLES if table != "gate_results")
 _COLUMNS = {table.name: [(column.name, column.type) for column in table.columns] for table in TABLES}
 _COMMITTING = "_COMMITTING"
 

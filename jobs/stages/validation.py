@@ -53,9 +53,10 @@ def validate(runner: Runner, loaded: dict[str, LoadedExport]) -> dict[str, FileC
     as_of_end = literal(runner.params["as_of_end"])  # views cannot take parameters
     for export in EXPORTS.values():
         _create_views(engine, export, as_of_end)
-        _quarantine_type_errors(engine, export)
-        _check_rows(engine, export)
-        _quarantine_duplicate_keys(engine, export)
+        checks = (_type_errors(export), failures_sql(export, f"visible_{export.stem}"), _duplicate_keys(export))
+        engine.execute(  # one statement for the three (on Spark: one job and one checkpoint, not three)
+            "INSERT INTO quarantine " + " UNION ALL ".join(f"SELECT * FROM ({failures})" for failures in checks), {}
+        )
         runner.provide(f"visible_{export.stem}", f"passing_{export.stem}")
     runner.run(discover("validation"))
     runner.run((step("staging/quarantine_cleanup"),))
@@ -120,23 +121,17 @@ def _visible(export: Export, as_of_end: str) -> str:
     return f"({export.visible_by} IS NULL OR {export.visible_by} < {as_of_end})"
 
 
-def _quarantine_type_errors(engine: Engine, export: Export) -> None:
-    engine.execute(
-        "INSERT INTO quarantine "
+def _type_errors(export: Export) -> str:
+    """SQL: a quarantine row for each value the loader could not parse."""
+    return (
         f"SELECT {literal(export.stem)}, _line, bad.column, 'type', bad.value, "
         "       bad.column || ' must be ' || bad.expected || ', got ''' || bad.value || '''' "
-        f"FROM (SELECT _line, unnest(_bad_types) AS bad FROM visible_{export.stem} WHERE len(_bad_types) > 0)",
-        {},
+        f"FROM (SELECT _line, unnest(_bad_types) AS bad FROM visible_{export.stem} WHERE len(_bad_types) > 0)"
     )
 
 
-def _check_rows(engine: Engine, export: Export) -> None:
-    """Run the export's Pandera checks, as SQL generated from its model, over its visible rows."""
-    engine.execute(f"INSERT INTO quarantine {failures_sql(export, f'visible_{export.stem}')}", {})
-
-
-def _quarantine_duplicate_keys(engine: Engine, export: Export) -> None:
-    """Of visible rows sharing a key, all but the first in file order are quarantined.
+def _duplicate_keys(export: Export) -> str:
+    """SQL: of visible rows sharing a key, all but the first in file order, as quarantine rows.
 
     Keys are first grouped by their hash (a small hash table, where grouping 50M text keys
     spills), and only rows whose hash repeats are compared by key.
@@ -147,9 +142,7 @@ def _quarantine_duplicate_keys(engine: Engine, export: Export) -> None:
         for column in export.key
     )
     not_null = " AND ".join(f"{column} IS NOT NULL" for column in export.key)
-    engine.execute(
-        f"""
-        INSERT INTO quarantine
+    return f"""
         WITH candidate AS (
             SELECT * FROM visible_{export.stem}
             WHERE {not_null} AND hash({key}) IN (
@@ -160,9 +153,7 @@ def _quarantine_duplicate_keys(engine: Engine, export: Export) -> None:
                'duplicate of the row on line ' || first._line || ' (same {key}); the first row wins'
         FROM candidate AS row JOIN first USING ({key})
         WHERE row._line > first._line
-        """,
-        {},
-    )
+        """
 
 
 def _deliver(engine: Engine, loaded: LoadedExport) -> FileCounts:
