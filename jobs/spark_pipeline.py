@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from pathlib import PurePosixPath
 
 from jobs.config import Settings
+from jobs.engine.engine import Typed
 from jobs.engine.runner import check_plan
 from jobs.engine.spark import SparkEngine, SparkRunner
 from jobs.engine.steps import step
@@ -43,11 +44,11 @@ from jobs.stages.history import merge_records, versions_ddl
 from jobs.stages.loading import ExportFile, LoadedExport
 from jobs.stages.run_result import RunResult
 from jobs.stages.schemas import EXPORTS, SQL_TYPES
-from jobs.stages.spark_loading import find_parquet_exports, load_parquet_export
+from jobs.stages.spark_loading import find_parquet_exports, load_parquet_export, locate_parquet_exports
 from jobs.stages.validation import FileCounts, enforce_bad_row_limit, validate
 
 log = logging.getLogger("refund_recon")
-_PLANNED: set[tuple[int, str]] = set()  # (session, settings' fingerprint) whose night check_night planned
+_PLANNED: set[tuple] = set()  # the plan keys (`_plan_key`) whose night check_night has planned
 
 
 def spark_session(master: str | None, remote: str | None, settings: Settings):
@@ -81,8 +82,10 @@ def run_on_spark(settings: Settings, spark, input_path: str, as_of: date, out: s
         check_plan(NIGHT_STEPS, PROVIDED_TABLES, (*params, *LATE_PARAMS))
         lake = Lake(spark, out)
         lake.finish_interrupted_commits()
+        engine = SparkEngine(spark, settings.billing_time_zone)
+        located = locate_parquet_exports(engine, input_path)  # a missing or CSV export stops the run first
         check_night(spark, settings, params)
-        runner = SparkRunner(SparkEngine(spark, settings.billing_time_zone), params)
+        runner = SparkRunner(engine, params)
         result = RunResult(run_id, as_of, {}, runner)
         log.info(
             "run %s for %s on Spark",
@@ -90,7 +93,7 @@ def run_on_spark(settings: Settings, spark, input_path: str, as_of: date, out: s
             as_of,
             extra={"event": "run_started", "as_of": as_of.isoformat(), "mode": "delivery", "input_dir": input_path},
         )
-        _night(runner, settings, result, lambda: _load(runner, input_path, result), lake)
+        _night(runner, settings, result, lambda: _load(runner, located, result), lake)
         with stage(result, "publish"):
             write_night(lake, runner.engine, as_of, run_id)
     return result
@@ -100,10 +103,10 @@ def check_night(spark, settings: Settings, params: dict) -> None:
     """Spark's analyser over every step of the night, on empty inputs: a plan, not a run.
     Raises StepError naming the first file that does not carry over.
 
-    Once per session and settings in a process (a backfill's nights, the tests' shared session):
-    the steps, and the types of their parameters, are the same every night.
+    Once per plan key in a process (a backfill's nights, the tests' shared session): what a plan
+    checks is the steps and the types of their parameters, not the parameters' values.
     """
-    planned = (id(spark), settings.fingerprint())
+    planned = _plan_key(spark, settings, params)
     if planned in _PLANNED:
         return
     runner = SparkRunner(SparkEngine(spark, settings.billing_time_zone, analyse_only=True), params)
@@ -112,6 +115,18 @@ def check_night(spark, settings: Settings, params: dict) -> None:
             runner, settings, RunResult(params["run_id"], params["as_of"], {}, runner), lambda: _no_rows(runner), None
         )
     _PLANNED.add(planned)
+
+
+def _plan_key(spark, settings: Settings, params: dict) -> tuple:
+    """What the start-up plan depends on: the session, the zone the SQL is translated for, the
+    signals that run, and each parameter's name and type (values are literals in the plan)."""
+    types = tuple(
+        sorted(
+            (name, value.sql_type if isinstance(value, Typed) else type(value).__name__)
+            for name, value in params.items()
+        )
+    )
+    return id(spark), settings.billing_time_zone, tuple(sorted(settings.signals.disabled)), types
 
 
 def _night(runner: SparkRunner, settings: Settings, result: RunResult, load, lake: Lake | None) -> None:
@@ -148,12 +163,12 @@ def _night(runner: SparkRunner, settings: Settings, result: RunResult, load, lak
         engine.execute("CREATE OR REPLACE VIEW runs AS SELECT * FROM run_record", {})
 
 
-def _load(runner: SparkRunner, input_path: str, result: RunResult) -> dict[str, LoadedExport]:
-    """The night's Parquet exports into `typed_<stem>`."""
+def _load(runner: SparkRunner, located: dict[str, str], result: RunResult) -> dict[str, LoadedExport]:
+    """The night's located Parquet exports into `typed_<stem>`."""
     engine = runner.engine
     with stage(result, "load") as rows:
         loaded = {
-            stem: load_parquet_export(engine, file) for stem, file in find_parquet_exports(engine, input_path).items()
+            stem: load_parquet_export(engine, file) for stem, file in find_parquet_exports(engine, located).items()
         }
         runner.provide(*(f"typed_{stem}" for stem in loaded))
         rows["rows read"] = sum(item.rows_read for item in loaded.values())

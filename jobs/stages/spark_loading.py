@@ -32,19 +32,28 @@ _DUCKDB_TYPES = {
 }
 
 
-def find_parquet_exports(engine: SparkEngine, input_path: str) -> dict[str, ExportFile]:
-    """Each export's Parquet file (or folder of parts) with its size and sha256, or StructuralError."""
-    found = {}
-    for stem, export in EXPORTS.items():
+def locate_parquet_exports(engine: SparkEngine, input_path: str) -> dict[str, str]:
+    """Each export's Parquet path (a file, or a folder of parts), listed without reading a byte;
+    StructuralError when one is missing or given as CSV."""
+    located = {}
+    for stem in EXPORTS:
         path = f"{input_path.rstrip('/')}/{stem}.parquet"
-        files = _binary_files(engine, path)
-        if files is None:
+        if not _listed(engine, path, ".parquet"):
             raise StructuralError(_missing(engine, input_path, stem))
+        located[stem] = path
+    return located
+
+
+def find_parquet_exports(engine: SparkEngine, located: dict[str, str]) -> dict[str, ExportFile]:
+    """Each located export with its size and sha256 (hashed on an executor), or StructuralError."""
+    found = {}
+    for stem, path in located.items():
+        files = _binary_files(engine, path)
         sizes = [size for size, _ in files]
         sha256 = files[0][1] if len(files) == 1 else ""  # a folder of parts has no one digest
         if not sum(sizes):
             raise StructuralError(f"{path}: file is empty (expected Parquet)")
-        found[stem] = ExportFile(export, PurePosixPath(path), "parquet", sum(sizes), sha256)  # type: ignore[arg-type]
+        found[stem] = ExportFile(EXPORTS[stem], PurePosixPath(path), "parquet", sum(sizes), sha256)  # type: ignore[arg-type]
     return found
 
 
@@ -69,21 +78,26 @@ def load_parquet_export(engine: SparkEngine, file: ExportFile) -> LoadedExport:
     return LoadedExport(file, rows, extra)
 
 
-def _binary_files(engine: SparkEngine, path: str, suffix: str = ".parquet") -> list[tuple[int, str]] | None:
-    """(size, sha256) of each `*<suffix>` file at `path` (a file, or a folder of parts), hashed on
-    an executor; None when there is none."""
+def _binary_files(engine: SparkEngine, path: str) -> list[tuple[int, str]]:
+    """(size, sha256) of each `*.parquet` file at `path` (a file, or a folder of parts)."""
+    files = engine.spark.read.format("binaryFile").option("pathGlobFilter", "*.parquet").load(path)
+    rows = files.selectExpr("length", "sha2(content, 256) AS sha256").orderBy("path").collect()
+    return [(row["length"], row["sha256"]) for row in rows]
+
+
+def _listed(engine: SparkEngine, path: str, suffix: str) -> bool:
+    """Whether `path` holds a `*<suffix>` file (is one, or is a folder with one): a listing only."""
     try:
         files = engine.spark.read.format("binaryFile").option("pathGlobFilter", f"*{suffix}").load(path)
-        rows = files.selectExpr("length", "sha2(content, 256) AS sha256").orderBy("path").collect()
+        return bool(files.inputFiles())
     except Exception:  # PATH_NOT_FOUND: Spark's own error, by message only on Spark Connect
-        return None
-    return [(row["length"], row["sha256"]) for row in rows] or None
+        return False
 
 
 def _missing(engine: SparkEngine, input_path: str, stem: str) -> str:
     """Why an export is not found: absent, or given as CSV (which Spark does not number exactly)."""
     for suffix in (".csv", ".csv.gz"):
-        if _binary_files(engine, f"{input_path.rstrip('/')}/{stem}{suffix}", suffix) is not None:
+        if _listed(engine, f"{input_path.rstrip('/')}/{stem}{suffix}", suffix):
             return (
                 f"{input_path}/{stem}{suffix}: the Spark engine reads Parquet only (a CSV's lines cannot be "
                 f"numbered exactly there); convert it to {stem}.parquet or run with --engine duckdb"
