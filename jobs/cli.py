@@ -466,7 +466,7 @@ def report_command(context: click.Context, db_path: Path, outputs: Path | None, 
         if outputs is not None:
             paths = write_report_from(outputs, as_of, settings)
         else:
-            paths = write_report(db_path, find_run(db_path, as_of), settings)
+            paths = write_report(db_path, find_run(db_path, as_of, settings), settings)
     except ReportError as error:
         click.echo(f"refund-recon: {error}", err=True)
         raise SystemExit(1) from None

@@ -187,6 +187,22 @@ class Settings:
     notify: NotifySettings = field(default_factory=NotifySettings)
     hold_min_score: float = 60.0  # a pending refund of an open case scoring this or more is held (docs/decisions.md)
 
+    def duckdb_config(self, db_path: Path | None) -> dict[str, Any]:
+        """DuckDB's settings for a connection of a run (its own, the report's, the exports'):
+        `[duckdb]` of the config; DuckDB spills next to the warehouse (`<warehouse>.tmp`) unless
+        `temp_directory` says where (DuckDB instances share a temp folder safely)."""
+        config: dict[str, Any] = {
+            "memory_limit": self.duckdb_memory_limit,
+            "preserve_insertion_order": self.duckdb_preserve_insertion_order,
+        }
+        if self.duckdb_threads:
+            config["threads"] = self.duckdb_threads
+        if self.duckdb_temp_directory:
+            config["temp_directory"] = self.duckdb_temp_directory
+        elif db_path is not None:
+            config["temp_directory"] = f"{db_path}.tmp"
+        return config
+
     def fingerprint(self) -> str:
         """A short hash of the settings that shape a run's results, recorded with each run
         (where its outcome is sent is not one)."""

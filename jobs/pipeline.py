@@ -44,6 +44,7 @@ from jobs.stages.run_result import RunResult
 from jobs.stages.schemas import EXPORTS
 from jobs.stages.validation import FileCounts, enforce_bad_row_limit, validate
 
+LENT_MEMORY_LIMIT = "64MiB"  # the run's DuckDB while the report and exports have theirs (_memory_lent)
 log = logging.getLogger("refund_recon")
 
 # Made before any stage: the macros, the quarantine, and the tables reviewers' state is copied into.
@@ -190,15 +191,16 @@ def _run(
         runner.run((step("outputs/run_record"),))
         publish(runner)
     # Derived files, each written whole or not at all, from the committed warehouse.
-    if settings.write_report:
-        with stage(result, "report"):
-            try:
-                result.report_paths = write_report(db_path, run_id, settings)
-            except (OSError, ReportError) as error:
-                raise ReportError(f"writing the report failed; the warehouse is published ({error})") from None
-    if settings.write_exports:
-        with stage(result, "exports"):
-            result.export_paths = write_exports(db_path, run_id, settings, result)
+    with _memory_lent(con, settings):
+        if settings.write_report:
+            with stage(result, "report"):
+                try:
+                    result.report_paths = write_report(db_path, run_id, settings)
+                except (OSError, ReportError) as error:
+                    raise ReportError(f"writing the report failed; the warehouse is published ({error})") from None
+        if settings.write_exports:
+            with stage(result, "exports"):
+                result.export_paths = write_exports(db_path, run_id, settings, result)
     return result
 
 
@@ -274,6 +276,22 @@ def _count(runner: Runner, table: str) -> int:
 
 
 @contextmanager
+def _memory_lent(con, settings: Settings) -> Iterator[None]:
+    """While the report and exports read the warehouse on DuckDBs of their own (each held to the
+    memory limit), the run's DuckDB keeps its tables in its temp folder and its memory to
+    `LENT_MEMORY_LIMIT`, so the two together stay near one limit (issue #12: a 3.07 GiB peak at
+    scale 50 before). Its tables stay readable (the summary, the tests); the limit is restored after."""
+    try:
+        con.execute("SET memory_limit = ?", [LENT_MEMORY_LIMIT])
+    except duckdb.Error as error:  # no room in the temp folder to move its tables to: keep them in memory
+        log.warning("the run's DuckDB keeps its memory during the report and exports (%s)", first_line(error))
+    try:
+        yield
+    finally:
+        con.execute("SET memory_limit = ?", [settings.duckdb_memory_limit])
+
+
+@contextmanager
 def _reading_in_file_order(con, settings: Settings) -> Iterator[None]:
     """Loading numbers CSV rows by their position, so it keeps insertion order whatever
     `[duckdb] preserve_insertion_order` says for the rest of the run."""
@@ -284,27 +302,11 @@ def _reading_in_file_order(con, settings: Settings) -> Iterator[None]:
         con.execute("SET preserve_insertion_order = ?", [settings.duckdb_preserve_insertion_order])
 
 
-def _duckdb_config(settings: Settings, db_path: Path | None) -> dict:
-    """DuckDB's settings for a run: `[duckdb]` of the config; DuckDB spills next to the
-    warehouse (`<warehouse>.tmp`) unless `temp_directory` says where."""
-    config = {
-        "memory_limit": settings.duckdb_memory_limit,
-        "preserve_insertion_order": settings.duckdb_preserve_insertion_order,
-    }
-    if settings.duckdb_threads:
-        config["threads"] = settings.duckdb_threads
-    if settings.duckdb_temp_directory:
-        config["temp_directory"] = settings.duckdb_temp_directory
-    elif db_path is not None:
-        config["temp_directory"] = f"{db_path}.tmp"
-    return config
-
-
 def _start(settings: Settings, params: dict, db_path: Path | None) -> Runner:
     """A private DuckDB with the run's settings and a runner over it, after checking at start-up
     that every step of the night can run: its inputs made, its parameters set."""
     check_plan(NIGHT_STEPS, PROVIDED_TABLES, (*params, *LATE_PARAMS))
-    con = duckdb.connect(":memory:", config=_duckdb_config(settings, db_path))
+    con = duckdb.connect(":memory:", config=settings.duckdb_config(db_path))
     con.execute("SET TimeZone = ?", [settings.billing_time_zone])
     runner = Runner(DuckDBEngine(con), params)
     runner.run(tuple(step(name) for name in SETUP_STEPS))

@@ -4,8 +4,10 @@ whatever `preserve_insertion_order` says."""
 
 from __future__ import annotations
 
-from exports import AS_OF, purchase, usage, write_exports
+import duckdb
+from exports import AS_OF, purchase, refund, usage, write_exports
 
+from jobs import pipeline
 from jobs.config import Settings, load_settings
 from jobs.pipeline import run
 
@@ -33,6 +35,37 @@ def test_the_duckdb_section_sets_threads_memory_limit_spill_folder_and_insertion
     assert (setting(result, "threads"), setting(result, "memory_limit")) == (1, "512.0 MiB")
     assert setting(result, "temp_directory") == str(tmp_path / "spill")
     assert setting(result, "preserve_insertion_order") is False
+
+
+def test_the_report_and_exports_read_the_warehouse_within_the_limit_while_the_run_lends_its_memory(
+    tmp_path, monkeypatch
+):
+    """Issue #12: the outputs' own DuckDBs get `[duckdb]`'s limit and spill folder (not DuckDB's
+    80% of RAM), the run's DuckDB holds 64 MiB meanwhile, and its own limit again after."""
+    opened, run_limit_during_exports = [], []
+    connect, write_night_exports = duckdb.connect, pipeline.write_exports
+
+    def connect_noting_config(database=":memory:", *args, config=None, **kwargs):
+        opened.append((str(database), config))
+        return connect(database, *args, config=config or {}, **kwargs)
+
+    def exports_noting_the_run_limit(db_path, run_id, settings, result):
+        run_limit_during_exports.append(setting(result, "memory_limit"))
+        return write_night_exports(db_path, run_id, settings, result)
+
+    monkeypatch.setattr(duckdb, "connect", connect_noting_config)
+    monkeypatch.setattr(pipeline, "write_exports", exports_noting_the_run_limit)
+    folder = write_exports(tmp_path / "in", purchases=[purchase()], refunds=[refund()])
+    db_path = tmp_path / "recon.duckdb"
+    result = run(Settings(duckdb_memory_limit="512MiB"), folder, AS_OF, db_path)
+
+    assert run_limit_during_exports == ["64.0 MiB"]
+    assert setting(result, "memory_limit") == "512.0 MiB"
+    warehouse_reads = [config for database, config in opened if database == str(db_path)]
+    assert len(warehouse_reads) >= 2  # the report's and the exports' connections
+    assert all(
+        (config["memory_limit"], config["temp_directory"]) == ("512MiB", f"{db_path}.tmp") for config in warehouse_reads
+    )
 
 
 def test_without_insertion_order_a_bad_row_deep_in_a_big_file_keeps_its_line(tmp_path):

@@ -76,7 +76,7 @@ def write_exports(db_path: Path, run_id: str, settings, result) -> list[Path]:
     started = time.perf_counter()
     db_path = Path(db_path)
     try:
-        with duckdb.connect(str(db_path), read_only=True) as con:
+        with duckdb.connect(str(db_path), read_only=True, config=settings.duckdb_config(db_path)) as con:
             con.execute("SET TimeZone = 'UTC'")
             _check_latest_run(con, run_id)
             (mode,) = con.execute("SELECT mode FROM runs WHERE run_id = ?", [run_id]).fetchall()[0]

@@ -57,7 +57,7 @@ def open_night(folder: Path, as_of: date | None, trend_nights: int, settings) ->
     if night not in nights:
         raise OutputsError(f"{folder}: no night {night} here (its nights: {nights[0]} to {nights[-1]})")
     window = [earlier for earlier in nights if earlier <= night][-trend_nights:]
-    con = duckdb.connect()
+    con = duckdb.connect(config=settings.duckdb_config(None))
     try:
         _view(con, "runs", _files(folder, "runs", window))
         for table in NIGHTLY_TABLES:

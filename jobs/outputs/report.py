@@ -35,6 +35,7 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from jobs.config import Settings
 from jobs.engine.engine import DuckDBEngine, Typed
 from jobs.engine.runner import Runner
 from jobs.engine.sqlfiles import quoted
@@ -72,7 +73,7 @@ def write_report(db_path: Path, run_id: str, settings) -> list[Path]:
     """Write the run's self-contained HTML report(s) into its output folder (next to the warehouse,
     or a replay's own folder: jobs/stages/publish.py `output_folder`); return their paths."""
     db_path = Path(db_path)
-    con = _connect(db_path)
+    con = _connect(db_path, settings)
     try:
         data = read_night(con, db_path, run_id)
         pages = render(con, data, shared_copy=settings.mask_shared_report)
@@ -135,9 +136,9 @@ def read_night(con: duckdb.DuckDBPyConnection, db_path: Path, run_id: str) -> di
     return collect(views)
 
 
-def find_run(db_path: Path, as_of: date | None = None) -> str:
+def find_run(db_path: Path, as_of: date | None = None, settings: Settings | None = None) -> str:
     """The run a report is made of: the latest run of `as_of`, or the latest run at all."""
-    con = _connect(Path(db_path))
+    con = _connect(Path(db_path), settings or Settings())
     try:
         return _chosen_run(con, db_path, as_of)
     finally:
@@ -151,11 +152,12 @@ def _chosen_run(con: duckdb.DuckDBPyConnection, source: Path, as_of: date | None
     return rows[0]["run_id"]
 
 
-def _connect(db_path: Path) -> duckdb.DuckDBPyConnection:
+def _connect(db_path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
+    """The warehouse, read-only, under the run's DuckDB settings (its memory limit)."""
     if not db_path.is_file():
         raise ReportError(f"{db_path}: no warehouse here (run `refund-recon run` first, or pass --db)")
     try:
-        return duckdb.connect(str(db_path), read_only=True)
+        return duckdb.connect(str(db_path), read_only=True, config=settings.duckdb_config(db_path))
     except duckdb.Error as error:
         raise ReportError(f"{db_path}: cannot open the warehouse, is a run writing it? ({first_line(error)})") from None
 
