@@ -181,14 +181,7 @@ def _run(
         # Reviewers' decisions and the block and allow lists are read from the copy being published,
         # under the write lock that their own writes take: none slips in unseen, none is lost to the swap.
         copy_reviewer_state(con)
-        build_cases(runner)
-        decide_pending_refunds(runner)
-        runner.bind(
-            run_finished_at=datetime.now(UTC),
-            stage_seconds=seconds_param(result.stage_seconds),
-            step_seconds=seconds_param(runner.step_seconds),
-        )
-        runner.run((step("outputs/run_record"),))
+        close_night(runner, result)
         publish(runner)
     # Derived files, each written whole or not at all, from the committed warehouse.
     with _memory_lent(con, settings):
@@ -233,6 +226,19 @@ def judge_night(runner: Runner, settings: Settings, result: RunResult, earlier_r
         rows["signals"] = _count(runner, "abuse_signals")
     with stage(result, "reconcile"):
         reconcile(runner)
+
+
+def close_night(runner: Runner, result: RunResult) -> None:
+    """The cases, the pending refunds' decisions and the run's record (`run_record`): the end of
+    a night on either engine."""
+    build_cases(runner)
+    decide_pending_refunds(runner)
+    runner.bind(
+        run_finished_at=datetime.now(UTC),
+        stage_seconds=seconds_param(result.stage_seconds),
+        step_seconds=seconds_param(runner.step_seconds),
+    )
+    runner.run((step("outputs/run_record"),))
 
 
 def _load_night(runner: Runner, settings: Settings, input_dir: Path, result: RunResult) -> None:

@@ -28,18 +28,17 @@ from jobs.engine.spark import SparkEngine, SparkRunner
 from jobs.engine.steps import step
 from jobs.logs import bound_fields
 from jobs.outputs.lake import Lake, write_night
-from jobs.params import LATE_PARAMS, night_params, seconds_param
+from jobs.params import LATE_PARAMS, night_params
 from jobs.pipeline import (
     DELIVERED_TABLES,
     NIGHT_STEPS,
     PROVIDED_TABLES,
     SETUP_STEPS,
+    close_night,
     judge_night,
     record_inputs,
     stage,
 )
-from jobs.stages.abuse import build_cases
-from jobs.stages.decisions import decide_pending_refunds
 from jobs.stages.history import merge_records, versions_ddl
 from jobs.stages.loading import ExportFile, LoadedExport
 from jobs.stages.run_result import RunResult
@@ -152,14 +151,7 @@ def _night(runner: SparkRunner, settings: Settings, result: RunResult, load, lak
     with stage(result, "cases"):
         if lake is not None:
             lake.read_prior_cases(engine, result.as_of)
-        build_cases(runner)
-        decide_pending_refunds(runner)
-        runner.bind(
-            run_finished_at=datetime.now(UTC),
-            stage_seconds=seconds_param(result.stage_seconds),
-            step_seconds=seconds_param(runner.step_seconds),
-        )
-        runner.run((step("outputs/run_record"),))
+        close_night(runner, result)
         engine.execute("CREATE OR REPLACE VIEW runs AS SELECT * FROM run_record", {})
 
 

@@ -63,6 +63,7 @@ _TRACED = (
     "pipeline.py:_run",
     "pipeline.py:_check_night",
     "pipeline.py:judge_night",
+    "pipeline.py:close_night",
     "pipeline.py:_load_night",
     "history.py:store_delivery",
     "publish.py:publish",
