@@ -15,7 +15,8 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -32,8 +33,9 @@ from jobs.engine.runner import Runner
 from jobs.engine.spark import SparkEngine, SparkRunner
 from jobs.engine.steps import StepError, discover, for_engine, parse_step, step
 from jobs.outputs.lake import SAME_ON_BOTH_ENGINES, Lake
+from jobs.params import night_params
 from jobs.pipeline import RunResult, run
-from jobs.spark_pipeline import run_on_spark, spark_session
+from jobs.spark_pipeline import _plan_key, run_on_spark, spark_session
 from jobs.stages.loading import StructuralError
 from jobs.stages.reconciliation import check_invariants
 from jobs.stages.rules import OUTPUTS
@@ -317,6 +319,30 @@ def test_duckdb_never_sees_an_override_and_spark_prefers_it():
     assert for_engine(suspended, "spark").name == suspended.name
     assert for_engine(step("rules/PAST_WINDOW"), "spark") == step("rules/PAST_WINDOW")
     assert for_engine(suspended, "duckdb") == suspended
+
+
+def _plan_key_of(settings: Settings, as_of: date, run_id: str):
+    params = night_params(settings, run_id, as_of, "delivery", "in", datetime(2026, 4, 1, tzinfo=UTC))
+    return _plan_key("session", settings, params)
+
+
+@pytest.mark.parametrize(
+    "night, settings, same_plan",
+    [
+        ("another night and run", Settings(), True),
+        ("another refund window (a literal of the same type)", Settings(refund_window_days=7), True),
+        ("another billing zone (the SQL is translated for it)", Settings(billing_time_zone="UTC"), False),
+        (
+            "a signal switched off (one step fewer)",
+            replace(Settings(), signals=replace(Settings().signals, disabled=(CATALOG.signals[0].code,))),
+            False,
+        ),
+    ],
+)
+def test_the_start_up_plan_is_made_again_only_when_what_it_checks_changes(night, settings, same_plan):
+    """check_night plans a night once per session and what the plan depends on (docs/spark.md)."""
+    first = _plan_key_of(Settings(), date(2026, 3, 31), "run-1")
+    assert (_plan_key_of(settings, date(2026, 4, 1), "run-2") == first) is same_plan, night
 
 
 def test_an_override_declaring_another_header_is_refused(tmp_path):
