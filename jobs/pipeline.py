@@ -286,7 +286,12 @@ def _memory_lent(con, settings: Settings) -> Iterator[None]:
     """While the report and exports read the warehouse on DuckDBs of their own (each held to the
     memory limit), the run's DuckDB keeps its tables in its temp folder and its memory to
     `LENT_MEMORY_LIMIT`, so the two together stay near one limit (issue #12: a 3.07 GiB peak at
-    scale 50 before). Its tables stay readable (the summary, the tests); the limit is restored after."""
+    scale 50 before). Its tables stay readable (the summary, the tests); the limit is restored after.
+    Moving them costs a write of what it holds (~1 s at scale 1), so nothing is lent when neither
+    output is written."""
+    if not (settings.write_report or settings.write_exports):
+        yield
+        return
     try:
         con.execute("SET memory_limit = ?", [LENT_MEMORY_LIMIT])
     except duckdb.Error as error:  # no room in the temp folder to move its tables to: keep them in memory
