@@ -80,18 +80,21 @@ def load_parquet_export(engine: SparkEngine, file: ExportFile) -> LoadedExport:
 
 def _binary_files(engine: SparkEngine, path: str) -> list[tuple[int, str]]:
     """(size, sha256) of each `*.parquet` file at `path` (a file, or a folder of parts)."""
-    files = engine.spark.read.format("binaryFile").option("pathGlobFilter", "*.parquet").load(path)
-    rows = files.selectExpr("length", "sha2(content, 256) AS sha256").orderBy("path").collect()
-    return [(row["length"], row["sha256"]) for row in rows]
+    rows = _files_at(engine, path, ".parquet").selectExpr("length", "sha2(content, 256) AS sha256").orderBy("path")
+    return [(row["length"], row["sha256"]) for row in rows.collect()]
 
 
 def _listed(engine: SparkEngine, path: str, suffix: str) -> bool:
     """Whether `path` holds a `*<suffix>` file (is one, or is a folder with one): a listing only."""
     try:
-        files = engine.spark.read.format("binaryFile").option("pathGlobFilter", f"*{suffix}").load(path)
-        return bool(files.inputFiles())
+        return bool(_files_at(engine, path, suffix).inputFiles())
     except Exception:  # PATH_NOT_FOUND: Spark's own error, by message only on Spark Connect
         return False
+
+
+def _files_at(engine: SparkEngine, path: str, suffix: str):
+    """The `*<suffix>` files at `path` as Spark's binaryFile rows (nothing read until asked)."""
+    return engine.spark.read.format("binaryFile").option("pathGlobFilter", f"*{suffix}").load(path)
 
 
 def _missing(engine: SparkEngine, input_path: str, stem: str) -> str:
