@@ -15,7 +15,13 @@ SPARK_VENV := .venv-spark
 SPARK_STAMP := $(SPARK_VENV)/.installed-spark
 SPARK_TESTS := $(SPARK_VENV)/bin/pytest -m spark -W ignore::FutureWarning -p no:cacheprovider tests/test_spark.py
 # `uv pip install`, not `sync`: sync would also remove pip, which tests/test_packaging.py runs.
-INSTALL := $(UV) pip install --quiet --python $(BIN)/python
+# Bytecode is compiled at install (uv does not by default): every process of the job, the tests
+# and the bench would otherwise compile pandas, DuckDB's and Pandera's sources again where
+# .pyc files cannot be written (PYTHONDONTWRITEBYTECODE): 3.1 s -> 1.2 s to import the job.
+INSTALL := $(UV) pip install --quiet --compile-bytecode --python $(BIN)/python
+# The job's own modules (installed editable, so not compiled by uv); stale .pyc files are
+# ignored by Python, and `run` and `bench` refresh them.
+COMPILE := $(BIN)/python -m compileall -q jobs benchmarks
 LOCK    := $(UV) pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
            --custom-compile-command "make lock" $(LOCK_ARGS)
 # xdist: one worker per core; loadfile keeps a file's tests (and its module-scoped warehouse) on one worker;
@@ -35,16 +41,19 @@ $(UV):
 $(RUN_STAMP): requirements/run.txt pyproject.toml | $(UV)
 	$(INSTALL) --require-hashes -r requirements/run.txt
 	$(INSTALL) --no-deps -e .
+	$(COMPILE)
 	touch $@
 
 $(TEST_STAMP): requirements/test.txt pyproject.toml | $(UV)
 	$(INSTALL) --require-hashes -r requirements/test.txt
 	$(INSTALL) --no-deps -e .
+	$(COMPILE)
 	touch $@
 
 $(BENCH_STAMP): requirements/bench.txt pyproject.toml | $(UV)
 	$(INSTALL) --require-hashes -r requirements/bench.txt
 	$(INSTALL) --no-deps -e .
+	$(COMPILE)
 	touch $@
 
 lock: | $(UV)  ## re-resolve requirements/*.txt within pyproject's ranges (LOCK_ARGS=--upgrade for newer)
@@ -54,6 +63,7 @@ lock: | $(UV)  ## re-resolve requirements/*.txt within pyproject's ranges (LOCK_
 	$(LOCK) --extra bench -o requirements/bench.txt
 
 run: $(RUN_STAMP)  ## run the nightly job on data/sample into out/recon.duckdb
+	$(COMPILE)
 	$(BIN)/refund-recon run --input data/sample --db out/recon.duckdb \
 		--as-of 2026-03-31 --config data/sample/refund-recon.toml
 
@@ -69,9 +79,11 @@ SCALES ?= 1 10
 ENGINE ?= duckdb
 ifeq ($(ENGINE),spark)
 bench: $(RUN_STAMP) $(SPARK_STAMP)  ## time the job against the floor and the pandas and Polars peers at each scale
+	$(COMPILE)
 	$(BIN)/python -m benchmarks.engines --scales $(SCALES) $(BENCH_ARGS)
 else
 bench: $(RUN_STAMP) $(BENCH_STAMP)  ## time the job against the floor and the pandas and Polars peers at each scale
+	$(COMPILE)
 	$(BIN)/python -m benchmarks.bench --scales $(SCALES) $(BENCH_ARGS)
 endif
 
@@ -93,7 +105,7 @@ $(SPARK_STAMP): requirements/spark.txt pyproject.toml | $(UV)
 	command -v java >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends openjdk-17-jre-headless)
 	test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
-	$(UV) pip install --quiet --python $(SPARK_VENV)/bin/python --require-hashes -r requirements/spark.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(SPARK_VENV)/bin/python --require-hashes -r requirements/spark.txt
 	$(UV) pip install --quiet --python $(SPARK_VENV)/bin/python --no-deps -e .
 	touch $@
 

@@ -18,10 +18,11 @@ targets of issue #12 in benchmarks/results/<UTC timestamp>.json and .md. A scale
 (`make bench SCALES=50`: 240M usage rows, ~21 GB of CSV) times the first night alone, then
 deletes its generated data and warehouse.
 
-Peak memory is the highest of: the child's ru_maxrss (os.wait4), its VmHWM / VmRSS sampled
-every 20 ms, and (for the job) its per-stage peaks from run_results.json. The job resets
-VmHWM at each stage, so ru_maxrss alone would only show its last stage. Children import this
-tree's jobs/ (PYTHONPATH), so a clean checkout elsewhere can be measured with the same venv.
+Peak memory is the highest of the child's own VmHWM / VmRSS, sampled every 20 ms, and (for the
+job) its per-stage peaks from run_results.json (the job resets VmHWM at each stage). Not
+ru_maxrss: Linux seeds a forked child's with the bench process's own (docs/performance.md).
+Children import this tree's jobs/ (PYTHONPATH), so a clean checkout elsewhere can be measured
+with the same venv.
 
     python -m benchmarks.bench [--scales 1 10] [--seed 7] [--format csv] [--repeat 1]
 """
