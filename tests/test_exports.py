@@ -201,6 +201,25 @@ def test_an_export_failing_midway_leaves_last_nights_partition_whole(published_c
     assert hidden_entries(out) == []
 
 
+def test_the_workbook_failing_on_its_thread_fails_the_exports_and_keeps_last_nights(
+    published_copy, tmp_path, monkeypatch
+):
+    db_path, first = published_copy
+    out = db_path.parent / "exports"
+    before = {path: path.read_bytes() for path in out.rglob("*.xlsx")}
+    results_before = (db_path.parent / "run_results.json").read_bytes()
+
+    def failing_workbook(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(exports_module.workbook, "write_workbook", failing_workbook)
+    with pytest.raises(ExportError, match="No space left on device"):
+        publish_night(tmp_path)
+    assert before and {path: path.read_bytes() for path in out.rglob("*.xlsx")} == before
+    assert (db_path.parent / "run_results.json").read_bytes() == results_before
+    assert hidden_entries(out) == []
+
+
 def test_exports_can_be_switched_off(tmp_path):
     db_path, result = publish_night(tmp_path, settings=replace(SETTINGS, write_exports=False))
     assert result.export_paths == []
