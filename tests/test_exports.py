@@ -204,7 +204,7 @@ def test_an_export_failing_midway_leaves_last_nights_partition_whole(published_c
 def test_the_workbook_failing_on_its_thread_fails_the_exports_and_keeps_last_nights(
     published_copy, tmp_path, monkeypatch
 ):
-    db_path, first = published_copy
+    db_path, _ = published_copy
     out = db_path.parent / "exports"
     before = {path: path.read_bytes() for path in out.rglob("*.xlsx")}
     results_before = (db_path.parent / "run_results.json").read_bytes()
