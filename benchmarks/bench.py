@@ -57,6 +57,7 @@ BIN = Path(sys.executable).parent
 GIB = 1 << 30
 # Each peer's measurement in a scale's results (report.PEERS) -> the module it runs.
 PEER_MODULES = {"peer": "benchmarks.peer_pandas", "polars_peer": "benchmarks.peer_polars"}
+STEPS_SHOWN = 12  # the job's slowest SQL steps kept in the results
 # Children run this tree's code (jobs/, sql/), even from a checkout other than the venv's own.
 CHILD_ENV = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
@@ -72,6 +73,7 @@ class Measurement:
     load_average: float = 0.0  # 1-minute load average when it started: a noise indicator
     stage_seconds: dict[str, float] = field(default_factory=dict)
     stage_peak_rss_bytes: dict[str, int] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)  # the job's slowest SQL steps (runs.step_seconds)
 
 
 def measure(command: list[str], log: Path) -> Measurement:
@@ -204,7 +206,19 @@ def run_job(
             name: peak for name, peak in profile.get("stage_peak_rss_bytes", {}).items() if peak
         }
         measured.peak_rss_bytes = max([measured.peak_rss_bytes, *measured.stage_peak_rss_bytes.values()])
+        measured.step_seconds = slowest_steps(run_dir / "recon.duckdb", profile["run_id"])
     return measured
+
+
+def slowest_steps(db: Path, run_id: str, count: int = STEPS_SHOWN) -> dict[str, float]:
+    """The run's `count` slowest SQL steps and their seconds (`runs.step_seconds`), slowest first."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT entry.key, entry.value FROM (SELECT unnest(map_entries(step_seconds)) AS entry "
+            "FROM runs WHERE run_id = ?) ORDER BY entry.value DESC, entry.key LIMIT ?",
+            [run_id, count],
+        ).fetchall()
+    return dict(rows)
 
 
 def toml_text(tables: dict, prefix: str = "") -> str:

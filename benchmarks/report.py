@@ -270,4 +270,24 @@ def _stage_table(scales: dict[str, dict]) -> list[str]:
     walls = [cell for job in jobs.values() for cell in (f"{job['seconds']:.1f}", _gib(job))]
     lines.append("| all stages | " + " | ".join(totals) + " |")
     lines.append("| whole run (wall, incl. start-up and summary) | " + " | ".join(walls) + " |")
+    return lines + _step_table(jobs)
+
+
+def _step_table(jobs: dict[str, dict]) -> list[str]:
+    """The SQL steps slowest at the largest scale, with their seconds at every scale."""
+    profiled = {scale: job.get("step_seconds") or {} for scale, job in jobs.items()}
+    largest = next((steps for steps in reversed(profiled.values()) if steps), None)
+    if not largest:
+        return []
+    lines = [
+        "",
+        "The slowest SQL steps (runs.step_seconds; the stages' Python-driven statements, such as the "
+        "loader's reads and the row checks, are not steps):",
+        "",
+        "| step | " + " | ".join(f"sf{scale} s" for scale in profiled) + " |",
+        "|---|" + "---|" * len(profiled),
+    ]
+    for name in largest:
+        cells = [f"{steps[name]:.2f}" if name in steps else "-" for steps in profiled.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines

@@ -1,4 +1,4 @@
-"""The benchmark's measurement of a child process (benchmarks/bench.py `measure`)."""
+"""The benchmark's measurements of a child process (benchmarks/bench.py `measure`, `slowest_steps`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench import measure  # noqa: E402
+import duckdb  # noqa: E402
+
+from benchmarks.bench import measure, slowest_steps  # noqa: E402
 
 MIB = 2**20
 
@@ -23,3 +25,15 @@ def test_a_childs_peak_is_its_own_not_the_benchmarks_high_water_mark(tmp_path):
     measured = measure([sys.executable, "-c", holds], tmp_path / "child.log")
     assert measured.exit_code == 0
     assert 100 * MIB <= measured.peak_rss_bytes < 300 * MIB
+
+
+def test_the_slowest_steps_are_the_runs_own_slowest_first_ties_by_name(tmp_path):
+    db = tmp_path / "recon.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE runs (run_id VARCHAR, step_seconds MAP(VARCHAR, DOUBLE))")
+        con.execute(
+            "INSERT INTO runs VALUES ('earlier', MAP {'rules/X': 99.0}), "
+            "('tonight', MAP {'a': 1.5, 'b': 3.0, 'c': 1.5, 'd': 0.1})"
+        )
+    assert slowest_steps(db, "tonight", count=3) == {"b": 3.0, "a": 1.5, "c": 1.5}
+    assert list(slowest_steps(db, "tonight", count=3)) == ["b", "a", "c"]
